@@ -1,0 +1,378 @@
+//! A neutral configuration tree for scenarios and policy parameters.
+//!
+//! Scenario files are TOML, but domains should not depend on a file format:
+//! `nimbus-lab` converts the parsed file into [`Params`] (keeping each key's
+//! line and column), and each domain reads its own keys with the typed
+//! getters below. Every getter names the full key path in its error, and
+//! [`Params::finish`] rejects keys nobody read, listing the accepted ones, so
+//! a misspelt key is an error rather than a silently ignored setting.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// Where a value was written: 1-based line and column in the source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    /// Line.
+    pub line: u32,
+    /// Column.
+    pub column: u32,
+}
+
+/// A configuration value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `true` / `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A string.
+    Str(String),
+    /// A list.
+    List(Vec<Param>),
+    /// A nested table.
+    Table(Params),
+}
+
+impl Value {
+    /// The value's kind, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Str(_) => "a string",
+            Value::List(_) => "a list",
+            Value::Table(_) => "a table",
+        }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Bool(b) => write!(f, "{b}"),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x}"),
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::List(items) => write!(f, "a list of {}", items.len()),
+            Value::Table(_) => write!(f, "a table"),
+        }
+    }
+}
+
+/// A value and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Param {
+    /// The value.
+    pub value: Value,
+    /// Its position in the source, when known.
+    pub span: Option<Span>,
+}
+
+/// A configuration error: which key, where, and what was expected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamError {
+    /// Full dotted key path (e.g. `workload.jobs_per_hour`).
+    pub key: String,
+    /// Where the offending value (or its table) was written.
+    pub span: Option<Span>,
+    /// What was expected and what was found.
+    pub message: String,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(span) = self.span {
+            write!(f, "{}:{}: ", span.line, span.column)?;
+        }
+        write!(f, "key `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ParamError {}
+
+/// A table of named parameters.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    path: String,
+    span: Option<Span>,
+    entries: BTreeMap<String, Param>,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl PartialEq for Params {
+    fn eq(&self, other: &Self) -> bool {
+        self.path == other.path && self.entries == other.entries
+    }
+}
+
+impl Params {
+    /// An empty table at key path `path` (empty for the root).
+    pub fn new(path: impl Into<String>, span: Option<Span>) -> Self {
+        Params { path: path.into(), span, entries: BTreeMap::new(), used: RefCell::default() }
+    }
+
+    /// Adds an entry (for builders such as the TOML converter).
+    pub fn insert(&mut self, key: impl Into<String>, param: Param) {
+        self.entries.insert(key.into(), param);
+    }
+
+    /// This table's key path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Where the table starts, when known.
+    pub fn span(&self) -> Option<Span> {
+        self.span
+    }
+
+    /// The full path of a key of this table.
+    pub fn key_path(&self, key: &str) -> String {
+        if self.path.is_empty() { key.to_string() } else { format!("{}.{key}", self.path) }
+    }
+
+    /// Whether the key is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Keys present, sorted.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.entries.keys().map(String::as_str)
+    }
+
+    /// An error about `key` of this table.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ParamError {
+        let span = self.entries.get(key).and_then(|p| p.span).or(self.span);
+        ParamError { key: self.key_path(key), span, message: message.into() }
+    }
+
+    /// The raw entry, marking the key as read.
+    pub fn get(&self, key: &str) -> Option<&Param> {
+        let found = self.entries.get(key);
+        if found.is_some() {
+            self.used.borrow_mut().insert(key.to_string());
+        }
+        found
+    }
+
+    /// A required entry.
+    pub fn require(&self, key: &str) -> Result<&Param, ParamError> {
+        self.get(key).ok_or_else(|| ParamError {
+            key: self.key_path(key),
+            span: self.span,
+            message: "is required but missing".into(),
+        })
+    }
+
+    /// An optional number (integers are accepted).
+    pub fn f64(&self, key: &str) -> Result<Option<f64>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Float(x)) if x.is_finite() => Ok(Some(*x)),
+            Some(Value::Int(i)) => Ok(Some(*i as f64)),
+            Some(other) => Err(self.error(key, format!("expected a finite number, found {}", other.kind()))),
+        }
+    }
+
+    /// A number with a default.
+    pub fn f64_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
+        Ok(self.f64(key)?.unwrap_or(default))
+    }
+
+    /// A number that must be > 0, with a default.
+    pub fn positive_f64_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
+        let v = self.f64_or(key, default)?;
+        if v <= 0.0 {
+            return Err(self.error(key, format!("expected a positive number, found {v}")));
+        }
+        Ok(v)
+    }
+
+    /// A number that must be >= 0, with a default.
+    pub fn non_negative_f64_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
+        let v = self.f64_or(key, default)?;
+        if v < 0.0 {
+            return Err(self.error(key, format!("expected a non-negative number, found {v}")));
+        }
+        Ok(v)
+    }
+
+    /// An optional non-negative integer.
+    pub fn u64(&self, key: &str) -> Result<Option<u64>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Int(i)) if *i >= 0 => Ok(Some(*i as u64)),
+            Some(Value::Int(i)) => Err(self.error(key, format!("expected a non-negative integer, found {i}"))),
+            Some(other) => Err(self.error(key, format!("expected a non-negative integer, found {}", other.kind()))),
+        }
+    }
+
+    /// A non-negative integer with a default.
+    pub fn u64_or(&self, key: &str, default: u64) -> Result<u64, ParamError> {
+        Ok(self.u64(key)?.unwrap_or(default))
+    }
+
+    /// An optional string.
+    pub fn str(&self, key: &str) -> Result<Option<&str>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(s)),
+            Some(other) => Err(self.error(key, format!("expected a string, found {}", other.kind()))),
+        }
+    }
+
+    /// A required string.
+    pub fn required_str(&self, key: &str) -> Result<&str, ParamError> {
+        self.require(key)?;
+        self.str(key)?.ok_or_else(|| self.error(key, "expected a string"))
+    }
+
+    /// A string that must be one of `choices`, with a default.
+    pub fn choice_or<'a>(&'a self, key: &str, choices: &[&'a str], default: &'a str) -> Result<&'a str, ParamError> {
+        let v = self.str(key)?.unwrap_or(default);
+        if choices.contains(&v) {
+            Ok(v)
+        } else {
+            Err(self.error(key, format!("expected one of {}, found {v:?}", choices.join(", "))))
+        }
+    }
+
+    /// An optional boolean.
+    pub fn bool(&self, key: &str) -> Result<Option<bool>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.error(key, format!("expected true or false, found {}", other.kind()))),
+        }
+    }
+
+    /// A boolean with a default.
+    pub fn bool_or(&self, key: &str, default: bool) -> Result<bool, ParamError> {
+        Ok(self.bool(key)?.unwrap_or(default))
+    }
+
+    /// An optional nested table.
+    pub fn table(&self, key: &str) -> Result<Option<&Params>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(t)),
+            Some(other) => Err(self.error(key, format!("expected a table, found {}", other.kind()))),
+        }
+    }
+
+    /// An optional list of tables (`[[key]]` in TOML).
+    pub fn tables(&self, key: &str) -> Result<Vec<&Params>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(Vec::new()),
+            Some(Value::List(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, p)| match &p.value {
+                    Value::Table(t) => Ok(t),
+                    other => Err(self.error(key, format!("item {i}: expected a table, found {}", other.kind()))),
+                })
+                .collect(),
+            Some(Value::Table(t)) => Ok(vec![t]),
+            Some(other) => Err(self.error(key, format!("expected a list of tables, found {}", other.kind()))),
+        }
+    }
+
+    /// An optional list of numbers.
+    pub fn f64_list(&self, key: &str) -> Result<Option<Vec<f64>>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|p| match &p.value {
+                    Value::Float(x) if x.is_finite() => Ok(*x),
+                    Value::Int(i) => Ok(*i as f64),
+                    other => Err(self.error(key, format!("expected a list of numbers, found {} in it", other.kind()))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.error(key, format!("expected a list of numbers, found {}", other.kind()))),
+        }
+    }
+
+    /// An optional list of non-negative integers.
+    pub fn u64_list(&self, key: &str) -> Result<Option<Vec<u64>>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|p| match &p.value {
+                    Value::Int(i) if *i >= 0 => Ok(*i as u64),
+                    other => Err(self.error(key, format!("expected a list of non-negative integers, found {other} in it"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => Err(self.error(key, format!("expected a list of integers, found {}", other.kind()))),
+        }
+    }
+
+    /// Checks that every key was read; an unread key is reported with the
+    /// list of keys this table accepts.
+    pub fn finish(&self, accepted: &[&str]) -> Result<(), ParamError> {
+        let used = self.used.borrow();
+        for key in self.entries.keys() {
+            if !used.contains(key) && !accepted.contains(&key.as_str()) {
+                let mut names: Vec<&str> = accepted.to_vec();
+                names.sort_unstable();
+                return Err(self.error(
+                    key,
+                    format!("unknown key; accepted keys here: {}", if names.is_empty() { "none".into() } else { names.join(", ") }),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Params {
+        let mut p = Params::new("workload", Some(Span { line: 3, column: 1 }));
+        p.insert("rate", Param { value: Value::Float(2.0), span: Some(Span { line: 4, column: 8 }) });
+        p.insert("kind", Param { value: Value::Str("gavel".into()), span: None });
+        p.insert("typo", Param { value: Value::Int(1), span: Some(Span { line: 5, column: 1 }) });
+        p
+    }
+
+    #[test]
+    fn typed_getters_and_errors_name_the_key() {
+        let p = table();
+        assert_eq!(p.f64("rate"), Ok(Some(2.0)));
+        let err = p.str("rate").expect_err("a float is not a string");
+        assert_eq!(err.key, "workload.rate");
+        assert_eq!(err.span, Some(Span { line: 4, column: 8 }));
+        assert_eq!(err.to_string(), "4:8: key `workload.rate`: expected a string, found a float");
+        let missing = p.required_str("path").expect_err("missing");
+        assert_eq!(missing.message, "is required but missing");
+    }
+
+    #[test]
+    fn finish_reports_unread_keys() {
+        let p = table();
+        p.f64("rate").expect("number");
+        p.str("kind").expect("string");
+        let err = p.finish(&["rate", "kind"]).expect_err("typo is unknown");
+        assert_eq!(err.key, "workload.typo");
+        assert!(err.message.contains("accepted keys here: kind, rate"));
+    }
+
+    #[test]
+    fn choices_are_checked() {
+        let p = table();
+        assert_eq!(p.choice_or("kind", &["gavel", "sia"], "sia"), Ok("gavel"));
+        assert!(p.choice_or("kind", &["sia"], "sia").is_err());
+        assert_eq!(p.choice_or("absent", &["sia"], "sia"), Ok("sia"));
+    }
+}
