@@ -153,6 +153,20 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
         y_label: "busy GPUs / total".into(),
         points: result.utilization.downsampled(2000).iter().map(|(t, v)| (t.as_hours_f64(), *v)).collect(),
     };
+    let mut sorted_jct_h: Vec<f64> = jct_s.iter().map(|s| s / 3600.0).collect();
+    sorted_jct_h.sort_by(f64::total_cmp);
+    let n = sorted_jct_h.len();
+    let step = n.div_ceil(400).max(1);
+    let mut cdf: Vec<(f64, f64)> = (0..n).step_by(step).map(|i| (sorted_jct_h[i], (i + 1) as f64 / n as f64)).collect();
+    if n > 0 && cdf.last().map(|p| p.1) != Some(1.0) {
+        cdf.push((sorted_jct_h[n - 1], 1.0));
+    }
+    let jct_cdf = Series {
+        name: "jct_cdf".into(),
+        x_label: "job completion time (h)".into(),
+        y_label: "fraction of measured jobs".into(),
+        points: cdf,
+    };
     let mut notes = Vec::new();
     match result.reason {
         EndReason::Done => {}
@@ -165,10 +179,22 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
     if unschedulable > 0 {
         notes.push(format!("{unschedulable} job(s) can never run on this cluster (recorded as unschedulable)"));
     }
-    if unfinished > 0 {
+    let unfinished_measured = result
+        .jobs
+        .iter()
+        .zip(&result.states)
+        .filter(|(j, s)| measured(j.id) && s.outcome == Outcome::Unfinished)
+        .count();
+    if unfinished_measured > 0 {
+        notes.push(format!("{unfinished_measured} measured job(s) were still waiting or running when the run ended"));
+    } else if unfinished > 0 && any_window {
+        notes.push(format!(
+            "{unfinished} job(s) outside the measurement window were still running when its last job completed (expected in a continuous experiment)"
+        ));
+    } else if unfinished > 0 {
         notes.push(format!("{unfinished} job(s) were still waiting or running when the run ended"));
     }
-    RunOutput { metrics, tables: vec![jobs], series: vec![utilization_series], timings, notes }
+    RunOutput { metrics, tables: vec![jobs], series: vec![jct_cdf, utilization_series], timings, notes }
 }
 
 fn solo_ratio(numerator: f64, solo: f64) -> Option<f64> {

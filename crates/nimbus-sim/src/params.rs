@@ -7,9 +7,9 @@
 //! [`Params::finish`] rejects keys nobody read, listing the accepted ones, so
 //! a misspelt key is an error rather than a silently ignored setting.
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Mutex;
 
 /// Where a value was written: 1-based line and column in the source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,12 +96,25 @@ impl fmt::Display for ParamError {
 impl std::error::Error for ParamError {}
 
 /// A table of named parameters.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Params {
     path: String,
     span: Option<Span>,
     entries: BTreeMap<String, Param>,
-    used: RefCell<BTreeSet<String>>,
+    /// Keys read so far (a lock rather than a cell so prepared scenarios can
+    /// be shared by the threads that run them).
+    used: Mutex<BTreeSet<String>>,
+}
+
+impl Clone for Params {
+    fn clone(&self) -> Self {
+        Params {
+            path: self.path.clone(),
+            span: self.span,
+            entries: self.entries.clone(),
+            used: Mutex::new(self.used_keys().clone()),
+        }
+    }
 }
 
 impl PartialEq for Params {
@@ -113,7 +126,12 @@ impl PartialEq for Params {
 impl Params {
     /// An empty table at key path `path` (empty for the root).
     pub fn new(path: impl Into<String>, span: Option<Span>) -> Self {
-        Params { path: path.into(), span, entries: BTreeMap::new(), used: RefCell::default() }
+        Params { path: path.into(), span, entries: BTreeMap::new(), used: Mutex::default() }
+    }
+
+    fn used_keys(&self) -> std::sync::MutexGuard<'_, BTreeSet<String>> {
+        // A poisoned lock only means another reader panicked; the set is still valid.
+        self.used.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Adds an entry (for builders such as the TOML converter).
@@ -146,6 +164,41 @@ impl Params {
         self.entries.keys().map(String::as_str)
     }
 
+    /// A copy of this table without `excluded` keys (for handing a subset of
+    /// a table to another reader); the copy starts with no keys read.
+    pub fn without(&self, excluded: &[&str]) -> Params {
+        let mut copy = Params::new(self.path.clone(), self.span);
+        for (k, v) in &self.entries {
+            if !excluded.contains(&k.as_str()) {
+                copy.entries.insert(k.clone(), v.clone());
+            }
+        }
+        copy
+    }
+
+    /// Sets `dotted.key` to `value`, creating intermediate tables (for
+    /// command-line overrides such as `--set workload.jobs_per_hour=3`).
+    pub fn set_path(&mut self, dotted: &str, param: Param) -> Result<(), String> {
+        match dotted.split_once('.') {
+            None => {
+                self.entries.insert(dotted.to_string(), param);
+                Ok(())
+            }
+            Some((head, rest)) => {
+                let path = self.key_path(head);
+                let head_path = path.clone();
+                let entry = self
+                    .entries
+                    .entry(head.to_string())
+                    .or_insert_with(|| Param { value: Value::Table(Params::new(path, None)), span: None });
+                match &mut entry.value {
+                    Value::Table(t) => t.set_path(rest, param),
+                    other => Err(format!("`{head_path}` is {}, not a table", other.kind())),
+                }
+            }
+        }
+    }
+
     /// An error about `key` of this table.
     pub fn error(&self, key: &str, message: impl Into<String>) -> ParamError {
         let span = self.entries.get(key).and_then(|p| p.span).or(self.span);
@@ -156,7 +209,7 @@ impl Params {
     pub fn get(&self, key: &str) -> Option<&Param> {
         let found = self.entries.get(key);
         if found.is_some() {
-            self.used.borrow_mut().insert(key.to_string());
+            self.used_keys().insert(key.to_string());
         }
         found
     }
@@ -319,7 +372,7 @@ impl Params {
     /// Checks that every key was read; an unread key is reported with the
     /// list of keys this table accepts.
     pub fn finish(&self, accepted: &[&str]) -> Result<(), ParamError> {
-        let used = self.used.borrow();
+        let used = self.used_keys();
         for key in self.entries.keys() {
             if !used.contains(key) && !accepted.contains(&key.as_str()) {
                 let mut names: Vec<&str> = accepted.to_vec();

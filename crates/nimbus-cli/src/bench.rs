@@ -1,0 +1,74 @@
+//! `nimbus bench`: throughput of the kernel and of whole scenarios, reported
+//! as ratios against a baseline measured in the same process where one
+//! exists (these machines are shared and noisy).
+
+#![allow(clippy::disallowed_methods)] // benchmarks measure wall-clock time by design
+
+use std::time::Instant;
+
+use nimbus_sim::queue::{hold_model, hold_model_binary_heap};
+
+/// Runs the named benchmark(s).
+pub fn run(what: &str, quick: bool) -> Result<(), String> {
+    match what {
+        "kernel" => kernel(quick),
+        "gavel" => gavel(quick),
+        "all" => {
+            kernel(quick)?;
+            gavel(quick)
+        }
+        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, all")),
+    }
+}
+
+fn kernel(quick: bool) -> Result<(), String> {
+    println!("kernel: hold model (pop an event, schedule its successor after an exponential hold)");
+    println!("{:>10}  {:>12}  {:>12}  {:>8}", "pending", "nimbus M/s", "binheap M/s", "ratio");
+    let events: u64 = if quick { 1_000_000 } else { 5_000_000 };
+    for pending in [1_000usize, 100_000, 1_000_000] {
+        let (ours, base) = (measure(|| hold_model(pending, events, 1)), measure(|| hold_model_binary_heap(pending, events, 1)));
+        let (ours_rate, base_rate) = (events as f64 / ours / 1e6, events as f64 / base / 1e6);
+        println!("{pending:>10}  {ours_rate:>12.2}  {base_rate:>12.2}  {:>8.2}", ours_rate / base_rate);
+    }
+    println!("(same model as ../shared/bench/simpy_hold.py; SimPy does about 0.3 M events/s on these machines)");
+    Ok(())
+}
+
+/// Best of three wall-clock seconds.
+fn measure<T>(mut f: impl FnMut() -> T) -> f64 {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed().as_secs_f64()
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+fn gavel(quick: bool) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let path = std::path::Path::new("scenarios/gpu/gavel-continuous.toml");
+    let mut overrides = Overrides { seeds: Some(vec![0]), set: Vec::new() };
+    if quick {
+        overrides.set.push(("workload.measure".into(), "[400, 500]".into()));
+    }
+    let scenario = nimbus_lab::Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
+    for f in scenario.prepared.fallbacks() {
+        println!("note: {f}");
+    }
+    println!("gavel: {} (seed 0), one run per policy", path.display());
+    for policy in &scenario.policies {
+        let t = Instant::now();
+        let output = scenario.prepared.run(&policy.name, &policy.params, 0, &mut |_| {})?;
+        let wall = t.elapsed().as_secs_f64();
+        let jobs = output.metric("jobs_completed").unwrap_or(f64::NAN);
+        let rounds = output.metric("rounds").unwrap_or(f64::NAN);
+        println!(
+            "  {:<22} {wall:>7.2} s wall  {jobs:>6} jobs  {rounds:>7} rounds  {:>8.0} jobs/s  decision p50 {:.3} ms",
+            policy.label,
+            jobs / wall,
+            output.timings.iter().find(|m| m.name == "decision_ms_p50").map_or(f64::NAN, |m| m.value)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The `run`, `list`, `show` and `trace` commands.
+
+use std::path::{Path, PathBuf};
+
+use nimbus_lab::domain::REGISTRY;
+use nimbus_lab::matrix::Progress;
+use nimbus_lab::scenario::Overrides;
+use nimbus_lab::{Scenario, run_scenario};
+use nimbus_report::{Manifest, claims_table, comparison_table, write_results};
+
+use crate::{DelayedProgress, commit_of};
+
+/// `nimbus run`.
+pub fn run(
+    path: &Path,
+    seeds: Option<Vec<u64>>,
+    out: Option<PathBuf>,
+    set: &[String],
+    jobs: Option<usize>,
+    quiet: bool,
+) -> Result<(), String> {
+    let mut overrides = Overrides { seeds, set: Vec::new() };
+    for item in set {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--set {item:?}: expected KEY=VALUE, e.g. workload.jobs_per_hour=3"))?;
+        overrides.set.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let scenario = Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
+    let total = scenario.policies.len() * scenario.seeds.len();
+    if !quiet {
+        eprintln!(
+            "{}: {} polic{} × {} seed{} on domain `{}`",
+            scenario.name,
+            scenario.policies.len(),
+            if scenario.policies.len() == 1 { "y" } else { "ies" },
+            scenario.seeds.len(),
+            if scenario.seeds.len() == 1 { "" } else { "s" },
+            scenario.domain.name()
+        );
+        for f in scenario.prepared.fallbacks() {
+            eprintln!("warning: {f}");
+        }
+    }
+    let bar = DelayedProgress::new(1000);
+    let on_progress = |p: Progress| {
+        if !quiet {
+            bar.update((p.fraction * 1000.0) as u64, format!("{}/{} runs", p.finished, p.total));
+        }
+    };
+    let result = run_scenario(&scenario, jobs, &on_progress).map_err(|e| e.to_string())?;
+    bar.finish();
+
+    let labels: Vec<String> = scenario.policies.iter().map(|p| p.label.clone()).collect();
+    let dir = out.unwrap_or_else(|| {
+        PathBuf::from("results").join(&scenario.name).join(format!("{:016x}", scenario.content_hash))
+    });
+    let manifest = Manifest {
+        scenario: scenario.name.clone(),
+        scenario_path: scenario.path.display().to_string(),
+        domain: scenario.domain.name().to_string(),
+        description: scenario.description.clone(),
+        scenario_hash: scenario.content_hash,
+        seeds: scenario.seeds.clone(),
+        policies: scenario.policies.iter().map(|p| (p.label.clone(), p.name.clone())).collect(),
+        metrics: scenario.metrics.clone(),
+        commit: commit_of(path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    write_results(&dir, &manifest, &result).map_err(|e| e.to_string())?;
+    if !quiet {
+        println!("\n{} ({} runs; mean ± 95% CI across seeds)\n", scenario.name, total);
+        print!("{}", comparison_table(&result, &labels, &scenario.metrics));
+        let claims = claims_table(&result);
+        if !claims.is_empty() {
+            println!("\nClaims\n");
+            print!("{claims}");
+        }
+        let mut notes: Vec<String> = Vec::new();
+        for run in &result.runs {
+            for n in &run.output.notes {
+                let line = format!("{} seed {}: {n}", run.policy, run.seed);
+                if !notes.contains(&line) {
+                    notes.push(line);
+                }
+            }
+        }
+        if !notes.is_empty() {
+            println!("\nNotes");
+            for n in notes {
+                println!("- {n}");
+            }
+        }
+        println!("\nResults: {}", dir.display());
+    }
+    Ok(())
+}
+
+/// `nimbus list`.
+pub fn list(only: Option<&str>) -> Result<(), String> {
+    if let Some(name) = only
+        && nimbus_lab::domain::find(name).is_none()
+    {
+        return Err(format!("unknown domain {name:?}; available: {}", nimbus_lab::domain::names().join(", ")));
+    }
+    for domain in REGISTRY.iter().filter(|d| only.is_none_or(|n| d.name() == n)) {
+        println!("domain {} — {}\n", domain.name(), domain.summary());
+        let policies = domain.policies();
+        let header: Vec<String> = ["policy", "kind", "fidelity", "source"].iter().map(|s| s.to_string()).collect();
+        let rows: Vec<Vec<String>> = policies
+            .iter()
+            .map(|p| vec![p.name.to_string(), p.kind.to_string(), p.fidelity.to_string(), p.source.to_string()])
+            .collect();
+        print!("{}", nimbus_report::terminal::render(&header, &rows));
+        println!();
+    }
+    let scenarios = find_scenarios(Path::new("scenarios"));
+    if !scenarios.is_empty() {
+        println!("scenarios");
+        for s in scenarios {
+            println!("  {}", s.display());
+        }
+    }
+    Ok(())
+}
+
+fn find_scenarios(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else { return found };
+    let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    paths.sort();
+    for p in paths {
+        if p.is_dir() {
+            found.extend(find_scenarios(&p));
+        } else if p.extension().is_some_and(|e| e == "toml") {
+            found.push(p);
+        }
+    }
+    found
+}
+
+/// `nimbus show`.
+pub fn show(what: &str) -> Result<(), String> {
+    let path = Path::new(what);
+    if path.exists() {
+        let scenario = Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
+        println!("scenario    {}", scenario.name);
+        println!("file        {}", scenario.path.display());
+        println!("domain      {}", scenario.domain.name());
+        if !scenario.description.is_empty() {
+            println!("about       {}", scenario.description);
+        }
+        println!("seeds       {:?}", scenario.seeds);
+        for p in &scenario.policies {
+            let params: Vec<&str> = p.params.keys().collect();
+            if params.is_empty() {
+                println!("policy      {} ({})", p.label, p.name);
+            } else {
+                println!("policy      {} ({}; sets {})", p.label, p.name, params.join(", "));
+            }
+        }
+        for c in &scenario.claims {
+            println!(
+                "claim       {}: {} of {}{}",
+                c.source,
+                c.metric,
+                c.subject,
+                c.baseline.as_ref().map(|b| format!(" vs {b}")).unwrap_or_default()
+            );
+        }
+        for f in scenario.prepared.fallbacks() {
+            println!("data        {f}");
+        }
+        return Ok(());
+    }
+    for domain in REGISTRY {
+        if let Some(p) = domain.policies().into_iter().find(|p| p.name == what) {
+            println!("policy      {} (domain {})", p.name, domain.name());
+            println!("kind        {}", p.kind);
+            println!("fidelity    {}", p.fidelity);
+            println!("source      {}", p.source);
+            println!("what        {}", p.summary);
+            println!("parameters  {}", if p.params.is_empty() { "none".to_string() } else { p.params.join(", ") });
+            return Ok(());
+        }
+    }
+    Err(format!("{what:?} is neither a scenario file nor a policy name (see `nimbus list`)"))
+}
+
+/// `nimbus trace`.
+pub fn trace(format: &str, path: &Path) -> Result<(), String> {
+    use nimbus_trace::{alibaba, gavel, philly, sia, tiresias};
+    let count = match format {
+        "gavel-trace" => gavel::read_trace(path).map(|v| v.len()),
+        "gavel-throughputs" => gavel::ThroughputTable::read(path).map(|t| t.by_worker.values().map(|m| m.len()).sum()),
+        "sia-workload" => sia::read_workload(path).map(|v| v.len()),
+        "sia-placements" => sia::read_placements(path).map(|v| v.len()),
+        "philly-gavel" => philly::read_gavel_distribution(path).map(|v| v.len()),
+        "philly-sia" => philly::read_sia_jobs(path).map(|v| v.len()),
+        "alibaba-nodes" => alibaba::read_nodes(path).map(|v| v.len()),
+        "alibaba-pods" => alibaba::read_pods(path).map(|v| v.len()),
+        "tiresias-jobs" => tiresias::read_jobs(path).map(|v| v.len()),
+        other => {
+            return Err(format!(
+                "unknown trace format {other:?}; available: gavel-trace, gavel-throughputs, sia-workload, sia-placements, philly-gavel, philly-sia, alibaba-nodes, alibaba-pods, tiresias-jobs"
+            ));
+        }
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{}: {count} records, all valid ({format})", path.display());
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! `nimbus`: the command-line face of the project.
+//!
+//! Glue only: argument parsing, progress display and error rendering. The
+//! work lives in the library crates. This is the only crate that prints.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod commands;
+
+/// Which published technique helps your cluster, on your trace?
+#[derive(Parser)]
+#[command(name = "nimbus", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scenario: every policy × seed, a comparison table, claims, result files.
+    Run {
+        /// Scenario file (TOML).
+        scenario: PathBuf,
+        /// Seeds to run instead of the scenario's, comma-separated (e.g. 0,1,2).
+        #[arg(long, value_delimiter = ',')]
+        seeds: Option<Vec<u64>>,
+        /// Output directory (default: results/<scenario>/<run id>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a scenario key, e.g. --set workload.jobs_per_hour=3 (value in TOML syntax).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Worker threads for running policies and seeds in parallel (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// Print only errors.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// List domains, their policies (kind, fidelity, source) and the scenarios under ./scenarios.
+    List {
+        /// Only this domain.
+        domain: Option<String>,
+    },
+    /// Show a scenario's settings, or a policy's description and parameters.
+    Show {
+        /// A scenario file or a policy name.
+        what: String,
+    },
+    /// Check a trace file: parse every row and report the first problem.
+    Trace {
+        /// Format: gavel-trace, gavel-throughputs, sia-workload, sia-placements, philly-gavel, philly-sia,
+        /// alibaba-nodes, alibaba-pods, tiresias-jobs.
+        format: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// Benchmarks: kernel (event queue), gavel (continuous experiment), or all.
+    Bench {
+        /// What to measure.
+        #[arg(default_value = "all")]
+        what: String,
+        /// Smaller sizes (for a quick look).
+        #[arg(long)]
+        quick: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run { scenario, seeds, out, set, jobs, quiet } => commands::run(&scenario, seeds, out, &set, jobs, quiet),
+        Command::List { domain } => commands::list(domain.as_deref()),
+        Command::Show { what } => commands::show(&what),
+        Command::Trace { format, path } => commands::trace(&format, &path),
+        Command::Bench { what, quick } => bench::run(&what, quick),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A progress bar that appears only when a run lasts longer than a second
+/// and stderr is a terminal.
+pub struct DelayedProgress {
+    bar: indicatif::ProgressBar,
+    #[allow(clippy::disallowed_methods)] // wall-clock delay before showing a progress bar
+    started: std::time::Instant,
+    shown: Mutex<bool>,
+}
+
+impl DelayedProgress {
+    /// A hidden bar of `len` steps.
+    pub fn new(len: u64) -> Self {
+        let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::hidden());
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}%  {msg}  [{elapsed_precise}, eta {eta}]") {
+            bar.set_style(style);
+        }
+        #[allow(clippy::disallowed_methods)]
+        let started = std::time::Instant::now();
+        DelayedProgress { bar, started, shown: Mutex::new(false) }
+    }
+
+    /// Sets the position and message, showing the bar after a second.
+    pub fn update(&self, position: u64, message: String) {
+        if let Ok(mut shown) = self.shown.lock()
+            && !*shown
+            && self.started.elapsed().as_secs_f64() > 1.0
+        {
+            self.bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            *shown = true;
+        }
+        self.bar.set_position(position);
+        self.bar.set_message(message);
+    }
+
+    /// Removes the bar.
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// The project commit, for manifests (`unknown` outside a git checkout).
+pub fn commit_of(dir: &Path) -> String {
+    std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["describe", "--always", "--dirty", "--abbrev=12"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown".to_string())
+}

@@ -1,0 +1,138 @@
+//! The registry of domains, the only way the lab and the CLI reach them.
+
+use nimbus_sim::output::RunOutput;
+use nimbus_sim::params::{ParamError, Params};
+
+/// A domain's failure to prepare or run.
+#[derive(Debug)]
+pub enum DomainError {
+    /// A key is wrong.
+    Param(ParamError),
+    /// Anything else (malformed data, impossible settings).
+    Other(String),
+}
+
+/// A policy as listed by `nimbus list`.
+#[derive(Debug, Clone)]
+pub struct PolicyListing {
+    /// Name used in scenarios.
+    pub name: &'static str,
+    /// `paper` or `baseline`.
+    pub kind: &'static str,
+    /// `modelled`, `validated`, …
+    pub fidelity: &'static str,
+    /// Citation.
+    pub source: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// Accepted parameters.
+    pub params: &'static [&'static str],
+}
+
+/// A domain of the twin.
+pub trait Domain: Sync {
+    /// Its name in scenario files.
+    fn name(&self) -> &'static str;
+    /// One line on what it models.
+    fn summary(&self) -> &'static str;
+    /// Its policies.
+    fn policies(&self) -> Vec<PolicyListing>;
+    /// Top-level scenario keys it reads.
+    fn scenario_keys(&self) -> &'static [&'static str];
+    /// Reads its tables of a scenario and loads the data once.
+    fn prepare(&self, root: &Params) -> Result<Box<dyn Prepared>, DomainError>;
+}
+
+/// A scenario prepared by its domain; runs are independent and may execute
+/// on several threads at once.
+pub trait Prepared: Send + Sync {
+    /// Checks that a policy exists and accepts its parameters.
+    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError>;
+    /// Runs one policy with one seed; `progress` receives fractions in [0, 1].
+    fn run(&self, policy: &str, params: &Params, seed: u64, progress: &mut dyn FnMut(f64)) -> Result<RunOutput, String>;
+    /// Data substitutions made while preparing (synthetic stand-ins).
+    fn fallbacks(&self) -> Vec<String>;
+}
+
+/// Every domain.
+pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain];
+
+/// Finds a domain by name.
+pub fn find(name: &str) -> Option<&'static dyn Domain> {
+    REGISTRY.iter().copied().find(|d| d.name() == name)
+}
+
+/// Names of all domains.
+pub fn names() -> Vec<&'static str> {
+    REGISTRY.iter().map(|d| d.name()).collect()
+}
+
+struct GpuDomain;
+
+impl Domain for GpuDomain {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn summary(&self) -> &'static str {
+        "deep-learning training on heterogeneous GPU clusters (round-based scheduling)"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        use nimbus_gpu::policy::{Fidelity, PolicyKind, REGISTRY};
+        REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: match p.kind {
+                    PolicyKind::Paper => "paper",
+                    PolicyKind::Baseline => "baseline",
+                },
+                fidelity: match p.fidelity {
+                    Fidelity::Modelled => "modelled",
+                    Fidelity::Validated => "validated",
+                },
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["cluster", "workload", "engine"]
+    }
+
+    fn prepare(&self, root: &Params) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_gpu::scenario::{Scenario, ScenarioError};
+        match Scenario::from_params(root) {
+            Ok(s) => Ok(Box::new(GpuPrepared(s))),
+            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
+            Err(e) => Err(DomainError::Other(e.to_string())),
+        }
+    }
+}
+
+struct GpuPrepared(nimbus_gpu::scenario::Scenario);
+
+impl Prepared for GpuPrepared {
+    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_gpu::policy::{PolicyEnv, REGISTRY, find};
+        let info = find(policy).ok_or_else(|| {
+            DomainError::Other(format!(
+                "unknown gpu policy {policy:?}; available: {}",
+                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let env = PolicyEnv { seed: 0, cluster: self.0.cluster(0) };
+        (info.build)(&params.without(&[]), &env).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run(&self, policy: &str, params: &Params, seed: u64, progress: &mut dyn FnMut(f64)) -> Result<RunOutput, String> {
+        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+    }
+
+    fn fallbacks(&self) -> Vec<String> {
+        self.0.fallbacks().to_vec()
+    }
+}

@@ -1,0 +1,31 @@
+//! The laboratory: what a scenario asks for and what its runs show.
+//!
+//! - [`scenario`]: a scenario file (TOML) → a typed [`Scenario`] with every
+//!   key's position kept for error messages.
+//! - [`domain`]: the registry through which the CLI reaches domains; each
+//!   domain prepares a scenario once and runs (policy, seed) pairs.
+//! - [`matrix`]: runs every policy × seed of a scenario, in parallel across
+//!   runs (each run is single-threaded and independent).
+//! - [`stats`]: means and 95% confidence intervals across seeds, paired
+//!   per-seed ratios between policies.
+//! - [`claims`]: a paper's claim checked against the runs, with a verdict
+//!   that can fail: `holds`, `does not hold` or `not comparable`.
+//!
+//! Architecture invariants:
+//! - The lab knows domains only through [`domain::REGISTRY`]; it never
+//!   inspects a domain's metrics beyond their names and values.
+//! - Nothing here prints; progress goes through a callback and results are
+//!   values the report crate renders.
+//! - Results are deterministic: runs are ordered by (policy, seed) whatever
+//!   order they finish in.
+
+pub mod claims;
+pub mod domain;
+pub mod matrix;
+pub mod scenario;
+pub mod stats;
+mod toml_params;
+
+pub use claims::{Claim, Expect, Verdict};
+pub use matrix::{LabResult, RunRecord, run_scenario};
+pub use scenario::{LabError, PolicySpec, Scenario};

@@ -1,0 +1,17 @@
+//! Rendering a scenario's results: the terminal comparison table, result
+//! files (`summary.json`, per-entity CSV, `report.md`, `manifest.json`,
+//! `timings.json`) and SVG plots.
+//!
+//! Architecture invariants:
+//! - Pure rendering: functions return strings or write inside the output
+//!   directory they are given, never anywhere else; nothing prints.
+//! - Deterministic: the same results give byte-identical files, except
+//!   `timings.json`, which holds wall-clock measurements by design.
+
+pub mod files;
+pub mod format;
+pub mod svg;
+pub mod terminal;
+
+pub use files::{Manifest, write_results};
+pub use terminal::{claims_table, comparison_table};
