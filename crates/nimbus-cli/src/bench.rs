@@ -26,7 +26,8 @@ fn kernel(quick: bool) -> Result<(), String> {
     println!("{:>10}  {:>12}  {:>12}  {:>8}", "pending", "nimbus M/s", "binheap M/s", "ratio");
     let events: u64 = if quick { 1_000_000 } else { 5_000_000 };
     for pending in [1_000usize, 100_000, 1_000_000] {
-        let (ours, base) = (measure(|| hold_model(pending, events, 1)), measure(|| hold_model_binary_heap(pending, events, 1)));
+        let (ours, base) =
+            (measure(|| hold_model(pending, events, 1)), measure(|| hold_model_binary_heap(pending, events, 1)));
         let (ours_rate, base_rate) = (events as f64 / ours / 1e6, events as f64 / base / 1e6);
         println!("{pending:>10}  {ours_rate:>12.2}  {base_rate:>12.2}  {:>8.2}", ours_rate / base_rate);
     }

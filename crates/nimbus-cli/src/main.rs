@@ -74,7 +74,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seeds, out, set, jobs, quiet } => commands::run(&scenario, seeds, out, &set, jobs, quiet),
+        Command::Run { scenario, seeds, out, set, jobs, quiet } => {
+            commands::run(&scenario, seeds, out, &set, jobs, quiet)
+        }
         Command::List { domain } => commands::list(domain.as_deref()),
         Command::Show { what } => commands::show(&what),
         Command::Trace { format, path } => commands::trace(&format, &path),
@@ -102,7 +104,9 @@ impl DelayedProgress {
     /// A hidden bar of `len` steps.
     pub fn new(len: u64) -> Self {
         let bar = indicatif::ProgressBar::with_draw_target(Some(len), indicatif::ProgressDrawTarget::hidden());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}%  {msg}  [{elapsed_precise}, eta {eta}]") {
+        if let Ok(style) =
+            indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}%  {msg}  [{elapsed_precise}, eta {eta}]")
+        {
             bar.set_style(style);
         }
         #[allow(clippy::disallowed_methods)]

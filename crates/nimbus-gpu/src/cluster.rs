@@ -208,7 +208,12 @@ mod tests {
     use super::*;
 
     pub(crate) fn two_type_cluster() -> Cluster {
-        let t = |name: &str, tflops| GpuType { name: name.into(), fp32_tflops: Some(tflops), intra_node_gbps: 16.0, inter_node_gbit: 25.0 };
+        let t = |name: &str, tflops| GpuType {
+            name: name.into(),
+            fp32_tflops: Some(tflops),
+            intra_node_gbps: 16.0,
+            inter_node_gbit: 25.0,
+        };
         Cluster {
             gpu_types: vec![t("k80", 4.0), t("v100", 15.0)],
             servers: vec![

@@ -101,7 +101,11 @@ impl Job {
     pub fn rate_on(&self, gpu_type: GpuTypeId, gpus: u32, nodes: u32, progress: f64) -> f64 {
         match &self.work {
             Work::Steps { scale_factor, isolated, .. } => {
-                if gpus == *scale_factor { isolated[gpu_type] } else { 0.0 }
+                if gpus == *scale_factor {
+                    isolated[gpu_type]
+                } else {
+                    0.0
+                }
             }
             Work::Adaptive { model, .. } => model.rate(gpu_type, gpus, nodes, progress),
         }
@@ -118,8 +122,9 @@ impl Job {
     /// Whether the job has any GPU type and count it could run on in `cluster`.
     pub fn schedulable_on(&self, cluster: &Cluster) -> bool {
         match &self.work {
-            Work::Steps { scale_factor, isolated, .. } => (0..cluster.gpu_types.len())
-                .any(|t| isolated[t] > 0.0 && cluster.gpus_of_type(t) >= *scale_factor),
+            Work::Steps { scale_factor, isolated, .. } => {
+                (0..cluster.gpu_types.len()).any(|t| isolated[t] > 0.0 && cluster.gpus_of_type(t) >= *scale_factor)
+            }
             Work::Adaptive { model, .. } => {
                 let (min, _) = model.gpu_range();
                 (0..cluster.gpu_types.len()).any(|t| cluster.gpus_of_type(t) >= min)

@@ -104,11 +104,8 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
 
     let start = result.jobs.first().map_or(0.0, |j| j.arrival.as_secs_f64());
     let end = result.end.as_secs_f64();
-    let busy_gpu_s: f64 = result
-        .rounds
-        .iter()
-        .map(|r| f64::from(r.busy_gpus) * (r.end.as_secs_f64() - r.start.as_secs_f64()))
-        .sum();
+    let busy_gpu_s: f64 =
+        result.rounds.iter().map(|r| f64::from(r.busy_gpus) * (r.end.as_secs_f64() - r.start.as_secs_f64())).sum();
     let utilization = if end > start { busy_gpu_s / (total_gpus * (end - start)) } else { f64::NAN };
     let fragments: Vec<f64> = result.rounds.iter().map(|r| f64::from(r.fragmented_gpus)).collect();
     let h = |s: f64| s / 3600.0;
@@ -118,7 +115,11 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
         Metric::new("jct_h_mean", h(mean(&jct_s)), Better::Lower),
         Metric::new("jct_h_p50", h(quantile(&jct_s, 0.5)), Better::Lower),
         Metric::new("jct_h_p99", h(quantile(&jct_s, 0.99)), Better::Lower),
-        Metric::new("makespan_h", if jct_s.is_empty() { f64::NAN } else { h(last_finish - first_arrival) }, Better::Lower),
+        Metric::new(
+            "makespan_h",
+            if jct_s.is_empty() { f64::NAN } else { h(last_finish - first_arrival) },
+            Better::Lower,
+        ),
         Metric::new("wait_h_mean", h(mean(&wait_s)), Better::Lower),
         Metric::new("gpu_hours_per_job", mean(&gpu_h), Better::Lower),
         Metric::new("utilization", utilization, Better::Higher),
@@ -142,8 +143,22 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
     ];
 
     let columns = [
-        "job_id", "name", "job_type", "gpus_requested", "arrival_s", "first_start_s", "finish_s", "jct_s", "wait_s",
-        "run_s", "gpu_hours", "restarts", "latency_ratio", "ftf_rho", "outcome", "measured",
+        "job_id",
+        "name",
+        "job_type",
+        "gpus_requested",
+        "arrival_s",
+        "first_start_s",
+        "finish_s",
+        "jct_s",
+        "wait_s",
+        "run_s",
+        "gpu_hours",
+        "restarts",
+        "latency_ratio",
+        "ftf_rho",
+        "outcome",
+        "measured",
     ];
     let jobs = Table { name: "jobs".into(), columns: columns.iter().map(|c| c.to_string()).collect(), rows };
 

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
-use nimbus_trace::gavel::{self, GavelJob, ThroughputTable};
 use nimbus_trace::TraceError;
+use nimbus_trace::gavel::{self, GavelJob, ThroughputTable};
 
 use crate::cluster::{Cluster, GpuType, Server};
 use crate::engine::{self, Arrivals, EngineConfig, JobSource, StopRule};
@@ -52,14 +52,8 @@ struct ServerGroup {
 
 #[derive(Debug, Clone)]
 enum WorkloadSpec {
-    GavelGenerator {
-        options: gavel::GeneratorOptions,
-        measure: Option<(usize, usize)>,
-        max_jobs: Option<usize>,
-    },
-    GavelTrace {
-        jobs: Arc<Vec<GavelJob>>,
-    },
+    GavelGenerator { options: gavel::GeneratorOptions, measure: Option<(usize, usize)>, max_jobs: Option<usize> },
+    GavelTrace { jobs: Arc<Vec<GavelJob>> },
 }
 
 /// A prepared GPU scenario.
@@ -79,9 +73,8 @@ fn resolve(path: &str) -> PathBuf {
 impl Scenario {
     /// Reads the `cluster`, `workload` and `engine` tables of a scenario.
     pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
-        let cluster = root
-            .table("cluster")?
-            .ok_or_else(|| root.error("cluster", "is required: the servers of the cluster"))?;
+        let cluster =
+            root.table("cluster")?.ok_or_else(|| root.error("cluster", "is required: the servers of the cluster"))?;
         let mut groups = Vec::new();
         for server in cluster.tables("servers")? {
             let gpu = server.required_str("gpu")?.to_string();
@@ -99,7 +92,11 @@ impl Scenario {
                     let s = server.positive_f64_or("speed", 1.0)?;
                     (s, s)
                 }
-                _ => return Err(server.error("speed_min", "give both speed_min and speed_max, with 0 < speed_min <= speed_max").into()),
+                _ => {
+                    return Err(server
+                        .error("speed_min", "give both speed_min and speed_max, with 0 < speed_min <= speed_max")
+                        .into());
+                }
             };
             server.finish(&["gpu", "count", "gpus_per_server", "speed", "speed_min", "speed_max"])?;
             groups.push(ServerGroup { gpu, count: count as u32, gpus_per_server: gpus_per_server as u32, speed });
@@ -109,9 +106,8 @@ impl Scenario {
         }
         cluster.finish(&["servers"])?;
 
-        let workload = root
-            .table("workload")?
-            .ok_or_else(|| root.error("workload", "is required: where the jobs come from"))?;
+        let workload =
+            root.table("workload")?.ok_or_else(|| root.error("workload", "is required: where the jobs come from"))?;
         let kind = workload.choice_or("kind", &["gavel-generator", "gavel-trace"], "gavel-generator")?;
         let mut fallbacks = Vec::new();
         let table = match workload.str("throughputs")? {
@@ -139,19 +135,26 @@ impl Scenario {
                 };
                 let measure = match workload.u64_list("measure")? {
                     Some(v) if v.len() == 2 && v[0] < v[1] => Some((v[0] as usize, v[1] as usize)),
-                    Some(_) => return Err(workload.error("measure", "expected [first, end) job ids with first < end").into()),
+                    Some(_) => {
+                        return Err(workload.error("measure", "expected [first, end) job ids with first < end").into());
+                    }
                     None => None,
                 };
                 let max_jobs = workload.u64("max_jobs")?.map(|n| n as usize);
                 if measure.is_none() && max_jobs.is_none() {
                     return Err(workload
-                        .error("max_jobs", "a generated workload needs `max_jobs` or a `measure` window, or it never ends")
+                        .error(
+                            "max_jobs",
+                            "a generated workload needs `max_jobs` or a `measure` window, or it never ends",
+                        )
                         .into());
                 }
                 if let (Some((_, end)), Some(max)) = (measure, max_jobs)
                     && end > max
                 {
-                    return Err(workload.error("measure", format!("the window ends at job {end} but only {max} jobs are generated")).into());
+                    return Err(workload
+                        .error("measure", format!("the window ends at job {end} but only {max} jobs are generated"))
+                        .into());
                 }
                 WorkloadSpec::GavelGenerator { options, measure, max_jobs }
             }
@@ -165,8 +168,15 @@ impl Scenario {
             }
         };
         workload.finish(&[
-            "kind", "throughputs", "jobs_per_hour", "multi_gpu", "multi_priority", "fixed_duration_s", "measure",
-            "max_jobs", "path",
+            "kind",
+            "throughputs",
+            "jobs_per_hour",
+            "multi_gpu",
+            "multi_priority",
+            "fixed_duration_s",
+            "measure",
+            "max_jobs",
+            "path",
         ])?;
 
         let mut engine = EngineConfig {
@@ -301,12 +311,18 @@ impl Scenario {
     }
 }
 
-fn steps_job(id: JobId, job: &GavelJob, table: &ThroughputTable, types: &[String], measured: bool) -> Result<Job, String> {
-    let isolated = types
-        .iter()
-        .map(|t| table.isolated(t, &job.job_type, job.scale_factor).unwrap_or(0.0))
-        .collect::<Vec<_>>();
-    if isolated.iter().all(|v| *v <= 0.0) && !table.by_worker.values().any(|m| m.contains_key(&(job.job_type.clone(), job.scale_factor))) {
+fn steps_job(
+    id: JobId,
+    job: &GavelJob,
+    table: &ThroughputTable,
+    types: &[String],
+    measured: bool,
+) -> Result<Job, String> {
+    let isolated =
+        types.iter().map(|t| table.isolated(t, &job.job_type, job.scale_factor).unwrap_or(0.0)).collect::<Vec<_>>();
+    if isolated.iter().all(|v| *v <= 0.0)
+        && !table.by_worker.values().any(|m| m.contains_key(&(job.job_type.clone(), job.scale_factor)))
+    {
         return Err(format!(
             "job {id}: job type ('{}', {}) is not in the throughput table ({})",
             job.job_type, job.scale_factor, table.origin

@@ -53,7 +53,15 @@ pub struct Claim {
 }
 
 const KEYS: &[&str] = &[
-    "source", "metric", "subject", "baseline", "paper_value", "paper_ratio", "expect", "tolerance", "factor",
+    "source",
+    "metric",
+    "subject",
+    "baseline",
+    "paper_value",
+    "paper_ratio",
+    "expect",
+    "tolerance",
+    "factor",
     "threshold",
 ];
 

@@ -49,7 +49,8 @@ pub trait Prepared: Send + Sync {
     /// Checks that a policy exists and accepts its parameters.
     fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError>;
     /// Runs one policy with one seed; `progress` receives fractions in [0, 1].
-    fn run(&self, policy: &str, params: &Params, seed: u64, progress: &mut dyn FnMut(f64)) -> Result<RunOutput, String>;
+    fn run(&self, policy: &str, params: &Params, seed: u64, progress: &mut dyn FnMut(f64))
+    -> Result<RunOutput, String>;
     /// Data substitutions made while preparing (synthetic stand-ins).
     fn fallbacks(&self) -> Vec<String>;
 }
@@ -128,7 +129,13 @@ impl Prepared for GpuPrepared {
         (info.build)(&params.without(&[]), &env).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run(&self, policy: &str, params: &Params, seed: u64, progress: &mut dyn FnMut(f64)) -> Result<RunOutput, String> {
+    fn run(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
         self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
     }
 

@@ -35,11 +35,7 @@ impl LabResult {
     /// Per-seed values of `metric` for policy `label`, in seed order (NaN
     /// where a run lacks it).
     pub fn values(&self, label: &str, metric: &str) -> Vec<f64> {
-        self.runs
-            .iter()
-            .filter(|r| r.policy == label)
-            .map(|r| r.output.metric(metric).unwrap_or(f64::NAN))
-            .collect()
+        self.runs.iter().filter(|r| r.policy == label).map(|r| r.output.metric(metric).unwrap_or(f64::NAN)).collect()
     }
 
     /// Summary across seeds of `metric` for `label`.
@@ -79,12 +75,8 @@ pub fn run_scenario(
     threads: Option<usize>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<LabResult, LabError> {
-    let pairs: Vec<(usize, u64)> = scenario
-        .policies
-        .iter()
-        .enumerate()
-        .flat_map(|(i, _)| scenario.seeds.iter().map(move |s| (i, *s)))
-        .collect();
+    let pairs: Vec<(usize, u64)> =
+        scenario.policies.iter().enumerate().flat_map(|(i, _)| scenario.seeds.iter().map(move |s| (i, *s))).collect();
     let total = pairs.len();
     let fractions = Mutex::new(vec![0.0f64; total]);
     let finished = Mutex::new(0usize);
@@ -110,14 +102,9 @@ pub fn run_scenario(
             .map(|(index, (policy_index, seed))| {
                 let spec = &scenario.policies[*policy_index];
                 let mut on_progress = |f: f64| report(index, f.clamp(0.0, 1.0), false);
-                let output = scenario
-                    .prepared
-                    .run(&spec.name, &spec.params, *seed, &mut on_progress)
-                    .map_err(|message| LabError::Run {
-                        path: scenario.path.clone(),
-                        policy: spec.label.clone(),
-                        seed: *seed,
-                        message,
+                let output =
+                    scenario.prepared.run(&spec.name, &spec.params, *seed, &mut on_progress).map_err(|message| {
+                        LabError::Run { path: scenario.path.clone(), policy: spec.label.clone(), seed: *seed, message }
                     })?;
                 report(index, 1.0, true);
                 Ok(RunRecord { policy: spec.label.clone(), seed: *seed, output })
@@ -128,7 +115,10 @@ pub fn run_scenario(
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n.max(1))
             .build()
-            .map_err(|e| LabError::Domain { path: scenario.path.clone(), message: format!("cannot start threads: {e}") })?
+            .map_err(|e| LabError::Domain {
+                path: scenario.path.clone(),
+                message: format!("cannot start threads: {e}"),
+            })?
             .install(work)?,
         None => work()?,
     };

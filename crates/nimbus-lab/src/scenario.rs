@@ -120,12 +120,15 @@ impl Scenario {
 
     /// Loads a scenario from its text (`path` is used in messages).
     pub fn from_text(path: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, LabError> {
-        let syntax = |(message, span): (String, Option<Span>)| LabError::Syntax { path: path.to_path_buf(), span, message };
+        let syntax =
+            |(message, span): (String, Option<Span>)| LabError::Syntax { path: path.to_path_buf(), span, message };
         let mut root = toml_params::parse(text).map_err(syntax)?;
         let param_err = |error: ParamError| LabError::Param { path: path.to_path_buf(), error };
         for (key, value) in &overrides.set {
-            let parsed = toml_params::parse(&format!("v = {value}"))
-                .map_err(|(m, _)| LabError::Domain { path: path.to_path_buf(), message: format!("--set {key}={value}: {m}") })?;
+            let parsed = toml_params::parse(&format!("v = {value}")).map_err(|(m, _)| LabError::Domain {
+                path: path.to_path_buf(),
+                message: format!("--set {key}={value}: {m}"),
+            })?;
             let param = parsed.get("v").cloned().expect("parsed one key");
             root.set_path(key, Param { value: param.value, span: None })
                 .map_err(|m| LabError::Domain { path: path.to_path_buf(), message: format!("--set {key}: {m}") })?;
@@ -133,12 +136,13 @@ impl Scenario {
 
         let name = root.required_str("name").map_err(param_err)?.to_string();
         let domain_name = root.required_str("domain").map_err(param_err)?;
-        let domain = domain::find(domain_name).ok_or_else(|| {
-            param_err(root.error(
-                "domain",
-                format!("unknown domain {domain_name:?}; available: {}", domain::names().join(", ")),
-            ))
-        })?;
+        let domain =
+            domain::find(domain_name).ok_or_else(|| {
+                param_err(root.error(
+                    "domain",
+                    format!("unknown domain {domain_name:?}; available: {}", domain::names().join(", ")),
+                ))
+            })?;
         let description = root.str("description").map_err(param_err)?.unwrap_or_default().to_string();
         let seeds = match &overrides.seeds {
             Some(s) => s.clone(),
@@ -153,10 +157,16 @@ impl Scenario {
                 .iter()
                 .map(|p| match &p.value {
                     Value::Str(s) => Ok(s.clone()),
-                    other => Err(param_err(root.error("metrics", format!("expected a list of metric names, found {} in it", other.kind())))),
+                    other => Err(param_err(
+                        root.error("metrics", format!("expected a list of metric names, found {} in it", other.kind())),
+                    )),
                 })
                 .collect::<Result<_, _>>()?,
-            Some(other) => return Err(param_err(root.error("metrics", format!("expected a list of metric names, found {}", other.kind())))),
+            Some(other) => {
+                return Err(param_err(
+                    root.error("metrics", format!("expected a list of metric names, found {}", other.kind())),
+                ));
+            }
         };
 
         let mut policies: Vec<PolicySpec> = Vec::new();
@@ -164,7 +174,9 @@ impl Scenario {
             let name = table.required_str("name").map_err(param_err)?.to_string();
             let label = table.str("label").map_err(param_err)?.unwrap_or(&name).to_string();
             if policies.iter().any(|p| p.label == label) {
-                return Err(param_err(table.error("label", format!("two policies are labelled {label:?}; give each a distinct `label`"))));
+                return Err(param_err(
+                    table.error("label", format!("two policies are labelled {label:?}; give each a distinct `label`")),
+                ));
             }
             policies.push(PolicySpec { name, label, params: table.without(&["name", "label"]) });
         }

@@ -1,8 +1,8 @@
 //! TOML text → [`Params`], keeping each value's line and column.
 
 use nimbus_sim::params::{Param, Params, Span, Value};
-use toml::de::{DeTable, DeValue};
 use toml::Spanned;
+use toml::de::{DeTable, DeValue};
 
 /// Line and column (1-based) of byte offset `offset` in `text`.
 pub fn position(text: &str, offset: usize) -> Span {
@@ -23,7 +23,12 @@ pub fn parse(text: &str) -> Result<Params, (String, Option<Span>)> {
     convert_table(text, "", table.get_ref(), Some(span))
 }
 
-fn convert_table(text: &str, path: &str, table: &DeTable<'_>, span: Option<Span>) -> Result<Params, (String, Option<Span>)> {
+fn convert_table(
+    text: &str,
+    path: &str,
+    table: &DeTable<'_>,
+    span: Option<Span>,
+) -> Result<Params, (String, Option<Span>)> {
     let mut params = Params::new(path, span);
     for (key, value) in table.iter() {
         let key_text = key.get_ref().to_string();

@@ -155,8 +155,7 @@ pub static GPUS: &[GpuSpec] = &[
 /// Looks a GPU up by canonical name or alias (case-insensitive).
 pub fn gpu(name: &str) -> Option<&'static GpuSpec> {
     let wanted = name.to_ascii_lowercase();
-    GPUS.iter()
-        .find(|g| g.name == wanted || g.aliases.iter().any(|a| *a == wanted))
+    GPUS.iter().find(|g| g.name == wanted || g.aliases.iter().any(|a| *a == wanted))
 }
 
 /// The canonical names in the catalog, for error messages.

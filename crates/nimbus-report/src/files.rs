@@ -166,7 +166,11 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
     header.extend(metric_names.iter().cloned());
     let rows = result.runs.iter().map(|r| {
         let mut row = vec![r.policy.clone(), r.seed.to_string()];
-        row.extend(metric_names.iter().map(|m| r.output.metric(m).filter(|v| v.is_finite()).map_or(String::new(), |v| v.to_string())));
+        row.extend(
+            metric_names
+                .iter()
+                .map(|m| r.output.metric(m).filter(|v| v.is_finite()).map_or(String::new(), |v| v.to_string())),
+        );
         row
     });
     written.push(write_csv(&dir.join("runs.csv"), &header, rows)?);
@@ -212,8 +216,16 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
     if !manifest.description.is_empty() {
         let _ = writeln!(md, "{}\n", manifest.description);
     }
-    let _ = writeln!(md, "Domain `{}`; seeds {:?}; scenario `{}`.\n", manifest.domain, manifest.seeds, manifest.scenario_path);
-    let _ = writeln!(md, "## Comparison (mean ± 95% CI across seeds)\n\n```text\n{}```\n", comparison_table(result, &labels, &manifest.metrics));
+    let _ = writeln!(
+        md,
+        "Domain `{}`; seeds {:?}; scenario `{}`.\n",
+        manifest.domain, manifest.seeds, manifest.scenario_path
+    );
+    let _ = writeln!(
+        md,
+        "## Comparison (mean ± 95% CI across seeds)\n\n```text\n{}```\n",
+        comparison_table(result, &labels, &manifest.metrics)
+    );
     let claims_text = claims_table(result);
     if !claims_text.is_empty() {
         let _ = writeln!(md, "## Claims\n\n```text\n{claims_text}```\n");

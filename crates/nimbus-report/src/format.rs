@@ -12,7 +12,7 @@ pub fn number(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".to_string()
-    } else if a >= 1e6 || a < 1e-3 {
+    } else if !(1e-3..1e6).contains(&a) {
         format!("{v:.3e}")
     } else if a >= 1000.0 {
         format!("{v:.0}")

@@ -52,7 +52,7 @@ fn tick_label(v: f64) -> String {
     let a = v.abs();
     if a == 0.0 {
         "0".into()
-    } else if a >= 1e5 || a < 1e-3 {
+    } else if !(1e-3..1e5).contains(&a) {
         format!("{v:.1e}")
     } else if (v - v.round()).abs() < 1e-9 {
         format!("{}", v.round() as i64)
@@ -94,22 +94,47 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="DejaVu Sans, Helvetica, Arial, sans-serif" font-size="12">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(svg, r#"<text x="{}" y="24" font-size="15" text-anchor="middle">{}</text>"#, LEFT + plot_w / 2.0, escape(title));
+    let _ = writeln!(
+        svg,
+        r#"<text x="{}" y="24" font-size="15" text-anchor="middle">{}</text>"#,
+        LEFT + plot_w / 2.0,
+        escape(title)
+    );
     for t in ticks(x0, x1, 6) {
         let x = sx(t);
-        let _ = writeln!(svg, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/>"##, TOP + plot_h);
-        let _ = writeln!(svg, r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#, TOP + plot_h + 18.0, tick_label(t));
+        let _ =
+            writeln!(svg, r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/>"##, TOP + plot_h);
+        let _ = writeln!(
+            svg,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            TOP + plot_h + 18.0,
+            tick_label(t)
+        );
     }
     for t in ticks(y0, y1, 5) {
         let y = sy(t);
-        let _ = writeln!(svg, r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##, LEFT + plot_w);
-        let _ = writeln!(svg, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, LEFT - 6.0, y + 4.0, tick_label(t));
+        let _ = writeln!(
+            svg,
+            r##"<line x1="{LEFT}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="#e5e5e5"/>"##,
+            LEFT + plot_w
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 6.0,
+            y + 4.0,
+            tick_label(t)
+        );
     }
+    let _ =
+        writeln!(svg, r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##);
     let _ = writeln!(
         svg,
-        r##"<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#333"/>"##
+        r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#,
+        LEFT + plot_w / 2.0,
+        HEIGHT - 16.0,
+        escape(x_label)
     );
-    let _ = writeln!(svg, r#"<text x="{}" y="{}" text-anchor="middle">{}</text>"#, LEFT + plot_w / 2.0, HEIGHT - 16.0, escape(x_label));
     let _ = writeln!(
         svg,
         r#"<text x="18" y="{}" text-anchor="middle" transform="rotate(-90 18 {})">{}</text>"#,
@@ -130,7 +155,11 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, lines: &[Line]) -> 
         }
         let ly = TOP + 14.0 + i as f64 * 20.0;
         let lx = LEFT + plot_w + 16.0;
-        let _ = writeln!(svg, r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/>"#, lx + 22.0);
+        let _ = writeln!(
+            svg,
+            r#"<line x1="{lx}" y1="{ly}" x2="{}" y2="{ly}" stroke="{colour}" stroke-width="3"/>"#,
+            lx + 22.0
+        );
         let _ = writeln!(svg, r#"<text x="{}" y="{}">{}</text>"#, lx + 28.0, ly + 4.0, escape(&line.label));
     }
     svg.push_str("</svg>\n");

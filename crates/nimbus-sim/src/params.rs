@@ -361,7 +361,9 @@ impl Params {
                 .iter()
                 .map(|p| match &p.value {
                     Value::Int(i) if *i >= 0 => Ok(*i as u64),
-                    other => Err(self.error(key, format!("expected a list of non-negative integers, found {other} in it"))),
+                    other => {
+                        Err(self.error(key, format!("expected a list of non-negative integers, found {other} in it")))
+                    }
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some),
@@ -379,7 +381,10 @@ impl Params {
                 names.sort_unstable();
                 return Err(self.error(
                     key,
-                    format!("unknown key; accepted keys here: {}", if names.is_empty() { "none".into() } else { names.join(", ") }),
+                    format!(
+                        "unknown key; accepted keys here: {}",
+                        if names.is_empty() { "none".into() } else { names.join(", ") }
+                    ),
                 ));
             }
         }

@@ -31,11 +31,7 @@ impl PyRandom {
         // zero becomes the single word 0.
         let low = seed as u32;
         let high = (seed >> 32) as u32;
-        let mt = if high == 0 {
-            Mt::new_with_key([low])
-        } else {
-            Mt::new_with_key([low, high])
-        };
+        let mt = if high == 0 { Mt::new_with_key([low]) } else { Mt::new_with_key([low, high]) };
         PyRandom { mt }
     }
 

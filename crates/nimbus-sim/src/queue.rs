@@ -62,12 +62,7 @@ impl<E> EventQueue<E> {
 
     /// An empty queue with room for `capacity` pending events.
     pub fn with_capacity(capacity: usize) -> Self {
-        EventQueue {
-            heap: Vec::with_capacity(capacity),
-            root_is_hole: false,
-            next_seq: 0,
-            now: SimTime::ZERO,
-        }
+        EventQueue { heap: Vec::with_capacity(capacity), root_is_hole: false, next_seq: 0, now: SimTime::ZERO }
     }
 
     /// The time of the last popped event (the simulation clock).
@@ -90,15 +85,8 @@ impl<E> EventQueue<E> {
     /// # Panics
     /// If `at` is earlier than [`now`](Self::now): time never goes backwards.
     pub fn schedule(&mut self, at: SimTime, event: E) {
-        assert!(
-            at >= self.now,
-            "event scheduled in the past: at {at}, now {}",
-            self.now
-        );
-        let entry = Entry {
-            key: (u128::from(at.as_nanos()) << 64) | u128::from(self.next_seq),
-            event: Some(event),
-        };
+        assert!(at >= self.now, "event scheduled in the past: at {at}, now {}", self.now);
+        let entry = Entry { key: (u128::from(at.as_nanos()) << 64) | u128::from(self.next_seq), event: Some(event) };
         self.next_seq += 1;
         if self.root_is_hole {
             self.heap[0] = entry;

@@ -36,9 +36,7 @@ impl RngStreams {
         for chunk in seed.chunks_exact_mut(8) {
             chunk.copy_from_slice(&splitmix64(&mut state).to_le_bytes());
         }
-        SimRng {
-            inner: ChaCha8Rng::from_seed(seed),
-        }
+        SimRng { inner: ChaCha8Rng::from_seed(seed) }
     }
 }
 

@@ -142,9 +142,7 @@ impl TimeSeries {
         if n <= max_points || max_points < 2 {
             return self.points.clone();
         }
-        (0..max_points)
-            .map(|i| self.points[i * (n - 1) / (max_points - 1)])
-            .collect()
+        (0..max_points).map(|i| self.points[i * (n - 1) / (max_points - 1)]).collect()
     }
 }
 

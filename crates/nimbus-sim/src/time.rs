@@ -113,11 +113,7 @@ fn secs_to_nanos(secs: f64) -> u64 {
         return 0;
     }
     let nanos = (secs * NANOS_PER_SEC as f64).round();
-    if nanos >= u64::MAX as f64 {
-        u64::MAX
-    } else {
-        nanos as u64
-    }
+    if nanos >= u64::MAX as f64 { u64::MAX } else { nanos as u64 }
 }
 
 impl Add<SimDuration> for SimTime {

@@ -20,9 +20,7 @@
 //! Architecture invariants: no domain knowledge; deterministic for equal
 //! inputs (variables, constraints and terms keep their insertion order).
 
-use good_lp::{
-    Expression, ProblemVariables, Solution as _, SolverModel, variable,
-};
+use good_lp::{Expression, ProblemVariables, Solution as _, SolverModel, variable};
 
 /// A variable of a [`Model`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -223,11 +221,7 @@ impl Model {
 
     /// Solves the model: Clarabel for LPs, microlp for MILPs.
     pub fn solve(&self, sense: Sense, options: &SolveOptions) -> Result<Solution, SolveError> {
-        if self.is_mixed_integer() {
-            self.solve_microlp(sense, options)
-        } else {
-            self.solve_clarabel(sense)
-        }
+        if self.is_mixed_integer() { self.solve_microlp(sense, options) } else { self.solve_clarabel(sense) }
     }
 
     /// Solves with microlp's simplex even when the model is a pure LP
@@ -284,12 +278,7 @@ impl Model {
         }
         let solution = model.solve().map_err(|e| map_error("clarabel", e))?;
         let values: Vec<f64> = vars.iter().map(|v| solution.value(*v)).collect();
-        Ok(Solution {
-            objective: self.objective_value(&values),
-            values,
-            status: Status::Optimal,
-            backend: "clarabel",
-        })
+        Ok(Solution { objective: self.objective_value(&values), values, status: Status::Optimal, backend: "clarabel" })
     }
 
     fn solve_microlp(&self, sense: Sense, options: &SolveOptions) -> Result<Solution, SolveError> {
@@ -307,10 +296,8 @@ impl Model {
         let mut opts = microlp::SolveOptions::default();
         opts.node_limit = options.node_limit;
         opts.mip_gap = options.mip_gap;
-        let outcome = model
-            .as_inner()
-            .solve_with(opts)
-            .map_err(|e| map_error("microlp", good_lp::ResolutionError::from(e)))?;
+        let outcome =
+            model.as_inner().solve_with(opts).map_err(|e| map_error("microlp", good_lp::ResolutionError::from(e)))?;
         let status = match outcome.termination_reason() {
             microlp::TerminationReason::NodeLimit => Status::NodeLimit,
             _ => Status::Optimal,
@@ -356,7 +343,10 @@ mod tests {
         m.le(vec![(x, 3.0), (y, 1.0)], 6.0);
         m.objective_term(x, 1.0);
         m.objective_term(y, 1.0);
-        for s in [m.solve(Sense::Maximise, &SolveOptions::default()), m.solve_simplex(Sense::Maximise, &SolveOptions::default())] {
+        for s in [
+            m.solve(Sense::Maximise, &SolveOptions::default()),
+            m.solve_simplex(Sense::Maximise, &SolveOptions::default()),
+        ] {
             let s = s.expect("solvable");
             assert!(close(s.value(x), 1.6) && close(s.value(y), 1.2), "{:?}", s.values());
             assert!(close(s.objective(), 2.8));

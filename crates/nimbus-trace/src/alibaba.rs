@@ -62,7 +62,14 @@ pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TraceError> {
 /// Reads `openb_pod_list_*.csv`.
 pub fn read_pods(path: &Path) -> Result<Vec<Pod>, TraceError> {
     let columns = [
-        "name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli", "gpu_spec", "creation_time", "deletion_time",
+        "name",
+        "cpu_milli",
+        "memory_mib",
+        "num_gpu",
+        "gpu_milli",
+        "gpu_spec",
+        "creation_time",
+        "deletion_time",
         "scheduled_time",
     ];
     read_csv_with_header(path, &columns, |f| {

@@ -57,12 +57,7 @@ impl TraceError {
     /// A parse error at `path:line:column`.
     pub fn parse(path: &Path, line: u64, column: u64, field: Option<&str>, message: impl Into<String>) -> Self {
         TraceError::Parse {
-            location: Location {
-                path: path.to_path_buf(),
-                line,
-                column,
-                field: field.map(str::to_string),
-            },
+            location: Location { path: path.to_path_buf(), line, column, field: field.map(str::to_string) },
             message: message.into(),
         }
     }
@@ -132,10 +127,7 @@ impl<'a> Fields<'a> {
 
     /// The raw text of column `index`.
     pub fn text(&self, index: usize) -> Result<&'a str, TraceError> {
-        self.values
-            .get(index)
-            .copied()
-            .ok_or_else(|| self.error(index, "missing value".into()))
+        self.values.get(index).copied().ok_or_else(|| self.error(index, "missing value".into()))
     }
 
     /// A finite float.
@@ -151,7 +143,9 @@ impl<'a> Fields<'a> {
     pub fn non_negative_f64(&self, index: usize) -> Result<f64, TraceError> {
         let v = self.f64(index)?;
         if v < 0.0 {
-            return Err(self.error(index, format!("expected a non-negative number, found `{}`", self.text(index)?.trim())));
+            return Err(
+                self.error(index, format!("expected a non-negative number, found `{}`", self.text(index)?.trim()))
+            );
         }
         Ok(v)
     }
@@ -212,10 +206,8 @@ pub fn read_csv_with_header<T>(
 ) -> Result<Vec<T>, TraceError> {
     let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file);
-    let headers = reader
-        .headers()
-        .map_err(|e| TraceError::file(path, format!("cannot read the header row: {e}")))?
-        .clone();
+    let headers =
+        reader.headers().map_err(|e| TraceError::file(path, format!("cannot read the header row: {e}")))?.clone();
     let mut positions = Vec::with_capacity(required.len());
     for name in required {
         match headers.iter().position(|h| h.trim() == *name) {

@@ -41,10 +41,7 @@ pub struct ThroughputTable {
 impl ThroughputTable {
     /// Isolated throughput of `(job_type, scale_factor)` on `worker`.
     pub fn isolated(&self, worker: &str, job_type: &str, scale_factor: u32) -> Option<f64> {
-        self.by_worker
-            .get(worker)?
-            .get(&(job_type.to_string(), scale_factor))
-            .map(|e| e.isolated)
+        self.by_worker.get(worker)?.get(&(job_type.to_string(), scale_factor)).map(|e| e.isolated)
     }
 
     /// Worker types without the `_unconsolidated` variants, sorted.
@@ -58,9 +55,8 @@ impl ThroughputTable {
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             TraceError::parse(path, e.line() as u64, e.column() as u64, None, format!("invalid JSON: {e}"))
         })?;
-        let workers = json
-            .as_object()
-            .ok_or_else(|| TraceError::file(path, "expected a JSON object keyed by worker type"))?;
+        let workers =
+            json.as_object().ok_or_else(|| TraceError::file(path, "expected a JSON object keyed by worker type"))?;
         let mut by_worker = BTreeMap::new();
         for (worker, jobs) in workers {
             let jobs = jobs.as_object().ok_or_else(|| {
@@ -69,16 +65,25 @@ impl ThroughputTable {
             let mut entries = BTreeMap::new();
             for (key, value) in jobs {
                 let job_key = parse_job_key(key).ok_or_else(|| {
-                    TraceError::file(path, format!("worker `{worker}`: expected a key like \"('Model', 1)\", found {key:?}"))
+                    TraceError::file(
+                        path,
+                        format!("worker `{worker}`: expected a key like \"('Model', 1)\", found {key:?}"),
+                    )
                 })?;
                 let obj = value.as_object().ok_or_else(|| {
                     TraceError::file(path, format!("worker `{worker}`, job {key}: expected an object"))
                 })?;
                 let isolated = obj.get("null").and_then(serde_json::Value::as_f64).ok_or_else(|| {
-                    TraceError::file(path, format!("worker `{worker}`, job {key}: missing numeric \"null\" (isolated throughput)"))
+                    TraceError::file(
+                        path,
+                        format!("worker `{worker}`, job {key}: missing numeric \"null\" (isolated throughput)"),
+                    )
                 })?;
                 if !(isolated.is_finite() && isolated >= 0.0) {
-                    return Err(TraceError::file(path, format!("worker `{worker}`, job {key}: negative or non-finite throughput {isolated}")));
+                    return Err(TraceError::file(
+                        path,
+                        format!("worker `{worker}`, job {key}: negative or non-finite throughput {isolated}"),
+                    ));
                 }
                 let mut pairs = BTreeMap::new();
                 for (other, tputs) in obj {
@@ -88,9 +93,13 @@ impl ThroughputTable {
                     let other_key = parse_job_key(other).ok_or_else(|| {
                         TraceError::file(path, format!("worker `{worker}`, job {key}: bad pair key {other:?}"))
                     })?;
-                    let pair = tputs.as_array().filter(|a| a.len() == 2).and_then(|a| Some((a[0].as_f64()?, a[1].as_f64()?)));
+                    let pair =
+                        tputs.as_array().filter(|a| a.len() == 2).and_then(|a| Some((a[0].as_f64()?, a[1].as_f64()?)));
                     let pair = pair.ok_or_else(|| {
-                        TraceError::file(path, format!("worker `{worker}`, job {key} with {other}: expected [self, other] throughputs"))
+                        TraceError::file(
+                            path,
+                            format!("worker `{worker}`, job {key} with {other}: expected [self, other] throughputs"),
+                        )
                     })?;
                     pairs.insert(other_key, pair);
                 }
@@ -119,7 +128,9 @@ impl ThroughputTable {
                 .find(|f| template.model.starts_with(f.prefix))
                 .expect("every template belongs to a family");
             let v100 = match template.batch_size {
-                Some(bs) => family.v100_at_ref * (f64::from(bs) / f64::from(family.ref_batch_size)).powf(family.batch_exponent),
+                Some(bs) => {
+                    family.v100_at_ref * (f64::from(bs) / f64::from(family.ref_batch_size)).powf(family.batch_exponent)
+                }
                 None => family.v100_at_ref,
             };
             let scale_factors: &[u32] = if template.distributed { &[1, 2, 4, 8] } else { &[1] };
@@ -211,13 +222,69 @@ struct Family {
 /// [`ThroughputTable::synthetic`]. Families without multi-GPU entries keep
 /// a placeholder speed-up that is never used.
 const FAMILIES: &[Family] = &[
-    Family { prefix: "ResNet-18", ref_batch_size: 16, v100_at_ref: 37.18, batch_exponent: -0.404, p100_ratio: 0.93, k80_ratio: 0.15, speedup: [3.08, 3.83, 10.62] },
-    Family { prefix: "ResNet-50", ref_batch_size: 16, v100_at_ref: 12.05, batch_exponent: -0.740, p100_ratio: 0.63, k80_ratio: 0.15, speedup: [1.54, 2.09, 3.51] },
-    Family { prefix: "Transformer", ref_batch_size: 16, v100_at_ref: 15.25, batch_exponent: -0.655, p100_ratio: 0.74, k80_ratio: 0.29, speedup: [1.81, 2.28, 6.02] },
-    Family { prefix: "LM", ref_batch_size: 5, v100_at_ref: 114.74, batch_exponent: -0.475, p100_ratio: 0.83, k80_ratio: 0.25, speedup: [2.02, 1.71, 7.68] },
-    Family { prefix: "Recommendation", ref_batch_size: 512, v100_at_ref: 22.59, batch_exponent: -0.784, p100_ratio: 2.22, k80_ratio: 1.40, speedup: [1.0, 1.0, 1.0] },
-    Family { prefix: "A3C", ref_batch_size: 1, v100_at_ref: 7.18, batch_exponent: 0.0, p100_ratio: 0.79, k80_ratio: 0.48, speedup: [1.0, 1.0, 1.0] },
-    Family { prefix: "CycleGAN", ref_batch_size: 1, v100_at_ref: 4.43, batch_exponent: 0.0, p100_ratio: 0.54, k80_ratio: 0.11, speedup: [1.0, 1.0, 1.0] },
+    Family {
+        prefix: "ResNet-18",
+        ref_batch_size: 16,
+        v100_at_ref: 37.18,
+        batch_exponent: -0.404,
+        p100_ratio: 0.93,
+        k80_ratio: 0.15,
+        speedup: [3.08, 3.83, 10.62],
+    },
+    Family {
+        prefix: "ResNet-50",
+        ref_batch_size: 16,
+        v100_at_ref: 12.05,
+        batch_exponent: -0.740,
+        p100_ratio: 0.63,
+        k80_ratio: 0.15,
+        speedup: [1.54, 2.09, 3.51],
+    },
+    Family {
+        prefix: "Transformer",
+        ref_batch_size: 16,
+        v100_at_ref: 15.25,
+        batch_exponent: -0.655,
+        p100_ratio: 0.74,
+        k80_ratio: 0.29,
+        speedup: [1.81, 2.28, 6.02],
+    },
+    Family {
+        prefix: "LM",
+        ref_batch_size: 5,
+        v100_at_ref: 114.74,
+        batch_exponent: -0.475,
+        p100_ratio: 0.83,
+        k80_ratio: 0.25,
+        speedup: [2.02, 1.71, 7.68],
+    },
+    Family {
+        prefix: "Recommendation",
+        ref_batch_size: 512,
+        v100_at_ref: 22.59,
+        batch_exponent: -0.784,
+        p100_ratio: 2.22,
+        k80_ratio: 1.40,
+        speedup: [1.0, 1.0, 1.0],
+    },
+    Family {
+        prefix: "A3C",
+        ref_batch_size: 1,
+        v100_at_ref: 7.18,
+        batch_exponent: 0.0,
+        p100_ratio: 0.79,
+        k80_ratio: 0.48,
+        speedup: [1.0, 1.0, 1.0],
+    },
+    Family {
+        prefix: "CycleGAN",
+        ref_batch_size: 1,
+        v100_at_ref: 4.43,
+        batch_exponent: 0.0,
+        p100_ratio: 0.54,
+        k80_ratio: 0.11,
+        speedup: [1.0, 1.0, 1.0],
+    },
 ];
 
 /// One job of a Gavel-format trace (or of the generator).
@@ -241,14 +308,33 @@ pub struct GavelJob {
     pub mode: Option<String>,
 }
 
-const OLD_COLUMNS: &[&str] = &["job_type", "command", "num_steps_arg", "needs_data_dir", "total_steps", "arrival_time_s", "scale_factor"];
+const OLD_COLUMNS: &[&str] =
+    &["job_type", "command", "num_steps_arg", "needs_data_dir", "total_steps", "arrival_time_s", "scale_factor"];
 const CURRENT_COLUMNS: &[&str] = &[
-    "job_type", "command", "working_directory", "num_steps_arg", "needs_data_dir", "total_steps", "scale_factor",
-    "priority_weight", "SLO", "arrival_time_s",
+    "job_type",
+    "command",
+    "working_directory",
+    "num_steps_arg",
+    "needs_data_dir",
+    "total_steps",
+    "scale_factor",
+    "priority_weight",
+    "SLO",
+    "arrival_time_s",
 ];
 const SHOCKWAVE_COLUMNS: &[&str] = &[
-    "job_type", "command", "working_directory", "num_steps_arg", "needs_data_dir", "total_steps", "scale_factor",
-    "mode", "priority_weight", "SLO", "duration_s", "arrival_time_s",
+    "job_type",
+    "command",
+    "working_directory",
+    "num_steps_arg",
+    "needs_data_dir",
+    "total_steps",
+    "scale_factor",
+    "mode",
+    "priority_weight",
+    "SLO",
+    "duration_s",
+    "arrival_time_s",
 ];
 
 /// Reads a Gavel or Shockwave trace: tab-separated, 7 columns (the old
@@ -282,8 +368,8 @@ pub fn read_trace(path: &Path) -> Result<Vec<GavelJob>, TraceError> {
         let job_type = fields.non_empty(col("job_type"))?.to_string();
         let total_steps = fields.positive_f64(col("total_steps"))?;
         let scale_factor = fields.positive_u64(col("scale_factor"))?;
-        let scale_factor = u32::try_from(scale_factor)
-            .map_err(|_| fields.invalid(col("scale_factor"), "scale factor too large"))?;
+        let scale_factor =
+            u32::try_from(scale_factor).map_err(|_| fields.invalid(col("scale_factor"), "scale factor too large"))?;
         let arrival_s = fields.non_negative_f64(col("arrival_time_s"))?;
         let (priority_weight, slo, duration_s, mode) = match names.len() {
             7 => (1.0, None, None, None),
@@ -291,7 +377,8 @@ pub fn read_trace(path: &Path) -> Result<Vec<GavelJob>, TraceError> {
                 let priority = fields.positive_f64(col("priority_weight"))?;
                 let slo = fields.f64(col("SLO"))?;
                 let duration = if names.len() == 12 { Some(fields.non_negative_f64(col("duration_s"))?) } else { None };
-                let mode = if names.len() == 12 { Some(fields.non_empty(col("mode"))?.trim().to_string()) } else { None };
+                let mode =
+                    if names.len() == 12 { Some(fields.non_empty(col("mode"))?.trim().to_string()) } else { None };
                 (priority, (slo > 0.0).then_some(slo), duration, mode)
             }
         };
@@ -429,9 +516,13 @@ mod tests {
     #[test]
     fn generator_replays_the_reference_stream() {
         let table = ThroughputTable::synthetic();
-        let mut g = Generator::new(0, GeneratorOptions { jobs_per_hour: 2.0, multi_gpu: false, multi_priority: false, fixed_duration_s: None });
+        let mut g = Generator::new(
+            0,
+            GeneratorOptions { jobs_per_hour: 2.0, multi_gpu: false, multi_priority: false, fixed_duration_s: None },
+        );
         let jobs: Vec<GavelJob> = (0..3).map(|_| g.next_job(&table).expect("job")).collect();
-        let got: Vec<(String, f64, f64)> = jobs.iter().map(|j| (j.job_type.clone(), j.duration_s.unwrap_or(0.0), j.arrival_s)).collect();
+        let got: Vec<(String, f64, f64)> =
+            jobs.iter().map(|j| (j.job_type.clone(), j.duration_s.unwrap_or(0.0), j.arrival_s)).collect();
         let expected = expected_first_jobs();
         for (g, e) in got.iter().zip(&expected) {
             assert_eq!(g.0, e.0);

@@ -103,7 +103,8 @@ pub fn read_placements(path: &Path) -> Result<Vec<PlacementRow>, TraceError> {
     read_csv_with_header(path, &columns, |f| {
         let text = f.non_empty(0)?.trim();
         let placement: Option<Vec<u32>> = text.chars().map(|c| c.to_digit(10).filter(|d| *d > 0)).collect();
-        let placement = placement.ok_or_else(|| f.invalid(0, format!("expected digits 1-9 (GPUs per node), found `{text}`")))?;
+        let placement =
+            placement.ok_or_else(|| f.invalid(0, format!("expected digits 1-9 (GPUs per node), found `{text}`")))?;
         Ok(PlacementRow {
             placement,
             local_bsz: u32::try_from(f.positive_u64(1)?).map_err(|_| f.invalid(1, "batch size too large"))?,
@@ -153,17 +154,14 @@ pub fn read_app_profile(traces_dir: &Path, app: &str, cluster: Option<&str>) -> 
     let scalability = read_scalability(&dir.join(format!("scalability{suffix}.csv")))?;
     let mut validation = BTreeMap::new();
     let entries = std::fs::read_dir(&dir).map_err(|e| TraceError::io(&dir, e))?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     names.sort();
     for name in names {
         let Some(bsz) = name.strip_prefix("validation-").and_then(|n| n.strip_suffix(".csv")) else { continue };
         let path = dir.join(&name);
-        let bsz: u32 = bsz
-            .parse()
-            .map_err(|_| TraceError::file(&path, "file name should be validation-<batch size>.csv"))?;
+        let bsz: u32 =
+            bsz.parse().map_err(|_| TraceError::file(&path, "file name should be validation-<batch size>.csv"))?;
         let rows = read_validation(&path)?;
         if rows.is_empty() {
             return Err(TraceError::file(&path, "validation curve has no rows"));

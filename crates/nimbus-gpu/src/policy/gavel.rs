@@ -280,14 +280,27 @@ impl Gavel {
         let perf = self.objective.is_perf();
         let throughputs: Vec<Vec<f64>> = jobs
             .iter()
-            .map(|&j| (0..n_types).map(|t| {
-                let real = Self::throughput(&ctx.jobs[j], t);
-                if perf { real } else if real > 0.0 { 1.0 } else { 0.0 }
-            }).collect())
+            .map(|&j| {
+                (0..n_types)
+                    .map(|t| {
+                        let real = Self::throughput(&ctx.jobs[j], t);
+                        if perf {
+                            real
+                        } else if real > 0.0 {
+                            1.0
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect()
+            })
             .collect();
         let input = LpInput {
             throughputs: &throughputs,
-            real_throughputs: &jobs.iter().map(|&j| (0..n_types).map(|t| Self::throughput(&ctx.jobs[j], t)).collect()).collect::<Vec<_>>(),
+            real_throughputs: &jobs
+                .iter()
+                .map(|&j| (0..n_types).map(|t| Self::throughput(&ctx.jobs[j], t)).collect())
+                .collect::<Vec<_>>(),
             scale_factors: &jobs.iter().map(|&j| f64::from(ctx.jobs[j].requested_gpus())).collect::<Vec<_>>(),
             weights: &jobs.iter().map(|&j| ctx.jobs[j].priority_weight).collect::<Vec<_>>(),
             capacity: &(0..n_types).map(|t| f64::from(ctx.cluster.gpus_of_type(t))).collect::<Vec<_>>(),
@@ -295,7 +308,8 @@ impl Gavel {
         let x = match self.objective {
             Objective::MaxMinFairness { perf } => max_min_fairness(&input, perf),
             Objective::FinishTimeFairness { .. } => {
-                let elapsed: Vec<f64> = jobs.iter().map(|&j| ctx.now.saturating_since(ctx.jobs[j].arrival).as_secs_f64()).collect();
+                let elapsed: Vec<f64> =
+                    jobs.iter().map(|&j| ctx.now.saturating_since(ctx.jobs[j].arrival).as_secs_f64()).collect();
                 let remaining: Vec<f64> = jobs.iter().map(|&j| ctx.states[j].remaining(&ctx.jobs[j])).collect();
                 finish_time_fairness(&input, &elapsed, &remaining)
             }
@@ -352,9 +366,7 @@ impl Policy for Gavel {
                 .iter()
                 .map(|(j, b)| (*j, b.priority[t], b.deficit[t], self.allocation.get(j).map_or(0.0, |x| x[t])))
                 .collect();
-            entries.sort_by(|a, b| {
-                b.1.total_cmp(&a.1).then(b.2.total_cmp(&a.2)).then(b.3.total_cmp(&a.3))
-            });
+            entries.sort_by(|a, b| b.1.total_cmp(&a.1).then(b.2.total_cmp(&a.2)).then(b.3.total_cmp(&a.3)));
             queue.extend(entries.into_iter().map(|(j, ..)| (j, t)));
         }
         for (j, t) in queue {
@@ -377,7 +389,7 @@ impl Policy for Gavel {
         let mut next: BTreeMap<JobId, (GpuTypeId, Vec<usize>)> = BTreeMap::new();
         for &t in &types {
             let mut jobs = chosen[t].clone();
-            jobs.sort_by(|a, b| b.1.cmp(&a.1)); // stable: keeps selection order within a size
+            jobs.sort_by_key(|(_, sf)| std::cmp::Reverse(*sf)); // stable: keeps selection order within a size
             let mut servers: Vec<Vec<usize>> = self.servers_by_type[t].iter().map(|(_, ids)| ids.clone()).collect();
             let mut assigned = std::collections::BTreeSet::new();
             let mut pointer = 0usize;
@@ -521,12 +533,8 @@ pub fn max_min_fairness(input: &LpInput<'_>, perf: bool) -> Vec<Vec<f64>> {
     let z = model.continuous(f64::NEG_INFINITY, f64::INFINITY);
     for j in 0..n_jobs {
         let scale = input.scale_factors[j] / (input.weights[j] * iso[j]);
-        let mut terms: Vec<(Var, f64)> = x[j]
-            .iter()
-            .zip(&input.throughputs[j])
-            .filter(|(_, t)| **t > 0.0)
-            .map(|(v, t)| (*v, t * scale))
-            .collect();
+        let mut terms: Vec<(Var, f64)> =
+            x[j].iter().zip(&input.throughputs[j]).filter(|(_, t)| **t > 0.0).map(|(v, t)| (*v, t * scale)).collect();
         terms.push((z, -1.0));
         model.ge(terms, 0.0);
     }
@@ -563,19 +571,15 @@ pub fn finish_time_fairness(input: &LpInput<'_>, elapsed_s: &[f64], remaining: &
         let (mut model, x) = base_model(input);
         for j in 0..n_jobs {
             let budget = rho * isolated_s[j] - elapsed_s[j];
-            if !(budget > 0.0) || !budget.is_finite() {
+            if budget.is_nan() || budget <= 0.0 || budget.is_infinite() {
                 if isolated_s[j].is_infinite() {
                     continue; // a job no share can run is unconstrained
                 }
                 return None;
             }
             let needed = remaining[j] / budget;
-            let terms: Vec<(Var, f64)> = x[j]
-                .iter()
-                .zip(&input.throughputs[j])
-                .filter(|(_, t)| **t > 0.0)
-                .map(|(v, t)| (*v, *t))
-                .collect();
+            let terms: Vec<(Var, f64)> =
+                x[j].iter().zip(&input.throughputs[j]).filter(|(_, t)| **t > 0.0).map(|(v, t)| (*v, *t)).collect();
             if terms.is_empty() {
                 return None;
             }
@@ -604,7 +608,11 @@ pub fn finish_time_fairness(input: &LpInput<'_>, elapsed_s: &[f64], remaining: &
     }
     for _ in 0..40 {
         let mid = 0.5 * (lo + hi);
-        if feasible(mid, false).is_some() { hi = mid } else { lo = mid }
+        if feasible(mid, false).is_some() {
+            hi = mid
+        } else {
+            lo = mid
+        }
         if hi - lo <= 1e-6 * hi {
             break;
         }
@@ -635,15 +643,19 @@ mod tests {
         LpInput { throughputs: t, real_throughputs: t, scale_factors: sf, weights: w, capacity: cap }
     }
 
-    /// Two jobs, one GPU of each of two types. Job 0 runs 4× faster on type 0,
-    /// job 1 equally on both. The heterogeneity-aware allocation gives job 0
-    /// all of type 0 and job 1 all of type 1.
+    /// Two jobs, one GPU of each of two types; job 0 runs 4× faster on type 0,
+    /// job 1 equally on both. Agnostic shares are ½ of each type, so
+    /// T^iso = (2.5, 1). Job 1 can never exceed 1 (its time sums to ≤ 1), so
+    /// the optimum is min = 1: job 1 runs all the time and job 0 keeps a
+    /// normalised throughput ≥ 1, i.e. 4·x00 + x01 ≥ 2.5, which forces job 0
+    /// onto type 0 more than job 1.
     #[test]
     fn las_perf_puts_jobs_where_they_run_fastest() {
         let t = vec![vec![4.0, 1.0], vec![1.0, 1.0]];
         let x = max_min_fairness(&input(&t, &[1.0, 1.0], &[1.0, 1.0], &[1.0, 1.0]), true);
-        assert!((x[0][0] - 1.0).abs() < 1e-3 && x[0][1] < 1e-3, "{x:?}");
-        assert!((x[1][1] - 1.0).abs() < 1e-3 && x[1][0] < 1e-3, "{x:?}");
+        assert!((x[1][0] + x[1][1] - 1.0).abs() < 1e-3, "{x:?}");
+        assert!(4.0 * x[0][0] + x[0][1] >= 2.5 - 1e-3, "{x:?}");
+        assert!(x[0][0] > x[1][0], "{x:?}");
     }
 
     /// Three single-GPU jobs on two GPUs of one type: each gets 2/3 of the time.
@@ -673,12 +685,19 @@ mod tests {
         assert!((x[0][0] - 1.0).abs() < 1e-4 && x[1][0] < 1e-4, "{x:?}");
     }
 
-    /// FTF on one GPU: a job far behind its isolated finish time gets more.
+    /// FTF with the same heterogeneity: shares of ½ per type give T^eq =
+    /// (2.5, 1) and, with 100 steps left and no time elapsed, ρ0 = 2.5 /
+    /// (4·x00 + x01) and ρ1 = 1 / (x10 + x11). Job 1 cannot beat ρ = 1, so
+    /// the optimum is max ρ = 1 with job 1 running all the time and job 0
+    /// keeping 4·x00 + x01 ≥ 2.5.
     #[test]
-    fn ftf_favours_jobs_that_waited() {
-        let t = vec![vec![1.0], vec![1.0]];
-        let x = finish_time_fairness(&input(&t, &[1.0, 1.0], &[1.0, 1.0], &[1.0]), &[1000.0, 0.0], &[100.0, 100.0]);
-        assert!(x[0][0] > x[1][0], "{x:?}");
-        assert!(x[0][0] + x[1][0] <= 1.0 + 1e-6);
+    fn ftf_equalises_finish_time_ratios() {
+        let t = vec![vec![4.0, 1.0], vec![1.0, 1.0]];
+        let x = finish_time_fairness(&input(&t, &[1.0, 1.0], &[1.0, 1.0], &[1.0, 1.0]), &[0.0, 0.0], &[100.0, 100.0]);
+        assert!((x[1][0] + x[1][1] - 1.0).abs() < 1e-3, "{x:?}");
+        assert!(4.0 * x[0][0] + x[0][1] >= 2.5 - 1e-3, "{x:?}");
+        for t in 0..2 {
+            assert!(x[0][t] + x[1][t] <= 1.0 + 1e-6, "{x:?}");
+        }
     }
 }

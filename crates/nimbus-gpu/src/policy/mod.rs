@@ -129,6 +129,9 @@ pub enum Fidelity {
     Validated,
 }
 
+/// Constructor of a policy from its parameters and environment.
+pub type BuildFn = fn(&Params, &PolicyEnv) -> Result<Box<dyn Policy>, ParamError>;
+
 /// Registry entry of a policy.
 pub struct PolicyInfo {
     /// Name used in scenarios.
@@ -144,7 +147,7 @@ pub struct PolicyInfo {
     /// Accepted parameters.
     pub params: &'static [&'static str],
     /// Builds the policy from its parameters and the run seed.
-    pub build: fn(&Params, &PolicyEnv) -> Result<Box<dyn Policy>, ParamError>,
+    pub build: BuildFn,
 }
 
 /// What policies may need at construction beyond their parameters.

@@ -9,11 +9,8 @@ pub fn consolidated(cluster: &Cluster, free: &FreeGpus, gpu_type: GpuTypeId, gpu
     if gpus == 0 || free.of_type(cluster, gpu_type) < gpus {
         return None;
     }
-    let mut servers: Vec<(u32, ServerId)> = cluster
-        .servers_of_type(gpu_type)
-        .map(|s| (free.on(s.id), s.id))
-        .filter(|(f, _)| *f > 0)
-        .collect();
+    let mut servers: Vec<(u32, ServerId)> =
+        cluster.servers_of_type(gpu_type).map(|s| (free.on(s.id), s.id)).filter(|(f, _)| *f > 0).collect();
     // Tightest single server that fits (best fit keeps big holes for big jobs).
     if let Some((_, s)) = servers.iter().filter(|(f, _)| *f >= gpus).min_by_key(|(f, s)| (*f, *s)) {
         return Some(Placement::new(vec![(*s, gpus)]));
@@ -39,7 +36,12 @@ mod tests {
 
     fn cluster() -> Cluster {
         Cluster {
-            gpu_types: vec![GpuType { name: "v100".into(), fp32_tflops: Some(15.7), intra_node_gbps: 16.0, inter_node_gbit: 25.0 }],
+            gpu_types: vec![GpuType {
+                name: "v100".into(),
+                fp32_tflops: Some(15.7),
+                intra_node_gbps: 16.0,
+                inter_node_gbit: 25.0,
+            }],
             servers: (0..3).map(|id| Server { id, gpu_type: 0, gpus: 4, speed: 1.0 }).collect(),
         }
     }

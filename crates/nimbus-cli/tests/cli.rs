@@ -1,0 +1,162 @@
+//! Commands, their output and their error messages.
+
+use crate::{fixture, nimbus, temp_dir, text};
+
+#[test]
+fn run_prints_table_claims_and_writes_results() {
+    let out = temp_dir("run");
+    let result = nimbus(&["run", &fixture("small.toml"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("metric"), "{stdout}");
+    assert!(stdout.contains("jct_h_mean") && stdout.contains("gavel_las") && stdout.contains("tiresias"), "{stdout}");
+    assert!(stdout.contains("Claims") && stdout.contains("test: LAS is not slower than FIFO"), "{stdout}");
+    for file in [
+        "summary.json",
+        "runs.csv",
+        "report.md",
+        "manifest.json",
+        "timings.json",
+        "jct_cdf.svg",
+        "utilization.svg",
+        "jobs_fifo_seed1.csv",
+        "jobs_gavel_las_seed2.csv",
+        "jobs_tiresias_seed1.csv",
+    ] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let jobs = std::fs::read_to_string(out.join("jobs_fifo_seed1.csv")).expect("csv");
+    assert!(jobs.starts_with("job_id,name,job_type,gpus_requested,arrival_s"), "{jobs}");
+    assert_eq!(jobs.lines().count(), 31, "one row per generated job plus the header");
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("json");
+    assert!(summary.contains("\"verdict\""));
+    let svg = std::fs::read_to_string(out.join("jct_cdf.svg")).expect("svg");
+    assert!(svg.contains("job completion time (h)") && svg.contains(">fifo</text>"));
+}
+
+#[test]
+fn unschedulable_job_is_recorded_not_fatal() {
+    let out = temp_dir("oversized");
+    let result = nimbus(&["run", &fixture("trace.toml"), "--out", out.to_str().expect("utf-8"), "--quiet"]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stdout}{stderr}");
+    let jobs = std::fs::read_to_string(out.join("jobs_fifo_seed0.csv")).expect("csv");
+    let outcomes: Vec<&str> = jobs.lines().skip(1).map(|l| l.split(',').nth(14).unwrap_or("")).collect();
+    assert_eq!(outcomes, ["completed", "unschedulable", "completed"], "{jobs}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("json");
+    assert!(summary.contains("can never run on this cluster"), "{summary}");
+}
+
+#[test]
+fn unknown_policy_lists_available_ones() {
+    let result = nimbus(&["run", &fixture("unknown_policy.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("unknown gpu policy \"shortest_job_magic\""), "{stderr}");
+    assert!(stderr.contains("gavel_las") && stderr.contains("fifo"), "{stderr}");
+}
+
+#[test]
+fn misspelt_key_names_file_line_and_accepted_keys() {
+    let result = nimbus(&["run", &fixture("typo.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("typo.toml:11:"), "{stderr}");
+    assert!(stderr.contains("key `workload.jobs_per_hr`: unknown key"), "{stderr}");
+    assert!(stderr.contains("jobs_per_hour"), "{stderr}");
+}
+
+#[test]
+fn wrong_value_type_names_the_key() {
+    let result = nimbus(&["run", &fixture("bad_value.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("bad_value.toml:7:"), "{stderr}");
+    assert!(stderr.contains("key `cluster.servers[0].count`: expected a non-negative integer, found -3"), "{stderr}");
+}
+
+#[test]
+fn malformed_trace_rows_report_line_and_column() {
+    let result = nimbus(&["trace", "gavel-trace", &fixture("negative_steps.trace")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("negative_steps.trace:2:6 (`total_steps`)"), "{stderr}");
+    assert!(stderr.contains("expected a positive number, found `-5`"), "{stderr}");
+
+    let result = nimbus(&["trace", "gavel-trace", &fixture("short_row.trace")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("short_row.trace:1") && stderr.contains("expected 7, 10 or 12"), "{stderr}");
+
+    let ok = nimbus(&["trace", "gavel-trace", &fixture("oversized.trace")]);
+    assert!(ok.status.success());
+    assert!(text(&ok).0.contains("3 records, all valid"));
+}
+
+#[test]
+fn a_scenario_with_a_bad_trace_fails_cleanly() {
+    let out = temp_dir("bad-trace");
+    let result = nimbus(&[
+        "run",
+        &fixture("trace.toml"),
+        "--set",
+        &format!("workload.path=\"{}\"", fixture("negative_steps.trace")),
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("negative_steps.trace:2:6"), "{stderr}");
+}
+
+#[test]
+fn missing_scenario_file_is_an_error() {
+    let result = nimbus(&["run", "scenarios/does-not-exist.toml"]);
+    assert!(!result.status.success());
+    assert!(text(&result).1.contains("does-not-exist.toml: cannot read"));
+}
+
+#[test]
+fn list_and_show() {
+    let result = nimbus(&["list"]);
+    let (stdout, _) = text(&result);
+    assert!(result.status.success());
+    assert!(stdout.contains("domain gpu") && stdout.contains("gavel_las") && stdout.contains("validated"), "{stdout}");
+    assert!(stdout.contains("scenarios/gpu/gavel-continuous.toml"), "{stdout}");
+
+    let result = nimbus(&["show", "tiresias"]);
+    let (stdout, _) = text(&result);
+    assert!(result.status.success());
+    assert!(stdout.contains("thresholds_gpu_s"), "{stdout}");
+
+    let result = nimbus(&["show", &fixture("small.toml")]);
+    let (stdout, _) = text(&result);
+    assert!(result.status.success());
+    assert!(stdout.contains("policy      tiresias (tiresias; sets thresholds_gpu_s)"), "{stdout}");
+
+    assert!(!nimbus(&["show", "nonsense"]).status.success());
+    assert!(!nimbus(&["list", "quantum"]).status.success());
+}
+
+#[test]
+fn set_overrides_and_bad_overrides() {
+    let out = temp_dir("set");
+    let result = nimbus(&[
+        "run",
+        &fixture("small.toml"),
+        "--seeds",
+        "3",
+        "--set",
+        "workload.max_jobs=12",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{:?}", text(&result));
+    let jobs = std::fs::read_to_string(out.join("jobs_fifo_seed3.csv")).expect("csv");
+    assert_eq!(jobs.lines().count(), 13);
+
+    let result = nimbus(&["run", &fixture("small.toml"), "--set", "nonsense"]);
+    assert!(!result.status.success());
+    assert!(text(&result).1.contains("expected KEY=VALUE"));
+}

@@ -1,0 +1,28 @@
+//! The same scenario and seeds give byte-identical result files.
+
+use crate::{fixture, nimbus, temp_dir};
+
+#[test]
+fn results_are_byte_identical_across_runs() {
+    let a = temp_dir("det-a");
+    let b = temp_dir("det-b");
+    for (dir, jobs) in [(&a, "1"), (&b, "2")] {
+        let result =
+            nimbus(&["run", &fixture("small.toml"), "--quiet", "--jobs", jobs, "--out", dir.to_str().expect("utf-8")]);
+        assert!(result.status.success(), "{result:?}");
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&a)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert!(names.len() > 8, "{names:?}");
+    for name in names {
+        if name == "timings.json" {
+            continue; // wall-clock measurements, by design
+        }
+        let left = std::fs::read(a.join(&name)).expect("file a");
+        let right = std::fs::read(b.join(&name)).expect("file b");
+        assert!(left == right, "{name} differs between runs");
+    }
+}

@@ -1,0 +1,162 @@
+//! Readers on the real public files (when `../shared/data` is present) and
+//! on malformed inputs (always).
+
+use std::path::{Path, PathBuf};
+
+use nimbus_trace::{TraceError, alibaba, gavel, philly, sia, tiresias};
+
+fn shared(relative: &str) -> Option<PathBuf> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data").join(relative);
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!("NOTICE: ../shared/data/{relative} is absent; skipping this check");
+        None
+    }
+}
+
+fn temp_file(name: &str, contents: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("nimbus-trace-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write");
+    path
+}
+
+fn message(err: TraceError) -> String {
+    err.to_string()
+}
+
+#[test]
+fn gavel_files_parse_completely() {
+    if let Some(path) = shared("gavel/simulation_throughputs.json") {
+        let table = gavel::ThroughputTable::read(&path).expect("valid table");
+        assert_eq!(table.worker_types(), ["k80", "p100", "v100"]);
+        assert_eq!(table.by_worker["v100"].len(), 83);
+        let v100 = table.isolated("v100", "ResNet-18 (batch size 16)", 1).expect("entry");
+        assert!((v100 - 32.353384328946916).abs() < 1e-12);
+        // Every template of the generator has a single-GPU entry on every type.
+        for t in gavel::JOB_TEMPLATES {
+            for w in ["k80", "p100", "v100"] {
+                assert!(table.isolated(w, t.model, 1).is_some(), "{} on {w}", t.model);
+            }
+        }
+    }
+    if let Some(dir) = shared("gavel/traces/msr/seed=0") {
+        let mut total = 0;
+        for entry in std::fs::read_dir(dir).expect("dir") {
+            total += gavel::read_trace(&entry.expect("entry").path()).expect("valid trace").len();
+        }
+        assert!(total > 1000, "{total}");
+    }
+    if let Some(path) = shared("gavel/traces/physical_cluster/artifact_evaluation.trace") {
+        let jobs = gavel::read_trace(&path).expect("valid");
+        assert!(!jobs.is_empty() && jobs.iter().all(|j| j.total_steps > 0.0));
+    }
+    if let Some(path) = shared("gavel/philly_job_distribution.csv") {
+        assert_eq!(philly::read_gavel_distribution(&path).expect("valid").len(), 33_192);
+    }
+}
+
+/// The synthetic table keeps each family's speed on V100 within a factor of
+/// two of the real table, and its GPU ordering (which type is fastest) for
+/// most templates.
+#[test]
+fn synthetic_gavel_table_tracks_the_real_one() {
+    let Some(path) = shared("gavel/simulation_throughputs.json") else { return };
+    let real = gavel::ThroughputTable::read(&path).expect("valid");
+    let synthetic = gavel::ThroughputTable::synthetic();
+    let mut same_fastest = 0;
+    for t in gavel::JOB_TEMPLATES {
+        let r = real.isolated("v100", t.model, 1).expect("real");
+        let s = synthetic.isolated("v100", t.model, 1).expect("synthetic");
+        assert!(s / r > 0.5 && s / r < 2.0, "{}: synthetic {s} vs real {r}", t.model);
+        let fastest = |table: &gavel::ThroughputTable| {
+            ["k80", "p100", "v100"].into_iter().max_by(|a, b| {
+                table.isolated(a, t.model, 1).partial_cmp(&table.isolated(b, t.model, 1)).expect("numbers")
+            })
+        };
+        if fastest(&real) == fastest(&synthetic) {
+            same_fastest += 1;
+        }
+    }
+    assert!(same_fastest >= 20, "{same_fastest} of 26 templates keep their fastest GPU type");
+}
+
+#[test]
+fn sia_files_parse_completely() {
+    if let Some(dir) = shared("sia/workloads/philly") {
+        for i in 1..=8 {
+            let jobs = sia::read_workload(&dir.join(format!("workload-{i}.csv"))).expect("valid");
+            assert_eq!(jobs.len(), 160);
+        }
+    }
+    if let Some(dir) = shared("sia/traces") {
+        for app in ["cifar10", "imagenet", "bert", "deepspeech2", "yolov3", "ncf"] {
+            for cluster in [Some("aws"), Some("dgx-ext"), Some("rtx"), None] {
+                let profile = sia::read_app_profile(&dir, app, cluster).expect("valid profile");
+                assert!(!profile.placements.is_empty() && !profile.validation.is_empty(), "{app} {cluster:?}");
+            }
+        }
+        assert_eq!(philly::read_sia_jobs(&dir.join("philly.csv")).expect("valid").len(), 82_247); // 82,249 lines: a header, the records and a blank last line
+    }
+}
+
+#[test]
+fn alibaba_and_tiresias_files_parse_completely() {
+    if let Some(path) = shared("alibaba-gpu-v2023/openb_node_list_all_node.csv") {
+        let nodes = alibaba::read_nodes(&path).expect("valid");
+        assert_eq!(nodes.len(), 1523);
+        assert_eq!(nodes.iter().filter(|n| n.gpus > 0).count(), 1213);
+    }
+    if let Some(path) = shared("alibaba-gpu-v2023/openb_pod_list_default.csv") {
+        let pods = alibaba::read_pods(&path).expect("valid");
+        assert_eq!(pods.len(), 8152);
+        assert!(pods.iter().any(|p| p.gpu_milli > 0 && p.gpu_milli < 1000));
+    }
+    if let Some(path) = shared("tiresias/60_job.csv") {
+        assert_eq!(tiresias::read_jobs(&path).expect("valid").len(), 60);
+    }
+    if let Some(path) = shared("tiresias/n32g4.csv") {
+        let shape = tiresias::read_cluster_shape(&path).expect("valid");
+        assert_eq!((shape.nodes_per_switch, shape.gpus_per_node), (32, 4));
+    }
+}
+
+#[test]
+fn malformed_inputs_say_where_and_what() {
+    let path =
+        temp_file("w.csv", "name,time,application,num_replicas,batch_size\na,0,cifar10,2,128\nb,abc,cifar10,2,128\n");
+    let err = message(sia::read_workload(&path).expect_err("bad time"));
+    assert!(err.ends_with("w.csv:3:2 (`time`): expected a number, found `abc`"), "{err}");
+
+    let path = temp_file("m.csv", "name,time,application\na,0,cifar10\n");
+    let err = message(sia::read_workload(&path).expect_err("missing column"));
+    assert!(err.contains("missing column `num_replicas`"), "{err}");
+
+    let path = temp_file("r.csv", "name,time,application,num_replicas,batch_size\na,0,cifar10,0,128\n");
+    let err = message(sia::read_workload(&path).expect_err("zero replicas"));
+    assert!(err.contains(":2:4 (`num_replicas`): expected a positive integer"), "{err}");
+
+    let path = temp_file("p.csv", "placement,local_bsz,step_time,sync_time\n2x,32,0.1,0.01\n");
+    let err = message(sia::read_placements(&path).expect_err("bad placement"));
+    assert!(err.contains("expected digits 1-9"), "{err}");
+
+    let path = temp_file(
+        "pods.csv",
+        "name,cpu_milli,memory_mib,num_gpu,gpu_milli,gpu_spec,qos,pod_phase,creation_time,deletion_time,scheduled_time\np,1,1,1,1000,,LS,Running,10,5,10\n",
+    );
+    let err = message(alibaba::read_pods(&path).expect_err("deletion before creation"));
+    assert!(err.contains("precedes creation time"), "{err}");
+
+    let path = temp_file("t.json", "{\"v100\": {\"('A3C', 1)\": {\"null\": -1}}}");
+    let err = message(gavel::ThroughputTable::read(&path).expect_err("negative throughput"));
+    assert!(err.contains("negative or non-finite"), "{err}");
+
+    let path = temp_file("bad.json", "{\"v100\": ");
+    let err = message(gavel::ThroughputTable::read(&path).expect_err("truncated JSON"));
+    assert!(err.contains("invalid JSON"), "{err}");
+
+    let missing = Path::new("/nonexistent/nimbus/trace.csv");
+    assert!(message(sia::read_workload(missing).expect_err("missing file")).contains("cannot read"));
+}
