@@ -160,3 +160,30 @@ fn set_overrides_and_bad_overrides() {
     assert!(!result.status.success());
     assert!(text(&result).1.contains("expected KEY=VALUE"));
 }
+
+/// Without the public profiles, the Sia scenario runs on synthetic
+/// stand-ins and says so: a warning, a note, and claims that are "not
+/// comparable" rather than checked against the paper.
+#[test]
+fn synthetic_fallback_is_announced_and_claims_not_comparable() {
+    let out = temp_dir("fallback");
+    let result = nimbus(&[
+        "run",
+        "scenarios/gpu/sia-philly.toml",
+        "--seeds",
+        "1",
+        "--set",
+        "workload.traces=\"target/no-such-dir\"",
+        "--set",
+        "workload.path=\"target/no-such-dir/workload-{seed}.csv\"",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("warning: application profiles target/no-such-dir not found"), "{stderr}");
+    assert!(stdout.contains("not comparable (ran on synthetic stand-in data"), "{stdout}");
+    assert!(!stdout.contains(" holds\n") && !stdout.contains("does not hold"), "{stdout}");
+    let jobs = std::fs::read_to_string(out.join("jobs_sia_seed1.csv")).expect("csv");
+    assert_eq!(jobs.lines().count(), 161);
+}

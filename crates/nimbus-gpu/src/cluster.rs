@@ -25,6 +25,10 @@ pub struct GpuType {
     pub intra_node_gbps: f64,
     /// Inter-node bandwidth per server, Gbit/s.
     pub inter_node_gbit: f64,
+    /// Name of the measured profiles of this type in the workload's data
+    /// (Sia's cluster names: `aws`, `dgx-ext`, `rtx`), when they differ
+    /// from `name`.
+    pub profile: Option<String>,
 }
 
 /// One server.
@@ -213,6 +217,7 @@ mod tests {
             fp32_tflops: Some(tflops),
             intra_node_gbps: 16.0,
             inter_node_gbit: 25.0,
+            profile: None,
         };
         Cluster {
             gpu_types: vec![t("k80", 4.0), t("v100", 15.0)],

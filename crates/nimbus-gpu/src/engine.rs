@@ -26,7 +26,7 @@
 use nimbus_sim::stats::TimeSeries;
 use nimbus_sim::{EventQueue, SimDuration, SimTime};
 
-use crate::cluster::{Cluster, FreeGpus};
+use crate::cluster::{Cluster, FreeGpus, Placement};
 use crate::job::{Job, JobId, JobState, Outcome, Work};
 use crate::policy::{Policy, RanJob, RoundContext, RoundEnd};
 
@@ -65,8 +65,9 @@ pub struct EngineConfig {
     pub max_time: SimDuration,
     /// Round-count bound.
     pub max_rounds: u64,
-    /// Consecutive rounds without running jobs or pending arrivals after
-    /// which the run stops (the remaining jobs can never be scheduled).
+    /// Consecutive rounds in which no job progresses and no arrival is
+    /// pending after which the run stops (the remaining jobs are stuck:
+    /// never scheduled, or only on placements where they cannot run).
     pub starvation_rounds: u64,
 }
 
@@ -110,7 +111,7 @@ pub enum EndReason {
     TimeBound,
     /// The round bound was hit.
     RoundBound,
-    /// Jobs remained that the policy never scheduled and no arrivals remained.
+    /// Jobs remained that made no progress for many rounds and no arrivals remained.
     Starved,
 }
 
@@ -287,9 +288,7 @@ pub fn run(
             }
             let dead = state.pending_restart_s.min(round_s);
             let available = round_s - dead;
-            let rate = job.rate(cluster, &a.placement, state.work_done);
-            let remaining = state.remaining(job);
-            let (work, stop_s, completed) = progress(&job.work, rate, remaining, available);
+            let (work, stop_s, completed) = advance(job, cluster, &a.placement, state.work_done, available);
             let stop_s = dead + stop_s;
             latest_stop = latest_stop.max(stop_s);
             ran.push(RanJob {
@@ -320,7 +319,10 @@ pub fn run(
             }
         };
         let span_s = end.since(now).as_secs_f64();
-        if ran.is_empty() && pending.is_none() {
+        // A round in which no job progresses and nothing can arrive cannot
+        // change anything unless the policy's choice changes: count them.
+        let progressed = ran.iter().any(|r| r.work > 0.0 || r.completed);
+        if !progressed && pending.is_none() {
             idle_rounds += 1;
         } else {
             idle_rounds = 0;
@@ -383,25 +385,52 @@ pub fn run(
     Ok(EngineResult { jobs, states, rounds, utilization, end: now, reason })
 }
 
-/// Work done in `available` seconds at `rate`, the seconds used, and whether
-/// the job finished. Step-based jobs run whole steps only.
-fn progress(work: &Work, rate: f64, remaining: f64, available: f64) -> (f64, f64, bool) {
+/// Work done on `placement` in `available` seconds starting from `done`,
+/// the seconds used, and whether the job finished. Step-based jobs run whole
+/// steps only; adaptive jobs progress continuously, with their rate
+/// re-evaluated at each change point (epoch boundary).
+fn advance(job: &Job, cluster: &Cluster, placement: &Placement, done: f64, available: f64) -> (f64, f64, bool) {
+    let remaining = (job.work_total - done).max(0.0);
+    if let Work::Steps { .. } = job.work {
+        return whole_steps(job.rate(cluster, placement, done), remaining, available);
+    }
+    let mut progress = done;
+    let mut used = 0.0;
+    // Bounded: each pass reaches a boundary, the end of the work or of the time.
+    for _ in 0..10_000 {
+        let left = available - used;
+        if left <= 0.0 {
+            break;
+        }
+        let rate = job.rate(cluster, placement, progress);
+        if rate <= 0.0 {
+            return (progress - done, available, false);
+        }
+        let boundary = job.next_boundary(progress).min(job.work_total);
+        let boundary = if boundary > progress { boundary } else { job.work_total };
+        let to_boundary = (boundary - progress) / rate;
+        if to_boundary <= left {
+            used += to_boundary;
+            progress = boundary;
+            if progress >= job.work_total {
+                return (job.work_total - done, used, true);
+            }
+        } else {
+            progress += rate * left;
+            used = available;
+        }
+    }
+    (progress - done, available.max(used), false)
+}
+
+/// Whole steps at `rate` in `available` seconds: the work done, the seconds
+/// used, and whether the job finished.
+fn whole_steps(rate: f64, remaining: f64, available: f64) -> (f64, f64, bool) {
     if rate <= 0.0 || available <= 0.0 {
         return (0.0, available.max(0.0), false);
     }
-    let possible = match work {
-        Work::Steps { .. } => (rate * available).floor(),
-        Work::Adaptive { .. } => rate * available,
-    };
-    if remaining <= possible {
-        (remaining, remaining / rate, true)
-    } else {
-        let used = match work {
-            Work::Steps { .. } => possible / rate,
-            Work::Adaptive { .. } => available,
-        };
-        (possible, used, false)
-    }
+    let possible = (rate * available).floor();
+    if remaining <= possible { (remaining, remaining / rate, true) } else { (possible, possible / rate, false) }
 }
 
 #[cfg(test)]
@@ -410,16 +439,58 @@ mod tests {
 
     #[test]
     fn whole_steps_per_round() {
-        let steps = Work::Steps { job_type: "x".into(), scale_factor: 1, isolated: vec![1.5] };
         // 1.5 steps/s for 10 s: 15 steps in 10 s.
-        assert_eq!(progress(&steps, 1.5, 100.0, 10.0), (15.0, 10.0, false));
+        assert_eq!(whole_steps(1.5, 100.0, 10.0), (15.0, 10.0, false));
         // 3.7 steps/s for 10 s: 37 whole steps take 10 s exactly.
-        let (w, t, done) = progress(&steps, 3.7, 100.0, 10.0);
+        let (w, t, done) = whole_steps(3.7, 100.0, 10.0);
         assert_eq!((w, done), (37.0, false));
         assert!((t - 10.0).abs() < 1e-12);
         // 1.3 steps/s for 10 s: 13 steps take 10 s; 12.5 remaining finish at 9.615 s.
-        let (w, t, done) = progress(&steps, 1.3, 12.5, 10.0);
+        let (w, t, done) = whole_steps(1.3, 12.5, 10.0);
         assert!(done && w == 12.5 && (t - 12.5 / 1.3).abs() < 1e-12);
-        assert_eq!(progress(&steps, 0.0, 5.0, 10.0), (0.0, 10.0, false));
+        assert_eq!(whole_steps(0.0, 5.0, 10.0), (0.0, 10.0, false));
+    }
+
+    /// An adaptive job whose rate doubles at progress 10: from 0, at rate 1
+    /// it reaches 10 after 10 s, then at rate 2 finishes 20 units at 15 s.
+    #[test]
+    fn adaptive_progress_integrates_across_boundaries() {
+        #[derive(Debug)]
+        struct TwoPhase;
+        impl crate::job::GoodputModel for TwoPhase {
+            fn rate(&self, _t: usize, _shape: &[u32], progress: f64) -> f64 {
+                if progress < 10.0 { 1.0 } else { 2.0 }
+            }
+            fn gpu_range(&self) -> (u32, u32) {
+                (1, 1)
+            }
+            fn next_boundary(&self, progress: f64) -> f64 {
+                if progress < 10.0 { 10.0 } else { f64::INFINITY }
+            }
+        }
+        let cluster = Cluster {
+            gpu_types: vec![crate::cluster::GpuType {
+                name: "x".into(),
+                fp32_tflops: None,
+                intra_node_gbps: 1.0,
+                inter_node_gbit: 1.0,
+                profile: None,
+            }],
+            servers: vec![crate::cluster::Server { id: 0, gpu_type: 0, gpus: 1, speed: 1.0 }],
+        };
+        let job = Job {
+            id: 0,
+            name: "j".into(),
+            arrival: SimTime::ZERO,
+            work_total: 20.0,
+            priority_weight: 1.0,
+            restart_penalty_s: 0.0,
+            measured: true,
+            work: Work::Adaptive { application: "toy".into(), requested_gpus: 1, model: std::sync::Arc::new(TwoPhase) },
+        };
+        let p = Placement::new(vec![(0, 1)]);
+        assert_eq!(advance(&job, &cluster, &p, 0.0, 12.0), (14.0, 12.0, false));
+        assert_eq!(advance(&job, &cluster, &p, 0.0, 100.0), (20.0, 15.0, true));
+        assert_eq!(advance(&job, &cluster, &p, 14.0, 100.0), (6.0, 3.0, true));
     }
 }

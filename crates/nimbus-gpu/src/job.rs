@@ -23,14 +23,31 @@ pub type JobId = usize;
 
 /// How a job's progress rate depends on its placement, for adaptive jobs.
 pub trait GoodputModel: fmt::Debug + Send + Sync {
-    /// Work units per second on `gpus` GPUs of `gpu_type` spread over
-    /// `nodes` servers, when `progress` work units are done (statistical
-    /// efficiency changes as training advances). Zero when the placement is
-    /// not usable (e.g. more GPUs than the batch size allows).
-    fn rate(&self, gpu_type: GpuTypeId, gpus: u32, nodes: u32, progress: f64) -> f64;
+    /// Work units per second on GPU type `gpu_type` with `shape[i]` GPUs on
+    /// the i-th server of the placement, when `progress` work units are done
+    /// (statistical efficiency changes as training advances). Zero when the
+    /// placement is not usable (e.g. more GPUs than the batch size allows).
+    fn rate(&self, gpu_type: GpuTypeId, shape: &[u32], progress: f64) -> f64;
 
     /// The smallest and largest GPU counts the job can use.
     fn gpu_range(&self) -> (u32, u32);
+
+    /// The next progress value at which the rate may change (an epoch
+    /// boundary); the engine integrates progress piecewise between them.
+    fn next_boundary(&self, _progress: f64) -> f64 {
+        f64::INFINITY
+    }
+}
+
+/// GPUs per server when `gpus` GPUs fill servers of `per_server` GPUs in
+/// order (whole servers first): the canonical shape of a configuration.
+pub fn canonical_shape(gpus: u32, per_server: u32) -> Vec<u32> {
+    let per_server = per_server.max(1);
+    let mut shape = vec![per_server; (gpus / per_server) as usize];
+    if !gpus.is_multiple_of(per_server) {
+        shape.push(gpus % per_server);
+    }
+    shape
 }
 
 /// The work of a job and its throughput model.
@@ -96,27 +113,41 @@ impl Job {
         }
     }
 
-    /// Work units per second on `gpus` GPUs of `gpu_type` over `nodes`
-    /// servers at nominal server speed, given `progress` done.
-    pub fn rate_on(&self, gpu_type: GpuTypeId, gpus: u32, nodes: u32, progress: f64) -> f64 {
+    /// Work units per second on GPU type `gpu_type` with `shape[i]` GPUs on
+    /// the i-th server, at nominal server speed, given `progress` done.
+    pub fn rate_on(&self, gpu_type: GpuTypeId, shape: &[u32], progress: f64) -> f64 {
         match &self.work {
             Work::Steps { scale_factor, isolated, .. } => {
-                if gpus == *scale_factor {
+                if shape.iter().sum::<u32>() == *scale_factor {
                     isolated[gpu_type]
                 } else {
                     0.0
                 }
             }
-            Work::Adaptive { model, .. } => model.rate(gpu_type, gpus, nodes, progress),
+            Work::Adaptive { model, .. } => model.rate(gpu_type, shape, progress),
         }
+    }
+
+    /// Work units per second on `gpus` GPUs of `gpu_type` packed onto as few
+    /// servers as the cluster's servers of that type allow.
+    pub fn rate_packed(&self, cluster: &Cluster, gpu_type: GpuTypeId, gpus: u32, progress: f64) -> f64 {
+        self.rate_on(gpu_type, &canonical_shape(gpus, cluster.max_gpus_per_server(gpu_type)), progress)
     }
 
     /// Work units per second on a concrete placement (slowest server's speed
     /// applies).
     pub fn rate(&self, cluster: &Cluster, placement: &Placement, progress: f64) -> f64 {
         let Some(gpu_type) = placement.gpu_type(cluster) else { return 0.0 };
-        let nominal = self.rate_on(gpu_type, placement.gpus(), placement.servers() as u32, progress);
-        nominal * placement.min_speed(cluster)
+        let shape: Vec<u32> = placement.parts().iter().map(|(_, g)| *g).collect();
+        self.rate_on(gpu_type, &shape, progress) * placement.min_speed(cluster)
+    }
+
+    /// The next progress value at which the job's rate may change.
+    pub fn next_boundary(&self, progress: f64) -> f64 {
+        match &self.work {
+            Work::Steps { .. } => f64::INFINITY,
+            Work::Adaptive { model, .. } => model.next_boundary(progress),
+        }
     }
 
     /// Whether the job has any GPU type and count it could run on in `cluster`.
@@ -143,15 +174,35 @@ impl Job {
         let mut weight = 0.0;
         for t in 0..cluster.gpu_types.len() {
             let n = f64::from(cluster.gpus_of_type(t));
-            let per_server = cluster.max_gpus_per_server(t).max(1);
-            let nodes = gpus.div_ceil(per_server);
-            let rate = self.rate_on(t, gpus, nodes, 0.0);
-            if rate > 0.0 && n > 0.0 {
-                weighted += n / total * (self.work_total / rate);
+            let seconds = self.solo_seconds_on(cluster, t, gpus);
+            if seconds.is_finite() && n > 0.0 {
+                weighted += n / total * seconds;
                 weight += n / total;
             }
         }
         if weight > 0.0 { weighted / weight } else { f64::INFINITY }
+    }
+
+    /// Seconds to do all the work alone on `gpus` packed GPUs of one type,
+    /// integrating the rate between its change points (epochs).
+    pub fn solo_seconds_on(&self, cluster: &Cluster, gpu_type: GpuTypeId, gpus: u32) -> f64 {
+        let mut progress = 0.0;
+        let mut seconds = 0.0;
+        // Bounded: each step reaches the next boundary or the end.
+        for _ in 0..100_000 {
+            if progress >= self.work_total {
+                return seconds;
+            }
+            let rate = self.rate_packed(cluster, gpu_type, gpus, progress);
+            if rate <= 0.0 {
+                return f64::INFINITY;
+            }
+            let until = self.next_boundary(progress).min(self.work_total);
+            let until = if until > progress { until } else { self.work_total };
+            seconds += (until - progress) / rate;
+            progress = until;
+        }
+        f64::INFINITY
     }
 }
 

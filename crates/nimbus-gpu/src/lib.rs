@@ -18,7 +18,9 @@
 
 pub mod cluster;
 pub mod engine;
+pub mod goodput;
 pub mod job;
 pub mod metrics;
 pub mod policy;
 pub mod scenario;
+pub mod synthetic;

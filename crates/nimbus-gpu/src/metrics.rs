@@ -187,9 +187,8 @@ pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
         EndReason::Done => {}
         EndReason::TimeBound => notes.push("the run hit its simulated-time bound; unfinished jobs remain".to_string()),
         EndReason::RoundBound => notes.push("the run hit its round bound; unfinished jobs remain".to_string()),
-        EndReason::Starved => notes.push(
-            "the run stopped because the policy scheduled no job for many rounds and no arrivals remained".to_string(),
-        ),
+        EndReason::Starved => notes
+            .push("the run stopped because no job made progress for many rounds and no arrivals remained".to_string()),
     }
     if unschedulable > 0 {
         notes.push(format!("{unschedulable} job(s) can never run on this cluster (recorded as unschedulable)"));

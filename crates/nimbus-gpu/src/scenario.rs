@@ -6,15 +6,26 @@
 //!   table spells it), `count` (servers), `gpus_per_server`, and either
 //!   `speed` (default 1.0) or `speed_min`/`speed_max` (a per-server factor
 //!   drawn uniformly once per seed, from the `server-speed` stream).
-//! - `[workload]`: `kind` = `gavel-generator` | `gavel-trace`, with
-//!   `throughputs` (a Gavel throughput JSON; the fitted synthetic table when
-//!   absent or when the file is missing, which the results then say), and
-//!   per kind: `jobs_per_hour`, `multi_gpu`, `multi_priority`,
-//!   `measure = [first, end)` job ids, `max_jobs` (generator); `path`
-//!   (trace). Relative paths are resolved against the working directory.
+//!   `profile` names the type's measured profiles in Sia-style data (`aws`,
+//!   `dgx-ext`, `rtx`) when it differs from `gpu`.
+//! - `[workload]`: `kind` = `gavel-generator` | `gavel-trace` |
+//!   `sia-workload`.
+//!   - Gavel kinds: `throughputs` (a Gavel throughput JSON; the fitted
+//!     synthetic table when absent or when the file is missing, which the
+//!     results then say), and `jobs_per_hour`, `multi_gpu`,
+//!     `multi_priority`, `measure = [first, end)` job ids, `max_jobs`
+//!     (generator) or `path` (trace).
+//!   - `sia-workload`: `path` to a Sia/Pollux workload CSV, where `{seed}`
+//!     is replaced by the run's seed (so seeds 1–8 run workloads 1–8),
+//!     `traces`, the directory of application profiles, and `calibration`:
+//!     `reference` (default; the reference simulator's per-application
+//!     slowdown factors) or `none` (profiled speed).
+//!
+//! Relative paths are resolved against the working directory.
 //! - `[engine]`: `round_s` (override the policy's), `max_hours`.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use nimbus_sim::output::RunOutput;
@@ -22,9 +33,11 @@ use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::TraceError;
 use nimbus_trace::gavel::{self, GavelJob, ThroughputTable};
+use nimbus_trace::sia::{self, WorkloadJob};
 
 use crate::cluster::{Cluster, GpuType, Server};
 use crate::engine::{self, Arrivals, EngineConfig, JobSource, StopRule};
+use crate::goodput::{Application, Batch, SiaJob};
 use crate::job::{Job, JobId, Work};
 use crate::policy::{self, PolicyEnv};
 
@@ -45,6 +58,7 @@ pub enum ScenarioError {
 #[derive(Debug, Clone)]
 struct ServerGroup {
     gpu: String,
+    profile: Option<String>,
     count: u32,
     gpus_per_server: u32,
     speed: (f64, f64),
@@ -52,8 +66,20 @@ struct ServerGroup {
 
 #[derive(Debug, Clone)]
 enum WorkloadSpec {
-    GavelGenerator { options: gavel::GeneratorOptions, measure: Option<(usize, usize)>, max_jobs: Option<usize> },
-    GavelTrace { jobs: Arc<Vec<GavelJob>> },
+    GavelGenerator {
+        options: gavel::GeneratorOptions,
+        measure: Option<(usize, usize)>,
+        max_jobs: Option<usize>,
+        table: Arc<ThroughputTable>,
+    },
+    GavelTrace {
+        jobs: Arc<Vec<GavelJob>>,
+        table: Arc<ThroughputTable>,
+    },
+    Sia {
+        workloads: BTreeMap<u64, Arc<Vec<WorkloadJob>>>,
+        apps: BTreeMap<String, Arc<Application>>,
+    },
 }
 
 /// A prepared GPU scenario.
@@ -61,7 +87,6 @@ enum WorkloadSpec {
 pub struct Scenario {
     groups: Vec<ServerGroup>,
     workload: WorkloadSpec,
-    table: Arc<ThroughputTable>,
     engine: EngineConfig,
     fallbacks: Vec<String>,
 }
@@ -71,13 +96,15 @@ fn resolve(path: &str) -> PathBuf {
 }
 
 impl Scenario {
-    /// Reads the `cluster`, `workload` and `engine` tables of a scenario.
-    pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
+    /// Reads the `cluster`, `workload` and `engine` tables of a scenario,
+    /// loading the data the given seeds need.
+    pub fn from_params(root: &Params, seeds: &[u64]) -> Result<Self, ScenarioError> {
         let cluster =
             root.table("cluster")?.ok_or_else(|| root.error("cluster", "is required: the servers of the cluster"))?;
         let mut groups = Vec::new();
         for server in cluster.tables("servers")? {
             let gpu = server.required_str("gpu")?.to_string();
+            let profile = server.str("profile")?.map(str::to_string);
             let count = server.u64("count")?.ok_or_else(|| server.error("count", "is required but missing"))?;
             let gpus_per_server = server.u64_or("gpus_per_server", 1)?;
             if count == 0 || gpus_per_server == 0 {
@@ -98,8 +125,14 @@ impl Scenario {
                         .into());
                 }
             };
-            server.finish(&["gpu", "count", "gpus_per_server", "speed", "speed_min", "speed_max"])?;
-            groups.push(ServerGroup { gpu, count: count as u32, gpus_per_server: gpus_per_server as u32, speed });
+            server.finish(&["gpu", "profile", "count", "gpus_per_server", "speed", "speed_min", "speed_max"])?;
+            groups.push(ServerGroup {
+                gpu,
+                profile,
+                count: count as u32,
+                gpus_per_server: gpus_per_server as u32,
+                speed,
+            });
         }
         if groups.is_empty() {
             return Err(cluster.error("servers", "is required: at least one [[cluster.servers]] group").into());
@@ -108,64 +141,35 @@ impl Scenario {
 
         let workload =
             root.table("workload")?.ok_or_else(|| root.error("workload", "is required: where the jobs come from"))?;
-        let kind = workload.choice_or("kind", &["gavel-generator", "gavel-trace"], "gavel-generator")?;
+        let kind =
+            workload.choice_or("kind", &["gavel-generator", "gavel-trace", "sia-workload"], "gavel-generator")?;
         let mut fallbacks = Vec::new();
-        let table = match workload.str("throughputs")? {
-            Some(path) => {
-                let path = resolve(path);
-                if path.exists() {
-                    ThroughputTable::read(&path)?
-                } else {
-                    fallbacks.push(format!(
-                        "throughput table {} not found; used the synthetic table fitted to Gavel's",
-                        path.display()
-                    ));
-                    ThroughputTable::synthetic()
-                }
-            }
-            None => ThroughputTable::synthetic(),
-        };
         let spec = match kind {
-            "gavel-generator" => {
-                let options = gavel::GeneratorOptions {
-                    jobs_per_hour: workload.positive_f64_or("jobs_per_hour", 2.0)?,
-                    multi_gpu: workload.bool_or("multi_gpu", false)?,
-                    multi_priority: workload.bool_or("multi_priority", false)?,
-                    fixed_duration_s: workload.f64("fixed_duration_s")?,
-                };
-                let measure = match workload.u64_list("measure")? {
-                    Some(v) if v.len() == 2 && v[0] < v[1] => Some((v[0] as usize, v[1] as usize)),
-                    Some(_) => {
-                        return Err(workload.error("measure", "expected [first, end) job ids with first < end").into());
+            "gavel-generator" | "gavel-trace" => {
+                let table = Arc::new(Self::throughput_table(workload, &mut fallbacks)?);
+                let workers = table.worker_types();
+                for g in &groups {
+                    if !workers.contains(&g.gpu) {
+                        return Err(ScenarioError::Invalid(format!(
+                            "cluster GPU type `{}` is not in the throughput table ({}); available: {}",
+                            g.gpu,
+                            table.origin,
+                            workers.join(", ")
+                        )));
                     }
-                    None => None,
-                };
-                let max_jobs = workload.u64("max_jobs")?.map(|n| n as usize);
-                if measure.is_none() && max_jobs.is_none() {
-                    return Err(workload
-                        .error(
-                            "max_jobs",
-                            "a generated workload needs `max_jobs` or a `measure` window, or it never ends",
-                        )
-                        .into());
                 }
-                if let (Some((_, end)), Some(max)) = (measure, max_jobs)
-                    && end > max
-                {
-                    return Err(workload
-                        .error("measure", format!("the window ends at job {end} but only {max} jobs are generated"))
-                        .into());
+                if kind == "gavel-generator" {
+                    Self::gavel_generator(workload, table)?
+                } else {
+                    let path = resolve(workload.required_str("path")?);
+                    let jobs = gavel::read_trace(&path)?;
+                    if jobs.is_empty() {
+                        return Err(TraceError::file(&path, "the trace has no jobs").into());
+                    }
+                    WorkloadSpec::GavelTrace { jobs: Arc::new(jobs), table }
                 }
-                WorkloadSpec::GavelGenerator { options, measure, max_jobs }
             }
-            _ => {
-                let path = resolve(workload.required_str("path")?);
-                let jobs = gavel::read_trace(&path)?;
-                if jobs.is_empty() {
-                    return Err(TraceError::file(&path, "the trace has no jobs").into());
-                }
-                WorkloadSpec::GavelTrace { jobs: Arc::new(jobs) }
-            }
+            _ => Self::sia_workload(workload, &groups, seeds, &mut fallbacks)?,
         };
         workload.finish(&[
             "kind",
@@ -177,6 +181,8 @@ impl Scenario {
             "measure",
             "max_jobs",
             "path",
+            "traces",
+            "calibration",
         ])?;
 
         let mut engine = EngineConfig {
@@ -202,20 +208,108 @@ impl Scenario {
             e.finish(&["round_s", "max_hours"])?;
         }
 
-        let scenario = Scenario { groups, workload: spec, table: Arc::new(table), engine, fallbacks };
-        // Every cluster GPU type must exist in the throughput table.
-        let workers = scenario.table.worker_types();
-        for g in &scenario.groups {
-            if !workers.contains(&g.gpu) {
-                return Err(ScenarioError::Invalid(format!(
-                    "cluster GPU type `{}` is not in the throughput table ({}); available: {}",
-                    g.gpu,
-                    scenario.table.origin,
-                    workers.join(", ")
-                )));
+        Ok(Scenario { groups, workload: spec, engine, fallbacks })
+    }
+
+    fn throughput_table(workload: &Params, fallbacks: &mut Vec<String>) -> Result<ThroughputTable, ScenarioError> {
+        Ok(match workload.str("throughputs")? {
+            Some(path) => {
+                let path = resolve(path);
+                if path.exists() {
+                    ThroughputTable::read(&path)?
+                } else {
+                    fallbacks.push(format!(
+                        "throughput table {} not found; used the synthetic table fitted to Gavel's",
+                        path.display()
+                    ));
+                    ThroughputTable::synthetic()
+                }
+            }
+            None => ThroughputTable::synthetic(),
+        })
+    }
+
+    fn gavel_generator(workload: &Params, table: Arc<ThroughputTable>) -> Result<WorkloadSpec, ScenarioError> {
+        let options = gavel::GeneratorOptions {
+            jobs_per_hour: workload.positive_f64_or("jobs_per_hour", 2.0)?,
+            multi_gpu: workload.bool_or("multi_gpu", false)?,
+            multi_priority: workload.bool_or("multi_priority", false)?,
+            fixed_duration_s: workload.f64("fixed_duration_s")?,
+        };
+        let measure = match workload.u64_list("measure")? {
+            Some(v) if v.len() == 2 && v[0] < v[1] => Some((v[0] as usize, v[1] as usize)),
+            Some(_) => return Err(workload.error("measure", "expected [first, end) job ids with first < end").into()),
+            None => None,
+        };
+        let max_jobs = workload.u64("max_jobs")?.map(|n| n as usize);
+        if measure.is_none() && max_jobs.is_none() {
+            return Err(workload
+                .error("max_jobs", "a generated workload needs `max_jobs` or a `measure` window, or it never ends")
+                .into());
+        }
+        if let (Some((_, end)), Some(max)) = (measure, max_jobs)
+            && end > max
+        {
+            return Err(workload
+                .error("measure", format!("the window ends at job {end} but only {max} jobs are generated"))
+                .into());
+        }
+        Ok(WorkloadSpec::GavelGenerator { options, measure, max_jobs, table })
+    }
+
+    fn sia_workload(
+        workload: &Params,
+        groups: &[ServerGroup],
+        seeds: &[u64],
+        fallbacks: &mut Vec<String>,
+    ) -> Result<WorkloadSpec, ScenarioError> {
+        let template = workload.required_str("path")?;
+        let traces = resolve(workload.required_str("traces")?);
+        let calibrated = workload.choice_or("calibration", &["reference", "none"], "reference")? == "reference";
+        let mut profiles: Vec<String> = Vec::new();
+        for g in groups {
+            let name = g.profile.clone().unwrap_or_else(|| g.gpu.clone());
+            if !profiles.contains(&name) {
+                profiles.push(name);
             }
         }
-        Ok(scenario)
+        let mut workloads = BTreeMap::new();
+        let mut needed: Vec<String> = Vec::new();
+        let synthetic = !traces.is_dir();
+        for &seed in seeds {
+            let path = resolve(&template.replace("{seed}", &seed.to_string()));
+            let jobs = if path.exists() || !synthetic {
+                sia::read_workload(&path)?
+            } else {
+                crate::synthetic::sia_workload(seed)
+            };
+            if jobs.is_empty() {
+                return Err(TraceError::file(&path, "the workload has no jobs").into());
+            }
+            for j in &jobs {
+                if !needed.contains(&j.application) {
+                    needed.push(j.application.clone());
+                }
+            }
+            workloads.insert(seed, Arc::new(jobs));
+        }
+        if synthetic {
+            fallbacks.push(format!(
+                "application profiles {} not found; used synthetic profiles and workloads calibrated to Sia's",
+                traces.display()
+            ));
+        }
+        let mut apps = BTreeMap::new();
+        for app in needed {
+            let loaded = if synthetic {
+                crate::synthetic::sia_application(&app, &profiles, calibrated)
+                    .ok_or_else(|| ScenarioError::Invalid(format!("no synthetic profile for application `{app}`")))?
+            } else {
+                Application::load(&traces, &app, &profiles, calibrated)?
+            };
+            apps.insert(app, Arc::new(loaded));
+        }
+        Ok(WorkloadSpec::Sia { workloads, apps })
     }
 
     /// Data substitutions made while preparing (e.g. a synthetic stand-in
@@ -240,6 +334,7 @@ impl Scenario {
                         fp32_tflops: spec.map(|s| s.fp32_tflops),
                         intra_node_gbps: nimbus_model::hardware::PCIE3_X16.bandwidth_gbps,
                         inter_node_gbit: nimbus_model::hardware::NIC_25GBE.line_rate_gbit,
+                        profile: g.profile.clone(),
                     });
                     gpu_types.len() - 1
                 }
@@ -271,22 +366,33 @@ impl Scenario {
         let mut policy = (info.build)(policy_params, &env)?;
         let types: Vec<String> = cluster.gpu_types.iter().map(|t| t.name.clone()).collect();
         let arrivals = match &self.workload {
-            WorkloadSpec::GavelGenerator { options, measure, max_jobs } => Arrivals::Generated(Box::new(GavelSource {
-                generator: gavel::Generator::new(seed, options.clone()),
-                table: Arc::clone(&self.table),
-                types,
-                measure: *measure,
-                max_jobs: *max_jobs,
-            })),
-            WorkloadSpec::GavelTrace { jobs } => {
+            WorkloadSpec::GavelGenerator { options, measure, max_jobs, table } => {
+                Arrivals::Generated(Box::new(GavelSource {
+                    generator: gavel::Generator::new(seed, options.clone()),
+                    table: Arc::clone(table),
+                    types,
+                    measure: *measure,
+                    max_jobs: *max_jobs,
+                }))
+            }
+            WorkloadSpec::GavelTrace { jobs, table } => {
                 let mut list: Vec<Job> = jobs
                     .iter()
                     .enumerate()
-                    .map(|(i, j)| steps_job(i, j, &self.table, &types, true))
+                    .map(|(i, j)| steps_job(i, j, table, &types, true))
                     .collect::<Result<_, _>>()
                     .map_err(ScenarioError::Invalid)?;
                 list.sort_by_key(|j| j.arrival);
                 Arrivals::Fixed(list)
+            }
+            WorkloadSpec::Sia { workloads, apps } => {
+                let jobs = workloads.get(&seed).ok_or_else(|| {
+                    ScenarioError::Invalid(format!(
+                        "seed {seed} was not prepared; prepared seeds: {:?}",
+                        workloads.keys()
+                    ))
+                })?;
+                Arrivals::Fixed(sia_jobs(jobs, apps, policy.adapts_batch_size()))
             }
         };
         let (total_s, mut progress) = (self.expected_span_s(), on_progress);
@@ -302,11 +408,16 @@ impl Scenario {
     /// A rough simulated span for progress reporting.
     fn expected_span_s(&self) -> f64 {
         match &self.workload {
-            WorkloadSpec::GavelGenerator { options, measure, max_jobs } => {
+            WorkloadSpec::GavelGenerator { options, measure, max_jobs, .. } => {
                 let jobs = measure.map(|m| m.1).or(*max_jobs).unwrap_or(1000) as f64;
                 (jobs / options.jobs_per_hour * 3600.0).max(1.0)
             }
-            WorkloadSpec::GavelTrace { jobs } => jobs.last().map_or(1.0, |j| j.arrival_s.max(1.0) * 1.5),
+            WorkloadSpec::GavelTrace { jobs, .. } => jobs.last().map_or(1.0, |j| j.arrival_s.max(1.0) * 1.5),
+            WorkloadSpec::Sia { workloads, .. } => {
+                let last =
+                    workloads.values().filter_map(|w| w.iter().map(|j| j.time_s).reduce(f64::max)).fold(0.0, f64::max);
+                (last * 1.5).max(3600.0)
+            }
         }
     }
 }
@@ -359,7 +470,34 @@ impl JobSource for GavelSource {
     }
 }
 
-/// A path relative to the working directory, for messages.
-pub fn display_path(path: &Path) -> String {
-    path.display().to_string()
+/// Jobs of a Sia/Pollux workload, sorted by submission time: adaptive jobs
+/// (batch size chosen for goodput) for policies that adapt batch sizes,
+/// otherwise rigid ones at the user's batch size and GPU count.
+fn sia_jobs(rows: &[WorkloadJob], apps: &BTreeMap<String, Arc<Application>>, adaptive: bool) -> Vec<Job> {
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_by(|a, b| rows[*a].time_s.total_cmp(&rows[*b].time_s));
+    order
+        .into_iter()
+        .enumerate()
+        .map(|(id, i)| {
+            let row = &rows[i];
+            let app = Arc::clone(&apps[&row.application]);
+            let max_gpus = (app.max_batch_size / app.local_bsz_range(0).map_or(1, |r| r.0).max(1)).clamp(1, 64);
+            let batch = if adaptive { Batch::Adaptive } else { Batch::Fixed(row.batch_size) };
+            Job {
+                id,
+                name: row.name.clone(),
+                arrival: SimTime::from_secs_f64(row.time_s),
+                work_total: app.total_progress(),
+                priority_weight: 1.0,
+                restart_penalty_s: app.constants.restart_s,
+                measured: true,
+                work: Work::Adaptive {
+                    application: row.application.clone(),
+                    requested_gpus: row.num_replicas,
+                    model: Arc::new(SiaJob { app, batch, max_gpus }),
+                },
+            }
+        })
+        .collect()
 }

@@ -68,6 +68,7 @@ fn cluster_strategy() -> impl Strategy<Value = Cluster> {
                 fp32_tflops: Some(15.0 - 5.0 * i as f64),
                 intra_node_gbps: 16.0,
                 inter_node_gbit: 25.0,
+                profile: None,
             })
             .collect();
         let servers = groups

@@ -39,8 +39,8 @@ pub trait Domain: Sync {
     fn policies(&self) -> Vec<PolicyListing>;
     /// Top-level scenario keys it reads.
     fn scenario_keys(&self) -> &'static [&'static str];
-    /// Reads its tables of a scenario and loads the data once.
-    fn prepare(&self, root: &Params) -> Result<Box<dyn Prepared>, DomainError>;
+    /// Reads its tables of a scenario and loads the data the seeds need, once.
+    fn prepare(&self, root: &Params, seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError>;
 }
 
 /// A scenario prepared by its domain; runs are independent and may execute
@@ -104,9 +104,9 @@ impl Domain for GpuDomain {
         &["cluster", "workload", "engine"]
     }
 
-    fn prepare(&self, root: &Params) -> Result<Box<dyn Prepared>, DomainError> {
+    fn prepare(&self, root: &Params, seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
         use nimbus_gpu::scenario::{Scenario, ScenarioError};
-        match Scenario::from_params(root) {
+        match Scenario::from_params(root, seeds) {
             Ok(s) => Ok(Box::new(GpuPrepared(s))),
             Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
             Err(e) => Err(DomainError::Other(e.to_string())),

@@ -207,7 +207,7 @@ impl Scenario {
             DomainError::Param(error) => LabError::Param { path: path.to_path_buf(), error },
             DomainError::Other(message) => LabError::Domain { path: path.to_path_buf(), message },
         };
-        let prepared = domain.prepare(&root).map_err(domain_error)?;
+        let prepared = domain.prepare(&root, &seeds).map_err(domain_error)?;
         let mut accepted: Vec<&str> = LAB_KEYS.to_vec();
         accepted.extend(domain.scenario_keys());
         root.finish(&accepted).map_err(param_err)?;

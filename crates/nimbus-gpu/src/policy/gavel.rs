@@ -218,10 +218,18 @@ impl Gavel {
         }
     }
 
-    fn throughput(job: &Job, gpu_type: GpuTypeId) -> f64 {
+    /// Throughput of a job on a type at its requested GPU count (packed
+    /// placement; for adaptive jobs, at the progress they have reached).
+    fn throughput(job: &Job, cluster: &Cluster, progress: f64, gpu_type: GpuTypeId) -> f64 {
         match &job.work {
             Work::Steps { isolated, .. } => isolated[gpu_type],
-            Work::Adaptive { model, requested_gpus, .. } => model.rate(gpu_type, *requested_gpus, 1, 0.0),
+            Work::Adaptive { requested_gpus, .. } => {
+                if cluster.gpus_of_type(gpu_type) < *requested_gpus {
+                    0.0
+                } else {
+                    job.rate_packed(cluster, gpu_type, *requested_gpus, progress)
+                }
+            }
         }
     }
 
@@ -242,7 +250,7 @@ impl Gavel {
                 book.priority[t] = match self.allocation.get(job) {
                     None => 0.0,
                     Some(x) => {
-                        if x[t] == 0.0 || Self::throughput(spec, t) == 0.0 {
+                        if x[t] == 0.0 || Self::throughput(spec, ctx.cluster, ctx.states[*job].work_done, t) == 0.0 {
                             0.0
                         } else if fraction > 0.0 {
                             x[t] / fraction
@@ -283,7 +291,7 @@ impl Gavel {
             .map(|&j| {
                 (0..n_types)
                     .map(|t| {
-                        let real = Self::throughput(&ctx.jobs[j], t);
+                        let real = Self::throughput(&ctx.jobs[j], ctx.cluster, ctx.states[j].work_done, t);
                         if perf {
                             real
                         } else if real > 0.0 {
@@ -299,7 +307,11 @@ impl Gavel {
             throughputs: &throughputs,
             real_throughputs: &jobs
                 .iter()
-                .map(|&j| (0..n_types).map(|t| Self::throughput(&ctx.jobs[j], t)).collect())
+                .map(|&j| {
+                    (0..n_types)
+                        .map(|t| Self::throughput(&ctx.jobs[j], ctx.cluster, ctx.states[j].work_done, t))
+                        .collect()
+                })
                 .collect::<Vec<_>>(),
             scale_factors: &jobs.iter().map(|&j| f64::from(ctx.jobs[j].requested_gpus())).collect::<Vec<_>>(),
             weights: &jobs.iter().map(|&j| ctx.jobs[j].priority_weight).collect::<Vec<_>>(),
@@ -373,7 +385,7 @@ impl Policy for Gavel {
             if left[t] == 0 || scheduled.contains(&j) {
                 continue;
             }
-            if Self::throughput(&ctx.jobs[j], t) <= 0.0 {
+            if Self::throughput(&ctx.jobs[j], ctx.cluster, ctx.states[j].work_done, t) <= 0.0 {
                 continue;
             }
             let sf = ctx.jobs[j].requested_gpus();

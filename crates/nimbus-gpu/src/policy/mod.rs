@@ -18,6 +18,7 @@ use crate::job::{Job, JobId, JobState};
 pub mod fifo;
 pub mod gavel;
 pub mod placement;
+pub mod sia;
 pub mod srtf;
 pub mod tiresias;
 
@@ -98,6 +99,12 @@ pub trait Policy: Send {
         RoundEnd::Fixed
     }
 
+    /// Whether jobs should choose their batch size for goodput (Sia,
+    /// Pollux) rather than keep the user's (default).
+    fn adapts_batch_size(&self) -> bool {
+        false
+    }
+
     /// A job arrived (called before the round that first sees it).
     fn on_arrival(&mut self, _job: &Job, _now: SimTime) {}
 
@@ -169,6 +176,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
     gavel::INFO_FTF,
     gavel::INFO_FTF_AGNOSTIC,
     gavel::INFO_MAX_SUM_THROUGHPUT,
+    sia::INFO,
 ];
 
 /// Looks a policy up by name.
@@ -196,9 +204,7 @@ pub fn place_in_order(ctx: &RoundContext<'_>, order: &[JobId]) -> Vec<Assignment
             continue;
         }
         for &t in &types {
-            if spec.rate_on(t, gpus, 1, ctx.states[job].work_done) <= 0.0
-                && spec.rate_on(t, gpus, gpus, ctx.states[job].work_done) <= 0.0
-            {
+            if spec.rate_packed(ctx.cluster, t, gpus, ctx.states[job].work_done) <= 0.0 {
                 continue;
             }
             if let Some(p) = placement::consolidated(ctx.cluster, &free, t, gpus) {

@@ -41,6 +41,7 @@ mod tests {
                 fp32_tflops: Some(15.7),
                 intra_node_gbps: 16.0,
                 inter_node_gbit: 25.0,
+                profile: None,
             }],
             servers: (0..3).map(|id| Server { id, gpu_type: 0, gpus: 4, speed: 1.0 }).collect(),
         }

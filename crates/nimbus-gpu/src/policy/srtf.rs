@@ -44,9 +44,7 @@ impl Policy for Srtf {
             let gpus = job.requested_gpus();
             let best = (0..ctx.cluster.gpu_types.len())
                 .filter(|t| ctx.cluster.gpus_of_type(*t) >= gpus)
-                .map(|t| {
-                    job.rate_on(t, gpus, gpus.div_ceil(ctx.cluster.max_gpus_per_server(t).max(1)), state.work_done)
-                })
+                .map(|t| job.rate_packed(ctx.cluster, t, gpus, state.work_done))
                 .fold(0.0, f64::max);
             if best > 0.0 { state.remaining(job) / best } else { f64::INFINITY }
         });
