@@ -13,12 +13,43 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
     match what {
         "kernel" => kernel(quick),
         "gavel" => gavel(quick),
+        "sia" => scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)"),
+        "hops" => scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)"),
         "all" => {
             kernel(quick)?;
-            gavel(quick)
+            gavel(quick)?;
+            scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)")?;
+            scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")
         }
-        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, all")),
+        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, all")),
     }
+}
+
+/// Decision times of every policy of a scenario on its first seed.
+fn scheduler(path: &str, title: &str) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let path = std::path::Path::new(path);
+    let scenario = nimbus_lab::Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
+    let seed = scenario.seeds[0];
+    println!("{title}: {} (seed {seed})", path.display());
+    for f in scenario.prepared.fallbacks() {
+        println!("note: {f}");
+    }
+    for policy in &scenario.policies {
+        let t = Instant::now();
+        let output = scenario.prepared.run(&policy.name, &policy.params, seed, &mut |_| {})?;
+        let wall = t.elapsed().as_secs_f64();
+        let timing = |name: &str| output.timings.iter().find(|m| m.name == name).map_or(f64::NAN, |m| m.value);
+        println!(
+            "  {:<10} run {wall:>6.2} s  decisions: p50 {:>8.3} ms  p99 {:>8.2} ms  max {:>8.1} ms  ({} rounds)",
+            policy.label,
+            timing("decision_ms_p50"),
+            timing("decision_ms_p99"),
+            timing("decision_ms_max"),
+            output.metric("rounds").unwrap_or(f64::NAN)
+        );
+    }
+    Ok(())
 }
 
 fn kernel(quick: bool) -> Result<(), String> {

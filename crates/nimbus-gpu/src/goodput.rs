@@ -75,7 +75,16 @@ pub fn app_constants(app: &str) -> Option<AppConstants> {
 type StepRows = Vec<(f64, f64, f64)>;
 
 /// Memoised rates by (type, normalised placement, epoch, batch key).
-type RateCache = Mutex<BTreeMap<(usize, Vec<u32>, usize, u32), Option<f64>>>;
+type RateCache = Mutex<BTreeMap<(usize, Vec<u32>, usize, u32), Option<Rates>>>;
+
+/// What a placement achieves at the batch size a job uses there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rates {
+    /// Training progress per second (statistical efficiency included).
+    pub progress_per_s: f64,
+    /// Examples processed per second (raw throughput).
+    pub samples_per_s: f64,
+}
 
 /// Step and sync time measurements on one GPU type.
 #[derive(Debug, Clone, Default)]
@@ -247,6 +256,18 @@ pub enum Batch {
     Adaptive,
     /// The user's total batch size (Gavel and other non-adaptive policies).
     Fixed(u32),
+    /// A fixed per-GPU batch size: the total grows with the GPUs (Hops).
+    PerGpu(u32),
+}
+
+impl Batch {
+    fn key(self) -> u32 {
+        match self {
+            Batch::Adaptive => 0,
+            Batch::Fixed(b) => b,
+            Batch::PerGpu(b) => b | (1 << 31),
+        }
+    }
 }
 
 impl Application {
@@ -378,18 +399,10 @@ impl Application {
         (l.grad_sqr + t * (u.grad_sqr - l.grad_sqr), l.grad_var + t * (u.grad_var - l.grad_var))
     }
 
-    /// Progress per second of `batch` on placement `shape` of type `t` at
-    /// `epoch` (None when the placement or batch is unusable).
-    fn rate_at(&self, t: usize, shape: &[u32], epoch: usize, batch: Batch) -> Option<f64> {
-        let key = (
-            t,
-            normalise_placement(shape),
-            epoch,
-            match batch {
-                Batch::Adaptive => 0,
-                Batch::Fixed(b) => b,
-            },
-        );
+    /// Progress and examples per second of `batch` on placement `shape` of
+    /// type `t` at `epoch` (None when the placement or batch is unusable).
+    pub fn rate_at(&self, t: usize, shape: &[u32], epoch: usize, batch: Batch) -> Option<Rates> {
+        let key = (t, normalise_placement(shape), epoch, batch.key());
         if let Some(v) = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
             return *v;
         }
@@ -398,7 +411,7 @@ impl Application {
         v
     }
 
-    fn compute_rate(&self, t: usize, shape: &[u32], epoch: usize, batch: Batch) -> Option<f64> {
+    fn compute_rate(&self, t: usize, shape: &[u32], epoch: usize, batch: Batch) -> Option<Rates> {
         let profile = self.types.get(t)?.as_ref()?;
         let replicas: u32 = shape.iter().sum();
         if replicas == 0 {
@@ -424,7 +437,7 @@ impl Application {
             }
             (accum, (local / (accum + 1.0) - eps).ceil())
         };
-        let evaluate = |accum: f64, atomic: f64| -> Option<f64> {
+        let evaluate = |accum: f64, atomic: f64| -> Option<Rates> {
             let mut atomic = atomic;
             if let Some(cap) = memory_cap {
                 atomic = atomic.min(cap);
@@ -442,12 +455,17 @@ impl Application {
             let (sqr, var) = self.grad_stats(batch_size, epoch);
             let denom = var / scale + sqr;
             let gain = if denom > 0.0 { (var + sqr) / denom } else { 1.0 };
-            let iteration = step + (step - sync) * accum;
-            Some(gain / iteration / self.constants.slowdown)
+            let iteration = (step + (step - sync) * accum) * self.constants.slowdown;
+            Some(Rates { progress_per_s: gain / iteration, samples_per_s: batch_size / iteration })
         };
         match batch {
             Batch::Fixed(total) => {
                 let (accum, atomic) = split(f64::from(total).max(init), true);
+                evaluate(accum, atomic)
+            }
+            Batch::PerGpu(local) => {
+                let total = (f64::from(local) * r).clamp(init, max_batch);
+                let (accum, atomic) = split(total, true);
                 evaluate(accum, atomic)
             }
             Batch::Adaptive => {
@@ -472,7 +490,10 @@ impl Application {
                         }
                         evaluate(accum, atomic)
                     })
-                    .fold(None, |best: Option<f64>, v| Some(best.map_or(v, |b| b.max(v))))
+                    .fold(None, |best: Option<Rates>, v| match best {
+                        Some(b) if b.progress_per_s >= v.progress_per_s => Some(b),
+                        _ => Some(v),
+                    })
             }
         }
     }
@@ -493,7 +514,12 @@ pub struct SiaJob {
 impl GoodputModel for SiaJob {
     fn rate(&self, gpu_type: usize, shape: &[u32], progress: f64) -> f64 {
         let epoch = self.app.epoch_of(progress);
-        self.app.rate_at(gpu_type, shape, epoch, self.batch).unwrap_or(0.0)
+        self.app.rate_at(gpu_type, shape, epoch, self.batch).map_or(0.0, |r| r.progress_per_s)
+    }
+
+    fn throughput(&self, gpu_type: usize, shape: &[u32], progress: f64) -> f64 {
+        let epoch = self.app.epoch_of(progress);
+        self.app.rate_at(gpu_type, shape, epoch, self.batch).map_or(0.0, |r| r.samples_per_s)
     }
 
     fn gpu_range(&self) -> (u32, u32) {
@@ -567,13 +593,18 @@ mod tests {
     #[test]
     fn fixed_batch_rate_by_hand() {
         let app = toy();
-        let rate = app.rate_at(0, &[1], 0, Batch::Fixed(64)).expect("usable");
+        let rate = app.rate_at(0, &[1], 0, Batch::Fixed(64)).expect("usable").progress_per_s;
         assert!((rate - (2.0 / 1.5) / 0.2 / 2.0).abs() < 1e-12, "{rate}");
         // Two GPUs at 64: local 32, no accumulation: step 0.12 s; gain as above.
-        let rate2 = app.rate_at(0, &[2], 0, Batch::Fixed(64)).expect("usable");
+        let rate2 = app.rate_at(0, &[2], 0, Batch::Fixed(64)).expect("usable").progress_per_s;
         assert!((rate2 - (2.0 / 1.5) / 0.12 / 2.0).abs() < 1e-12, "{rate2}");
         // Four GPUs on one node is not a measured placement: interpolated from the grid.
-        let rate4 = app.rate_at(0, &[4], 0, Batch::Fixed(128)).expect("usable");
+        let rates4 = app.rate_at(0, &[4], 0, Batch::Fixed(128)).expect("usable");
+        let rate4 = rates4.progress_per_s;
+        // 128 examples per 0.16 s iteration, slowed by 2.
+        assert!((rates4.samples_per_s - 128.0 / 0.16 / 2.0).abs() < 1e-9);
+        // A per-GPU batch of 32 on 4 GPUs is the same total of 128.
+        assert_eq!(app.rate_at(0, &[4], 0, Batch::PerGpu(32)), Some(rates4));
         let gain = 2.0 / (1.0 / 4.0 + 1.0);
         assert!((rate4 - gain / 0.16 / 2.0).abs() < 1e-12, "{rate4}");
     }
@@ -582,9 +613,9 @@ mod tests {
     #[test]
     fn adaptive_batch_is_best() {
         let app = toy();
-        let adaptive = app.rate_at(0, &[2], 1, Batch::Adaptive).expect("usable");
+        let adaptive = app.rate_at(0, &[2], 1, Batch::Adaptive).expect("usable").progress_per_s;
         for b in [64, 80, 100, 128] {
-            if let Some(fixed) = app.rate_at(0, &[2], 1, Batch::Fixed(b)) {
+            if let Some(fixed) = app.rate_at(0, &[2], 1, Batch::Fixed(b)).map(|r| r.progress_per_s) {
                 assert!(adaptive >= fixed - 1e-9, "{adaptive} < {fixed} at {b}");
             }
         }

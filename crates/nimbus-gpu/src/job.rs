@@ -29,6 +29,12 @@ pub trait GoodputModel: fmt::Debug + Send + Sync {
     /// placement is not usable (e.g. more GPUs than the batch size allows).
     fn rate(&self, gpu_type: GpuTypeId, shape: &[u32], progress: f64) -> f64;
 
+    /// Examples per second (raw throughput, without statistical
+    /// efficiency) in the same situation; defaults to [`rate`](Self::rate).
+    fn throughput(&self, gpu_type: GpuTypeId, shape: &[u32], progress: f64) -> f64 {
+        self.rate(gpu_type, shape, progress)
+    }
+
     /// The smallest and largest GPU counts the job can use.
     fn gpu_range(&self) -> (u32, u32);
 
@@ -125,6 +131,15 @@ impl Job {
                 }
             }
             Work::Adaptive { model, .. } => model.rate(gpu_type, shape, progress),
+        }
+    }
+
+    /// Raw throughput (examples or steps per second) on a shape at nominal
+    /// speed: what a throughput-based scheduler such as Hops measures.
+    pub fn throughput_on(&self, gpu_type: GpuTypeId, shape: &[u32], progress: f64) -> f64 {
+        match &self.work {
+            Work::Steps { .. } => self.rate_on(gpu_type, shape, progress),
+            Work::Adaptive { model, .. } => model.throughput(gpu_type, shape, progress),
         }
     }
 

@@ -39,7 +39,7 @@ use crate::cluster::{Cluster, GpuType, Server};
 use crate::engine::{self, Arrivals, EngineConfig, JobSource, StopRule};
 use crate::goodput::{Application, Batch, SiaJob};
 use crate::job::{Job, JobId, Work};
-use crate::policy::{self, PolicyEnv};
+use crate::policy::{self, BatchMode, PolicyEnv};
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -392,7 +392,7 @@ impl Scenario {
                         workloads.keys()
                     ))
                 })?;
-                Arrivals::Fixed(sia_jobs(jobs, apps, policy.adapts_batch_size()))
+                Arrivals::Fixed(sia_jobs(jobs, apps, policy.batch_mode()))
             }
         };
         let (total_s, mut progress) = (self.expected_span_s(), on_progress);
@@ -470,10 +470,9 @@ impl JobSource for GavelSource {
     }
 }
 
-/// Jobs of a Sia/Pollux workload, sorted by submission time: adaptive jobs
-/// (batch size chosen for goodput) for policies that adapt batch sizes,
-/// otherwise rigid ones at the user's batch size and GPU count.
-fn sia_jobs(rows: &[WorkloadJob], apps: &BTreeMap<String, Arc<Application>>, adaptive: bool) -> Vec<Job> {
+/// Jobs of a Sia/Pollux workload, sorted by submission time, with the batch
+/// mode the policy asks for.
+fn sia_jobs(rows: &[WorkloadJob], apps: &BTreeMap<String, Arc<Application>>, mode: BatchMode) -> Vec<Job> {
     let mut order: Vec<usize> = (0..rows.len()).collect();
     order.sort_by(|a, b| rows[*a].time_s.total_cmp(&rows[*b].time_s));
     order
@@ -483,7 +482,11 @@ fn sia_jobs(rows: &[WorkloadJob], apps: &BTreeMap<String, Arc<Application>>, ada
             let row = &rows[i];
             let app = Arc::clone(&apps[&row.application]);
             let max_gpus = (app.max_batch_size / app.local_bsz_range(0).map_or(1, |r| r.0).max(1)).clamp(1, 64);
-            let batch = if adaptive { Batch::Adaptive } else { Batch::Fixed(row.batch_size) };
+            let batch = match mode {
+                BatchMode::User => Batch::Fixed(row.batch_size),
+                BatchMode::Adaptive => Batch::Adaptive,
+                BatchMode::PerGpu => Batch::PerGpu(row.batch_size.div_ceil(row.num_replicas.max(1))),
+            };
             Job {
                 id,
                 name: row.name.clone(),

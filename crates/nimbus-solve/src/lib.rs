@@ -282,22 +282,61 @@ impl Model {
     }
 
     fn solve_microlp(&self, sense: Sense, options: &SolveOptions) -> Result<Solution, SolveError> {
-        let (problem, vars, objective) = self.build();
-        let unsolved = match sense {
-            Sense::Minimise => problem.minimise(objective),
-            Sense::Maximise => problem.maximise(objective),
+        self.solve_microlp_from(sense, options, None)
+    }
+
+    /// Solves a MILP starting from `start` (one value per variable), which
+    /// the search uses as its first incumbent when it is feasible: the
+    /// result is then never worse than `start`, even at the node limit.
+    pub fn solve_from(&self, sense: Sense, options: &SolveOptions, start: &[f64]) -> Result<Solution, SolveError> {
+        assert_eq!(start.len(), self.vars.len(), "one start value per variable");
+        self.solve_microlp_from(sense, options, Some(start))
+    }
+
+    fn solve_microlp_from(
+        &self,
+        sense: Sense,
+        options: &SolveOptions,
+        start: Option<&[f64]>,
+    ) -> Result<Solution, SolveError> {
+        // microlp is driven directly (not through good_lp) for its
+        // deterministic node limit and warm starts.
+        let direction = match sense {
+            Sense::Minimise => microlp::OptimizationDirection::Minimize,
+            Sense::Maximise => microlp::OptimizationDirection::Maximize,
         };
-        let mut model = unsolved.using(good_lp::solvers::microlp::microlp);
-        for row in &self.rows {
-            model.add_constraint(self.constraint(row, &vars));
+        let mut problem = microlp::Problem::new(direction);
+        let mut objective = vec![0.0; self.vars.len()];
+        for (v, c) in &self.objective {
+            objective[v.0] += c;
         }
-        // good_lp exposes only a wall-clock limit for microlp; drive the inner
-        // problem directly to use the deterministic node limit instead.
+        let mut vars = Vec::with_capacity(self.vars.len());
+        for (d, c) in self.vars.iter().zip(&objective) {
+            let var = if d.integer {
+                let bound = |x: f64| x.clamp(f64::from(i32::MIN), f64::from(i32::MAX)) as i32;
+                problem.add_integer_var(*c, (bound(d.low.ceil()), bound(d.high.floor())))
+            } else {
+                problem.add_var(*c, (d.low, d.high))
+            };
+            vars.push(var);
+        }
+        for row in &self.rows {
+            let mut expr = microlp::LinearExpr::empty();
+            for (v, c) in &row.terms {
+                expr.add(vars[v.0], *c);
+            }
+            let op = match row.relation {
+                Relation::Le => microlp::ComparisonOp::Le,
+                Relation::Ge => microlp::ComparisonOp::Ge,
+                Relation::Eq => microlp::ComparisonOp::Eq,
+            };
+            problem.add_constraint(expr, op, row.rhs);
+        }
         let mut opts = microlp::SolveOptions::default();
         opts.node_limit = options.node_limit;
         opts.mip_gap = options.mip_gap;
-        let outcome =
-            model.as_inner().solve_with(opts).map_err(|e| map_error("microlp", good_lp::ResolutionError::from(e)))?;
+        opts.warm_start = start.map(|values| vars.iter().copied().zip(values.iter().copied()).collect());
+        let outcome = problem.solve_with(opts).map_err(|e| map_error("microlp", good_lp::ResolutionError::from(e)))?;
         let status = match outcome.termination_reason() {
             microlp::TerminationReason::NodeLimit => Status::NodeLimit,
             _ => Status::Optimal,
@@ -306,13 +345,7 @@ impl Model {
             backend: "microlp",
             message: "node limit reached before any feasible solution".into(),
         })?;
-        let values: Vec<f64> = solution.iter().map(|(_, v)| v).collect();
-        if values.len() != vars.len() {
-            return Err(SolveError::Backend {
-                backend: "microlp",
-                message: format!("returned {} values for {} variables", values.len(), vars.len()),
-            });
-        }
+        let values: Vec<f64> = vars.iter().map(|v| solution.var_value(*v)).collect();
         Ok(Solution { objective: self.objective_value(&values), values, status, backend: "microlp" })
     }
 }
@@ -395,5 +428,25 @@ mod tests {
         m.objective_term(y, 1.0);
         let s = m.solve(Sense::Maximise, &SolveOptions::default()).expect("solvable");
         assert!((s.value(x) - 0.5).abs() < 1e-3 && (s.value(y) - 0.5).abs() < 1e-3, "{:?}", s.values());
+    }
+}
+
+#[cfg(test)]
+mod warm_start_tests {
+    use super::*;
+
+    /// A warm start is used as the first incumbent: with a node limit of
+    /// zero the search can only return it or better.
+    #[test]
+    fn warm_start_is_an_incumbent() {
+        let mut m = Model::new();
+        let items: Vec<Var> = (0..3).map(|_| m.binary()).collect();
+        m.le(vec![(items[0], 5.0), (items[1], 6.0), (items[2], 4.0)], 10.0);
+        for (v, value) in items.iter().zip([10.0, 13.0, 7.0]) {
+            m.objective_term(*v, value);
+        }
+        let options = SolveOptions { node_limit: Some(0), mip_gap: 0.0 };
+        let s = m.solve_from(Sense::Maximise, &options, &[1.0, 0.0, 1.0]).expect("feasible start");
+        assert!(s.objective() >= 17.0 - 1e-9, "{}", s.objective());
     }
 }

@@ -17,6 +17,7 @@ use crate::job::{Job, JobId, JobState};
 
 pub mod fifo;
 pub mod gavel;
+pub mod hops;
 pub mod placement;
 pub mod sia;
 pub mod srtf;
@@ -99,10 +100,11 @@ pub trait Policy: Send {
         RoundEnd::Fixed
     }
 
-    /// Whether jobs should choose their batch size for goodput (Sia,
-    /// Pollux) rather than keep the user's (default).
-    fn adapts_batch_size(&self) -> bool {
-        false
+    /// How elastic jobs set their batch size under this policy: the user's
+    /// total (default), chosen for goodput (Sia, Pollux), or the user's
+    /// per-GPU batch (Hops).
+    fn batch_mode(&self) -> BatchMode {
+        BatchMode::User
     }
 
     /// A job arrived (called before the round that first sees it).
@@ -116,6 +118,17 @@ pub trait Policy: Send {
 
     /// A job finished (after `on_round_end`).
     fn on_completion(&mut self, _job: JobId, _now: SimTime) {}
+}
+
+/// How elastic jobs set their batch size (see [`Policy::batch_mode`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchMode {
+    /// The user's total batch size at the user's GPU count.
+    User,
+    /// Chosen per placement and epoch for the best goodput.
+    Adaptive,
+    /// The user's per-GPU batch size, whatever the GPU count.
+    PerGpu,
 }
 
 /// Whether a policy is a SoCC'24 paper's system or a baseline it was compared with.
@@ -177,6 +190,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
     gavel::INFO_FTF_AGNOSTIC,
     gavel::INFO_MAX_SUM_THROUGHPUT,
     sia::INFO,
+    hops::INFO,
 ];
 
 /// Looks a policy up by name.

@@ -9,7 +9,7 @@
 //!
 //! Mechanism, every 60-second round:
 //! - *Configurations* per GPU type with R GPUs per server: 1, 2, 4, … GPUs
-//!   below R on one server, then 1, 2, … whole servers.
+//!   below R on one server, then 1, 2, … whole servers up to 64 GPUs.
 //! - *Goodput matrix*: each job's goodput (throughput × statistical
 //!   efficiency at its best batch size) in every configuration it may use.
 //!   A job may use at most twice the GPUs it has run with on a type (and 1
@@ -107,7 +107,8 @@ pub fn configurations(cluster: &Cluster) -> Vec<Config> {
             out.push(Config { gpu_type: t, nodes: 1, gpus: g, per_server });
             g *= 2;
         }
-        for n in 1..=servers {
+        // Whole servers, up to 64 GPUs (the reference's largest configuration).
+        for n in (1..=servers).take_while(|n| n * per_server <= 64) {
             out.push(Config { gpu_type: t, nodes: n, gpus: n * per_server, per_server });
         }
     }
@@ -333,8 +334,8 @@ impl Policy for Sia {
         self.round_s
     }
 
-    fn adapts_batch_size(&self) -> bool {
-        true
+    fn batch_mode(&self) -> super::BatchMode {
+        super::BatchMode::Adaptive
     }
 
     fn schedule(&mut self, ctx: &RoundContext<'_>) -> Vec<Assignment> {
