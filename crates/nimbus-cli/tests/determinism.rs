@@ -26,3 +26,35 @@ fn results_are_byte_identical_across_runs() {
         assert!(left == right, "{name} differs between runs");
     }
 }
+
+/// The elastic policies (Sia, Hops) share memoised goodput tables across
+/// threads; their results must not depend on how runs are scheduled either.
+/// Runs on the synthetic stand-ins so that it needs no shared data.
+#[test]
+fn elastic_policies_are_deterministic_across_thread_counts() {
+    let a = temp_dir("det-hops-a");
+    let b = temp_dir("det-hops-b");
+    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
+        let result = nimbus(&[
+            "run",
+            "scenarios/gpu/hops-64.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.traces=\"target/no-such-dir\"",
+            "--set",
+            "workload.path=\"target/no-such-dir/w-{seed}.csv\"",
+            "--quiet",
+            "--jobs",
+            jobs,
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ]);
+        assert!(result.status.success(), "{result:?}");
+    }
+    for name in ["summary.json", "runs.csv", "jobs_hops_seed1.csv", "jobs_sia_seed2.csv", "jobs_gavel_seed1.csv"] {
+        let left = std::fs::read(a.join(name)).expect("file a");
+        let right = std::fs::read(b.join(name)).expect("file b");
+        assert!(left == right, "{name} differs between thread counts");
+    }
+}

@@ -91,6 +91,8 @@ pub struct Scenario {
     fallbacks: Vec<String>,
 }
 
+/// A path from a scenario: relative paths are relative to the working
+/// directory (where users run `nimbus` from, normally the repository root).
 fn resolve(path: &str) -> PathBuf {
     PathBuf::from(path)
 }

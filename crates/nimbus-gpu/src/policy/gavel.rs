@@ -115,7 +115,7 @@ pub const INFO_FTF_AGNOSTIC: PolicyInfo = PolicyInfo {
 pub const INFO_MAX_SUM_THROUGHPUT: PolicyInfo = PolicyInfo {
     name: "gavel_max_sum_throughput",
     kind: PolicyKind::Baseline,
-    fidelity: Fidelity::Modelled,
+    fidelity: Fidelity::Validated,
     source: SOURCE,
     summary: "maximise the sum of job throughputs (max_sum_throughput_perf) via Gavel's round mechanism",
     params: PARAMS,
@@ -347,8 +347,6 @@ impl Policy for Gavel {
     fn round_end(&self) -> RoundEnd {
         RoundEnd::LatestFinish
     }
-
-    fn on_arrival(&mut self, _job: &Job, _now: SimTime) {}
 
     fn schedule(&mut self, ctx: &RoundContext<'_>) -> Vec<Assignment> {
         // Jobs enter the mechanism's books when the engine first shows them

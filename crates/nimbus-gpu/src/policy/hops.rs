@@ -433,9 +433,9 @@ mod tests {
     use super::*;
     use crate::cluster::{GpuType, Server};
 
-    #[test]
-    fn gpu_options_around_the_request() {
-        let job = |k: u32| Job {
+    /// An elastic job asking for `k` GPUs, with the `Linear` model.
+    fn elastic_job(k: u32) -> Job {
+        Job {
             id: 0,
             name: String::new(),
             arrival: SimTime::ZERO,
@@ -444,7 +444,12 @@ mod tests {
             restart_penalty_s: 0.0,
             measured: true,
             work: Work::Adaptive { application: "x".into(), requested_gpus: k, model: std::sync::Arc::new(Linear) },
-        };
+        }
+    }
+
+    #[test]
+    fn gpu_options_around_the_request() {
+        let job = elastic_job;
         assert_eq!(gpu_options(&job(8)), [2, 4, 8, 16]);
         assert_eq!(gpu_options(&job(12)), [3, 6, 12, 16]);
         assert_eq!(gpu_options(&job(1)), [1, 2]);
@@ -485,16 +490,7 @@ mod tests {
     fn sensitivity_and_server_order() {
         let c = cluster();
         assert_eq!(servers_by_speed(&c), vec![vec![1, 2, 0]]);
-        let job = Job {
-            id: 0,
-            name: String::new(),
-            arrival: SimTime::ZERO,
-            work_total: 1.0,
-            priority_weight: 1.0,
-            restart_penalty_s: 0.0,
-            measured: true,
-            work: Work::Adaptive { application: "x".into(), requested_gpus: 2, model: std::sync::Arc::new(Linear) },
-        };
+        let job = elastic_job(2);
         // 1 GPU: 1.0; 1+1 GPUs: 1.2 total, 0.6 per GPU: ρ = 1.0 / 0.6.
         assert!((sensitivity(&job, &c) - 1.0 / 0.6).abs() < 1e-12);
     }

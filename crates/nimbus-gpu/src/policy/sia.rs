@@ -52,7 +52,7 @@ use super::{Assignment, Fidelity, Policy, PolicyEnv, PolicyInfo, PolicyKind, Ran
 pub const INFO: PolicyInfo = PolicyInfo {
     name: "sia",
     kind: PolicyKind::Baseline,
-    fidelity: Fidelity::Modelled,
+    fidelity: Fidelity::Validated,
     source: "Jayaram Subramanya et al., Sia, SOSP 2023 (siasosp23/artifacts)",
     summary: "goodput-based configuration ILP with adaptive batch sizes and restart damping",
     params: &["round_s", "p", "lambda_n", "node_limit"],
