@@ -31,16 +31,16 @@ fn scheduler(path: &str, title: &str) -> Result<(), String> {
     let path = std::path::Path::new(path);
     let scenario = nimbus_lab::Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
     let seed = scenario.seeds[0];
-    println!("{title}: {} (seed {seed})", path.display());
+    outln!("{title}: {} (seed {seed})", path.display());
     for f in scenario.prepared.fallbacks() {
-        println!("note: {f}");
+        outln!("note: {f}");
     }
     for policy in &scenario.policies {
         let t = Instant::now();
         let output = scenario.prepared.run(&policy.name, &policy.params, seed, &mut |_| {})?;
         let wall = t.elapsed().as_secs_f64();
         let timing = |name: &str| output.timings.iter().find(|m| m.name == name).map_or(f64::NAN, |m| m.value);
-        println!(
+        outln!(
             "  {:<10} run {wall:>6.2} s  decisions: p50 {:>8.3} ms  p99 {:>8.2} ms  max {:>8.1} ms  ({} rounds)",
             policy.label,
             timing("decision_ms_p50"),
@@ -53,16 +53,16 @@ fn scheduler(path: &str, title: &str) -> Result<(), String> {
 }
 
 fn kernel(quick: bool) -> Result<(), String> {
-    println!("kernel: hold model (pop an event, schedule its successor after an exponential hold)");
-    println!("{:>10}  {:>12}  {:>12}  {:>8}", "pending", "nimbus M/s", "binheap M/s", "ratio");
+    outln!("kernel: hold model (pop an event, schedule its successor after an exponential hold)");
+    outln!("{:>10}  {:>12}  {:>12}  {:>8}", "pending", "nimbus M/s", "binheap M/s", "ratio");
     let events: u64 = if quick { 1_000_000 } else { 5_000_000 };
     for pending in [1_000usize, 100_000, 1_000_000] {
         let (ours, base) =
             (measure(|| hold_model(pending, events, 1)), measure(|| hold_model_binary_heap(pending, events, 1)));
         let (ours_rate, base_rate) = (events as f64 / ours / 1e6, events as f64 / base / 1e6);
-        println!("{pending:>10}  {ours_rate:>12.2}  {base_rate:>12.2}  {:>8.2}", ours_rate / base_rate);
+        outln!("{pending:>10}  {ours_rate:>12.2}  {base_rate:>12.2}  {:>8.2}", ours_rate / base_rate);
     }
-    println!("(same model as ../shared/bench/simpy_hold.py; SimPy does about 0.3 M events/s on these machines)");
+    outln!("(same model as ../shared/bench/simpy_hold.py; SimPy does about 0.3 M events/s on these machines)");
     Ok(())
 }
 
@@ -86,16 +86,16 @@ fn gavel(quick: bool) -> Result<(), String> {
     }
     let scenario = nimbus_lab::Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
     for f in scenario.prepared.fallbacks() {
-        println!("note: {f}");
+        outln!("note: {f}");
     }
-    println!("gavel: {} (seed 0), one run per policy", path.display());
+    outln!("gavel: {} (seed 0), one run per policy", path.display());
     for policy in &scenario.policies {
         let t = Instant::now();
         let output = scenario.prepared.run(&policy.name, &policy.params, 0, &mut |_| {})?;
         let wall = t.elapsed().as_secs_f64();
         let jobs = output.metric("jobs_completed").unwrap_or(f64::NAN);
         let rounds = output.metric("rounds").unwrap_or(f64::NAN);
-        println!(
+        outln!(
             "  {:<22} {wall:>7.2} s wall  {jobs:>6} jobs  {rounds:>7} rounds  {:>8.0} jobs/s  decision p50 {:.3} ms",
             policy.label,
             jobs / wall,

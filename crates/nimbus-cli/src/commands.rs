@@ -69,12 +69,12 @@ pub fn run(
     };
     write_results(&dir, &manifest, &result).map_err(|e| e.to_string())?;
     if !quiet {
-        println!("\n{} ({} runs; mean ± 95% CI across seeds)\n", scenario.name, total);
-        print!("{}", comparison_table(&result, &labels, &scenario.metrics));
+        outln!("\n{} ({} runs; mean ± 95% CI across seeds)\n", scenario.name, total);
+        out!("{}", comparison_table(&result, &labels, &scenario.metrics));
         let claims = claims_table(&result);
         if !claims.is_empty() {
-            println!("\nClaims\n");
-            print!("{claims}");
+            outln!("\nClaims\n");
+            out!("{claims}");
         }
         let mut notes: Vec<String> = Vec::new();
         for run in &result.runs {
@@ -86,12 +86,12 @@ pub fn run(
             }
         }
         if !notes.is_empty() {
-            println!("\nNotes");
+            outln!("\nNotes");
             for n in notes {
-                println!("- {n}");
+                outln!("- {n}");
             }
         }
-        println!("\nResults: {}", dir.display());
+        outln!("\nResults: {}", dir.display());
     }
     Ok(())
 }
@@ -104,21 +104,21 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
         return Err(format!("unknown domain {name:?}; available: {}", nimbus_lab::domain::names().join(", ")));
     }
     for domain in REGISTRY.iter().filter(|d| only.is_none_or(|n| d.name() == n)) {
-        println!("domain {} — {}\n", domain.name(), domain.summary());
+        outln!("domain {} — {}\n", domain.name(), domain.summary());
         let policies = domain.policies();
         let header: Vec<String> = ["policy", "kind", "fidelity", "source"].iter().map(|s| s.to_string()).collect();
         let rows: Vec<Vec<String>> = policies
             .iter()
             .map(|p| vec![p.name.to_string(), p.kind.to_string(), p.fidelity.to_string(), p.source.to_string()])
             .collect();
-        print!("{}", nimbus_report::terminal::render(&header, &rows));
-        println!();
+        out!("{}", nimbus_report::terminal::render(&header, &rows));
+        outln!();
     }
     let scenarios = find_scenarios(Path::new("scenarios"));
     if !scenarios.is_empty() {
-        println!("scenarios");
+        outln!("scenarios");
         for s in scenarios {
-            println!("  {}", s.display());
+            outln!("  {}", s.display());
         }
     }
     Ok(())
@@ -144,23 +144,23 @@ pub fn show(what: &str) -> Result<(), String> {
     let path = Path::new(what);
     if path.exists() {
         let scenario = Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
-        println!("scenario    {}", scenario.name);
-        println!("file        {}", scenario.path.display());
-        println!("domain      {}", scenario.domain.name());
+        outln!("scenario    {}", scenario.name);
+        outln!("file        {}", scenario.path.display());
+        outln!("domain      {}", scenario.domain.name());
         if !scenario.description.is_empty() {
-            println!("about       {}", scenario.description);
+            outln!("about       {}", scenario.description);
         }
-        println!("seeds       {:?}", scenario.seeds);
+        outln!("seeds       {:?}", scenario.seeds);
         for p in &scenario.policies {
             let params: Vec<&str> = p.params.keys().collect();
             if params.is_empty() {
-                println!("policy      {} ({})", p.label, p.name);
+                outln!("policy      {} ({})", p.label, p.name);
             } else {
-                println!("policy      {} ({}; sets {})", p.label, p.name, params.join(", "));
+                outln!("policy      {} ({}; sets {})", p.label, p.name, params.join(", "));
             }
         }
         for c in &scenario.claims {
-            println!(
+            outln!(
                 "claim       {}: {} of {}{}",
                 c.source,
                 c.metric,
@@ -169,18 +169,18 @@ pub fn show(what: &str) -> Result<(), String> {
             );
         }
         for f in scenario.prepared.fallbacks() {
-            println!("data        {f}");
+            outln!("data        {f}");
         }
         return Ok(());
     }
     for domain in REGISTRY {
         if let Some(p) = domain.policies().into_iter().find(|p| p.name == what) {
-            println!("policy      {} (domain {})", p.name, domain.name());
-            println!("kind        {}", p.kind);
-            println!("fidelity    {}", p.fidelity);
-            println!("source      {}", p.source);
-            println!("what        {}", p.summary);
-            println!("parameters  {}", if p.params.is_empty() { "none".to_string() } else { p.params.join(", ") });
+            outln!("policy      {} (domain {})", p.name, domain.name());
+            outln!("kind        {}", p.kind);
+            outln!("fidelity    {}", p.fidelity);
+            outln!("source      {}", p.source);
+            outln!("what        {}", p.summary);
+            outln!("parameters  {}", if p.params.is_empty() { "none".to_string() } else { p.params.join(", ") });
             return Ok(());
         }
     }
@@ -207,6 +207,6 @@ pub fn trace(format: &str, path: &Path) -> Result<(), String> {
         }
     }
     .map_err(|e| e.to_string())?;
-    println!("{}: {count} records, all valid ({format})", path.display());
+    outln!("{}: {count} records, all valid ({format})", path.display());
     Ok(())
 }

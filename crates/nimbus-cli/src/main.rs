@@ -9,8 +9,34 @@ use std::sync::Mutex;
 
 use clap::{Parser, Subcommand};
 
+/// `print!` that ends the program quietly when stdout is closed (e.g. piped
+/// into `head`) instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::emit(&format!($($arg)*)) };
+}
+
+/// `println!` with the same behaviour as [`out!`].
+macro_rules! outln {
+    () => { $crate::emit("\n") };
+    ($($arg:tt)*) => { $crate::emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+
 mod bench;
 mod commands;
+
+/// Writes to stdout; a closed pipe ends the program with success, any other
+/// write error with failure.
+pub fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
 
 /// Which published technique helps your cluster, on your trace?
 #[derive(Parser)]

@@ -5,7 +5,12 @@ use nimbus_lab::claims::Verdict;
 
 use crate::format::{mean_ci, number};
 
-/// Lays out rows of cells as an aligned table with a header rule.
+fn looks_numeric(cell: &str) -> bool {
+    cell.chars().next().is_some_and(|c| c.is_ascii_digit() || matches!(c, '-' | '–' | '+' | '.'))
+}
+
+/// Lays out rows of cells as an aligned table with a header rule; columns
+/// whose cells are all numbers are right-aligned, the others left-aligned.
 pub fn render(header: &[String], rows: &[Vec<String>]) -> String {
     let columns = header.len();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -14,13 +19,16 @@ pub fn render(header: &[String], rows: &[Vec<String>]) -> String {
             widths[i] = widths[i].max(cell.chars().count());
         }
     }
+    let numeric: Vec<bool> = (0..columns)
+        .map(|i| !rows.is_empty() && rows.iter().all(|r| r.get(i).is_none_or(|c| looks_numeric(c))))
+        .collect();
     let line = |cells: &[String]| -> String {
         let parts: Vec<String> = cells
             .iter()
             .enumerate()
             .map(|(i, c)| {
                 let pad = widths[i] - c.chars().count();
-                if i == 0 { format!("{c}{}", " ".repeat(pad)) } else { format!("{}{c}", " ".repeat(pad)) }
+                if numeric[i] { format!("{}{c}", " ".repeat(pad)) } else { format!("{c}{}", " ".repeat(pad)) }
             })
             .collect();
         parts.join("  ").trim_end().to_string()
@@ -104,5 +112,7 @@ mod tests {
         let rows = vec![vec!["x".to_string(), "1.5".to_string()], vec!["longer".to_string(), "10".to_string()]];
         let text = render(&header, &rows);
         assert_eq!(text, "metric    a\n------  ---\nx       1.5\nlonger   10\n");
+        let text = render(&header, &[vec!["x".to_string(), "abc".to_string()]]);
+        assert_eq!(text, "metric  a\n------  ---\nx       abc\n");
     }
 }
