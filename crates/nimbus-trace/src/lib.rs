@@ -17,6 +17,7 @@
 pub mod alibaba;
 pub mod error;
 pub mod gavel;
+pub mod llm;
 pub mod philly;
 pub mod sia;
 pub mod tiresias;

@@ -160,3 +160,69 @@ fn malformed_inputs_say_where_and_what() {
     let missing = Path::new("/nonexistent/nimbus/trace.csv");
     assert!(message(sia::read_workload(missing).expect_err("missing file")).contains("cannot read"));
 }
+
+fn mean_median(values: &mut [f64]) -> (f64, f64) {
+    values.sort_by(f64::total_cmp);
+    (values.iter().sum::<f64>() / values.len() as f64, nimbus_sim::stats::quantile_sorted(values, 0.5))
+}
+
+/// Loader checks against the statistics published with the traces.
+#[test]
+fn llm_traces_match_their_published_statistics() {
+    use nimbus_trace::llm;
+    if let Some(path) = shared("azure-llm-2023/AzureLLMInferenceTrace_conv.csv") {
+        let r = llm::read_azure(&path).expect("valid");
+        assert_eq!(r.len(), 19_366);
+        let rate = r.len() as f64 / r.iter().map(|x| x.arrival_s).fold(0.0, f64::max);
+        assert!((rate - 5.53).abs() < 0.1, "{rate}");
+        let (mean, median) = mean_median(&mut r.iter().map(|x| f64::from(x.prompt_tokens)).collect::<Vec<_>>());
+        assert!((mean - 1155.0).abs() < 2.0 && (median - 1020.0).abs() < 2.0, "{mean} {median}");
+        let (mean, median) = mean_median(&mut r.iter().map(|x| f64::from(x.output_tokens)).collect::<Vec<_>>());
+        assert!((mean - 211.0).abs() < 2.0 && (median - 129.0).abs() < 2.0, "{mean} {median}");
+    }
+    if let Some(path) = shared("azure-llm-2023/AzureLLMInferenceTrace_code.csv") {
+        let r = llm::read_azure(&path).expect("valid");
+        assert_eq!(r.len(), 8_819);
+        let (mean, median) = mean_median(&mut r.iter().map(|x| f64::from(x.prompt_tokens)).collect::<Vec<_>>());
+        assert!((mean - 2048.0).abs() < 2.0 && (median - 1469.0).abs() < 2.0, "{mean} {median}");
+    }
+    if let Some(path) = shared("sharegpt-lengths/sharegpt_8k_filtered_stats_llama2_tokenizer.csv") {
+        let r = llm::read_lengths(&path).expect("valid");
+        assert_eq!(r.len(), 30_731);
+    }
+    if let Some(path) = shared("mooncake-traces/conversation_trace.jsonl") {
+        let r = llm::read_mooncake(&path).expect("valid");
+        assert_eq!(r.len(), 12_031);
+        assert!(r.iter().all(|x| !x.prefix_blocks.is_empty()));
+    }
+    if let Some(path) = shared("splitwise-perfmodel/perf_model.csv") {
+        let rows = llm::read_splitwise(&path).expect("valid");
+        let tp8 = |hw: &'static str| {
+            move |r: &llm::SplitwiseRow| r.model == "llama2-70b" && r.hardware == hw && r.tensor_parallel == 8
+        };
+        let prompt = llm::splitwise_median(
+            &rows,
+            |r| tp8("a100-80gb")(r) && r.prompt_size == 512 && r.batch_size == 1,
+            |r| r.prompt_ms,
+        );
+        let decode1 = llm::splitwise_median(&rows, |r| tp8("a100-80gb")(r) && r.batch_size == 1, |r| r.token_ms);
+        let decode64 = llm::splitwise_median(&rows, |r| tp8("h100-80gb")(r) && r.batch_size == 64, |r| r.token_ms);
+        assert!(
+            (prompt - 93.0).abs() < 0.1 && (decode1 - 45.0).abs() < 0.1 && (decode64 - 50.2).abs() < 0.1,
+            "{prompt} {decode1} {decode64}"
+        );
+    }
+    if let Some(path) = shared("distserve-perfmodel/profiler-a100-80g.distserve.json") {
+        let fits = llm::read_distserve(&path).expect("valid");
+        assert!(fits["facebook/opt-13b"].contains_key(&1));
+    }
+    if let Some(path) = shared("vidur-profiles/profiling/compute/a100/meta-llama/Llama-2-7b-hf/mlp.csv") {
+        let ops = llm::read_vidur_mlp(&path).expect("valid");
+        let tp1 = &ops[&1];
+        let gemm = |t: u32| {
+            ["attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj"].iter().map(|o| tp1[&t][*o]).sum::<f64>()
+        };
+        // The reference notes quote 0.266 ms and 7.49 ms (medians: 0.266 and 7.40).
+        assert!((gemm(1) - 0.266).abs() < 0.01 && (gemm(4096) - 7.49).abs() < 0.15, "{} {}", gemm(1), gemm(4096));
+    }
+}
