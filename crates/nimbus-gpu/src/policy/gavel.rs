@@ -507,15 +507,21 @@ fn extract(solution: &nimbus_solve::Solution, x: &[Vec<Var>]) -> Vec<Vec<f64>> {
     x.iter().map(|row| row.iter().map(|v| solution.value(*v).clamp(0.0, 1.0)).collect()).collect()
 }
 
-/// An allocation giving every job an equal share (used when a solver fails,
-/// which should not happen for these always-feasible LPs).
+/// An allocation giving every job an equal share: the fallback when a solver
+/// fails (these LPs are always feasible) and FTF's isolated baseline.
 fn equal_share(input: &LpInput<'_>) -> Vec<Vec<f64>> {
+    // Each job gets 1/n of every type's GPUs (in units of its scale factor),
+    // scaled down so that its time fractions sum to at most 1.
     let n = input.throughputs.len() as f64;
-    let total: f64 = input.capacity.iter().sum();
     input
         .scale_factors
         .iter()
-        .map(|sf| input.capacity.iter().map(|c| (c / (n * sf)).min(1.0) * (c / total).min(1.0)).collect())
+        .map(|sf| {
+            let fractions: Vec<f64> = input.capacity.iter().map(|c| c / (n * sf)).collect();
+            let total: f64 = fractions.iter().sum();
+            let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
+            fractions.into_iter().map(|f| f * scale).collect()
+        })
         .collect()
 }
 
@@ -630,18 +636,12 @@ pub fn finish_time_fairness(input: &LpInput<'_>, elapsed_s: &[f64], remaining: &
     feasible(hi * (1.0 + 1e-9), true).unwrap_or_else(|| equal_share(input))
 }
 
+/// Each job's throughput under [`equal_share`].
 fn equal_share_rates(input: &LpInput<'_>) -> Vec<f64> {
-    let n = input.throughputs.len() as f64;
-    input
-        .throughputs
+    equal_share(input)
         .iter()
-        .zip(input.scale_factors)
-        .map(|(tputs, sf)| {
-            let fractions: Vec<f64> = input.capacity.iter().map(|c| c / (n * sf)).collect();
-            let total: f64 = fractions.iter().sum();
-            let scale = if total > 1.0 { 1.0 / total } else { 1.0 };
-            tputs.iter().zip(&fractions).map(|(t, f)| t * f * scale).sum()
-        })
+        .zip(input.throughputs)
+        .map(|(x, tputs)| x.iter().zip(tputs).map(|(f, t)| f * t).sum())
         .collect()
 }
 
