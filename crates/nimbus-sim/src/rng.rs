@@ -97,6 +97,28 @@ impl SimRng {
         self.normal(mu, sigma).exp()
     }
 
+    /// A Gamma(`shape`, `scale`) draw (Marsaglia and Tsang's method; shapes
+    /// below 1 use the `U^(1/shape)` boost).
+    pub fn gamma(&mut self, shape: f64, scale: f64) -> f64 {
+        if shape < 1.0 {
+            let boost = self.uniform().max(f64::MIN_POSITIVE).powf(1.0 / shape);
+            return self.gamma(shape + 1.0, scale) * boost;
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal(0.0, 1.0);
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = self.uniform();
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v * scale;
+            }
+        }
+    }
+
     /// `true` with probability `p`.
     pub fn bernoulli(&mut self, p: f64) -> bool {
         self.uniform() < p
@@ -196,6 +218,20 @@ mod tests {
         let mean = normals.iter().sum::<f64>() / n as f64;
         let var = normals.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
         assert!((mean - 3.0).abs() < 0.02 && (var.sqrt() - 2.0).abs() < 0.02);
+    }
+
+    #[test]
+    fn gamma_moments_are_right() {
+        let mut rng = RngStreams::new(9).stream("g");
+        let n = 200_000;
+        for (shape, scale) in [(0.25, 4.0), (1.0, 1.0), (4.0, 0.5)] {
+            let draws: Vec<f64> = (0..n).map(|_| rng.gamma(shape, scale)).collect();
+            let mean = draws.iter().sum::<f64>() / n as f64;
+            let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+            assert!((mean / (shape * scale) - 1.0).abs() < 0.02, "{shape}: mean {mean}");
+            assert!((var / (shape * scale * scale) - 1.0).abs() < 0.05, "{shape}: var {var}");
+            assert!(draws.iter().all(|x| *x > 0.0));
+        }
     }
 
     #[test]

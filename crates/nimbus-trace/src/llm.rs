@@ -317,6 +317,46 @@ pub fn read_vidur_mlp(path: &Path) -> Result<BTreeMap<u32, OperatorTimes>, Trace
     Ok(out)
 }
 
+/// Median collective times of a Vidur network profile (`all_reduce.csv`,
+/// `send_recv.csv`): `(num_workers, devices_per_node) → [(bytes, ms)]`,
+/// sorted by size.
+pub type CollectiveTimes = BTreeMap<(u32, u32), Vec<(u64, f64)>>;
+
+/// Reads a Vidur collective profile.
+pub fn read_vidur_collective(path: &Path) -> Result<CollectiveTimes, TraceError> {
+    let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
+    let mut reader = csv::Reader::from_reader(file);
+    let headers = reader.headers().map_err(|e| TraceError::file(path, format!("cannot read the header: {e}")))?.clone();
+    let col = |name: &str| headers.iter().position(|h| h == name);
+    let time_col = headers
+        .iter()
+        .position(|h| h.starts_with("time_stats.") && h.ends_with(".median"))
+        .ok_or_else(|| TraceError::file(path, "missing a `time_stats.<collective>.median` column"))?;
+    let need = |name: &str| col(name).ok_or_else(|| TraceError::file(path, format!("missing column `{name}`")));
+    let (size_col, workers_col, per_node_col) = (need("size")?, need("num_workers")?, need("devices_per_node")?);
+    let mut out: CollectiveTimes = BTreeMap::new();
+    for (n, record) in reader.records().enumerate() {
+        let record =
+            record.map_err(|e| TraceError::parse(path, n as u64 + 2, 0, None, format!("malformed CSV: {e}")))?;
+        let line = record.position().map_or(n as u64 + 2, |p| p.line());
+        let number = |i: usize, name: &str| -> Result<f64, TraceError> {
+            record.get(i).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(
+                || TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative number"),
+            )
+        };
+        let size = number(size_col, "size")? as u64;
+        let workers = number(workers_col, "num_workers")? as u32;
+        let per_node = number(per_node_col, "devices_per_node")? as u32;
+        let ms = number(time_col, "median")?;
+        out.entry((workers, per_node)).or_default().push((size, ms));
+    }
+    for points in out.values_mut() {
+        points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        points.dedup_by_key(|p| p.0);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,4 +225,12 @@ fn llm_traces_match_their_published_statistics() {
         // The reference notes quote 0.266 ms and 7.49 ms (medians: 0.266 and 7.40).
         assert!((gemm(1) - 0.266).abs() < 0.01 && (gemm(4096) - 7.49).abs() < 0.15, "{} {}", gemm(1), gemm(4096));
     }
+    if let Some(path) = shared("vidur-profiles/profiling/network/a100_dgx/all_reduce.csv") {
+        let times = llm::read_vidur_collective(&path).expect("valid");
+        let eight = &times[&(8, 8)];
+        let at = |bytes: u64| eight.iter().find(|p| p.0 == bytes).map(|p| p.1);
+        // 16 MiB across 8 GPUs of one node: two repeated rows, 0.274 and 0.275 ms.
+        assert_eq!(at(16_777_216), Some(0.274));
+        assert!(eight.windows(2).all(|w| w[0].0 < w[1].0));
+    }
 }
