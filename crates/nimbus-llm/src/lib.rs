@@ -10,3 +10,9 @@
 pub mod calibration;
 pub mod exec;
 pub mod model;
+pub mod engine;
+pub mod replica;
+pub mod request;
+pub mod router;
+pub mod metrics;
+pub mod workload;
