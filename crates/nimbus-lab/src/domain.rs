@@ -56,7 +56,7 @@ pub trait Prepared: Send + Sync {
 }
 
 /// Every domain.
-pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain];
+pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -127,6 +127,78 @@ impl Prepared for GpuPrepared {
         })?;
         let env = PolicyEnv { seed: 0, cluster: self.0.cluster(0) };
         (info.build)(&params.without(&[]), &env).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
+        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+    }
+
+    fn fallbacks(&self) -> Vec<String> {
+        self.0.fallbacks().to_vec()
+    }
+}
+
+struct LlmDomain;
+
+impl Domain for LlmDomain {
+    fn name(&self) -> &'static str {
+        "llm"
+    }
+
+    fn summary(&self) -> &'static str {
+        "LLM inference serving: iteration-level batching over paged KV caches, routers and queue managers"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        use nimbus_llm::policy::{PolicyKind, REGISTRY};
+        REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: match p.kind {
+                    PolicyKind::Paper => "paper",
+                    PolicyKind::Baseline => "baseline",
+                },
+                fidelity: "modelled",
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["replicas", "workload", "engine"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_llm::scenario::{Scenario, ScenarioError};
+        match Scenario::from_params(root) {
+            Ok(s) => Ok(Box::new(LlmPrepared(s))),
+            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
+            Err(e) => Err(DomainError::Other(e.to_string())),
+        }
+    }
+}
+
+struct LlmPrepared(nimbus_llm::scenario::Scenario);
+
+impl Prepared for LlmPrepared {
+    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_llm::policy::{REGISTRY, find};
+        let info = find(policy).ok_or_else(|| {
+            DomainError::Other(format!(
+                "unknown llm policy {policy:?}; available: {}",
+                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        (info.build)(&params.without(&[])).map(|_| ()).map_err(DomainError::Param)
     }
 
     fn run(

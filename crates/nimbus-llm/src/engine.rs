@@ -59,6 +59,9 @@ pub struct Fleet {
     pub pcie_bandwidth: f64,
     /// Stop simulating at this time (requests left are reported unfinished).
     pub horizon: SimTime,
+    /// Verify the replicas' accounting after every scheduling decision
+    /// (for tests; panics on a violation).
+    pub check_invariants: bool,
 }
 
 /// The mutable world a dispatcher acts on.
@@ -120,6 +123,10 @@ pub trait Dispatcher {
     fn on_ready(&mut self, _replica: u32, _world: &mut World) {}
     /// A request completed.
     fn on_complete(&mut self, _id: ReqId, _world: &mut World) {}
+    /// Metrics of the dispatcher itself, after the run.
+    fn report(&self, _requests: &[RequestState]) -> Vec<nimbus_sim::output::Metric> {
+        Vec::new()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,6 +152,21 @@ pub struct RunResult {
     pub model_loads: u32,
     /// Iterations run.
     pub iterations: u64,
+}
+
+/// Panics when a replica's block or batch accounting is off.
+fn check(r: &Replica, requests: &[RequestState]) {
+    let held: u32 = r.running.iter().map(|&id| requests[id as usize].blocks).sum();
+    assert!(r.free_blocks <= r.total_blocks, "replica {}: {} free of {}", r.id, r.free_blocks, r.total_blocks);
+    assert_eq!(held + r.free_blocks, r.total_blocks, "replica {}: blocks held + free != total", r.id);
+    assert!(r.running.len() as u32 <= r.config.max_seqs, "replica {}: more running than max_seqs", r.id);
+    for &id in r.waiting.iter().chain(&r.swapped) {
+        assert_eq!(requests[id as usize].blocks, 0, "replica {}: queued request {id} holds blocks", r.id);
+    }
+    for &id in &r.running {
+        let q = &requests[id as usize];
+        assert!(q.blocks >= r.blocks_for(q.computed), "request {id} has KV without blocks");
+    }
 }
 
 /// Why no replica of the fleet could ever serve a request, if so.
@@ -210,8 +232,7 @@ pub fn run(
             r
         })
         .collect();
-    let mut world =
-        World { now: SimTime::ZERO, replicas, requests, fleet, model_loads: 0, events: EventQueue::new() };
+    let mut world = World { now: SimTime::ZERO, replicas, requests, fleet, model_loads: 0, events: EventQueue::new() };
     let total_blocks: f64 = world.replicas.iter().map(|r| r.total_blocks as f64).sum::<f64>().max(1.0);
     let mut used_blocks = 0.0f64;
     let mut kv_used = TimeWeighted::new(SimTime::ZERO, 0.0);
@@ -274,7 +295,11 @@ pub fn run(
                 continue;
             }
             let Some(exec) = r.exec.clone() else { continue };
-            if let Some(batch) = r.schedule(&mut world.requests, now) {
+            let scheduled = r.schedule(&mut world.requests, now);
+            if fleet.check_invariants {
+                check(r, &world.requests);
+            }
+            if let Some(batch) = scheduled {
                 let swap_s = batch.swap_bytes / (fleet.pcie_bandwidth * r.tp as f64);
                 let seconds = exec.iteration_s(&batch.shape) + swap_s;
                 let duration = SimDuration::from_nanos(SimDuration::from_secs_f64(seconds).as_nanos().max(1));
@@ -296,13 +321,5 @@ pub fn run(
     progress(1.0);
     let end = world.now;
     let busy_s = world.replicas.iter().map(|r| (r.group, busy[r.id as usize])).collect();
-    RunResult {
-        requests: world.requests,
-        busy_s,
-        kv_used,
-        kv_series,
-        end,
-        model_loads: world.model_loads,
-        iterations,
-    }
+    RunResult { requests: world.requests, busy_s, kv_used, kv_series, end, model_loads: world.model_loads, iterations }
 }

@@ -8,11 +8,14 @@
 //! execution-time model ([`exec`]).
 
 pub mod calibration;
-pub mod exec;
-pub mod model;
 pub mod engine;
+pub mod exec;
+pub mod metrics;
+pub mod model;
+pub mod policy;
+pub mod qlm;
 pub mod replica;
 pub mod request;
 pub mod router;
-pub mod metrics;
+pub mod scenario;
 pub mod workload;

@@ -49,10 +49,10 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
     let completed: Vec<&RequestState> = reqs.iter().filter(|r| r.completion.is_some()).collect();
     let rejected = reqs.iter().filter(|r| r.rejected.is_some()).count();
     let unfinished = reqs.len() - completed.len() - rejected;
-    let ttft = sorted(
-        reqs.iter().filter_map(|r| r.first_token.map(|t| t.since(r.spec.arrival).as_secs_f64())).collect(),
-    );
-    let e2e = sorted(completed.iter().filter_map(|r| r.completion.map(|t| t.since(r.spec.arrival).as_secs_f64())).collect());
+    let ttft =
+        sorted(reqs.iter().filter_map(|r| r.first_token.map(|t| t.since(r.spec.arrival).as_secs_f64())).collect());
+    let e2e =
+        sorted(completed.iter().filter_map(|r| r.completion.map(|t| t.since(r.spec.arrival).as_secs_f64())).collect());
     let tbt_mean = sorted(completed.iter().filter(|r| r.spec.output > 1).map(|r| r.tbt_mean_s() * 1e3).collect());
     // Every gap between tokens, weighted by its count.
     let mut gaps: Vec<(u64, u32)> = reqs.iter().flat_map(|r| r.gaps.iter().copied()).collect();
@@ -77,7 +77,8 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
     let busy_gpu_s: f64 = result.busy_s.iter().map(|&(g, s)| s * fleet.groups[g].tp as f64).sum();
     let usd_per_h: f64 = fleet.groups.iter().map(|g| g.gpu_hour_usd * (g.count * g.tp) as f64).sum();
     let attainment = |class: Option<usize>| -> f64 {
-        let pool: Vec<&RequestState> = reqs.iter().filter(|r| class.is_none_or(|c| r.spec.class as usize == c)).collect();
+        let pool: Vec<&RequestState> =
+            reqs.iter().filter(|r| class.is_none_or(|c| r.spec.class as usize == c)).collect();
         if pool.is_empty() {
             return f64::NAN;
         }
@@ -118,9 +119,25 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
     ]);
 
     let columns = [
-        "request", "class", "model", "replica", "arrival_s", "prompt_tokens", "output_tokens", "generated_tokens",
-        "scheduled_s", "first_token_s", "completion_s", "ttft_s", "tbt_mean_ms", "tbt_p99_ms", "e2e_s", "preemptions",
-        "swaps", "slo_met", "outcome",
+        "request",
+        "class",
+        "model",
+        "replica",
+        "arrival_s",
+        "prompt_tokens",
+        "output_tokens",
+        "generated_tokens",
+        "scheduled_s",
+        "first_token_s",
+        "completion_s",
+        "ttft_s",
+        "tbt_mean_ms",
+        "tbt_p99_ms",
+        "e2e_s",
+        "preemptions",
+        "swaps",
+        "slo_met",
+        "outcome",
     ];
     let opt = |v: Option<f64>| v.map_or(Cell::Empty, Cell::Float);
     let rows = reqs
@@ -163,7 +180,11 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
         let mut reasons: Vec<&str> = reqs.iter().filter_map(|r| r.rejected).collect();
         reasons.sort_unstable();
         reasons.dedup();
-        notes.push(format!("{rejected} of {} requests rejected ({}); counted as SLO misses", reqs.len(), reasons.join("; ")));
+        notes.push(format!(
+            "{rejected} of {} requests rejected ({}); counted as SLO misses",
+            reqs.len(),
+            reasons.join("; ")
+        ));
     }
     if unfinished > 0 {
         notes.push(format!("{unfinished} requests unfinished at the horizon; counted as SLO misses"));

@@ -110,6 +110,10 @@ pub struct Stream {
     pub duration_s: f64,
     /// At most this many requests.
     pub max_requests: usize,
+    /// Clip prompts so that prompt + output fits this many tokens (Vidur's
+    /// handling of over-long trace rows); `None` leaves them, and the
+    /// engine rejects what no replica can hold.
+    pub truncate_to: Option<u32>,
 }
 
 /// A generated request before the engine sees it.
@@ -160,10 +164,17 @@ impl Stream {
                 ),
                 Lengths::Fixed(p, o) => (*p, *o),
             };
+            let (mut prompt, mut output) = (prompt.max(1), output.max(1));
+            if let Some(limit) = self.truncate_to
+                && prompt + output > limit
+            {
+                output = output.min(limit / 2).max(1);
+                prompt = (limit - output).max(1);
+            }
             out.push(Arrival {
                 at: SimTime::ZERO + nimbus_sim::SimDuration::from_secs_f64(self.start_s + time),
-                prompt: prompt.max(1),
-                output: output.max(1),
+                prompt,
+                output,
             });
             i += 1;
         }
@@ -187,6 +198,7 @@ mod tests {
             start_s: 0.0,
             duration_s: 1e9,
             max_requests: 20_000,
+            truncate_to: None,
         }
     }
 
@@ -230,5 +242,9 @@ mod tests {
         assert_eq!(reqs[2].at.as_secs_f64(), 10.0);
         // Output lengths of zero become one token.
         assert_eq!((reqs[0].prompt, reqs[0].output), (5, 1));
+        s.truncate_to = Some(10);
+        s.lengths = Lengths::Fixed(30, 8);
+        let clipped = s.generate(&mut rngs.stream("a"), &mut rngs.stream("l"));
+        assert_eq!((clipped[0].prompt, clipped[0].output), (5, 5));
     }
 }

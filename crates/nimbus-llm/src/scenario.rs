@@ -1,0 +1,585 @@
+//! Building a serving run from scenario parameters.
+//!
+//! Keys:
+//! - `[[replicas]]`: `gpu` (catalog name, e.g. `a100-80gb`), `count`, `tp`
+//!   (GPUs per replica, default 1), `model` (loaded at start; QLM may load
+//!   others), `gpu_hour_usd` (default from [`default_price`]), and roofline
+//!   overrides `eta_bandwidth`, `eta_compute`, `iteration_overhead_ms`,
+//!   `request_overhead_ms`.
+//! - `[engine]`: `exec` = `roofline` (default) | `profile` (Vidur GEMM
+//!   profiles under `profiles`, roofline attention) | `fitted` (DistServe's
+//!   forms from `distserve`, OPT models only); `network` (a Vidur
+//!   `all_reduce.csv` for TP all-reduce; analytic when absent),
+//!   `block_tokens` (16), `watermark` (0.01), `memory_fraction` (0.9),
+//!   `max_seqs` (128), `preemption` (`recompute` | `swap`), `pcie_gbps`
+//!   (25, swaps), `load_gbps` (25, model loads) and `load_fixed_s` (5),
+//!   `horizon_s` (stop; requests left are reported unfinished).
+//! - `[[workload.classes]]`: `name`, `ttft_s`, `tbt_ms` (mean per
+//!   request), `deadline_s` (end to end).
+//! - `[[workload.streams]]`: `name`, `model`, `class`, and
+//!   - arrivals: `trace` + `format` (`azure` | `vidur` | `mooncake`), or
+//!     `arrivals = "poisson"` / `"gamma"` with `rate` (req/s) and `cv`;
+//!   - lengths: the trace's own, or `lengths` (a CSV of
+//!     `num_prefill_tokens,num_decode_tokens`, sampled), or
+//!     `prompt_tokens`/`output_tokens` (fixed);
+//!   - `synthetic` (`azure-conv` | `azure-code` | `sharegpt`): the
+//!     calibrated stand-in used when a file is absent (the results then
+//!     say so and claims are not compared);
+//!   - `rate_scale` (replay a trace this many times faster), `start_s`,
+//!     `duration_s`, `max_requests`;
+//!   - `over_length`: `reject` (default: requests longer than the model's
+//!     context are rejected and reported) or `truncate` (prompts clipped so
+//!     that prompt + output fits, as Vidur does).
+//!
+//! Relative paths are resolved against the working directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use nimbus_sim::output::RunOutput;
+use nimbus_sim::params::{ParamError, Params};
+use nimbus_sim::{RngStreams, SimTime};
+use nimbus_trace::TraceError;
+use nimbus_trace::llm;
+
+use crate::engine::{self, Deployment, Fleet, ReplicaGroup};
+use crate::exec::{AllReduce, BatchShape, Device, FittedPoly, ProfileTable, Roofline, RooflineParams, SharedExec};
+use crate::model::{self, ModelSpec};
+use crate::policy::{self, DispatchSpec};
+use crate::qlm::Qlm;
+use crate::replica::{Preemption, QueueOrder, SchedulerConfig, SchedulerKind};
+use crate::request::{ClassSpec, RequestSpec};
+use crate::router::Router;
+use crate::workload::{self, Arrivals, Lengths, Stream};
+
+/// Why a scenario cannot be prepared or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A key is missing, mistyped or unknown.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A data file is malformed.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The combination of settings cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// On-demand price per GPU-hour, $ (AWS us-east-1 list prices divided by
+/// GPUs per instance: p4de.24xlarge for A100-80GB, p4d for A100-40GB,
+/// p5.48xlarge for H100, g5.xlarge for A10, g6e-class for others).
+pub fn default_price(gpu: &str) -> f64 {
+    match gpu {
+        "a100-80gb" => 5.12,
+        "a100" => 4.10,
+        "h100" => 12.29,
+        "a10" => 1.01,
+        "a40" => 1.50,
+        "t4" => 0.53,
+        "v100" => 3.06,
+        _ => 2.0,
+    }
+}
+
+#[derive(Debug, Clone)]
+struct GroupSpec {
+    gpu: String,
+    count: u32,
+    tp: u32,
+    model: String,
+    price: f64,
+    overrides: RooflineOverrides,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RooflineOverrides {
+    eta_bandwidth: Option<f64>,
+    eta_compute: Option<f64>,
+    iteration_overhead_ms: Option<f64>,
+    request_overhead_ms: Option<f64>,
+}
+
+/// A prepared LLM-serving scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    fleet: Fleet,
+    streams: Vec<Stream>,
+    fallbacks: Vec<String>,
+    notes: Vec<String>,
+}
+
+fn resolve(path: &str) -> PathBuf {
+    PathBuf::from(path)
+}
+
+fn gpu_profile_dir(gpu: &str) -> &'static str {
+    if gpu.starts_with("h100") {
+        "h100"
+    } else if gpu.starts_with("a40") {
+        "a40"
+    } else {
+        "a100"
+    }
+}
+
+impl Scenario {
+    /// Reads `replicas`, `engine` and `workload`.
+    pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
+        let mut fallbacks = Vec::new();
+        let mut notes = Vec::new();
+        let empty = Params::new("engine", None);
+        let engine = root.table("engine")?.unwrap_or(&empty);
+        let block_tokens = engine.u64_or("block_tokens", 16)?;
+        if !(1..=1024).contains(&block_tokens) {
+            return Err(engine.error("block_tokens", "must be in 1..=1024").into());
+        }
+        let watermark = engine.non_negative_f64_or("watermark", 0.01)?;
+        let memory_fraction = engine.positive_f64_or("memory_fraction", 0.9)?;
+        if watermark >= 0.5 || memory_fraction > 1.0 {
+            return Err(engine.error("watermark", "watermark must be < 0.5 and memory_fraction <= 1").into());
+        }
+        let max_seqs = engine.u64_or("max_seqs", 128)?;
+        if !(1..=65_536).contains(&max_seqs) {
+            return Err(engine.error("max_seqs", "must be in 1..=65536").into());
+        }
+        let preemption = match engine.choice_or("preemption", &["recompute", "swap"], "recompute")? {
+            "swap" => Preemption::Swap,
+            _ => Preemption::Recompute,
+        };
+        let pcie = engine.positive_f64_or("pcie_gbps", 25.0)? * 1e9;
+        let load_bw = engine.positive_f64_or("load_gbps", 25.0)? * 1e9;
+        let load_fixed_s = engine.non_negative_f64_or("load_fixed_s", 5.0)?;
+        let horizon_s = engine.positive_f64_or("horizon_s", 4.0 * 3600.0)?;
+        let exec_kind = engine.choice_or("exec", &["roofline", "profile", "fitted"], "roofline")?.to_string();
+        let profiles = engine.str("profiles")?.unwrap_or("../shared/data/vidur-profiles").to_string();
+        let distserve_path = engine
+            .str("distserve")?
+            .unwrap_or("../shared/data/distserve-perfmodel/profiler-a100-80g.distserve.json")
+            .to_string();
+        let network = match engine.str("network")? {
+            Some(p) if resolve(p).exists() => {
+                let table = llm::read_vidur_collective(&resolve(p))?;
+                Some(table)
+            }
+            Some(p) => {
+                fallbacks.push(format!("{p} is absent: all-reduce times use the analytic model"));
+                None
+            }
+            None => None,
+        };
+        engine.finish(&[])?;
+
+        // Workload: classes and streams.
+        let workload = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
+        let mut classes = Vec::new();
+        for c in workload.tables("classes")? {
+            let class = ClassSpec {
+                name: c.required_str("name")?.to_string(),
+                ttft_s: c.f64("ttft_s")?,
+                tbt_ms: c.f64("tbt_ms")?,
+                deadline_s: c.f64("deadline_s")?,
+            };
+            for (key, v) in [("ttft_s", class.ttft_s), ("tbt_ms", class.tbt_ms), ("deadline_s", class.deadline_s)] {
+                if v.is_some_and(|v| v.is_nan() || v <= 0.0) {
+                    return Err(c.error(key, "must be positive").into());
+                }
+            }
+            c.finish(&[])?;
+            if classes.iter().any(|k: &ClassSpec| k.name == class.name) {
+                return Err(c.error("name", format!("class `{}` is defined twice", class.name)).into());
+            }
+            classes.push(class);
+        }
+        if classes.is_empty() {
+            classes.push(ClassSpec { name: "default".into(), ttft_s: None, tbt_ms: None, deadline_s: None });
+        }
+
+        let mut model_names: Vec<String> = Vec::new();
+        let mut model_index = |name: &str, p: &Params, key: &str| -> Result<u16, ScenarioError> {
+            let spec = model::model(name).ok_or_else(|| {
+                p.error(key, format!("unknown model `{name}`; known: {}", model::model_names().join(", ")))
+            })?;
+            Ok(match model_names.iter().position(|m| m == spec.name) {
+                Some(i) => i as u16,
+                None => {
+                    model_names.push(spec.name.to_string());
+                    (model_names.len() - 1) as u16
+                }
+            })
+        };
+
+        let mut groups = Vec::new();
+        for r in root.tables("replicas")? {
+            let gpu = r.required_str("gpu")?;
+            let device = Device::from_catalog(gpu).ok_or_else(|| {
+                r.error("gpu", format!("unknown GPU `{gpu}`; known: {}", nimbus_model::gpu_names().join(", ")))
+            })?;
+            let count = r.u64("count")?.ok_or_else(|| r.error("count", "is required"))?;
+            let tp = r.u64_or("tp", 1)?;
+            if !(1..=10_000).contains(&count) || !(1..=64).contains(&tp) {
+                return Err(r.error("count", "count must be in 1..=10000 and tp in 1..=64").into());
+            }
+            let model = r.required_str("model")?.to_string();
+            model_index(&model, r, "model")?;
+            let price = r.positive_f64_or("gpu_hour_usd", default_price(&device.name))?;
+            let overrides = RooflineOverrides {
+                eta_bandwidth: r.f64("eta_bandwidth")?,
+                eta_compute: r.f64("eta_compute")?,
+                iteration_overhead_ms: r.f64("iteration_overhead_ms")?,
+                request_overhead_ms: r.f64("request_overhead_ms")?,
+            };
+            r.finish(&[])?;
+            groups.push(GroupSpec { gpu: device.name, count: count as u32, tp: tp as u32, model, price, overrides });
+        }
+        if groups.is_empty() {
+            return Err(root.error("replicas", "is required: at least one [[replicas]] group").into());
+        }
+
+        let mut streams = Vec::new();
+        let mut clamped = 0usize;
+        for s in workload.tables("streams")? {
+            let name = s.str("name")?.map_or_else(|| format!("stream{}", streams.len()), str::to_string);
+            let model_name = s.required_str("model")?;
+            let model = model_index(model_name, s, "model")?;
+            let class = match s.str("class")? {
+                Some(c) => classes.iter().position(|k| k.name == c).ok_or_else(|| {
+                    s.error(
+                        "class",
+                        format!(
+                            "unknown class `{c}`; defined: {}",
+                            classes.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                })? as u16,
+                None => 0,
+            };
+            let synthetic_name = s.choice_or("synthetic", &["azure-conv", "azure-code", "sharegpt"], "azure-conv")?;
+            let synthetic = *workload::profile(synthetic_name).unwrap_or(&workload::PROFILES[0]);
+            let (mut arrivals, mut lengths) = (None, None);
+            if let Some(trace) = s.str("trace")? {
+                let format = s.choice_or("format", &["azure", "vidur", "mooncake"], "azure")?;
+                let path = resolve(trace);
+                if path.exists() {
+                    let reqs = match format {
+                        "vidur" => llm::read_vidur_trace(&path)?,
+                        "mooncake" => llm::read_mooncake(&path)?,
+                        _ => llm::read_azure(&path)?,
+                    };
+                    let t0 = reqs.first().map_or(0.0, |r| r.arrival_s);
+                    clamped += reqs.iter().filter(|r| r.output_tokens == 0 || r.prompt_tokens == 0).count();
+                    arrivals = Some(Arrivals::Trace(Arc::new(reqs.iter().map(|r| r.arrival_s - t0).collect())));
+                    lengths = Some(Lengths::Pairs(Arc::new(
+                        reqs.iter().map(|r| (r.prompt_tokens, r.output_tokens)).collect(),
+                    )));
+                } else {
+                    fallbacks.push(format!(
+                        "{trace} is absent: stream `{name}` uses Poisson arrivals at {} req/s and log-normal lengths ({})",
+                        synthetic.rate, synthetic.source
+                    ));
+                    arrivals = Some(Arrivals::Poisson(synthetic.rate));
+                    lengths = Some(Lengths::Synthetic(synthetic));
+                }
+            }
+            match s.str("arrivals")? {
+                None => {}
+                Some(kind) => {
+                    let rate = s.positive_f64_or("rate", 1.0)?;
+                    arrivals = Some(match kind {
+                        "poisson" => Arrivals::Poisson(rate),
+                        "gamma" => Arrivals::Gamma { rate, cv: s.positive_f64_or("cv", 1.0)? },
+                        other => {
+                            return Err(s
+                                .error("arrivals", format!("expected `poisson` or `gamma`, found `{other}`"))
+                                .into());
+                        }
+                    });
+                }
+            }
+            if let Some(file) = s.str("lengths")? {
+                let path = resolve(file);
+                if path.exists() {
+                    let pairs = llm::read_lengths(&path)?;
+                    if pairs.is_empty() {
+                        return Err(s.error("lengths", format!("{file} holds no rows")).into());
+                    }
+                    clamped += pairs.iter().filter(|p| p.0 == 0 || p.1 == 0).count();
+                    lengths = Some(Lengths::Sample(Arc::new(pairs)));
+                } else {
+                    fallbacks.push(format!(
+                        "{file} is absent: stream `{name}` uses log-normal lengths ({})",
+                        synthetic.source
+                    ));
+                    lengths = Some(Lengths::Synthetic(synthetic));
+                }
+            }
+            if let (Some(p), Some(o)) = (s.u64("prompt_tokens")?, s.u64("output_tokens")?) {
+                if p == 0 || o == 0 || p > 1 << 20 || o > 1 << 20 {
+                    return Err(s.error("prompt_tokens", "prompt and output tokens must be in 1..=1048576").into());
+                }
+                lengths = Some(Lengths::Fixed(p as u32, o as u32));
+            }
+            let arrivals = arrivals.ok_or_else(|| {
+                s.error("arrivals", "give a `trace`, or `arrivals = \"poisson\"` or `\"gamma\"` with `rate`")
+            })?;
+            let lengths = lengths.unwrap_or(Lengths::Synthetic(synthetic));
+            let rate_scale = s.positive_f64_or("rate_scale", 1.0)?;
+            let start_s = s.non_negative_f64_or("start_s", 0.0)?;
+            let duration_s = s.positive_f64_or("duration_s", 3600.0)?;
+            let max_requests = s.u64_or("max_requests", 1_000_000)?;
+            let truncate_to = match s.choice_or("over_length", &["reject", "truncate"], "reject")? {
+                "truncate" => Some(model::model(model_name).map_or(u32::MAX, |m| m.max_seq_len)),
+                _ => None,
+            };
+            if max_requests > 10_000_000 {
+                return Err(s.error("max_requests", "at most 10,000,000").into());
+            }
+            s.finish(&[])?;
+            streams.push(Stream {
+                name,
+                model,
+                class,
+                arrivals,
+                lengths,
+                rate_scale,
+                start_s,
+                duration_s,
+                max_requests: max_requests as usize,
+                truncate_to,
+            });
+        }
+        if streams.is_empty() {
+            return Err(workload.error("streams", "is required: at least one [[workload.streams]]").into());
+        }
+        workload.finish(&[])?;
+        if clamped > 0 {
+            notes.push(format!("{clamped} trace rows with 0 prompt or output tokens are served as 1 token"));
+        }
+
+        // Deployments: every model on every group.
+        let specs: Vec<&'static ModelSpec> =
+            model_names.iter().map(|m| model::model(m).expect("resolved above")).collect();
+        let distserve = if exec_kind == "fitted" {
+            let path = resolve(&distserve_path);
+            if !path.exists() {
+                return Err(ScenarioError::Invalid(format!(
+                    "exec = \"fitted\" needs DistServe's profile at {distserve_path}, which is absent"
+                )));
+            }
+            Some(llm::read_distserve(&path)?)
+        } else {
+            None
+        };
+        let mut fleet_groups = Vec::new();
+        for g in &groups {
+            let device = Device::from_catalog(&g.gpu).expect("validated");
+            let allreduce = match &network {
+                Some(table) => table
+                    .get(&(g.tp, g.tp))
+                    .or_else(|| table.iter().find(|(k, _)| k.0 == g.tp).map(|(_, v)| v))
+                    .map_or_else(|| AllReduce::default_for(&device.name), |pts| AllReduce::Table(pts.clone())),
+                None => AllReduce::default_for(&device.name),
+            };
+            let mut params = RooflineParams::for_device(&device.name);
+            let o = g.overrides;
+            params.eta_bandwidth = o.eta_bandwidth.unwrap_or(params.eta_bandwidth);
+            params.eta_compute = o.eta_compute.unwrap_or(params.eta_compute);
+            params.iteration_overhead_ms = o.iteration_overhead_ms.unwrap_or(params.iteration_overhead_ms);
+            params.request_overhead_ms = o.request_overhead_ms.unwrap_or(params.request_overhead_ms);
+            let mut deployments = Vec::new();
+            for spec in &specs {
+                let memory = device.memory_bytes * g.tp as f64 * memory_fraction;
+                let kv_tokens = (memory - spec.weight_bytes()) / spec.kv_bytes_per_token();
+                if kv_tokens < block_tokens as f64 {
+                    deployments.push(None);
+                    continue;
+                }
+                let roofline = Roofline::new((*spec).clone(), device.clone(), g.tp, params, allreduce.clone());
+                let exec: SharedExec = match exec_kind.as_str() {
+                    "profile" => {
+                        let hf = spec.aliases.iter().find(|a| a.contains('/')).copied().unwrap_or(spec.name);
+                        let file = Path::new(&profiles).join("profiling/compute").join(gpu_profile_dir(&g.gpu));
+                        let found = std::fs::read_dir(&file).ok().and_then(|orgs| {
+                            orgs.flatten().find_map(|org| {
+                                std::fs::read_dir(org.path()).ok()?.flatten().find_map(|m| {
+                                    let name = format!(
+                                        "{}/{}",
+                                        org.file_name().to_string_lossy(),
+                                        m.file_name().to_string_lossy()
+                                    );
+                                    (name.to_ascii_lowercase() == hf).then(|| m.path().join("mlp.csv"))
+                                })
+                            })
+                        });
+                        match found.filter(|p| p.exists()) {
+                            Some(path) => {
+                                let by_tp = llm::read_vidur_mlp(&path)?;
+                                match by_tp.get(&g.tp) {
+                                    Some(times) => Arc::new(
+                                        ProfileTable::new(
+                                            times,
+                                            roofline,
+                                            format!("{} tp{} {}", spec.name, g.tp, g.gpu),
+                                        )
+                                        .map_err(|e| ScenarioError::Invalid(format!("{}: {e}", path.display())))?,
+                                    ),
+                                    None => {
+                                        fallbacks.push(format!(
+                                            "{} has no TP {} rows: {} on {} uses the roofline",
+                                            path.display(),
+                                            g.tp,
+                                            spec.name,
+                                            g.gpu
+                                        ));
+                                        Arc::new(roofline)
+                                    }
+                                }
+                            }
+                            None => {
+                                fallbacks.push(format!(
+                                    "no GEMM profile of {} on {} under {profiles}: the roofline stands in",
+                                    spec.name, g.gpu
+                                ));
+                                Arc::new(roofline)
+                            }
+                        }
+                    }
+                    "fitted" => {
+                        let fits = distserve.as_ref().expect("read above");
+                        let key = spec.aliases.iter().find(|a| a.contains('/')).copied().unwrap_or(spec.name);
+                        let fit = fits.get(key).and_then(|m| m.get(&g.tp)).ok_or_else(|| {
+                            ScenarioError::Invalid(format!(
+                                "DistServe's profile has no fit for {} at TP {} (it covers {})",
+                                spec.name,
+                                g.tp,
+                                fits.keys().cloned().collect::<Vec<_>>().join(", ")
+                            ))
+                        })?;
+                        Arc::new(FittedPoly::new(fit.clone(), format!("distserve {} tp{}", spec.name, g.tp)))
+                    }
+                    _ => Arc::new(roofline),
+                };
+                let total_blocks = (kv_tokens / block_tokens as f64).floor().min(u32::MAX as f64 / 2.0) as u32;
+                // Decode throughput at a full batch of 1k-token contexts.
+                let batch =
+                    (max_seqs as f64).min((total_blocks as f64 * block_tokens as f64 / 1024.0).floor()).max(1.0);
+                let mut shape = BatchShape::default();
+                for _ in 0..batch as u32 {
+                    shape.add_decode(1024);
+                }
+                let decode_tokens_per_s = batch / exec.iteration_s(&shape).max(1e-9);
+                deployments.push(Some(Deployment {
+                    exec,
+                    total_blocks,
+                    max_seq_len: spec.max_seq_len,
+                    kv_bytes_per_token: spec.kv_bytes_per_token(),
+                    load_s: spec.weight_bytes() / g.tp as f64 / load_bw + load_fixed_s,
+                    decode_tokens_per_s,
+                }));
+            }
+            let initial = model_names.iter().position(|m| m == model::model(&g.model).map_or("", |s| s.name));
+            if let Some(i) = initial
+                && deployments[i].is_none()
+            {
+                return Err(ScenarioError::Invalid(format!(
+                    "{} does not fit on {} x {} (weights {:.1} GB, memory {:.1} GB at memory_fraction {memory_fraction})",
+                    g.model,
+                    g.tp,
+                    g.gpu,
+                    specs[i].weight_bytes() / 1e9,
+                    device.memory_bytes * g.tp as f64 * memory_fraction / 1e9
+                )));
+            }
+            fleet_groups.push(ReplicaGroup {
+                gpu: g.gpu.clone(),
+                count: g.count,
+                tp: g.tp,
+                initial_model: initial.map(|i| i as u16),
+                deployments,
+                gpu_hour_usd: g.price,
+            });
+        }
+        let fleet = Fleet {
+            groups: fleet_groups,
+            models: model_names,
+            classes,
+            scheduler: SchedulerConfig {
+                kind: SchedulerKind::Vllm { max_tokens: 4096 },
+                max_seqs: max_seqs as u32,
+                block_tokens: block_tokens as u32,
+                watermark,
+                preemption,
+                order: QueueOrder::Fcfs,
+            },
+            pcie_bandwidth: pcie,
+            horizon: SimTime::ZERO + nimbus_sim::SimDuration::from_secs_f64(horizon_s),
+            check_invariants: false,
+        };
+        Ok(Scenario { fleet, streams, fallbacks, notes })
+    }
+
+    /// Data substitutions made.
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
+    }
+
+    /// The fleet (scheduler kind not yet chosen).
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
+    }
+
+    /// The requests of one seed, sorted by arrival.
+    pub fn requests(&self, seed: u64) -> Vec<RequestSpec> {
+        let rngs = RngStreams::new(seed);
+        let mut all: Vec<(SimTime, usize, usize, RequestSpec)> = Vec::new();
+        for (si, s) in self.streams.iter().enumerate() {
+            let mut a = rngs.stream(&format!("arrivals:{}", s.name));
+            let mut l = rngs.stream(&format!("lengths:{}", s.name));
+            for (i, r) in s.generate(&mut a, &mut l).into_iter().enumerate() {
+                all.push((
+                    r.at,
+                    si,
+                    i,
+                    RequestSpec { arrival: r.at, prompt: r.prompt, output: r.output, model: s.model, class: s.class },
+                ));
+            }
+        }
+        all.sort_by_key(|x| (x.0, x.1, x.2));
+        all.into_iter().map(|x| x.3).collect()
+    }
+
+    /// Runs one policy with one seed.
+    pub fn run(
+        &self,
+        policy_name: &str,
+        params: &Params,
+        seed: u64,
+        progress: impl FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
+        let info = policy::find(policy_name).ok_or_else(|| {
+            ScenarioError::Invalid(format!(
+                "unknown llm policy `{policy_name}`; available: {}",
+                policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let spec = (info.build)(params)?;
+        let mut fleet = self.fleet.clone();
+        fleet.scheduler.kind = spec.scheduler;
+        fleet.scheduler.order = spec.order;
+        let requests = self.requests(seed);
+        let rngs = RngStreams::new(seed);
+        let replicas: usize = fleet.groups.iter().map(|g| g.count as usize).sum();
+        let mut dispatcher: Box<dyn engine::Dispatcher> = match spec.dispatch {
+            DispatchSpec::Router(kind) => Box::new(Router::new(kind, fleet.models.len(), rngs.stream("router"))),
+            DispatchSpec::Qlm(config) => {
+                Box::new(Qlm::new(config, replicas, fleet.models.len(), requests.len(), rngs.stream("qlm")))
+            }
+        };
+        let result = engine::run(&fleet, &requests, dispatcher.as_mut(), progress);
+        let mut output = crate::metrics::output(&fleet, &result);
+        output.metrics.extend(dispatcher.report(&result.requests));
+        output.notes.extend(self.notes.iter().cloned());
+        output.notes.extend(self.fallbacks.iter().cloned());
+        Ok(output)
+    }
+}
