@@ -107,6 +107,8 @@ impl World<'_> {
 }
 
 fn install(r: &mut Replica, model: u16, d: &Deployment) {
+    r.served_tokens = 0;
+    r.busy_s = 0.0;
     r.model = Some(model);
     r.exec = Some(Arc::clone(&d.exec));
     r.total_blocks = d.total_blocks;
@@ -215,6 +217,8 @@ pub fn run(
                 batch: None,
                 loading_until: None,
                 config: fleet.scheduler,
+                served_tokens: 0,
+                busy_s: 0.0,
             };
             if let Some(m) = group.initial_model
                 && let Some(d) = &group.deployments[m as usize]
@@ -274,7 +278,10 @@ pub fn run(
                 Event::BatchEnd(rid) => {
                     let r = &mut world.replicas[rid as usize];
                     let Some(batch) = r.batch.take() else { continue };
+                    let before: u64 = batch.steps.iter().map(|s| world.requests[s.0 as usize].generated as u64).sum();
                     let done = replica::apply(&batch, &mut world.requests, at);
+                    let after: u64 = batch.steps.iter().map(|s| world.requests[s.0 as usize].generated as u64).sum();
+                    world.replicas[rid as usize].served_tokens += after - before;
                     for id in done {
                         world.replicas[rid as usize].finish(id, &mut world.requests);
                         dispatcher.on_complete(id, &mut world);
@@ -304,6 +311,7 @@ pub fn run(
                 let seconds = exec.iteration_s(&batch.shape) + swap_s;
                 let duration = SimDuration::from_nanos(SimDuration::from_secs_f64(seconds).as_nanos().max(1));
                 busy[rid as usize] += duration.as_secs_f64();
+                r.busy_s += duration.as_secs_f64();
                 r.batch = Some(batch);
                 iterations += 1;
                 world.events.schedule(now + duration, Event::BatchEnd(rid));

@@ -117,6 +117,8 @@ fn qlm(params: &Params) -> Result<PolicySpec, ParamError> {
         group_size: group_size as usize,
         pull_limit: params.u64_or("pull_limit", 0)? as usize,
         prior_output_mean: params.positive_f64_or("prior_output_tokens", 100.0)?,
+        evict: params.bool_or("evict", true)?,
+        evict_margin_s: params.non_negative_f64_or("evict_margin_s", 60.0)?,
     };
     params.finish(&[
         "scheduler",
@@ -130,8 +132,10 @@ fn qlm(params: &Params) -> Result<PolicySpec, ParamError> {
         "group_size",
         "pull_limit",
         "prior_output_tokens",
+        "evict",
+        "evict_margin_s",
     ])?;
-    Ok(PolicySpec { scheduler, order: QueueOrder::Fcfs, dispatch: DispatchSpec::Qlm(config) })
+    Ok(PolicySpec { scheduler, order: QueueOrder::Edf, dispatch: DispatchSpec::Qlm(config) })
 }
 
 /// The standard normal quantile (Acklam's rational approximation, relative
@@ -225,6 +229,8 @@ pub static REGISTRY: &[PolicyInfo] = &[
             "group_size",
             "pull_limit",
             "prior_output_tokens",
+            "evict",
+            "evict_margin_s",
         ],
         build: qlm,
     },

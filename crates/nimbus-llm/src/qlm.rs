@@ -8,13 +8,16 @@
 //!   class), FIFO inside; a group takes at most `group_size` requests and
 //!   is closed once a request of it has been pulled.
 //! - Each replica has a **virtual queue** (VQ) of groups. A new group goes
-//!   to the VQ where it would finish soonest by the estimator (`placement
-//!   = "rwt"`, the load-balancing LSO across heterogeneous GPUs) or to a
-//!   uniformly random one (`"random"`, the public code's choice).
+//!   to the VQ where it would finish soonest by the estimator among those
+//!   whose replica holds (or will hold) its model; to one needing a model
+//!   load only when no other would meet the group's objective and that one
+//!   would (`placement = "rwt"`, the load-balancing and model-swapping
+//!   LSOs across heterogeneous GPUs), or to a uniformly random VQ
+//!   (`"random"`, the public code's choice).
 //! - The **request-waiting-time estimator** walks a VQ: each group adds
 //!   `n·μ/Θ` (`n` requests, `μ` mean output tokens of its model learned
-//!   online from completions, `Θ` the replica's decode tokens/s for that
-//!   model) and a model load when it needs a different model than the
+//!   online from completions, `Θ` the replica's output tokens/s for that
+//!   model, see below) and a model load when it needs a different model than the
 //!   group before it. `estimator = "mean"` is the public code's form;
 //!   `"percentile"` treats output lengths as random and plans on the
 //!   `percentile` of `N(Σn·μ/Θ, Σn·σ²/Θ²)`.
@@ -28,16 +31,24 @@
 //! - **Request pulling with back-pressure**: a replica takes the head
 //!   request of its VQ's head group only while it has fewer than
 //!   `pull_limit` requests and the KV blocks to admit what it holds.
+//! - **Eviction**: when the head request does not fit and a running
+//!   request is due more than `evict_margin_s` later, that request is
+//!   preempted by recomputation and waits behind the urgent one (the
+//!   replica's queue is in due order).
 //! - **Model swapping**: when the head group needs a model other than the
 //!   loaded one, the replica stops pulling, drains, and loads the model
 //!   (weights / load bandwidth + a fixed start-up).
+//! - `Θ` is what each replica measures per model (output tokens per busy
+//!   second), standing for the public code's per-model profiled
+//!   throughput; for a model a replica has not run yet, another replica's
+//!   measurement scaled by the engine's ratio of the two, or at first the
+//!   engine's decode throughput at a full batch.
 //!
 //! Deviations: the public code floors SLOs to 100 s for group keys and
 //! remaining time; here remaining time is exact. Its MILP references
-//! undefined names, so its runs use EDF; ours solves. The eviction LSO
-//! (preempting running batch requests for urgent ones) is not modelled:
-//! urgent requests wait for the next free slot. Baselines: FCFS (vLLM) and
-//! EDF at the replica queue, behind a least-outstanding router.
+//! undefined names, so its runs use EDF; ours solves. Eviction always
+//! recomputes (no KV swap). Baselines: FCFS (vLLM) and EDF at the replica
+//! queue, behind a least-outstanding router.
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -93,6 +104,11 @@ pub struct QlmConfig {
     pub pull_limit: usize,
     /// Output tokens assumed before a model has completions.
     pub prior_output_mean: f64,
+    /// Evict running requests due more than `evict_margin_s` after an
+    /// urgent head request that does not fit.
+    pub evict: bool,
+    /// See `evict`.
+    pub evict_margin_s: f64,
 }
 
 impl Default for QlmConfig {
@@ -104,6 +120,8 @@ impl Default for QlmConfig {
             group_size: 16,
             pull_limit: 0,
             prior_output_mean: 100.0,
+            evict: true,
+            evict_margin_s: 60.0,
         }
     }
 }
@@ -141,8 +159,11 @@ pub struct Qlm {
     outputs: Vec<Moments>,
     rng: SimRng,
     predicted_wait_s: Vec<Option<f64>>,
+    /// Measured output tokens per busy second, by (replica, model).
+    throughput: BTreeMap<(u32, u16), f64>,
     reorders: u64,
     milp_solves: u64,
+    evictions: u64,
 }
 
 impl Qlm {
@@ -157,8 +178,10 @@ impl Qlm {
             outputs: vec![Moments::default(); models],
             rng,
             predicted_wait_s: vec![None; requests],
+            throughput: BTreeMap::new(),
             reorders: 0,
             milp_solves: 0,
+            evictions: 0,
         }
     }
 
@@ -177,8 +200,25 @@ impl Qlm {
     fn work(&self, world: &World, replica: u32, model: u16, n: usize) -> Option<(f64, f64)> {
         let d = world.deployment(replica, model)?;
         let (mu, var) = self.output_moments(model);
-        let theta = d.decode_tokens_per_s.max(1e-9);
+        let theta = self.theta(world, replica, model, d.decode_tokens_per_s).max(1e-9);
         Some((n as f64 * mu / theta, n as f64 * var / (theta * theta)))
+    }
+
+    /// Output tokens/s of `model` on `replica`: measured there; else
+    /// measured on another replica and scaled by the engine's ratio of the
+    /// two; else the engine's full-batch decode throughput.
+    fn theta(&self, world: &World, replica: u32, model: u16, engine_estimate: f64) -> f64 {
+        if let Some(&t) = self.throughput.get(&(replica, model)) {
+            return t;
+        }
+        for (&(other, m), &t) in &self.throughput {
+            if m == model
+                && let Some(d) = world.deployment(other, model)
+            {
+                return t * engine_estimate / d.decode_tokens_per_s.max(1e-9);
+            }
+        }
+        engine_estimate
     }
 
     fn estimate(&self, mean: f64, var: f64) -> f64 {
@@ -233,7 +273,7 @@ impl Qlm {
         self.starts(world, replica).iter().zip(&self.vqs[replica as usize]).any(|(s, &g)| *s > self.slack_s(world, g))
     }
 
-    fn place(&mut self, world: &World, model: u16) -> Option<u32> {
+    fn place(&mut self, world: &World, model: u16, slack: f64) -> Option<u32> {
         let eligible: Vec<u32> =
             world.replicas.iter().filter(|r| world.deployment(r.id, model).is_some()).map(|r| r.id).collect();
         if eligible.is_empty() {
@@ -242,7 +282,8 @@ impl Qlm {
         Some(match self.config.placement {
             Placement::Random => eligible[self.rng.index(eligible.len())],
             Placement::Rwt => {
-                let mut best = (f64::INFINITY, eligible[0]);
+                // (estimated end, needs a model load, replica) per VQ.
+                let mut options = Vec::with_capacity(eligible.len());
                 for &r in &eligible {
                     let starts = self.starts(world, r);
                     let (mut end, last_model) = match self.vqs[r as usize].last() {
@@ -256,15 +297,24 @@ impl Qlm {
                             (m, model)
                         }
                     };
-                    if last_model != Some(model) {
+                    let load = last_model != Some(model);
+                    if load {
                         end += world.deployment(r, model).map_or(f64::INFINITY, |d| d.load_s);
                     }
                     end += self.work(world, r, model, 1).map_or(f64::INFINITY, |w| w.0);
-                    if end < best.0 {
-                        best = (end, r);
-                    }
+                    options.push((end, load, r));
                 }
-                best.1
+                let best = |swap_ok: bool| {
+                    options.iter().filter(|o| swap_ok || !o.1).min_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)))
+                };
+                // Swap models only when no replica holding the model would
+                // meet the group's objective and a swap would.
+                match (best(false), best(true)) {
+                    (Some(keep), Some(any)) if keep.0 > slack && any.0 <= slack => any.2,
+                    (Some(keep), _) => keep.2,
+                    (None, Some(any)) => any.2,
+                    (None, None) => eligible[0],
+                }
             }
         })
     }
@@ -310,12 +360,21 @@ impl Qlm {
                 return;
             }
             let Some(&id) = self.groups[g].requests.front() else { return };
-            if r.outstanding() >= limit {
-                return;
-            }
             let waiting_blocks: u32 = r.waiting.iter().map(|&w| r.admission_blocks(&world.requests[w as usize])).sum();
             let need = waiting_blocks + r.admission_blocks(&world.requests[id as usize]);
-            if !r.waiting.is_empty() && need > r.free_blocks {
+            let full = r.outstanding() >= limit || (!r.waiting.is_empty() && need > r.free_blocks);
+            if full {
+                // Eviction: an urgent head request displaces the running
+                // request due latest; it then waits ahead of it.
+                let due = world.requests[id as usize].due;
+                let margin = nimbus_sim::SimDuration::from_secs_f64(self.config.evict_margin_s);
+                let r = &mut world.replicas[replica as usize];
+                if self.config.evict && r.evict_for(due, margin, &mut world.requests).is_some() {
+                    self.evictions += 1;
+                    self.groups[g].requests.pop_front();
+                    self.groups[g].closed = true;
+                    world.enqueue(replica, id);
+                }
                 return;
             }
             self.groups[g].requests.pop_front();
@@ -459,7 +518,7 @@ impl Qlm {
                 start[completion[ri][s].index()] = clock;
             }
         }
-        let options = SolveOptions { node_limit: Some(2_000), mip_gap: 1e-6 };
+        let options = SolveOptions { node_limit: Some(300), mip_gap: 1e-3 };
         let Ok(solution) = model.solve_from(Sense::Minimise, &options, &start) else { return false };
         let mut placed: Vec<Vec<(usize, usize)>> = vec![Vec::new(); replicas.len()];
         for (&(gi, ri, s), &v) in &x {
@@ -489,7 +548,13 @@ impl Dispatcher for Qlm {
         let (group, replica) = match open {
             Some(g) => (g, self.vqs.iter().position(|vq| vq.contains(&g)).map(|r| r as u32)),
             None => {
-                let Some(r) = self.place(world, spec.model) else {
+                let due = world.requests[id as usize].due;
+                let slack = if due == nimbus_sim::SimTime::MAX {
+                    f64::INFINITY
+                } else {
+                    due.saturating_since(world.now).as_secs_f64()
+                };
+                let Some(r) = self.place(world, spec.model, slack) else {
                     world.requests[id as usize].rejected = Some("no replica can hold the model");
                     return Vec::new();
                 };
@@ -519,6 +584,13 @@ impl Dispatcher for Qlm {
     }
 
     fn on_ready(&mut self, replica: u32, world: &mut World) {
+        let r = &world.replicas[replica as usize];
+        if let Some(model) = r.model
+            && r.served_tokens >= 500
+            && r.busy_s > 0.0
+        {
+            self.throughput.insert((replica, model), r.served_tokens as f64 / r.busy_s);
+        }
         self.pull(replica, world);
     }
 
@@ -543,6 +615,7 @@ impl Dispatcher for Qlm {
             Metric::new("rwt_error_median", median, Better::Lower),
             Metric::new("qlm_reorders", self.reorders as f64, Better::Neither),
             Metric::new("qlm_milp_solves", self.milp_solves as f64, Better::Neither),
+            Metric::new("qlm_evictions", self.evictions as f64, Better::Neither),
         ]
     }
 }

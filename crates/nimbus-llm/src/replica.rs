@@ -135,6 +135,10 @@ pub struct Replica {
     pub loading_until: Option<SimTime>,
     /// Scheduler settings.
     pub config: SchedulerConfig,
+    /// Output tokens produced since the current model was loaded.
+    pub served_tokens: u64,
+    /// Seconds of iterations since the current model was loaded.
+    pub busy_s: f64,
 }
 
 impl Replica {
@@ -202,6 +206,35 @@ impl Replica {
     pub fn finish(&mut self, id: ReqId, requests: &mut [RequestState]) {
         self.release(&mut requests[id as usize]);
         self.running.retain(|&r| r != id);
+    }
+
+    /// Evicts the running request due latest, if it is due more than
+    /// `margin` after `due`, by recomputation: its blocks are freed and it
+    /// goes back to the waiting queue (QLM's eviction LSO). Returns it.
+    pub fn evict_for(
+        &mut self,
+        due: SimTime,
+        margin: nimbus_sim::SimDuration,
+        requests: &mut [RequestState],
+    ) -> Option<ReqId> {
+        let batch: Vec<ReqId> = self.batch.as_ref().map_or(Vec::new(), |b| b.steps.iter().map(|s| s.0).collect());
+        let (pos, &victim) = self
+            .running
+            .iter()
+            .enumerate()
+            .filter(|(_, id)| !batch.contains(id))
+            .max_by_key(|(_, id)| (requests[**id as usize].due, **id))?;
+        if requests[victim as usize].due <= due + margin {
+            return None;
+        }
+        self.running.remove(pos);
+        let r = &mut requests[victim as usize];
+        self.free_blocks += r.blocks;
+        r.blocks = 0;
+        r.computed = 0;
+        r.preemptions += 1;
+        self.enqueue(victim, requests);
+        Some(victim)
     }
 
     /// Preempts the newest running request; returns it and the bytes a
