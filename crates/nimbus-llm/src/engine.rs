@@ -182,7 +182,12 @@ fn admissible(fleet: &Fleet, spec: &RequestSpec) -> Result<(), &'static str> {
             continue;
         }
         let watermark = (fleet.scheduler.watermark * d.total_blocks as f64).ceil() as u32;
-        if tokens.div_ceil(fleet.scheduler.block_tokens) + watermark > d.total_blocks {
+        // Orca reserves the longest sequence for every request.
+        let reserved = match fleet.scheduler.kind {
+            crate::replica::SchedulerKind::Orca => d.max_seq_len,
+            _ => tokens,
+        };
+        if reserved.div_ceil(fleet.scheduler.block_tokens) + watermark > d.total_blocks {
             reason = "larger than a replica's KV cache";
             continue;
         }
