@@ -113,7 +113,7 @@ fn jobs_strategy() -> impl Strategy<Value = Vec<Job>> {
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 48,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e_696d_6275_73),
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e69_6d62_7573),
         ..ProptestConfig::default()
     })]
 
