@@ -187,3 +187,40 @@ fn synthetic_fallback_is_announced_and_claims_not_comparable() {
     let jobs = std::fs::read_to_string(out.join("jobs_sia_seed1.csv")).expect("csv");
     assert_eq!(jobs.lines().count(), 161);
 }
+
+#[test]
+fn llm_run_writes_requests_and_plots() {
+    let out = temp_dir("llm");
+    let result = nimbus(&["run", &fixture("llm_small.toml"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("ttft_s_p50") && stdout.contains("sarathi") && stdout.contains("qlm"), "{stdout}");
+    for file in ["requests_vllm_seed1.csv", "requests_qlm_seed2.csv", "ttft_cdf.svg", "kv_used.svg", "report.md"] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let requests = std::fs::read_to_string(out.join("requests_vllm_seed1.csv")).expect("csv");
+    assert!(requests.starts_with("request,class,model,replica,arrival_s,prompt_tokens,output_tokens"), "{requests}");
+    // Every generated request has a row, served or not.
+    let rows: Vec<&str> = requests.lines().skip(1).collect();
+    assert!(rows.len() > 100, "{} rows", rows.len());
+    assert!(rows.iter().all(|r| r.ends_with(",completed")), "{requests}");
+}
+
+#[test]
+fn llm_unknown_model_names_the_key_and_the_known_models() {
+    let result = nimbus(&["run", &fixture("llm_bad_model.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("llm_bad_model.toml:12:"), "{stderr}");
+    assert!(stderr.contains("unknown model `llama-9-900b`") && stderr.contains("llama-3-8b"), "{stderr}");
+}
+
+#[test]
+fn llm_missing_trace_falls_back_and_claims_are_not_compared() {
+    let out = temp_dir("llm-fallback");
+    let result = nimbus(&["run", &fixture("llm_missing_trace.toml"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("target/no-such-dir/conv.csv is absent"), "{stderr}");
+    assert!(stdout.contains("not comparable"), "{stdout}");
+}

@@ -58,3 +58,28 @@ fn elastic_policies_are_deterministic_across_thread_counts() {
         assert!(left == right, "{name} differs between thread counts");
     }
 }
+
+/// The LLM domain (routers, QLM's random placement stream, synthetic
+/// arrivals) is byte-identical across runs and thread counts.
+#[test]
+fn llm_results_are_byte_identical_across_thread_counts() {
+    let a = temp_dir("det-llm-a");
+    let b = temp_dir("det-llm-b");
+    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
+        let result = nimbus(&[
+            "run",
+            &fixture("llm_small.toml"),
+            "--quiet",
+            "--jobs",
+            jobs,
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ]);
+        assert!(result.status.success(), "{result:?}");
+    }
+    for name in ["summary.json", "runs.csv", "requests_vllm_seed1.csv", "requests_qlm_seed2.csv", "ttft_cdf.svg"] {
+        let left = std::fs::read(a.join(name)).expect("file a");
+        let right = std::fs::read(b.join(name)).expect("file b");
+        assert!(left == right, "{name} differs between thread counts");
+    }
+}

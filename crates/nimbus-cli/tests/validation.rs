@@ -110,3 +110,53 @@ fn hops_against_its_baselines() {
         assert!(fragments < 1.0, "{scenario}: Hops leaves {fragments} GPUs fragmented per round");
     }
 }
+
+/// Sarathi-Serve OSDI'24 against vLLM on the Azure 2023 conversation
+/// trace (Llama-2-7B, one A100-80GB, 0.75x the trace's rate): chunked
+/// prefills lower the p99 time between tokens and raise the median TTFT.
+#[test]
+fn sarathi_lowers_tail_tbt_on_the_azure_conversation_trace() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the vLLM/Sarathi validation test");
+        return;
+    }
+    let out = temp_dir("llm-sarathi");
+    let result =
+        nimbus(&["run", "scenarios/llm/vllm-vs-sarathi.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{:?}", text(&result));
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    let tbt = |p: &str| summary_value(&summary, p, "tbt_ms_p99");
+    let ttft = |p: &str| summary_value(&summary, p, "ttft_s_p50");
+    eprintln!(
+        "p99 TBT vllm {:.0} ms, sarathi {:.0} ms; p50 TTFT vllm {:.3} s, sarathi {:.3} s",
+        tbt("vllm"),
+        tbt("sarathi"),
+        ttft("vllm"),
+        ttft("sarathi")
+    );
+    assert!(tbt("sarathi") < 0.5 * tbt("vllm"));
+    assert!(ttft("sarathi") > ttft("vllm"));
+    // Every request of the trace is served.
+    assert_eq!(summary_value(&summary, "vllm", "requests_completed"), 19_366.0);
+}
+
+/// QLM SoCC'24 under overload (scenarios/llm/qlm-mixed.toml): interactive
+/// SLO attainment at least 1.4x FCFS's, throughput at least 1.2x, batch
+/// attainment within 10% of FCFS's.
+#[test]
+fn qlm_beats_fcfs_under_overload() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the QLM validation test");
+        return;
+    }
+    let out = temp_dir("llm-qlm");
+    let result = nimbus(&["run", "scenarios/llm/qlm-mixed.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{:?}", text(&result));
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    let v = |p: &str, m: &str| summary_value(&summary, p, m);
+    let interactive = v("qlm", "slo_attainment_interactive") / v("fcfs", "slo_attainment_interactive");
+    let throughput = v("qlm", "throughput_rps") / v("fcfs", "throughput_rps");
+    let batch = v("qlm", "slo_attainment_batch") / v("fcfs", "slo_attainment_batch");
+    eprintln!("QLM/FCFS: interactive attainment {interactive:.2}x, throughput {throughput:.2}x, batch {batch:.2}x");
+    assert!(interactive >= 1.4 && throughput >= 1.2 && (batch - 1.0).abs() <= 0.1);
+}
