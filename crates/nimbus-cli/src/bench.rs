@@ -15,13 +15,15 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "gavel" => gavel(quick),
         "sia" => scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)"),
         "hops" => scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)"),
+        "llm" => serving(),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
             scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)")?;
-            scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")
+            scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")?;
+            serving()
         }
-        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, all")),
+        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, all")),
     }
 }
 
@@ -100,6 +102,46 @@ fn gavel(quick: bool) -> Result<(), String> {
             policy.label,
             jobs / wall,
             output.timings.iter().find(|m| m.name == "decision_ms_p50").map_or(f64::NAN, |m| m.value)
+        );
+    }
+    Ok(())
+}
+
+/// The serving engine: iterations and requests per wall second on the
+/// Azure conversation trace (or its stand-in), one run per policy.
+fn serving() -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let path = std::path::Path::new("scenarios/llm/vllm-vs-sarathi.toml");
+    let scenario = nimbus_lab::Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
+    let seed = scenario.seeds[0];
+    outln!("llm: {} (seed {seed}), one run per policy", path.display());
+    for f in scenario.prepared.fallbacks() {
+        outln!("note: {f}");
+    }
+    for policy in &scenario.policies {
+        let t = Instant::now();
+        let output = scenario.prepared.run(&policy.name, &policy.params, seed, &mut |_| {})?;
+        let wall = t.elapsed().as_secs_f64();
+        let iterations = output.metric("iterations").unwrap_or(f64::NAN);
+        let requests = output.metric("requests_completed").unwrap_or(f64::NAN);
+        let tokens: f64 = output
+            .table("requests")
+            .map(|t| {
+                let col = t.columns.iter().position(|c| c == "generated_tokens").unwrap_or(0);
+                t.rows
+                    .iter()
+                    .map(|r| match &r[col] {
+                        nimbus_sim::output::Cell::Int(v) => *v as f64,
+                        _ => 0.0,
+                    })
+                    .sum()
+            })
+            .unwrap_or(f64::NAN);
+        outln!(
+            "  {:<10} {wall:>6.2} s wall  {iterations:>8} iterations ({:>6.2} M/s)  {requests:>6} requests  {:>6.1} M tokens/s",
+            policy.label,
+            iterations / wall / 1e6,
+            tokens / wall / 1e6
         );
     }
     Ok(())
