@@ -224,3 +224,29 @@ fn llm_missing_trace_falls_back_and_claims_are_not_compared() {
     assert!(stderr.contains("target/no-such-dir/conv.csv is absent"), "{stderr}");
     assert!(stdout.contains("not comparable"), "{stdout}");
 }
+
+/// MoEsaic's scenario runs without shared data (ShareGPT lengths fall back
+/// to their stand-in); asking for more deployments than fit says how many do.
+#[test]
+fn moesaic_counts_instances_and_refuses_what_does_not_fit() {
+    let out = temp_dir("moesaic");
+    let result = nimbus(&[
+        "run",
+        "scenarios/llm/moesaic.toml",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{:?}", text(&result));
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs");
+    assert!(runs.contains("moesaic,1,") && runs.contains("dedicated,1,"), "{runs}");
+    let result = nimbus(&["run", "scenarios/llm/moesaic.toml", "--seeds", "1", "--set", "moe.instances=8"]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains("8 deployments of mixtral-8x7b sharing experts do not fit") && stderr.contains("at most 6"),
+        "{stderr}"
+    );
+}

@@ -174,7 +174,7 @@ impl Domain for LlmDomain {
     }
 
     fn scenario_keys(&self) -> &'static [&'static str] {
-        &["replicas", "workload", "engine"]
+        &["replicas", "workload", "engine", "moe"]
     }
 
     fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {

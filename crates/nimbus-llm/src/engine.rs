@@ -42,6 +42,11 @@ pub struct ReplicaGroup {
     pub deployments: Vec<Option<Deployment>>,
     /// Price per GPU-hour, $.
     pub gpu_hour_usd: f64,
+    /// With `Some(n)`, replica k of the group serves only instance `k % n`
+    /// of its model (dedicated deployments); `None`: every instance.
+    pub pinned_instance: Option<u16>,
+    /// Model instances each replica hosts (several when they share experts).
+    pub instances_per_replica: u32,
 }
 
 /// Everything a run needs besides its dispatcher.
@@ -205,7 +210,7 @@ pub fn run(
 ) -> RunResult {
     let mut replicas = Vec::new();
     for (g, group) in fleet.groups.iter().enumerate() {
-        for _ in 0..group.count {
+        for k in 0..group.count {
             let mut r = Replica {
                 id: replicas.len() as u32,
                 group: g,
@@ -222,6 +227,7 @@ pub fn run(
                 batch: None,
                 loading_until: None,
                 config: fleet.scheduler,
+                instance: group.pinned_instance.map(|n| (k % n.max(1) as u32) as u16),
                 served_tokens: 0,
                 busy_s: 0.0,
             };

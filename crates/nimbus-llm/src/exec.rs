@@ -69,6 +69,9 @@ pub struct BatchShape {
     pub decode_requests: u32,
     /// Σ l_j: context tokens the decodes attend to.
     pub decode_context: u64,
+    /// Distinct model instances with requests in the batch (several only
+    /// on replicas that host instances sharing experts).
+    pub instances: u32,
 }
 
 impl BatchShape {
@@ -288,6 +291,29 @@ impl Roofline {
         let weights = (m.attention_params_per_layer() + experts_read * m.expert_params()) / tp;
         let flops = 2.0 * m.active_params_per_layer() / tp * tokens as f64;
         self.roof(self.memory_s(weights * FP16_BYTES), self.compute_s(flops)) + 4.0 * self.params.gemm_launch_us / 1e6
+    }
+
+    /// The model.
+    pub fn model(&self) -> &ModelSpec {
+        &self.model
+    }
+
+    /// GPUs.
+    pub fn tp(&self) -> u32 {
+        self.tp
+    }
+
+    /// Seconds of a kernel moving `bytes` and computing `flops` on one GPU.
+    pub fn kernel_s(&self, bytes: f64, flops: f64) -> f64 {
+        self.roof(self.memory_s(bytes), self.compute_s(flops))
+    }
+
+    /// Everything of an iteration but the linear layers: attention, layer
+    /// norms, all-reduces, the LM head and the overheads.
+    pub fn non_gemm_s(&self, batch: &BatchShape) -> f64 {
+        let t = batch.tokens();
+        let layer = self.small_layer_s(t) + self.attention_layer_s(batch) + self.allreduce_layer_s(t);
+        self.model.layers as f64 * layer + self.head_s(batch.requests()) + self.overheads_s(batch)
     }
 
     /// The smooth roof of a kernel's memory and compute times.

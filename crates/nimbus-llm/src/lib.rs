@@ -12,6 +12,7 @@ pub mod engine;
 pub mod exec;
 pub mod metrics;
 pub mod model;
+pub mod moesaic;
 pub mod policy;
 pub mod qlm;
 pub mod replica;

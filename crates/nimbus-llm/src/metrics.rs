@@ -112,6 +112,12 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
         Metric::new("preemptions", reqs.iter().map(|r| r.preemptions as f64).sum(), Better::Lower),
         Metric::new("swaps", reqs.iter().map(|r| r.swaps as f64).sum(), Better::Lower),
         Metric::new("model_loads", result.model_loads as f64, Better::Neither),
+        Metric::new("gpus", gpus, Better::Neither),
+        Metric::new(
+            "instances_per_gpu",
+            fleet.groups.iter().map(|g| (g.count * g.instances_per_replica) as f64).sum::<f64>() / gpus,
+            Better::Higher,
+        ),
         Metric::new("requests_completed", completed.len() as f64, Better::Neither),
         Metric::new("requests_unfinished", unfinished as f64, Better::Neither),
         Metric::new("requests_rejected", rejected as f64, Better::Neither),

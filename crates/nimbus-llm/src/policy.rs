@@ -25,6 +25,17 @@ pub enum DispatchSpec {
     Qlm(QlmConfig),
 }
 
+/// How MoE deployments (the scenario's `[moe]`) are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoeMode {
+    /// Not a MoE comparison: one deployment per replica.
+    None,
+    /// MoEsaic: every deployment on each replica, experts shared.
+    Shared,
+    /// One replica (full copy) per deployment.
+    Dedicated,
+}
+
 /// A built policy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PolicySpec {
@@ -34,6 +45,8 @@ pub struct PolicySpec {
     pub order: QueueOrder,
     /// Dispatch.
     pub dispatch: DispatchSpec,
+    /// MoE placement.
+    pub moe: MoeMode,
 }
 
 /// A registry entry.
@@ -81,6 +94,7 @@ fn routed(params: &Params, default_scheduler: &str, order: QueueOrder) -> Result
         scheduler: scheduler(params, default_scheduler)?,
         order,
         dispatch: DispatchSpec::Router(router(params)?),
+        moe: MoeMode::None,
     };
     params.finish(&["scheduler", "max_tokens", "chunk", "router"])?;
     Ok(spec)
@@ -135,7 +149,18 @@ fn qlm(params: &Params) -> Result<PolicySpec, ParamError> {
         "evict",
         "evict_margin_s",
     ])?;
-    Ok(PolicySpec { scheduler, order: QueueOrder::Edf, dispatch: DispatchSpec::Qlm(config) })
+    Ok(PolicySpec { scheduler, order: QueueOrder::Edf, dispatch: DispatchSpec::Qlm(config), moe: MoeMode::None })
+}
+
+fn moe(params: &Params, mode: MoeMode) -> Result<PolicySpec, ParamError> {
+    let spec = PolicySpec {
+        scheduler: scheduler(params, "vllm")?,
+        order: QueueOrder::Fcfs,
+        dispatch: DispatchSpec::Router(router(params)?),
+        moe: mode,
+    };
+    params.finish(&["scheduler", "max_tokens", "chunk", "router"])?;
+    Ok(spec)
 }
 
 /// The standard normal quantile (Acklam's rational approximation, relative
@@ -233,6 +258,22 @@ pub static REGISTRY: &[PolicyInfo] = &[
             "evict_margin_s",
         ],
         build: qlm,
+    },
+    PolicyInfo {
+        name: "moesaic",
+        kind: PolicyKind::Paper,
+        source: "MoEsaic, SoCC'24",
+        summary: "all MoE deployments on each replica, identical experts stored once and batched across deployments",
+        params: &["scheduler", "router"],
+        build: |p| moe(p, MoeMode::Shared),
+    },
+    PolicyInfo {
+        name: "dedicated",
+        kind: PolicyKind::Baseline,
+        source: "MoEsaic SoCC'24 baseline",
+        summary: "one replica with a full copy of the MoE model per deployment",
+        params: &["scheduler", "router"],
+        build: |p| moe(p, MoeMode::Dedicated),
     },
 ];
 

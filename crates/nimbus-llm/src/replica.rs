@@ -135,6 +135,9 @@ pub struct Replica {
     pub loading_until: Option<SimTime>,
     /// Scheduler settings.
     pub config: SchedulerConfig,
+    /// The only model instance it serves, if pinned (dedicated MoE
+    /// deployments).
+    pub instance: Option<u16>,
     /// Output tokens produced since the current model was loaded.
     pub served_tokens: u64,
     /// Seconds of iterations since the current model was loaded.
@@ -288,7 +291,15 @@ impl Replica {
                 }
             }
         }
-        if batch.steps.is_empty() { None } else { Some(batch) }
+        if batch.steps.is_empty() {
+            return None;
+        }
+        let mut seen = 0u128;
+        for &(id, _) in &batch.steps {
+            seen |= 1u128 << (requests[id as usize].spec.instance % 128);
+        }
+        batch.shape.instances = seen.count_ones();
+        Some(batch)
     }
 
     /// Brings swapped requests back while their blocks fit.

@@ -40,6 +40,9 @@ pub struct RequestSpec {
     pub model: u16,
     /// Index of the class.
     pub class: u16,
+    /// Which deployment (instance) of its model it is for; 0 unless a
+    /// scenario runs several instances of one model (MoEsaic).
+    pub instance: u16,
 }
 
 /// Index of a request in the run.
@@ -169,7 +172,7 @@ mod tests {
 
     #[test]
     fn token_gaps_are_run_length_encoded() {
-        let spec = RequestSpec { arrival: SimTime::ZERO, prompt: 10, output: 5, model: 0, class: 0 };
+        let spec = RequestSpec { arrival: SimTime::ZERO, prompt: 10, output: 5, model: 0, class: 0, instance: 0 };
         let mut r = RequestState::new(spec, SimTime::MAX);
         for ms in [100, 110, 120, 130, 150] {
             r.record_token(SimTime::ZERO + SimDuration::from_nanos(ms * 1_000_000));
@@ -183,7 +186,7 @@ mod tests {
 
     #[test]
     fn prefill_target_includes_generated_tokens_after_preemption() {
-        let spec = RequestSpec { arrival: SimTime::ZERO, prompt: 10, output: 5, model: 0, class: 0 };
+        let spec = RequestSpec { arrival: SimTime::ZERO, prompt: 10, output: 5, model: 0, class: 0, instance: 0 };
         let mut r = RequestState::new(spec, SimTime::MAX);
         assert!(r.in_prefill());
         r.computed = 10;

@@ -49,8 +49,14 @@ impl Router {
 
 impl Dispatcher for Router {
     fn on_arrival(&mut self, id: ReqId, world: &mut World) -> Vec<u32> {
-        let model = world.requests[id as usize].spec.model;
-        let eligible: Vec<u32> = world.replicas.iter().filter(|r| r.model == Some(model)).map(|r| r.id).collect();
+        let spec = world.requests[id as usize].spec;
+        let eligible: Vec<u32> = world
+            .replicas
+            .iter()
+            .filter(|r| r.model == Some(spec.model) && r.instance.is_none_or(|i| i == spec.instance))
+            .map(|r| r.id)
+            .collect();
+        let model = spec.model;
         if eligible.is_empty() {
             world.requests[id as usize].rejected = Some("no replica serves the model");
             return Vec::new();

@@ -45,6 +45,8 @@ use nimbus_trace::llm;
 use crate::engine::{self, Deployment, Fleet, ReplicaGroup};
 use crate::exec::{AllReduce, BatchShape, Device, FittedPoly, ProfileTable, Roofline, RooflineParams, SharedExec};
 use crate::model::{self, ModelSpec};
+use crate::moesaic::{self, MoeExec, MoeSettings};
+use crate::policy::MoeMode;
 use crate::policy::{self, DispatchSpec};
 use crate::qlm::Qlm;
 use crate::replica::{Preemption, QueueOrder, SchedulerConfig, SchedulerKind};
@@ -107,6 +109,17 @@ pub struct Scenario {
     streams: Vec<Stream>,
     fallbacks: Vec<String>,
     notes: Vec<String>,
+    moe: Option<MoeSettings>,
+    /// Per group: what rebuilding its deployments for MoE placements needs.
+    builds: Vec<GroupBuild>,
+    memory_fraction: f64,
+}
+
+#[derive(Debug, Clone)]
+struct GroupBuild {
+    device: Device,
+    params: RooflineParams,
+    allreduce: AllReduce,
 }
 
 fn resolve(path: &str) -> PathBuf {
@@ -324,6 +337,11 @@ impl Scenario {
             })?;
             let lengths = lengths.unwrap_or(Lengths::Synthetic(synthetic));
             let rate_scale = s.positive_f64_or("rate_scale", 1.0)?;
+            let instance = s.u64_or("instance", 0)?;
+            if instance >= 128 {
+                return Err(s.error("instance", "must be below 128").into());
+            }
+            let instance = instance as u16;
             let start_s = s.non_negative_f64_or("start_s", 0.0)?;
             let duration_s = s.positive_f64_or("duration_s", 3600.0)?;
             let max_requests = s.u64_or("max_requests", 1_000_000)?;
@@ -339,6 +357,7 @@ impl Scenario {
                 name,
                 model,
                 class,
+                instance,
                 arrivals,
                 lengths,
                 rate_scale,
@@ -356,6 +375,23 @@ impl Scenario {
             notes.push(format!("{clamped} trace rows with 0 prompt or output tokens are served as 1 token"));
         }
 
+        let moe = match root.table("moe")? {
+            None => None,
+            Some(m) => {
+                let instances = m.u64("instances")?.ok_or_else(|| m.error("instances", "is required"))?;
+                if !(1..=64).contains(&instances) {
+                    return Err(m.error("instances", "must be in 1..=64").into());
+                }
+                let settings = MoeSettings {
+                    instances: instances as u32,
+                    skew: m.non_negative_f64_or("skew", 0.0)?,
+                    kv_bytes_per_instance: m.positive_f64_or("kv_gb_per_instance", 7.0)? * 1e9,
+                };
+                m.finish(&[])?;
+                Some(settings)
+            }
+        };
+
         // Deployments: every model on every group.
         let specs: Vec<&'static ModelSpec> =
             model_names.iter().map(|m| model::model(m).expect("resolved above")).collect();
@@ -371,6 +407,7 @@ impl Scenario {
             None
         };
         let mut fleet_groups = Vec::new();
+        let mut builds = Vec::new();
         for g in &groups {
             let device = Device::from_catalog(&g.gpu).expect("validated");
             let allreduce = match &network {
@@ -490,6 +527,7 @@ impl Scenario {
                     device.memory_bytes * g.tp as f64 * memory_fraction / 1e9
                 )));
             }
+            builds.push(GroupBuild { device: device.clone(), params, allreduce: allreduce.clone() });
             fleet_groups.push(ReplicaGroup {
                 gpu: g.gpu.clone(),
                 count: g.count,
@@ -497,6 +535,8 @@ impl Scenario {
                 initial_model: initial.map(|i| i as u16),
                 deployments,
                 gpu_hour_usd: g.price,
+                pinned_instance: None,
+                instances_per_replica: 1,
             });
         }
         let fleet = Fleet {
@@ -515,7 +555,62 @@ impl Scenario {
             horizon: SimTime::ZERO + nimbus_sim::SimDuration::from_secs_f64(horizon_s),
             check_invariants: false,
         };
-        Ok(Scenario { fleet, streams, fallbacks, notes })
+        Ok(Scenario { fleet, streams, fallbacks, notes, moe, builds, memory_fraction })
+    }
+
+    /// The fleet with every MoE group's deployments shared (MoEsaic) or
+    /// dedicated (one replica per deployment).
+    fn moe_fleet(&self, mode: MoeMode) -> Result<Fleet, ScenarioError> {
+        let settings = self.moe.ok_or_else(|| {
+            ScenarioError::Invalid("the moesaic and dedicated policies need a [moe] table (instances, skew)".into())
+        })?;
+        let k = settings.instances;
+        let mut fleet = self.fleet.clone();
+        let block_tokens = fleet.scheduler.block_tokens as f64;
+        let mut any = false;
+        for (group, build) in fleet.groups.iter_mut().zip(&self.builds) {
+            let Some(m) = group.initial_model else { continue };
+            let spec = model::model(&self.fleet.models[m as usize]).expect("catalog model");
+            if spec.experts <= 1 {
+                continue;
+            }
+            any = true;
+            let memory = build.device.memory_bytes * group.tp as f64 * self.memory_fraction;
+            let roofline =
+                Roofline::new(spec.clone(), build.device.clone(), group.tp, build.params, build.allreduce.clone());
+            let hit = moesaic::expert_hit_probabilities(spec.experts, spec.experts_per_token, settings.skew);
+            let Some(d) = group.deployments[m as usize].as_mut() else { continue };
+            match mode {
+                MoeMode::Shared => {
+                    let fits = moesaic::shared_capacity(spec, memory, settings.kv_bytes_per_instance);
+                    if fits < k {
+                        return Err(ScenarioError::Invalid(format!(
+                            "{k} deployments of {} sharing experts do not fit on {} x {} (at most {fits} with \
+                             {:.0} GB of KV each)",
+                            spec.name,
+                            group.tp,
+                            group.gpu,
+                            settings.kv_bytes_per_instance / 1e9
+                        )));
+                    }
+                    let dense = spec.weight_bytes() - spec.expert_bytes();
+                    let kv_room = memory - spec.expert_bytes() - k as f64 * dense;
+                    d.total_blocks = (kv_room / spec.kv_bytes_per_token() / block_tokens).floor() as u32;
+                    d.exec = Arc::new(MoeExec::new(roofline, hit, true));
+                    group.instances_per_replica = k;
+                }
+                MoeMode::Dedicated => {
+                    d.exec = Arc::new(MoeExec::new(roofline, hit, false));
+                    group.count *= k;
+                    group.pinned_instance = Some(k as u16);
+                }
+                MoeMode::None => {}
+            }
+        }
+        if !any {
+            return Err(ScenarioError::Invalid("no replica group starts with a mixture-of-experts model".into()));
+        }
+        Ok(fleet)
     }
 
     /// Data substitutions made.
@@ -540,7 +635,14 @@ impl Scenario {
                     r.at,
                     si,
                     i,
-                    RequestSpec { arrival: r.at, prompt: r.prompt, output: r.output, model: s.model, class: s.class },
+                    RequestSpec {
+                        arrival: r.at,
+                        prompt: r.prompt,
+                        output: r.output,
+                        model: s.model,
+                        class: s.class,
+                        instance: s.instance,
+                    },
                 ));
             }
         }
@@ -563,7 +665,10 @@ impl Scenario {
             ))
         })?;
         let spec = (info.build)(params)?;
-        let mut fleet = self.fleet.clone();
+        let mut fleet = match spec.moe {
+            MoeMode::None => self.fleet.clone(),
+            mode => self.moe_fleet(mode)?,
+        };
         fleet.scheduler.kind = spec.scheduler;
         fleet.scheduler.order = spec.order;
         let requests = self.requests(seed);

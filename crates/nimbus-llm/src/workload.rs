@@ -97,6 +97,8 @@ pub struct Stream {
     pub model: u16,
     /// Class index.
     pub class: u16,
+    /// Model instance the stream's requests are for.
+    pub instance: u16,
     /// Arrival process.
     pub arrivals: Arrivals,
     /// Lengths.
@@ -192,6 +194,7 @@ mod tests {
             name: "s".into(),
             model: 0,
             class: 0,
+            instance: 0,
             arrivals,
             lengths,
             rate_scale: 1.0,

@@ -44,6 +44,8 @@ fn fleet(kind: SchedulerKind, blocks: u32, replicas: u32, preemption: Preemption
             initial_model: Some(0),
             deployments: vec![Some(deployment)],
             gpu_hour_usd: 1.0,
+            pinned_instance: None,
+            instances_per_replica: 1,
         }],
         models: vec!["m".into()],
         classes: vec![ClassSpec { name: "c".into(), ttft_s: Some(1.0), tbt_ms: None, deadline_s: None }],
@@ -66,7 +68,7 @@ fn at_ms(ms: u64) -> SimTime {
 }
 
 fn req(ms: u64, prompt: u32, output: u32) -> RequestSpec {
-    RequestSpec { arrival: at_ms(ms), prompt, output, model: 0, class: 0 }
+    RequestSpec { arrival: at_ms(ms), prompt, output, model: 0, class: 0, instance: 0 }
 }
 
 fn run(fleet: &Fleet, specs: &[RequestSpec]) -> RunResult {
