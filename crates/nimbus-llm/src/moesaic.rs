@@ -392,11 +392,11 @@ mod tests {
         let tensors = synthetic_checkpoint(1, 2, 1, 2, 8, 8, &[]);
         let bytes = to_safetensors(&tensors);
         assert_eq!(parse_safetensors(&bytes).expect("valid"), tensors);
-        assert!(parse_safetensors(&bytes[..4]).unwrap_err().contains("8-byte"));
+        assert!(parse_safetensors(&bytes[..4]).expect_err("malformed").contains("8-byte"));
         let mut bad = bytes.clone();
         bad[7] = 0x01;
-        assert!(parse_safetensors(&bad).unwrap_err().contains("runs past the end"));
+        assert!(parse_safetensors(&bad).expect_err("malformed").contains("runs past the end"));
         let truncated = &bytes[..bytes.len() - 10];
-        assert!(parse_safetensors(truncated).unwrap_err().contains("outside"));
+        assert!(parse_safetensors(truncated).expect_err("malformed").contains("outside"));
     }
 }
