@@ -81,7 +81,8 @@ enum Command {
     /// Check a trace file: parse every row and report the first problem.
     Trace {
         /// Format: gavel-trace, gavel-throughputs, sia-workload, sia-placements, philly-gavel, philly-sia,
-        /// alibaba-nodes, alibaba-pods, tiresias-jobs.
+        /// alibaba-nodes, alibaba-pods, tiresias-jobs, azure-llm, vidur-trace, llm-lengths, mooncake,
+        /// splitwise-perf, vidur-mlp, vidur-collective, distserve.
         format: String,
         /// The file.
         path: PathBuf,
