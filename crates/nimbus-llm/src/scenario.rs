@@ -623,14 +623,17 @@ impl Scenario {
         &self.fleet
     }
 
-    /// The requests of one seed, sorted by arrival.
-    pub fn requests(&self, seed: u64) -> Vec<RequestSpec> {
+    /// The requests of one seed, sorted by arrival, and how many had their
+    /// prompt clipped to the model's context.
+    pub fn requests(&self, seed: u64) -> (Vec<RequestSpec>, usize) {
         let rngs = RngStreams::new(seed);
+        let mut clipped = 0;
         let mut all: Vec<(SimTime, usize, usize, RequestSpec)> = Vec::new();
         for (si, s) in self.streams.iter().enumerate() {
             let mut a = rngs.stream(&format!("arrivals:{}", s.name));
             let mut l = rngs.stream(&format!("lengths:{}", s.name));
             for (i, r) in s.generate(&mut a, &mut l).into_iter().enumerate() {
+                clipped += usize::from(r.clipped);
                 all.push((
                     r.at,
                     si,
@@ -647,7 +650,7 @@ impl Scenario {
             }
         }
         all.sort_by_key(|x| (x.0, x.1, x.2));
-        all.into_iter().map(|x| x.3).collect()
+        (all.into_iter().map(|x| x.3).collect(), clipped)
     }
 
     /// Runs one policy with one seed.
@@ -671,7 +674,7 @@ impl Scenario {
         };
         fleet.scheduler.kind = spec.scheduler;
         fleet.scheduler.order = spec.order;
-        let requests = self.requests(seed);
+        let (requests, clipped) = self.requests(seed);
         let rngs = RngStreams::new(seed);
         let replicas: usize = fleet.groups.iter().map(|g| g.count as usize).sum();
         let mut dispatcher: Box<dyn engine::Dispatcher> = match spec.dispatch {
@@ -683,6 +686,13 @@ impl Scenario {
         let result = engine::run(&fleet, &requests, dispatcher.as_mut(), progress);
         let mut output = crate::metrics::output(&fleet, &result);
         output.metrics.extend(dispatcher.report(&result.requests));
+        if clipped > 0 {
+            output.notes.push(format!(
+                "{clipped} of {} requests were longer than their model's context; their prompts were clipped \
+                 (over_length = \"truncate\")",
+                requests.len()
+            ));
+        }
         output.notes.extend(self.notes.iter().cloned());
         output.notes.extend(self.fallbacks.iter().cloned());
         Ok(output)

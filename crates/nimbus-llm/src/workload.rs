@@ -127,6 +127,8 @@ pub struct Arrival {
     pub prompt: u32,
     /// Output tokens.
     pub output: u32,
+    /// Whether the prompt was clipped to fit the model's context.
+    pub clipped: bool,
 }
 
 impl Stream {
@@ -167,16 +169,19 @@ impl Stream {
                 Lengths::Fixed(p, o) => (*p, *o),
             };
             let (mut prompt, mut output) = (prompt.max(1), output.max(1));
+            let mut clipped = false;
             if let Some(limit) = self.truncate_to
                 && prompt + output > limit
             {
                 output = output.min(limit / 2).max(1);
                 prompt = (limit - output).max(1);
+                clipped = true;
             }
             out.push(Arrival {
                 at: SimTime::ZERO + nimbus_sim::SimDuration::from_secs_f64(self.start_s + time),
                 prompt,
                 output,
+                clipped,
             });
             i += 1;
         }
