@@ -16,6 +16,7 @@
 
 pub mod alibaba;
 pub mod error;
+pub mod faas;
 pub mod gavel;
 pub mod llm;
 pub mod philly;

@@ -234,3 +234,61 @@ fn llm_traces_match_their_published_statistics() {
         assert!(eight.windows(2).all(|w| w[0].0 < w[1].0));
     }
 }
+
+#[test]
+fn serverless_fixtures_parse_completely() {
+    use nimbus_trace::faas;
+    if let Some(path) = shared("invitro-trace-examples/invocations.csv") {
+        let rows = faas::read_azure2019_invocations(&path).expect("valid");
+        assert_eq!(rows.len(), 4);
+        assert!(rows.iter().all(|r| r.per_minute.len() == 1440));
+        assert!(rows.iter().any(|r| r.trigger == faas::Trigger::Timer));
+        assert_eq!(rows[0].per_minute[0], 5);
+    }
+    if let Some(path) = shared("invitro-trace-examples/durations.csv") {
+        let rows = faas::read_azure2019_durations(&path).expect("valid");
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].percentiles_ms[3], 100.0);
+    }
+    if let Some(path) = shared("invitro-trace-examples/memory.csv") {
+        let rows = faas::read_azure2019_memory(&path).expect("valid");
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].average_mb, 120.0);
+    }
+    if let Some(path) = shared("invitro-trace-examples/Azure2021_200.csv") {
+        assert_eq!(faas::read_azure2021(&path).expect("valid").len(), 199);
+    }
+    if let Some(path) = shared("iluvatar-azure-sample/trace.csv") {
+        let rows = faas::read_iluvatar_trace(&path).expect("valid");
+        assert_eq!(rows.len(), 11_868);
+        let mut names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 21);
+    }
+    if let Some(path) = shared("iluvatar-azure-sample/metadata-trace.csv") {
+        assert_eq!(faas::read_iluvatar_metadata(&path).expect("valid").len(), 21);
+    }
+}
+
+#[test]
+fn malformed_serverless_rows_say_where_and_what() {
+    use nimbus_trace::faas;
+    let header: String = std::iter::once("HashOwner,HashApp,HashFunction,Trigger".to_string())
+        .chain((1..=1440).map(|m| m.to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let minutes = |v: &str| vec![v; 1440].join(",");
+    let path = temp_file("inv_trigger.csv", &format!("{header}\no,a,f,carrier-pigeon,{}\n", minutes("0")));
+    let err = message(faas::read_azure2019_invocations(&path).expect_err("unknown trigger"));
+    assert!(err.contains(":2:4") && err.contains("unknown trigger `carrier-pigeon`"), "{err}");
+    let path = temp_file("inv_negative.csv", &format!("{header}\no,a,f,http,-3,{}\n", vec!["0"; 1439].join(",")));
+    let err = message(faas::read_azure2019_invocations(&path).expect_err("negative"));
+    assert!(err.contains(":2:5") && err.contains("(`1`)"), "{err}");
+    let path = temp_file("inv_short.csv", &format!("{header}\no,a,f,http,1,2\n"));
+    let err = message(faas::read_azure2019_invocations(&path).expect_err("short row"));
+    assert!(err.contains(":2") && err.contains("columns"), "{err}");
+    let path = temp_file("meta_bad.csv", "func_name,cold_dur_ms,warm_dur_ms,mem_mb,mean_iat\nf,10,5,0,100\n");
+    let err = message(faas::read_iluvatar_metadata(&path).expect_err("zero memory"));
+    assert!(err.contains(":2:4") && err.contains("mem_mb"), "{err}");
+}

@@ -1,0 +1,274 @@
+//! Serverless traces: the Azure Functions 2019 and 2021 formats and the
+//! Ilúvatar sample derived from Azure 2019.
+//!
+//! - Azure 2019 (Shahrad et al., ATC'20; CC-BY 4.0): per day,
+//!   `invocations_per_function_md.anon.dNN.csv` (`HashOwner, HashApp,
+//!   HashFunction, Trigger, 1..1440`: invocations per minute),
+//!   `function_durations_percentiles.anon.dNN.csv` (ms, without cold
+//!   starts) and `app_memory_percentiles.anon.dNN.csv` (MB; some copies add
+//!   `HashFunction`).
+//! - Azure 2021: one row per invocation, `app, func, end_timestamp,
+//!   duration` (seconds).
+//! - Ilúvatar's sample: `func_name, invoke_time_ms` and per-function
+//!   `func_name, cold_dur_ms, warm_dur_ms, mem_mb, mean_iat`.
+
+use std::path::Path;
+
+use crate::TraceError;
+use crate::error::read_csv_with_header;
+
+/// What triggers an Azure function (the 2019 trace's `Trigger` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Trigger {
+    /// HTTP request.
+    Http,
+    /// Timer (cron).
+    Timer,
+    /// Queue message.
+    Queue,
+    /// Blob storage event.
+    Storage,
+    /// Event hub / grid.
+    Event,
+    /// Durable-functions orchestration.
+    Orchestration,
+    /// Anything else.
+    Others,
+}
+
+impl Trigger {
+    /// Parses the trace's spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text.trim().to_ascii_lowercase().as_str() {
+            "http" => Trigger::Http,
+            "timer" => Trigger::Timer,
+            "queue" => Trigger::Queue,
+            "storage" => Trigger::Storage,
+            "event" => Trigger::Event,
+            "orchestration" => Trigger::Orchestration,
+            "others" => Trigger::Others,
+            _ => return None,
+        })
+    }
+
+    /// The trace's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Http => "http",
+            Trigger::Timer => "timer",
+            Trigger::Queue => "queue",
+            Trigger::Storage => "storage",
+            Trigger::Event => "event",
+            Trigger::Orchestration => "orchestration",
+            Trigger::Others => "others",
+        }
+    }
+}
+
+/// One function's invocations per minute of a day (Azure 2019).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionMinutes {
+    /// Owner hash.
+    pub owner: String,
+    /// App hash.
+    pub app: String,
+    /// Function hash.
+    pub function: String,
+    /// Trigger.
+    pub trigger: Trigger,
+    /// Invocations in each minute of the day (1,440 values).
+    pub per_minute: Vec<u32>,
+}
+
+/// Reads an Azure 2019 invocations file.
+pub fn read_azure2019_invocations(path: &Path) -> Result<Vec<FunctionMinutes>, TraceError> {
+    let minute_names: Vec<String> = (1..=1440).map(|m| m.to_string()).collect();
+    let mut names: Vec<&str> = vec!["HashOwner", "HashApp", "HashFunction", "Trigger"];
+    names.extend(minute_names.iter().map(String::as_str));
+    read_csv_with_header(path, &names, |f| {
+        let trigger_text = f.non_empty(3)?;
+        let trigger = Trigger::parse(trigger_text).ok_or_else(|| {
+            f.invalid(
+                3,
+                format!(
+                    "unknown trigger `{trigger_text}`; expected http, timer, queue, storage, event, orchestration or others"
+                ),
+            )
+        })?;
+        let mut per_minute = Vec::with_capacity(1440);
+        for i in 4..4 + 1440 {
+            let count = f.u64(i)?;
+            per_minute.push(u32::try_from(count).map_err(|_| f.invalid(i, "count too large"))?);
+        }
+        Ok(FunctionMinutes {
+            owner: f.non_empty(0)?.to_string(),
+            app: f.non_empty(1)?.to_string(),
+            function: f.non_empty(2)?.to_string(),
+            trigger,
+            per_minute,
+        })
+    })
+}
+
+/// A function's execution-time distribution for a day (Azure 2019), ms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionDurations {
+    /// Owner hash.
+    pub owner: String,
+    /// App hash.
+    pub app: String,
+    /// Function hash.
+    pub function: String,
+    /// Mean, ms.
+    pub average_ms: f64,
+    /// Executions measured.
+    pub count: u64,
+    /// Percentiles 0, 1, 25, 50, 75, 99, 100 of the per-worker averages, ms.
+    pub percentiles_ms: [f64; 7],
+}
+
+/// Percentile levels of [`FunctionDurations::percentiles_ms`].
+pub const DURATION_PERCENTILES: [f64; 7] = [0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0];
+
+/// Reads an Azure 2019 durations file.
+pub fn read_azure2019_durations(path: &Path) -> Result<Vec<FunctionDurations>, TraceError> {
+    let names = [
+        "HashOwner",
+        "HashApp",
+        "HashFunction",
+        "Average",
+        "Count",
+        "percentile_Average_0",
+        "percentile_Average_1",
+        "percentile_Average_25",
+        "percentile_Average_50",
+        "percentile_Average_75",
+        "percentile_Average_99",
+        "percentile_Average_100",
+    ];
+    read_csv_with_header(path, &names, |f| {
+        let mut percentiles_ms = [0.0; 7];
+        for (k, p) in percentiles_ms.iter_mut().enumerate() {
+            *p = f.non_negative_f64(5 + k)?;
+        }
+        if let Some(k) = (1..7).find(|&k| percentiles_ms[k] + 1e-9 < percentiles_ms[k - 1]) {
+            return Err(f.invalid(5 + k, "percentiles must not decrease"));
+        }
+        Ok(FunctionDurations {
+            owner: f.non_empty(0)?.to_string(),
+            app: f.non_empty(1)?.to_string(),
+            function: f.non_empty(2)?.to_string(),
+            average_ms: f.non_negative_f64(3)?,
+            count: f.non_negative_f64(4)? as u64,
+            percentiles_ms,
+        })
+    })
+}
+
+/// An app's allocated-memory distribution (Azure 2019), MB.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppMemory {
+    /// Owner hash.
+    pub owner: String,
+    /// App hash.
+    pub app: String,
+    /// Samples.
+    pub sample_count: u64,
+    /// Mean allocated MB.
+    pub average_mb: f64,
+    /// Percentiles 1, 5, 25, 50, 75, 95, 99, 100, MB.
+    pub percentiles_mb: [f64; 8],
+}
+
+/// Reads an Azure 2019 memory file (with or without `HashFunction`).
+pub fn read_azure2019_memory(path: &Path) -> Result<Vec<AppMemory>, TraceError> {
+    let names = [
+        "HashOwner",
+        "HashApp",
+        "SampleCount",
+        "AverageAllocatedMb",
+        "AverageAllocatedMb_pct1",
+        "AverageAllocatedMb_pct5",
+        "AverageAllocatedMb_pct25",
+        "AverageAllocatedMb_pct50",
+        "AverageAllocatedMb_pct75",
+        "AverageAllocatedMb_pct95",
+        "AverageAllocatedMb_pct99",
+        "AverageAllocatedMb_pct100",
+    ];
+    read_csv_with_header(path, &names, |f| {
+        let mut percentiles_mb = [0.0; 8];
+        for (k, p) in percentiles_mb.iter_mut().enumerate() {
+            *p = f.non_negative_f64(4 + k)?;
+        }
+        Ok(AppMemory {
+            owner: f.non_empty(0)?.to_string(),
+            app: f.non_empty(1)?.to_string(),
+            sample_count: f.non_negative_f64(2)? as u64,
+            average_mb: f.non_negative_f64(3)?,
+            percentiles_mb,
+        })
+    })
+}
+
+/// One invocation of the Azure 2021 trace.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invocation2021 {
+    /// App hash.
+    pub app: String,
+    /// Function hash.
+    pub function: String,
+    /// Start, s (end − duration).
+    pub start_s: f64,
+    /// Duration, s.
+    pub duration_s: f64,
+}
+
+/// Reads an Azure 2021 per-invocation file.
+pub fn read_azure2021(path: &Path) -> Result<Vec<Invocation2021>, TraceError> {
+    read_csv_with_header(path, &["app", "func", "end_timestamp", "duration"], |f| {
+        let end = f.non_negative_f64(2)?;
+        let duration_s = f.non_negative_f64(3)?;
+        Ok(Invocation2021 {
+            app: f.non_empty(0)?.to_string(),
+            function: f.non_empty(1)?.to_string(),
+            start_s: (end - duration_s).max(0.0),
+            duration_s,
+        })
+    })
+}
+
+/// Reads Ilúvatar's trace: (function, invocation time in ms).
+pub fn read_iluvatar_trace(path: &Path) -> Result<Vec<(String, f64)>, TraceError> {
+    read_csv_with_header(path, &["func_name", "invoke_time_ms"], |f| {
+        Ok((f.non_empty(0)?.to_string(), f.non_negative_f64(1)?))
+    })
+}
+
+/// A function of Ilúvatar's metadata file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionMetadata {
+    /// Function name.
+    pub function: String,
+    /// Cold execution, ms (includes the cold start).
+    pub cold_ms: f64,
+    /// Warm execution, ms.
+    pub warm_ms: f64,
+    /// Memory, MB.
+    pub mem_mb: f64,
+    /// Mean inter-arrival time, ms.
+    pub mean_iat_ms: f64,
+}
+
+/// Reads Ilúvatar's metadata file.
+pub fn read_iluvatar_metadata(path: &Path) -> Result<Vec<FunctionMetadata>, TraceError> {
+    read_csv_with_header(path, &["func_name", "cold_dur_ms", "warm_dur_ms", "mem_mb", "mean_iat"], |f| {
+        Ok(FunctionMetadata {
+            function: f.non_empty(0)?.to_string(),
+            cold_ms: f.non_negative_f64(1)?,
+            warm_ms: f.non_negative_f64(2)?,
+            mem_mb: f.positive_f64(3)?,
+            mean_iat_ms: f.non_negative_f64(4)?,
+        })
+    })
+}
