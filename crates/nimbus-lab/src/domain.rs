@@ -56,7 +56,7 @@ pub trait Prepared: Send + Sync {
 }
 
 /// Every domain.
-pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain];
+pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -195,6 +195,74 @@ impl Prepared for LlmPrepared {
         let info = find(policy).ok_or_else(|| {
             DomainError::Other(format!(
                 "unknown llm policy {policy:?}; available: {}",
+                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        (info.build)(&params.without(&[])).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
+        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+    }
+
+    fn fallbacks(&self) -> Vec<String> {
+        self.0.fallbacks().to_vec()
+    }
+}
+
+struct FaasDomain;
+
+impl Domain for FaasDomain {
+    fn name(&self) -> &'static str {
+        "faas"
+    }
+
+    fn summary(&self) -> &'static str {
+        "serverless platforms: sandboxes, cold starts, keep-alive and pre-warming on memory-bounded hosts"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_faas::policy::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: "modelled",
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["platform", "workload"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_faas::scenario::{Scenario, ScenarioError};
+        match Scenario::from_params(root) {
+            Ok(s) => Ok(Box::new(FaasPrepared(s))),
+            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
+            Err(e) => Err(DomainError::Other(e.to_string())),
+        }
+    }
+}
+
+struct FaasPrepared(nimbus_faas::scenario::Scenario);
+
+impl Prepared for FaasPrepared {
+    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_faas::policy::{REGISTRY, find};
+        let info = find(policy).ok_or_else(|| {
+            DomainError::Other(format!(
+                "unknown faas policy {policy:?}; available: {}",
                 REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
             ))
         })?;

@@ -1,0 +1,567 @@
+//! The serverless platform and its event loop.
+//!
+//! Hosts (invokers) have memory; sandboxes hold one app, run one invocation
+//! at a time and occupy their app's memory from creation to unloading. An
+//! invocation runs warm in an idle sandbox of its app, or cold in a new one
+//! (the cold start's components add to its latency). A new sandbox goes to
+//! a host chosen by the balancer; when no host has room, idle sandboxes are
+//! evicted by the policy's priority, host by host in probe order; when even
+//! that fails, the invocation waits (FIFO) and is dropped, with the reason,
+//! after `max_wait`.
+//!
+//! Balancers: OpenWhisk's (home invoker `hash(app) mod N`, then steps of a
+//! size coprime with N, so every host is probed once) and least-loaded
+//! (most free memory first).
+
+use std::collections::VecDeque;
+
+use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
+
+use crate::policy::{AfterExecution, KeepAlive};
+use crate::workload::{App, Function, Invocation, Source};
+
+/// How new sandboxes are placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balancer {
+    /// OpenWhisk's hashed home invoker with co-prime stepping.
+    OpenWhisk,
+    /// The host with the most free memory.
+    LeastLoaded,
+}
+
+/// Platform settings.
+#[derive(Debug, Clone)]
+pub struct Platform {
+    /// Memory of each host, MB.
+    pub host_mem_mb: Vec<u64>,
+    /// Placement.
+    pub balancer: Balancer,
+    /// Longest an invocation waits for memory before it is dropped.
+    pub max_wait: SimDuration,
+    /// Stop at this time; later arrivals are not generated.
+    pub horizon: SimTime,
+    /// Keep one record per invocation up to this many (aggregates always).
+    pub record_limit: usize,
+    /// Verify memory accounting after every event (tests).
+    pub check_invariants: bool,
+}
+
+/// FNV-1a, for the home-invoker hash (stable across platforms and runs).
+pub fn fnv1a(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+/// OpenWhisk's probe order for an app hash over `n` hosts: the home
+/// invoker, then steps of a size coprime with `n`.
+pub fn probe_order(hash: u64, n: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    let steps: Vec<usize> = (1..=n).filter(|&s| gcd(s, n) == 1).collect();
+    let step = steps[(hash / n as u64) as usize % steps.len()];
+    let home = (hash % n as u64) as usize;
+    (0..n).map(|i| (home + i * step) % n).collect()
+}
+
+#[derive(Debug, Clone)]
+struct Sandbox {
+    app: u32,
+    host: u32,
+    mem_mb: u32,
+    /// `Some(since)` when idle.
+    idle_since: Option<SimTime>,
+    priority: f64,
+    generation: u32,
+    created: SimTime,
+    /// The invocation running.
+    running: Option<Running>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Running {
+    function: u32,
+    arrival: SimTime,
+    start: SimTime,
+    cold: bool,
+    cold_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Event {
+    Done(u32),
+    Expire(u32, u32),
+    /// (app, generation, keep-alive ns)
+    Prewarm(u32, u32, u64),
+}
+
+/// One invocation's outcome.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Record {
+    /// Function.
+    pub function: u32,
+    /// Arrival.
+    pub arrival: SimTime,
+    /// When it started executing (after any cold start and wait).
+    pub start: SimTime,
+    /// Completion.
+    pub end: SimTime,
+    /// Whether it needed a new sandbox.
+    pub cold: bool,
+    /// Cold-start latency, ms (0 when warm).
+    pub cold_ms: f64,
+}
+
+/// Per-app totals.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AppStats {
+    /// Invocations that completed.
+    pub invocations: u64,
+    /// Of which cold.
+    pub cold: u64,
+    /// Dropped (no memory within `max_wait`, or unserved at the end).
+    pub dropped: u64,
+    /// MB·s of loaded, idle sandboxes.
+    pub wasted_mb_s: f64,
+    /// MB·s of loaded sandboxes (idle or busy).
+    pub loaded_mb_s: f64,
+}
+
+/// What a run leaves behind.
+#[derive(Debug)]
+pub struct RunResult {
+    /// Per app.
+    pub apps: Vec<AppStats>,
+    /// Per invocation, up to the record limit.
+    pub records: Vec<Record>,
+    /// Whether records were truncated at the limit.
+    pub records_truncated: bool,
+    /// Latencies (arrival to completion) of every completed invocation, µs.
+    pub latency_us: nimbus_sim::stats::Histogram,
+    /// Cold-start latencies, µs.
+    pub cold_us: nimbus_sim::stats::Histogram,
+    /// Loaded memory, MB, sampled once per simulated minute: (s, MB).
+    pub memory_series: Vec<(f64, f64)>,
+    /// Peak loaded memory, MB.
+    pub peak_mb: u64,
+    /// Invocations that arrived.
+    pub arrivals: u64,
+    /// Dropped invocations and why.
+    pub dropped: Vec<(&'static str, u64)>,
+    /// Evictions for memory.
+    pub evictions: u64,
+    /// Sandboxes loaded by pre-warming.
+    pub prewarms: u64,
+    /// End of the run.
+    pub end: SimTime,
+}
+
+struct Engine<'a> {
+    apps: &'a [App],
+    functions: &'a [Function],
+    platform: &'a Platform,
+    policy: &'a mut dyn KeepAlive,
+    exec_rng: SimRng,
+    used_mb: Vec<u64>,
+    sandboxes: Vec<Option<Sandbox>>,
+    free_slots: Vec<u32>,
+    idle_by_app: Vec<Vec<u32>>,
+    idle_by_host: Vec<Vec<u32>>,
+    last_end: Vec<Option<SimTime>>,
+    busy_by_app: Vec<u32>,
+    prewarm_gen: Vec<u32>,
+    probes: Vec<Vec<usize>>,
+    waiting: VecDeque<Invocation>,
+    events: EventQueue<Event>,
+    now: SimTime,
+    stats: Vec<AppStats>,
+    result: RunResult,
+    dropped_wait: u64,
+    loaded_mb: u64,
+}
+
+impl Engine<'_> {
+    fn account_memory(&mut self) {
+        self.result.peak_mb = self.result.peak_mb.max(self.loaded_mb);
+        let minute = (self.now.as_secs_f64() / 60.0).floor() * 60.0;
+        if self.result.memory_series.last().is_none_or(|&(t, _)| t < minute) {
+            self.result.memory_series.push((minute, self.loaded_mb as f64));
+        }
+    }
+
+    fn new_sandbox(&mut self, app: u32, host: usize) -> u32 {
+        let mem = self.apps[app as usize].mem_mb;
+        self.used_mb[host] += u64::from(mem);
+        self.loaded_mb += u64::from(mem);
+        let sandbox = Sandbox {
+            app,
+            host: host as u32,
+            mem_mb: mem,
+            idle_since: None,
+            priority: 0.0,
+            generation: 0,
+            created: self.now,
+            running: None,
+        };
+        match self.free_slots.pop() {
+            Some(id) => {
+                self.sandboxes[id as usize] = Some(sandbox);
+                id
+            }
+            None => {
+                self.sandboxes.push(Some(sandbox));
+                (self.sandboxes.len() - 1) as u32
+            }
+        }
+    }
+
+    /// Unloads a sandbox (idle or never used), charging its idle time.
+    fn unload(&mut self, id: u32) {
+        let Some(s) = self.sandboxes[id as usize].take() else { return };
+        let stats = &mut self.stats[s.app as usize];
+        stats.loaded_mb_s += f64::from(s.mem_mb) * self.now.since(s.created).as_secs_f64();
+        if let Some(since) = s.idle_since {
+            stats.wasted_mb_s += f64::from(s.mem_mb) * self.now.since(since).as_secs_f64();
+            self.idle_by_app[s.app as usize].retain(|&x| x != id);
+            self.idle_by_host[s.host as usize].retain(|&x| x != id);
+        }
+        self.used_mb[s.host as usize] -= u64::from(s.mem_mb);
+        self.loaded_mb -= u64::from(s.mem_mb);
+        self.free_slots.push(id);
+    }
+
+    fn host_order(&self, app: u32) -> Vec<usize> {
+        match self.platform.balancer {
+            Balancer::OpenWhisk => self.probes[app as usize].clone(),
+            Balancer::LeastLoaded => {
+                let mut order: Vec<usize> = (0..self.used_mb.len()).collect();
+                order.sort_by_key(|&h| (std::cmp::Reverse(self.platform.host_mem_mb[h] - self.used_mb[h]), h));
+                order
+            }
+        }
+    }
+
+    /// A host with room for `app`, evicting idle sandboxes if needed.
+    fn place(&mut self, app: u32) -> Option<usize> {
+        let mem = u64::from(self.apps[app as usize].mem_mb);
+        let order = self.host_order(app);
+        if let Some(&h) = order.iter().find(|&&h| self.platform.host_mem_mb[h] - self.used_mb[h] >= mem) {
+            return Some(h);
+        }
+        for &h in &order {
+            let free = self.platform.host_mem_mb[h] - self.used_mb[h];
+            let idle: u64 = self.idle_by_host[h]
+                .iter()
+                .filter_map(|&s| self.sandboxes[s as usize].as_ref())
+                .map(|s| u64::from(s.mem_mb))
+                .sum();
+            if free + idle < mem {
+                continue;
+            }
+            while self.platform.host_mem_mb[h] - self.used_mb[h] < mem {
+                let victim = self.idle_by_host[h]
+                    .iter()
+                    .copied()
+                    .min_by(|&a, &b| {
+                        let (pa, pb) = (self.priority(a), self.priority(b));
+                        pa.total_cmp(&pb).then(a.cmp(&b))
+                    })
+                    .expect("enough idle memory was counted");
+                let priority = self.priority(victim);
+                self.unload(victim);
+                self.policy.on_evict(priority);
+                self.result.evictions += 1;
+            }
+            return Some(h);
+        }
+        None
+    }
+
+    fn priority(&self, id: u32) -> f64 {
+        self.sandboxes[id as usize].as_ref().map_or(f64::INFINITY, |s| s.priority)
+    }
+
+    /// Starts `inv` if a sandbox is available or can be made; `false` when
+    /// there is no memory.
+    fn try_start(&mut self, inv: Invocation) -> bool {
+        let f = &self.functions[inv.function as usize];
+        let app = f.app;
+        let (id, cold, cold_ms) = match self.idle_by_app[app as usize].pop() {
+            Some(id) => {
+                let s = self.sandboxes[id as usize].as_mut().expect("idle sandbox exists");
+                let since = s.idle_since.take().expect("idle");
+                let idle = self.now.since(since).as_secs_f64();
+                let (mem, host) = (s.mem_mb, s.host);
+                self.stats[app as usize].wasted_mb_s += f64::from(mem) * idle;
+                self.idle_by_host[host as usize].retain(|&x| x != id);
+                (id, false, 0.0)
+            }
+            None => {
+                let Some(host) = self.place(app) else { return false };
+                (self.new_sandbox(app, host), true, self.apps[app as usize].cold.total_ms())
+            }
+        };
+        let exec_ms = f.exec.sample(&mut self.exec_rng).max(0.0);
+        let mem = self.apps[app as usize].mem_mb;
+        let priority = self.policy.priority_on_use(app, self.now, mem, self.apps[app as usize].cold.total_ms());
+        let start = self.now + SimDuration::from_secs_f64(cold_ms / 1e3);
+        let end = start + SimDuration::from_secs_f64(exec_ms / 1e3);
+        let s = self.sandboxes[id as usize].as_mut().expect("sandbox exists");
+        s.priority = priority;
+        s.generation += 1;
+        s.running = Some(Running { function: inv.function, arrival: inv.at, start, cold, cold_ms });
+        self.busy_by_app[app as usize] += 1;
+        self.events.schedule(end, Event::Done(id));
+        true
+    }
+
+    fn drain_waiting(&mut self) {
+        while let Some(&inv) = self.waiting.front() {
+            if self.now.since(inv.at) > self.platform.max_wait {
+                self.waiting.pop_front();
+                self.drop_invocation(inv, true);
+                continue;
+            }
+            if !self.try_start(inv) {
+                break;
+            }
+            self.waiting.pop_front();
+        }
+    }
+
+    fn drop_invocation(&mut self, inv: Invocation, timed_out: bool) {
+        let app = self.functions[inv.function as usize].app;
+        self.stats[app as usize].dropped += 1;
+        if timed_out {
+            self.dropped_wait += 1;
+        }
+    }
+
+    fn arrival(&mut self, inv: Invocation) {
+        self.result.arrivals += 1;
+        let app = self.functions[inv.function as usize].app as usize;
+        let idle = match (self.busy_by_app[app], self.last_end[app]) {
+            (0, Some(end)) => Some(self.now.since(end)),
+            _ => None,
+        };
+        self.policy.on_arrival(app as u32, idle);
+        // A new execution makes a new decision; a pending pre-warm is moot.
+        self.prewarm_gen[app] += 1;
+        // A warm sandbox needs no memory and serves at once; a cold start
+        // waits behind earlier invocations waiting for memory.
+        let warm = !self.idle_by_app[app].is_empty();
+        if !(warm || self.waiting.is_empty()) || !self.try_start(inv) {
+            self.waiting.push_back(inv);
+        }
+    }
+
+    fn done(&mut self, id: u32) {
+        let (app, mem, run) = {
+            let s = self.sandboxes[id as usize].as_mut().expect("running sandbox");
+            (s.app, s.mem_mb, s.running.take().expect("running"))
+        };
+        let _ = mem;
+        let stats = &mut self.stats[app as usize];
+        stats.invocations += 1;
+        if run.cold {
+            stats.cold += 1;
+            self.result.cold_us.record((run.cold_ms * 1e3) as u64);
+        }
+        self.result.latency_us.record(self.now.since(run.arrival).as_nanos() / 1_000);
+        if self.result.records.len() < self.platform.record_limit {
+            self.result.records.push(Record {
+                function: run.function,
+                arrival: run.arrival,
+                start: run.start,
+                end: self.now,
+                cold: run.cold,
+                cold_ms: run.cold_ms,
+            });
+        } else if self.platform.record_limit > 0 {
+            self.result.records_truncated = true;
+        }
+        self.busy_by_app[app as usize] -= 1;
+        self.last_end[app as usize] = Some(self.now);
+        // A waiting invocation of the same app takes the sandbox at once.
+        if let Some(pos) = self.waiting.iter().position(|w| self.functions[w.function as usize].app == app) {
+            let inv = self.waiting.remove(pos).expect("position is valid");
+            self.mark_idle(id);
+            if !self.try_start(inv) {
+                self.waiting.push_front(inv);
+            }
+            return;
+        }
+        match self.policy.after_execution(app, self.now) {
+            AfterExecution::KeepFor(keep) => {
+                self.mark_idle(id);
+                let generation = self.sandboxes[id as usize].as_ref().map_or(0, |s| s.generation);
+                self.events.schedule(self.now + keep, Event::Expire(id, generation));
+            }
+            AfterExecution::KeepUntilEvicted => self.mark_idle(id),
+            AfterExecution::Unload { prewarm_after, keep_for } => {
+                self.mark_idle(id);
+                self.unload(id);
+                let generation = self.prewarm_gen[app as usize];
+                self.events.schedule(self.now + prewarm_after, Event::Prewarm(app, generation, keep_for.as_nanos()));
+            }
+        }
+        self.drain_waiting();
+    }
+
+    fn mark_idle(&mut self, id: u32) {
+        let s = self.sandboxes[id as usize].as_mut().expect("sandbox");
+        s.idle_since = Some(self.now);
+        let (app, host) = (s.app, s.host);
+        self.idle_by_app[app as usize].push(id);
+        self.idle_by_host[host as usize].push(id);
+    }
+
+    fn expire(&mut self, id: u32, generation: u32) {
+        let current =
+            self.sandboxes[id as usize].as_ref().is_some_and(|s| s.generation == generation && s.idle_since.is_some());
+        if current {
+            self.unload(id);
+            self.drain_waiting();
+        }
+    }
+
+    fn prewarm(&mut self, app: u32, generation: u32, keep_ns: u64) {
+        if self.prewarm_gen[app as usize] != generation || !self.waiting.is_empty() {
+            return;
+        }
+        let Some(host) = self.place(app) else { return };
+        let id = self.new_sandbox(app, host);
+        self.result.prewarms += 1;
+        let mem = self.apps[app as usize].mem_mb;
+        let cold = self.apps[app as usize].cold.total_ms();
+        let priority = self.policy.priority_on_use(app, self.now, mem, cold);
+        let s = self.sandboxes[id as usize].as_mut().expect("new sandbox");
+        s.priority = priority;
+        let gen_now = s.generation;
+        self.mark_idle(id);
+        self.events.schedule(self.now + SimDuration::from_nanos(keep_ns), Event::Expire(id, gen_now));
+    }
+
+    fn check(&self) {
+        let mut used = vec![0u64; self.used_mb.len()];
+        for s in self.sandboxes.iter().flatten() {
+            used[s.host as usize] += u64::from(s.mem_mb);
+        }
+        for (h, (&u, &cap)) in self.used_mb.iter().zip(&self.platform.host_mem_mb).enumerate() {
+            assert_eq!(u, used[h], "host {h}: memory accounting");
+            assert!(u <= cap, "host {h}: {u} MB used of {cap} MB");
+        }
+        let idle = self.sandboxes.iter().flatten().filter(|s| s.idle_since.is_some()).count();
+        let listed: usize = self.idle_by_app.iter().map(Vec::len).sum();
+        assert_eq!(idle, listed, "idle sandboxes listed per app");
+    }
+}
+
+/// Runs `source` on the platform under `policy`.
+pub fn run(
+    apps: &[App],
+    functions: &[Function],
+    platform: &Platform,
+    source: &mut dyn Source,
+    policy: &mut dyn KeepAlive,
+    exec_rng: SimRng,
+    mut progress: impl FnMut(f64),
+) -> RunResult {
+    let hosts = platform.host_mem_mb.len();
+    let mut engine = Engine {
+        apps,
+        functions,
+        platform,
+        policy,
+        exec_rng,
+        used_mb: vec![0; hosts],
+        sandboxes: Vec::new(),
+        free_slots: Vec::new(),
+        idle_by_app: vec![Vec::new(); apps.len()],
+        idle_by_host: vec![Vec::new(); hosts],
+        last_end: vec![None; apps.len()],
+        busy_by_app: vec![0; apps.len()],
+        prewarm_gen: vec![0; apps.len()],
+        probes: apps.iter().map(|a| probe_order(fnv1a(&a.name), hosts)).collect(),
+        waiting: VecDeque::new(),
+        events: EventQueue::new(),
+        now: SimTime::ZERO,
+        stats: vec![AppStats::default(); apps.len()],
+        result: RunResult {
+            apps: Vec::new(),
+            records: Vec::new(),
+            records_truncated: false,
+            latency_us: nimbus_sim::stats::Histogram::new(),
+            cold_us: nimbus_sim::stats::Histogram::new(),
+            memory_series: Vec::new(),
+            peak_mb: 0,
+            arrivals: 0,
+            dropped: Vec::new(),
+            evictions: 0,
+            prewarms: 0,
+            end: SimTime::ZERO,
+        },
+        dropped_wait: 0,
+        loaded_mb: 0,
+    };
+    let span = source.span().as_secs_f64().max(1.0);
+    let mut next = source.next().filter(|i| i.at <= platform.horizon);
+    let mut last_progress = 0.0;
+    loop {
+        let event_at = engine.events.peek_time();
+        let take_arrival = match (next, event_at) {
+            (Some(a), Some(e)) => a.at <= e,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        if take_arrival {
+            let inv = next.take().expect("checked");
+            engine.now = inv.at;
+            engine.arrival(inv);
+            next = source.next().filter(|i| i.at <= platform.horizon);
+            let fraction = inv.at.as_secs_f64() / span;
+            if fraction - last_progress >= 0.01 {
+                progress(fraction.min(1.0));
+                last_progress = fraction;
+            }
+        } else {
+            let Some((at, event)) = engine.events.pop() else { break };
+            engine.now = at;
+            match event {
+                Event::Done(id) => engine.done(id),
+                Event::Expire(id, generation) => engine.expire(id, generation),
+                Event::Prewarm(app, generation, keep) => engine.prewarm(app, generation, keep),
+            }
+        }
+        engine.account_memory();
+        if platform.check_invariants {
+            engine.check();
+        }
+    }
+    // The end: what still waits is dropped; loaded sandboxes are unloaded
+    // (their idle time counts up to the last event).
+    let unserved: Vec<Invocation> = engine.waiting.drain(..).collect();
+    for inv in &unserved {
+        engine.drop_invocation(*inv, false);
+    }
+    for id in 0..engine.sandboxes.len() as u32 {
+        if engine.sandboxes[id as usize].is_some() {
+            engine.unload(id);
+        }
+    }
+    progress(1.0);
+    let mut result = engine.result;
+    result.end = engine.now;
+    if engine.dropped_wait > 0 {
+        result.dropped.push(("no memory within max_wait_s", engine.dropped_wait));
+    }
+    if !unserved.is_empty() {
+        result.dropped.push(("still waiting for memory at the end", unserved.len() as u64));
+    }
+    result.apps = engine.stats;
+    result
+}

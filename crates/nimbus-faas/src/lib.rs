@@ -1,0 +1,10 @@
+//! The serverless domain of the twin: function invocations on
+//! memory-bounded hosts, sandboxes with cold starts, and the keep-alive,
+//! pre-warming and eviction policies that decide which sandboxes stay
+//! loaded.
+
+pub mod engine;
+pub mod metrics;
+pub mod policy;
+pub mod scenario;
+pub mod workload;

@@ -1,0 +1,127 @@
+//! Per-invocation, per-app and per-run results.
+
+use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
+use nimbus_sim::stats::quantile;
+
+use crate::engine::RunResult;
+use crate::workload::{App, Function};
+
+/// The run's metrics, tables and series.
+pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOutput {
+    let invocations: u64 = result.apps.iter().map(|a| a.invocations).sum();
+    let cold: u64 = result.apps.iter().map(|a| a.cold).sum();
+    let dropped: u64 = result.apps.iter().map(|a| a.dropped).sum();
+    let wasted: f64 = result.apps.iter().map(|a| a.wasted_mb_s).sum();
+    let loaded: f64 = result.apps.iter().map(|a| a.loaded_mb_s).sum();
+    let per_app_cold: Vec<f64> = result
+        .apps
+        .iter()
+        .filter(|a| a.invocations > 0)
+        .map(|a| 100.0 * a.cold as f64 / a.invocations as f64)
+        .collect();
+    let span = result.end.as_secs_f64().max(1e-9);
+    let ms = |us: u64| us as f64 / 1e3;
+    let pct = |n: u64, d: u64| if d == 0 { f64::NAN } else { 100.0 * n as f64 / d as f64 };
+    let metrics = vec![
+        Metric::new("app_cold_start_pct_p75", quantile(&per_app_cold, 0.75), Better::Lower),
+        Metric::new("cold_start_pct", pct(cold, invocations), Better::Lower),
+        Metric::new("wasted_memory_gb_s", wasted / 1024.0, Better::Lower),
+        Metric::new("loaded_memory_gb_s", loaded / 1024.0, Better::Lower),
+        Metric::new("memory_gb_mean", loaded / 1024.0 / span, Better::Lower),
+        Metric::new("memory_gb_peak", result.peak_mb as f64 / 1024.0, Better::Lower),
+        Metric::new("latency_ms_p50", ms(result.latency_us.quantile(0.5)), Better::Lower),
+        Metric::new("latency_ms_p99", ms(result.latency_us.quantile(0.99)), Better::Lower),
+        Metric::new(
+            "cold_start_ms_mean",
+            if result.cold_us.count() == 0 { 0.0 } else { result.cold_us.mean() / 1e3 },
+            Better::Lower,
+        ),
+        Metric::new("invocations", invocations as f64, Better::Neither),
+        Metric::new("cold_starts", cold as f64, Better::Lower),
+        Metric::new("dropped", dropped as f64, Better::Lower),
+        Metric::new("evictions", result.evictions as f64, Better::Neither),
+        Metric::new("prewarms", result.prewarms as f64, Better::Neither),
+    ];
+    let app_rows = apps
+        .iter()
+        .zip(&result.apps)
+        .map(|(app, s)| {
+            vec![
+                Cell::Str(app.name.clone()),
+                Cell::Int(i64::from(app.mem_mb)),
+                Cell::Int(s.invocations as i64),
+                Cell::Int(s.cold as i64),
+                if s.invocations > 0 { Cell::Float(pct(s.cold, s.invocations)) } else { Cell::Empty },
+                Cell::Float(s.wasted_mb_s),
+                Cell::Float(s.loaded_mb_s),
+                Cell::Int(s.dropped as i64),
+            ]
+        })
+        .collect();
+    let mut tables = vec![Table {
+        name: "apps".into(),
+        columns: [
+            "app",
+            "mem_mb",
+            "invocations",
+            "cold_starts",
+            "cold_start_pct",
+            "wasted_mb_s",
+            "loaded_mb_s",
+            "dropped",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect(),
+        rows: app_rows,
+    }];
+    if !result.records.is_empty() {
+        let rows = result
+            .records
+            .iter()
+            .map(|r| {
+                let f = &functions[r.function as usize];
+                vec![
+                    Cell::Str(f.name.clone()),
+                    Cell::Str(apps[f.app as usize].name.clone()),
+                    Cell::Float(r.arrival.as_secs_f64()),
+                    Cell::Float(r.start.as_secs_f64()),
+                    Cell::Float(r.end.as_secs_f64()),
+                    Cell::Bool(r.cold),
+                    Cell::Float(r.cold_ms),
+                    Cell::Float(r.end.since(r.arrival).as_secs_f64() * 1e3),
+                ]
+            })
+            .collect();
+        tables.push(Table {
+            name: "invocations".into(),
+            columns: ["function", "app", "arrival_s", "start_s", "end_s", "cold", "cold_start_ms", "latency_ms"]
+                .iter()
+                .map(|c| c.to_string())
+                .collect(),
+            rows,
+        });
+    }
+    let mut notes = Vec::new();
+    if result.records_truncated && !result.records.is_empty() {
+        notes.push(format!(
+            "the invocations table holds the first {} completions; metrics cover all {invocations}",
+            result.records.len()
+        ));
+    }
+    for (why, n) in &result.dropped {
+        notes.push(format!("{n} invocations dropped: {why}"));
+    }
+    RunOutput {
+        metrics,
+        tables,
+        series: vec![Series {
+            name: "memory".into(),
+            x_label: "time (s)".into(),
+            y_label: "loaded sandbox memory (MB)".into(),
+            points: result.memory_series.clone(),
+        }],
+        timings: Vec::new(),
+        notes,
+    }
+}

@@ -1,0 +1,328 @@
+//! Building a serverless run from scenario parameters.
+//!
+//! Keys:
+//! - `[platform]`: `hosts` (1), `host_memory_gb` (64), `balancer`
+//!   (`openwhisk` | `least-loaded`), `max_wait_s` (60: an invocation that
+//!   cannot get memory for this long is dropped), `horizon_h`,
+//!   `record_limit` (rows of the per-invocation table; 100,000; 0: none).
+//! - `[workload]`, `kind`:
+//!   - `iluvatar`: `trace` and `metadata` (Ilúvatar's Azure-derived
+//!     sample): each function its own app; warm time, cold-start overhead
+//!     (cold − warm) and memory from the metadata; `repeat` replays the
+//!     trace back to back that many times.
+//!   - `azure2019`: `invocations`, `durations`, `memory` (one day of the
+//!     Azure Functions 2019 trace); per-minute counts expanded at seeded
+//!     uniform offsets; execution times drawn from each function's
+//!     percentiles; app memory from the memory file (`default_mem_mb`
+//!     where an app is missing); `cold_start_ms` (1,000).
+//!   - `azure2021`: `path`; execution times drawn from each function's
+//!     observed durations; `default_mem_mb`, `cold_start_ms`.
+//!   - `synthetic`: `apps`, `days`, `cold_start_ms`: the generator fitted
+//!     to the Azure 2019 marginals (the embedded default).
+//!   - `poisson`: one app, `rate_per_s`, `exec_ms`, `mem_mb`,
+//!     `cold_start_ms`, `duration_s` (the analytic cross-check).
+//!
+//! A missing trace file falls back to the synthetic generator with the
+//! same number of apps, and the results say so.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use nimbus_sim::output::RunOutput;
+use nimbus_sim::params::{ParamError, Params};
+use nimbus_sim::{RngStreams, SimDuration, SimTime};
+use nimbus_trace::{TraceError, faas};
+
+use crate::engine::{self, Balancer, Platform};
+use crate::policy;
+use crate::workload::{
+    self, App, ColdStart, ExecTime, Function, Invocation, ListSource, MinuteSource, Pattern, PatternSource, Source,
+};
+
+/// Why a scenario cannot be prepared or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// A key is missing, mistyped or unknown.
+    #[error(transparent)]
+    Param(#[from] ParamError),
+    /// A data file is malformed.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The settings cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone)]
+enum Arrivals {
+    List(Arc<Vec<Invocation>>),
+    Minutes(Arc<Vec<(u32, Vec<u32>)>>),
+    Synthetic { days: f64, cold_ms: f64, apps: usize },
+    Poisson { rate: f64, duration_s: f64 },
+}
+
+/// A prepared serverless scenario.
+#[derive(Debug)]
+pub struct Scenario {
+    platform: Platform,
+    apps: Arc<Vec<App>>,
+    functions: Arc<Vec<Function>>,
+    arrivals: Arrivals,
+    fallbacks: Vec<String>,
+}
+
+fn resolve(path: &str) -> PathBuf {
+    PathBuf::from(path)
+}
+
+impl Scenario {
+    /// Reads `platform` and `workload`.
+    pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
+        let empty = Params::new("platform", None);
+        let p = root.table("platform")?.unwrap_or(&empty);
+        let hosts = p.u64_or("hosts", 1)?;
+        if !(1..=100_000).contains(&hosts) {
+            return Err(p.error("hosts", "must be in 1..=100000").into());
+        }
+        let host_mb = (p.positive_f64_or("host_memory_gb", 64.0)? * 1024.0).round() as u64;
+        let balancer = match p.choice_or("balancer", &["openwhisk", "least-loaded"], "openwhisk")? {
+            "least-loaded" => Balancer::LeastLoaded,
+            _ => Balancer::OpenWhisk,
+        };
+        let max_wait = SimDuration::from_secs_f64(p.non_negative_f64_or("max_wait_s", 60.0)?);
+        let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
+        let record_limit = p.u64_or("record_limit", 100_000)? as usize;
+        p.finish(&[])?;
+        let platform = Platform {
+            host_mem_mb: vec![host_mb; hosts as usize],
+            balancer,
+            max_wait,
+            horizon: SimTime::ZERO + SimDuration::from_secs_f64(horizon_h * 3600.0),
+            record_limit,
+            check_invariants: false,
+        };
+
+        let w = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
+        let kind = w.choice_or("kind", &["iluvatar", "azure2019", "azure2021", "synthetic", "poisson"], "synthetic")?;
+        let cold_ms = w.non_negative_f64_or("cold_start_ms", 1000.0)?;
+        let default_mem = w.u64_or("default_mem_mb", 256)? as u32;
+        let mut fallbacks = Vec::new();
+        let synthetic_apps = w.u64_or("apps", 1000)? as usize;
+        let days = w.positive_f64_or("days", 1.0)?;
+        if synthetic_apps == 0 || synthetic_apps > 1_000_000 || days > 30.0 {
+            return Err(w.error("apps", "apps must be in 1..=1000000 and days at most 30").into());
+        }
+        let fallback = |what: &str, fallbacks: &mut Vec<String>| {
+            fallbacks.push(format!(
+                "{what} is absent: the synthetic Azure-2019-like workload stands in ({synthetic_apps} apps, {days} days)"
+            ));
+            Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }
+        };
+        let (apps, functions, arrivals) = match kind {
+            "iluvatar" => {
+                let trace = w.required_str("trace")?.to_string();
+                let metadata = w.required_str("metadata")?.to_string();
+                let repeat = w.u64_or("repeat", 1)?.clamp(1, 10_000);
+                if resolve(&trace).exists() && resolve(&metadata).exists() {
+                    let meta = faas::read_iluvatar_metadata(&resolve(&metadata))?;
+                    let rows = faas::read_iluvatar_trace(&resolve(&trace))?;
+                    let index: BTreeMap<&str, usize> =
+                        meta.iter().enumerate().map(|(i, m)| (m.function.as_str(), i)).collect();
+                    let apps: Vec<App> = meta
+                        .iter()
+                        .map(|m| App {
+                            name: m.function.clone(),
+                            mem_mb: m.mem_mb.round().max(1.0) as u32,
+                            cold: ColdStart::split((m.cold_ms - m.warm_ms).max(0.0)),
+                        })
+                        .collect();
+                    let functions: Vec<Function> = meta
+                        .iter()
+                        .enumerate()
+                        .map(|(i, m)| Function {
+                            name: m.function.clone(),
+                            app: i as u32,
+                            exec: ExecTime::Fixed(m.warm_ms),
+                            trigger: "http",
+                        })
+                        .collect();
+                    let span_ms = rows.iter().map(|r| r.1).fold(0.0, f64::max) + 1.0;
+                    let mut list = Vec::with_capacity(rows.len() * repeat as usize);
+                    for k in 0..repeat {
+                        for (line, (name, ms)) in rows.iter().enumerate() {
+                            let f = *index.get(name.as_str()).ok_or_else(|| {
+                                ScenarioError::Invalid(format!(
+                                    "{trace}:{}: function `{name}` is not in {metadata}",
+                                    line + 2
+                                ))
+                            })?;
+                            let at = SimTime::ZERO + SimDuration::from_secs_f64((k as f64 * span_ms + ms) / 1e3);
+                            list.push(Invocation { at, function: f as u32 });
+                        }
+                    }
+                    (apps, functions, Arrivals::List(Arc::new(list)))
+                } else {
+                    (Vec::new(), Vec::new(), fallback(&trace, &mut fallbacks))
+                }
+            }
+            "azure2019" => {
+                let inv = w.required_str("invocations")?.to_string();
+                let dur = w.required_str("durations")?.to_string();
+                let mem = w.required_str("memory")?.to_string();
+                if resolve(&inv).exists() {
+                    azure2019(&inv, &dur, &mem, default_mem, cold_ms)?
+                } else {
+                    (Vec::new(), Vec::new(), fallback(&inv, &mut fallbacks))
+                }
+            }
+            "azure2021" => {
+                let path = w.required_str("path")?.to_string();
+                if resolve(&path).exists() {
+                    azure2021(&path, default_mem, cold_ms)?
+                } else {
+                    (Vec::new(), Vec::new(), fallback(&path, &mut fallbacks))
+                }
+            }
+            "poisson" => {
+                let rate = w.positive_f64_or("rate_per_s", 1.0)?;
+                let exec_ms = w.non_negative_f64_or("exec_ms", 10.0)?;
+                let mem = w.u64_or("mem_mb", 128)? as u32;
+                let duration_s = w.positive_f64_or("duration_s", 3600.0)?;
+                let apps = vec![App { name: "app0".into(), mem_mb: mem.max(1), cold: ColdStart::split(cold_ms) }];
+                let functions =
+                    vec![Function { name: "f0".into(), app: 0, exec: ExecTime::Fixed(exec_ms), trigger: "http" }];
+                (apps, functions, Arrivals::Poisson { rate, duration_s })
+            }
+            _ => (Vec::new(), Vec::new(), Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }),
+        };
+        w.finish(&[])?;
+        Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks })
+    }
+
+    /// Data substitutions made.
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
+    }
+
+    /// Runs one policy with one seed.
+    pub fn run(
+        &self,
+        policy_name: &str,
+        params: &Params,
+        seed: u64,
+        progress: impl FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
+        let info = policy::find(policy_name).ok_or_else(|| {
+            ScenarioError::Invalid(format!(
+                "unknown faas policy `{policy_name}`; available: {}",
+                policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let mut keep_alive = (info.build)(params)?;
+        let rngs = RngStreams::new(seed);
+        let (apps, functions, mut source): Prepared = match &self.arrivals {
+            Arrivals::List(list) => {
+                (Arc::clone(&self.apps), Arc::clone(&self.functions), Box::new(ListSource::new(list.to_vec())))
+            }
+            Arrivals::Minutes(counts) => (
+                Arc::clone(&self.apps),
+                Arc::clone(&self.functions),
+                Box::new(MinuteSource::new(counts.to_vec(), rngs.stream("minutes"))),
+            ),
+            Arrivals::Poisson { rate, duration_s } => (
+                Arc::clone(&self.apps),
+                Arc::clone(&self.functions),
+                Box::new(PatternSource::new(
+                    vec![Pattern::Poisson(*rate)],
+                    SimTime::ZERO + SimDuration::from_secs_f64(*duration_s),
+                    rngs.stream("arrivals"),
+                )),
+            ),
+            Arrivals::Synthetic { days, cold_ms, apps } => {
+                let (a, f, patterns) = workload::synthetic(*apps, *cold_ms, &mut rngs.stream("synthetic-apps"));
+                let end = SimTime::ZERO + SimDuration::from_secs_f64(days * 86_400.0);
+                (Arc::new(a), Arc::new(f), Box::new(PatternSource::new(patterns, end, rngs.stream("arrivals"))))
+            }
+        };
+        let result = engine::run(
+            &apps,
+            &functions,
+            &self.platform,
+            source.as_mut(),
+            keep_alive.as_mut(),
+            rngs.stream("execution"),
+            progress,
+        );
+        let mut output = crate::metrics::output(&apps, &functions, &result);
+        output.notes.extend(self.fallbacks.iter().cloned());
+        Ok(output)
+    }
+}
+
+type Loaded = (Vec<App>, Vec<Function>, Arrivals);
+/// The apps, functions and invocation source of one run.
+type Prepared = (Arc<Vec<App>>, Arc<Vec<Function>>, Box<dyn Source>);
+
+fn azure2019(inv: &str, dur: &str, mem: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {
+    let rows = faas::read_azure2019_invocations(&resolve(inv))?;
+    let durations = if resolve(dur).exists() { faas::read_azure2019_durations(&resolve(dur))? } else { Vec::new() };
+    let memory = if resolve(mem).exists() { faas::read_azure2019_memory(&resolve(mem))? } else { Vec::new() };
+    let mut app_index: BTreeMap<String, u32> = BTreeMap::new();
+    let mut apps = Vec::new();
+    let mut functions = Vec::new();
+    let mut counts = Vec::new();
+    for row in &rows {
+        let app = *app_index.entry(row.app.clone()).or_insert_with(|| {
+            let mb =
+                memory.iter().find(|m| m.app == row.app).map_or(default_mem, |m| m.average_mb.round().max(1.0) as u32);
+            apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms) });
+            (apps.len() - 1) as u32
+        });
+        let exec = durations.iter().find(|d| d.function == row.function && d.app == row.app).map_or(
+            ExecTime::Fixed(1000.0),
+            |d| {
+                ExecTime::Quantiles(
+                    faas::DURATION_PERCENTILES.iter().copied().zip(d.percentiles_ms.iter().copied()).collect(),
+                )
+            },
+        );
+        functions.push(Function { name: row.function.clone(), app, exec, trigger: row.trigger.as_str() });
+        counts.push(((functions.len() - 1) as u32, row.per_minute.clone()));
+    }
+    Ok((apps, functions, Arrivals::Minutes(Arc::new(counts))))
+}
+
+fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {
+    let rows = faas::read_azure2021(&resolve(path))?;
+    let mut app_index: BTreeMap<String, u32> = BTreeMap::new();
+    let mut fn_index: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut apps = Vec::new();
+    let mut durations: Vec<Vec<f64>> = Vec::new();
+    let mut functions = Vec::new();
+    let mut list = Vec::with_capacity(rows.len());
+    let t0 = rows.iter().map(|r| r.start_s).fold(f64::INFINITY, f64::min);
+    for r in &rows {
+        let app = *app_index.entry(r.app.clone()).or_insert_with(|| {
+            apps.push(App { name: r.app.clone(), mem_mb: default_mem, cold: ColdStart::split(cold_ms) });
+            (apps.len() - 1) as u32
+        });
+        let f = *fn_index.entry((r.app.clone(), r.function.clone())).or_insert_with(|| {
+            functions.push(Function { name: r.function.clone(), app, exec: ExecTime::Fixed(0.0), trigger: "http" });
+            durations.push(Vec::new());
+            (functions.len() - 1) as u32
+        });
+        durations[f as usize].push(r.duration_s * 1e3);
+        list.push(Invocation { at: SimTime::ZERO + SimDuration::from_secs_f64(r.start_s - t0), function: f });
+    }
+    for (f, mut d) in functions.iter_mut().zip(durations) {
+        d.sort_by(f64::total_cmp);
+        let n = d.len();
+        f.exec = if n == 1 {
+            ExecTime::Fixed(d[0])
+        } else {
+            ExecTime::Quantiles(d.iter().enumerate().map(|(i, &v)| (i as f64 / (n - 1) as f64, v)).collect())
+        };
+    }
+    Ok((apps, functions, Arrivals::List(Arc::new(list))))
+}

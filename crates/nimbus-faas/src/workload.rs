@@ -1,0 +1,361 @@
+//! Apps, functions and invocation streams.
+//!
+//! Keep-alive decisions are per **app** (as in the Azure 2019 trace, where
+//! an app's functions share its instances): a sandbox holds one app and runs
+//! one invocation at a time. Invocations arrive from a [`Source`] in time
+//! order, generated lazily so that a 14-day trace never sits in memory.
+
+use std::collections::VecDeque;
+
+use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
+
+/// A deployable unit: what a sandbox holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct App {
+    /// Name (hash in the Azure traces).
+    pub name: String,
+    /// Memory of one sandbox, MB.
+    pub mem_mb: u32,
+    /// Cold-start latency by component.
+    pub cold: ColdStart,
+}
+
+/// Cold-start latency components, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ColdStart {
+    /// Creating the sandbox (container or microVM).
+    pub sandbox_ms: f64,
+    /// Starting the language runtime.
+    pub runtime_ms: f64,
+    /// Loading the function's code and dependencies (and any ML model).
+    pub dependencies_ms: f64,
+}
+
+impl ColdStart {
+    /// Total, ms.
+    pub fn total_ms(&self) -> f64 {
+        self.sandbox_ms + self.runtime_ms + self.dependencies_ms
+    }
+
+    /// A total split into components in the proportions of a typical
+    /// container cold start (sandbox 15%, runtime 35%, dependencies 50%;
+    /// inferred).
+    pub fn split(total_ms: f64) -> Self {
+        ColdStart { sandbox_ms: 0.15 * total_ms, runtime_ms: 0.35 * total_ms, dependencies_ms: 0.5 * total_ms }
+    }
+}
+
+/// How long one execution takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExecTime {
+    /// Always this many ms.
+    Fixed(f64),
+    /// Drawn from a piecewise-linear CDF through (quantile, ms) points.
+    Quantiles(Vec<(f64, f64)>),
+    /// Log-normal with this median (ms) and σ.
+    LogNormal {
+        /// Median, ms.
+        median_ms: f64,
+        /// σ of the log.
+        sigma: f64,
+    },
+}
+
+impl ExecTime {
+    /// Draws one execution time, ms.
+    pub fn sample(&self, rng: &mut SimRng) -> f64 {
+        match self {
+            ExecTime::Fixed(ms) => *ms,
+            ExecTime::LogNormal { median_ms, sigma } => rng.lognormal(median_ms.ln(), *sigma),
+            ExecTime::Quantiles(points) => {
+                let u = rng.uniform();
+                let mut prev = points[0];
+                for &p in points {
+                    if u <= p.0 {
+                        if p.0 <= prev.0 {
+                            return p.1;
+                        }
+                        return prev.1 + (p.1 - prev.1) * (u - prev.0) / (p.0 - prev.0);
+                    }
+                    prev = p;
+                }
+                prev.1
+            }
+        }
+    }
+}
+
+/// A function of an app.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Function {
+    /// Name.
+    pub name: String,
+    /// Index of its app.
+    pub app: u32,
+    /// Execution time.
+    pub exec: ExecTime,
+    /// Trigger (Azure 2019 names; `http` when unknown).
+    pub trigger: &'static str,
+}
+
+/// One invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Invocation {
+    /// Arrival.
+    pub at: SimTime,
+    /// Function index.
+    pub function: u32,
+}
+
+/// Produces invocations in time order.
+pub trait Source: Send {
+    /// The next invocation, or `None` when the workload is over.
+    fn next(&mut self) -> Option<Invocation>;
+    /// Expected span, for progress reporting.
+    fn span(&self) -> SimDuration;
+}
+
+/// A fixed list (small traces).
+pub struct ListSource {
+    items: VecDeque<Invocation>,
+    span: SimDuration,
+}
+
+impl ListSource {
+    /// From invocations in any order.
+    pub fn new(mut items: Vec<Invocation>) -> Self {
+        items.sort();
+        let span = items.last().map_or(SimDuration::ZERO, |i| i.at.since(SimTime::ZERO));
+        ListSource { items: items.into(), span }
+    }
+}
+
+impl Source for ListSource {
+    fn next(&mut self) -> Option<Invocation> {
+        self.items.pop_front()
+    }
+    fn span(&self) -> SimDuration {
+        self.span
+    }
+}
+
+/// Azure 2019 per-minute counts expanded to invocations: each minute's
+/// `n` invocations of a function at uniformly random offsets within the
+/// minute (seeded), one minute at a time.
+pub struct MinuteSource {
+    /// Per function: counts per minute.
+    counts: Vec<(u32, Vec<u32>)>,
+    minute: usize,
+    minutes: usize,
+    pending: VecDeque<Invocation>,
+    rng: SimRng,
+}
+
+impl MinuteSource {
+    /// `counts[k] = (function, per-minute counts)`; minutes beyond the
+    /// shortest list are not generated.
+    pub fn new(counts: Vec<(u32, Vec<u32>)>, rng: SimRng) -> Self {
+        let minutes = counts.iter().map(|c| c.1.len()).max().unwrap_or(0);
+        MinuteSource { counts, minute: 0, minutes, pending: VecDeque::new(), rng }
+    }
+}
+
+impl Source for MinuteSource {
+    fn next(&mut self) -> Option<Invocation> {
+        while self.pending.is_empty() {
+            if self.minute >= self.minutes {
+                return None;
+            }
+            let start = self.minute as f64 * 60.0;
+            let mut batch = Vec::new();
+            for (function, counts) in &self.counts {
+                for _ in 0..counts.get(self.minute).copied().unwrap_or(0) {
+                    let at = SimTime::ZERO + SimDuration::from_secs_f64(start + 60.0 * self.rng.uniform());
+                    batch.push(Invocation { at, function: *function });
+                }
+            }
+            batch.sort();
+            self.pending.extend(batch);
+            self.minute += 1;
+        }
+        self.pending.pop_front()
+    }
+    fn span(&self) -> SimDuration {
+        SimDuration::from_secs(self.minutes as u64 * 60)
+    }
+}
+
+/// How one function's synthetic arrivals are spaced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pattern {
+    /// Poisson with this rate per second.
+    Poisson(f64),
+    /// Every `period` seconds from `phase`.
+    Timer {
+        /// Period, s.
+        period_s: f64,
+        /// First firing, s.
+        phase_s: f64,
+    },
+}
+
+/// Synthetic arrivals: every function's next arrival kept in a heap, so
+/// memory is O(functions) whatever the span.
+pub struct PatternSource {
+    queue: EventQueue<u32>,
+    patterns: Vec<Pattern>,
+    end: SimTime,
+    rng: SimRng,
+}
+
+impl PatternSource {
+    /// One pattern per function, until `end`.
+    pub fn new(patterns: Vec<Pattern>, end: SimTime, mut rng: SimRng) -> Self {
+        let mut queue = EventQueue::with_capacity(patterns.len());
+        for (f, p) in patterns.iter().enumerate() {
+            let first = match *p {
+                Pattern::Poisson(rate) if rate > 0.0 => rng.exponential(rate),
+                Pattern::Poisson(_) => f64::INFINITY,
+                Pattern::Timer { phase_s, .. } => phase_s,
+            };
+            if first.is_finite() {
+                queue.schedule(SimTime::ZERO + SimDuration::from_secs_f64(first), f as u32);
+            }
+        }
+        PatternSource { queue, patterns, end, rng }
+    }
+}
+
+impl Source for PatternSource {
+    fn next(&mut self) -> Option<Invocation> {
+        let (at, f) = self.queue.pop()?;
+        if at > self.end {
+            return None;
+        }
+        let gap = match self.patterns[f as usize] {
+            Pattern::Poisson(rate) => self.rng.exponential(rate),
+            Pattern::Timer { period_s, .. } => period_s,
+        };
+        self.queue.schedule(at + SimDuration::from_secs_f64(gap.max(1e-6)), f);
+        Some(Invocation { at, function: f })
+    }
+    fn span(&self) -> SimDuration {
+        self.end.since(SimTime::ZERO)
+    }
+}
+
+/// The published marginals of the Azure Functions 2019 trace (Shahrad et
+/// al., ATC'20) that the synthetic generator is fitted to.
+pub mod azure2019 {
+    /// Mean of log10(invocations per minute) per app: most apps are invoked
+    /// less than once per minute on average.
+    pub const LOG10_RATE_MEAN: f64 = -0.8;
+    /// Its spread: rates span about eight orders of magnitude (±2.9 σ).
+    pub const LOG10_RATE_SD: f64 = 1.4;
+    /// Share of apps triggered by timers (the most common single trigger
+    /// after HTTP; inferred from the paper's trigger breakdown).
+    pub const TIMER_SHARE: f64 = 0.3;
+    /// Timer periods, s.
+    pub const TIMER_PERIODS_S: [f64; 6] = [60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0];
+    /// Median execution time, ms: about half of functions average under 1 s.
+    pub const EXEC_MEDIAN_MS: f64 = 900.0;
+    /// σ of log execution time.
+    pub const EXEC_SIGMA: f64 = 1.5;
+    /// Median app memory, MB: most apps allocate under 400 MB.
+    pub const MEM_MEDIAN_MB: f64 = 150.0;
+    /// σ of log memory.
+    pub const MEM_SIGMA: f64 = 0.6;
+}
+
+/// A synthetic workload of `apps` apps with one function each.
+pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<Function>, Vec<Pattern>) {
+    use azure2019::*;
+    let mut out_apps = Vec::with_capacity(apps);
+    let mut functions = Vec::with_capacity(apps);
+    let mut patterns = Vec::with_capacity(apps);
+    for a in 0..apps {
+        let mem = rng.lognormal(MEM_MEDIAN_MB.ln(), MEM_SIGMA).clamp(16.0, 4096.0).round() as u32;
+        out_apps.push(App { name: format!("app{a}"), mem_mb: mem, cold: ColdStart::split(cold_ms) });
+        let timer = rng.bernoulli(TIMER_SHARE);
+        let pattern = if timer {
+            let period = TIMER_PERIODS_S[rng.index(TIMER_PERIODS_S.len())];
+            Pattern::Timer { period_s: period, phase_s: rng.uniform() * period }
+        } else {
+            let per_minute = 10f64.powf(rng.normal(LOG10_RATE_MEAN, LOG10_RATE_SD).clamp(-5.0, 3.0));
+            Pattern::Poisson(per_minute / 60.0)
+        };
+        functions.push(Function {
+            name: format!("app{a}-f0"),
+            app: a as u32,
+            exec: ExecTime::LogNormal { median_ms: EXEC_MEDIAN_MS, sigma: EXEC_SIGMA },
+            trigger: if timer { "timer" } else { "http" },
+        });
+        patterns.push(pattern);
+    }
+    (out_apps, functions, patterns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_sim::RngStreams;
+
+    #[test]
+    fn minute_expansion_keeps_every_count_within_its_minute() {
+        let mut src = MinuteSource::new(vec![(0, vec![3, 0, 2]), (1, vec![1, 1, 0])], RngStreams::new(1).stream("m"));
+        let mut all = Vec::new();
+        while let Some(i) = src.next() {
+            all.push(i);
+        }
+        assert_eq!(all.len(), 7);
+        assert!(all.windows(2).all(|w| w[0].at <= w[1].at));
+        let in_minute =
+            |m: u64, f: u32| all.iter().filter(|i| i.function == f && i.at.as_nanos() / 60_000_000_000 == m).count();
+        assert_eq!((in_minute(0, 0), in_minute(1, 0), in_minute(2, 0)), (3, 0, 2));
+        assert_eq!((in_minute(0, 1), in_minute(1, 1), in_minute(2, 1)), (1, 1, 0));
+    }
+
+    #[test]
+    fn synthetic_marginals_follow_the_published_shape() {
+        let (apps, _, patterns) = synthetic(20_000, 1000.0, &mut RngStreams::new(2).stream("s"));
+        let under_400 = apps.iter().filter(|a| a.mem_mb < 400).count() as f64 / apps.len() as f64;
+        assert!(under_400 > 0.9, "{under_400}");
+        let rates: Vec<f64> = patterns
+            .iter()
+            .filter_map(|p| match p {
+                Pattern::Poisson(r) => Some(r * 60.0),
+                Pattern::Timer { .. } => None,
+            })
+            .collect();
+        let below_one = rates.iter().filter(|r| **r < 1.0).count() as f64 / rates.len() as f64;
+        assert!(below_one > 0.6, "{below_one}");
+        let (lo, hi) = rates.iter().fold((f64::MAX, 0.0f64), |(l, h), r| (l.min(*r), h.max(*r)));
+        assert!((hi / lo).log10() > 7.0, "{lo} {hi}");
+    }
+
+    #[test]
+    fn pattern_source_is_ordered_and_stops_at_the_end() {
+        let mut src = PatternSource::new(
+            vec![Pattern::Timer { period_s: 10.0, phase_s: 5.0 }, Pattern::Poisson(0.5)],
+            SimTime::from_secs(100),
+            RngStreams::new(3).stream("p"),
+        );
+        let mut all = Vec::new();
+        while let Some(i) = src.next() {
+            all.push(i);
+        }
+        assert!(all.windows(2).all(|w| w[0].at <= w[1].at));
+        assert_eq!(all.iter().filter(|i| i.function == 0).count(), 10);
+        assert!(all.iter().all(|i| i.at <= SimTime::from_secs(100)));
+    }
+
+    #[test]
+    fn quantile_sampling_stays_within_the_points() {
+        let e = ExecTime::Quantiles(vec![(0.0, 10.0), (0.5, 20.0), (1.0, 100.0)]);
+        let mut rng = RngStreams::new(4).stream("q");
+        let draws: Vec<f64> = (0..10_000).map(|_| e.sample(&mut rng)).collect();
+        assert!(draws.iter().all(|d| (10.0..=100.0).contains(d)));
+        let below_20 = draws.iter().filter(|d| **d <= 20.0).count() as f64 / 10_000.0;
+        assert!((below_20 - 0.5).abs() < 0.02);
+    }
+}

@@ -1,0 +1,172 @@
+//! The serverless platform: analytic cross-check, hand cases, invariants.
+
+use nimbus_faas::engine::{self, Balancer, Platform, RunResult, probe_order};
+use nimbus_faas::policy;
+use nimbus_faas::workload::{App, ColdStart, ExecTime, Function, Invocation, ListSource, Pattern, PatternSource};
+use nimbus_sim::params::{Param, Params, Value};
+use nimbus_sim::{RngStreams, SimDuration, SimTime};
+use proptest::prelude::*;
+
+fn platform(hosts: usize, mem_mb: u64) -> Platform {
+    Platform {
+        host_mem_mb: vec![mem_mb; hosts],
+        balancer: Balancer::OpenWhisk,
+        max_wait: SimDuration::from_secs(60),
+        horizon: SimTime::MAX,
+        record_limit: 1_000_000,
+        check_invariants: true,
+    }
+}
+
+fn app(name: &str, mem_mb: u32, cold_ms: f64) -> App {
+    App { name: name.into(), mem_mb, cold: ColdStart::split(cold_ms) }
+}
+
+fn function(app: u32, exec_ms: f64) -> Function {
+    Function { name: format!("f{app}"), app, exec: ExecTime::Fixed(exec_ms), trigger: "http" }
+}
+
+fn policy_from(name: &str, settings: &[(&str, Value)]) -> Box<dyn policy::KeepAlive> {
+    let mut p = Params::new("policy", None);
+    for (k, v) in settings {
+        p.insert(*k, Param { value: v.clone(), span: None });
+    }
+    (policy::find(name).expect("registered").build)(&p).expect("valid")
+}
+
+fn at_s(s: f64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs_f64(s)
+}
+
+/// One function, Poisson arrivals at rate λ, fixed keep-alive T, executions
+/// far shorter than T: a cold start happens when the gap exceeds T, with
+/// probability exp(−λT).
+#[test]
+fn cold_start_probability_matches_exp_minus_lambda_t() {
+    for (rate_per_min, keep_min) in [(1.0, 1.0), (0.5, 2.0), (2.0, 0.25)] {
+        let apps = vec![app("a", 128, 0.0)];
+        let functions = vec![function(0, 0.01)];
+        let n = 100_000.0;
+        let end = at_s(n / rate_per_min * 60.0);
+        let mut source =
+            PatternSource::new(vec![Pattern::Poisson(rate_per_min / 60.0)], end, RngStreams::new(7).stream("a"));
+        let mut keep = policy_from("fixed", &[("keep_alive_min", Value::Float(keep_min))]);
+        let mut p = platform(1, 1024);
+        p.check_invariants = false;
+        p.record_limit = 0;
+        let r = engine::run(&apps, &functions, &p, &mut source, keep.as_mut(), RngStreams::new(7).stream("x"), |_| {});
+        let measured = r.apps[0].cold as f64 / r.apps[0].invocations as f64;
+        let expected = (-rate_per_min * keep_min).exp();
+        eprintln!(
+            "λT = {}: {} invocations, cold fraction {measured:.4} vs exp(-λT) {expected:.4}",
+            rate_per_min * keep_min,
+            r.apps[0].invocations
+        );
+        assert!((measured / expected - 1.0).abs() < 0.02, "λT = {}: {measured} vs {expected}", rate_per_min * keep_min);
+    }
+}
+
+fn run_list(
+    apps: &[App],
+    functions: &[Function],
+    p: &Platform,
+    list: Vec<Invocation>,
+    keep: &mut dyn policy::KeepAlive,
+) -> RunResult {
+    let mut source = ListSource::new(list);
+    engine::run(apps, functions, p, &mut source, keep, RngStreams::new(1).stream("x"), |_| {})
+}
+
+#[test]
+fn fixed_keep_alive_by_hand() {
+    let apps = vec![app("a", 100, 500.0)];
+    let functions = vec![function(0, 1000.0)];
+    let list = [0.0, 300.0, 1200.0].iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect();
+    let mut keep = policy_from("fixed", &[("keep_alive_min", Value::Float(10.0))]);
+    let r = run_list(&apps, &functions, &platform(1, 1024), list, keep.as_mut());
+    let cold: Vec<bool> = r.records.iter().map(|x| x.cold).collect();
+    // 0 s cold (ends 1.5 s); 300 s warm; 1200 s: idle 899 s > 600 s, cold.
+    assert_eq!(cold, [true, false, true]);
+    assert_eq!(r.records[0].end, at_s(1.5));
+    // Idle memory: 298.5 s + 600 s (expired at 901 s), then 600 s after 1201.5 s.
+    let wasted = r.apps[0].wasted_mb_s;
+    assert!((wasted - 100.0 * (298.5 + 600.0 + 600.0)).abs() < 1e-6, "{wasted}");
+}
+
+#[test]
+fn full_memory_evicts_idle_sandboxes_or_makes_invocations_wait() {
+    // Two apps of 600 MB on a 1,000 MB host.
+    let apps = vec![app("a", 600, 0.0), app("b", 600, 0.0)];
+    let functions = vec![function(0, 1000.0), function(1, 1000.0)];
+    let list = vec![
+        Invocation { at: at_s(0.0), function: 0 },
+        Invocation { at: at_s(0.5), function: 1 }, // waits for a's execution to end, then evicts it
+        Invocation { at: at_s(5.0), function: 0 }, // evicts b's idle sandbox
+    ];
+    let mut keep = policy_from("faascache", &[]);
+    let r = run_list(&apps, &functions, &platform(1, 1000), list, keep.as_mut());
+    assert_eq!(r.records.len(), 3);
+    assert_eq!(r.evictions, 2);
+    let b = r.records.iter().find(|x| x.function == 1).expect("b ran");
+    assert_eq!(b.start, at_s(1.0));
+}
+
+#[test]
+fn probe_order_visits_every_host_once() {
+    for n in 1..40 {
+        for hash in [0u64, 7, 12_345, u64::MAX] {
+            let mut order = probe_order(hash, n);
+            order.sort_unstable();
+            assert_eq!(order, (0..n).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 128,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e69_6d62_7573),
+        ..ProptestConfig::default()
+    })]
+
+    /// Under every policy and random load on small hosts: memory is never
+    /// over-committed (checked after every event), and every invocation
+    /// completes once or is dropped; cold + warm = completed.
+    #[test]
+    fn every_invocation_is_accounted_for(
+        which in 0usize..5,
+        hosts in 1usize..4,
+        host_mb in 300u64..3000,
+        mems in prop::collection::vec(50u32..800, 1..6),
+        list in prop::collection::vec((0u64..600_000, 0usize..6, 1u32..5_000), 1..80),
+    ) {
+        let apps: Vec<App> = mems.iter().enumerate().map(|(i, &m)| app(&format!("a{i}"), m, 300.0)).collect();
+        let functions: Vec<Function> = (0..apps.len() as u32).map(|a| function(a, 100.0)).collect();
+        let invocations: Vec<Invocation> = list
+            .iter()
+            .map(|&(ms, f, _)| Invocation { at: SimTime::ZERO + SimDuration::from_nanos(ms * 1_000_000), function: (f % apps.len()) as u32 })
+            .collect();
+        let total = invocations.len() as u64;
+        let mut keep = match which {
+            0 => policy_from("fixed", &[("keep_alive_min", Value::Float(1.0))]),
+            1 => policy_from("hybrid", &[("range_min", Value::Int(5)), ("min_samples", Value::Int(1))]),
+            2 => policy_from("faascache", &[]),
+            3 => policy_from("faascache", &[("variant", Value::Str("lru".into()))]),
+            _ => policy_from("faascache", &[("variant", Value::Str("size".into()))]),
+        };
+        let mut p = platform(hosts, host_mb);
+        p.balancer = if which % 2 == 0 { Balancer::OpenWhisk } else { Balancer::LeastLoaded };
+        p.max_wait = SimDuration::from_secs(2);
+        let r = run_list(&apps, &functions, &p, invocations, keep.as_mut());
+        let completed: u64 = r.apps.iter().map(|a| a.invocations).sum();
+        let dropped: u64 = r.apps.iter().map(|a| a.dropped).sum();
+        prop_assert_eq!(completed + dropped, total);
+        prop_assert_eq!(r.arrivals, total);
+        let cold: u64 = r.apps.iter().map(|a| a.cold).sum();
+        prop_assert_eq!(cold as usize, r.records.iter().filter(|x| x.cold).count());
+        prop_assert_eq!(r.records.len() as u64, completed);
+        for a in &r.apps {
+            prop_assert!(a.wasted_mb_s <= a.loaded_mb_s + 1e-6);
+        }
+    }
+}
