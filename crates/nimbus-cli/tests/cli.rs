@@ -250,3 +250,36 @@ fn moesaic_counts_instances_and_refuses_what_does_not_fit() {
         "{stderr}"
     );
 }
+
+#[test]
+fn faas_run_writes_apps_invocations_and_memory() {
+    let out = temp_dir("faas");
+    let result = nimbus(&["run", &fixture("faas_small.toml"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    assert!(stdout.contains("app_cold_start_pct_p75") && stdout.contains("hybrid") && stdout.contains("faascache"));
+    for file in ["apps_hybrid_seed1.csv", "invocations_fixed-10_seed2.csv", "memory.svg"] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let apps = std::fs::read_to_string(out.join("apps_faascache_seed1.csv")).expect("csv");
+    assert!(apps.starts_with("app,mem_mb,invocations,cold_starts,cold_start_pct,wasted_mb_s"), "{apps}");
+    assert_eq!(apps.lines().count(), 41);
+}
+
+#[test]
+fn faas_unknown_trigger_names_file_line_and_column() {
+    let header: String = std::iter::once("HashOwner,HashApp,HashFunction,Trigger".to_string())
+        .chain((1..=1440).map(|m| m.to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let row = format!("o,a,f,pigeon,{}", vec!["1"; 1440].join(","));
+    let path = crate::repo_root().join("target/faas-fixture-invocations.csv");
+    std::fs::write(&path, format!("{header}\n{row}\n")).expect("write fixture");
+    let result = nimbus(&["run", &fixture("faas_bad_trigger.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains("faas-fixture-invocations.csv:2:4") && stderr.contains("unknown trigger `pigeon`"),
+        "{stderr}"
+    );
+}

@@ -83,3 +83,28 @@ fn llm_results_are_byte_identical_across_thread_counts() {
         assert!(left == right, "{name} differs between thread counts");
     }
 }
+
+/// The serverless domain (synthetic apps, streamed arrivals, sampled
+/// execution times) is byte-identical across runs and thread counts.
+#[test]
+fn faas_results_are_byte_identical_across_thread_counts() {
+    let a = temp_dir("det-faas-a");
+    let b = temp_dir("det-faas-b");
+    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
+        let result = nimbus(&[
+            "run",
+            &fixture("faas_small.toml"),
+            "--quiet",
+            "--jobs",
+            jobs,
+            "--out",
+            dir.to_str().expect("utf-8"),
+        ]);
+        assert!(result.status.success(), "{result:?}");
+    }
+    for name in ["summary.json", "runs.csv", "apps_hybrid_seed1.csv", "invocations_faascache_seed2.csv", "memory.svg"] {
+        let left = std::fs::read(a.join(name)).expect("file a");
+        let right = std::fs::read(b.join(name)).expect("file b");
+        assert!(left == right, "{name} differs between thread counts");
+    }
+}

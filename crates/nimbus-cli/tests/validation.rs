@@ -181,3 +181,49 @@ fn qlm_beats_fcfs_under_overload() {
     eprintln!("QLM/FCFS: interactive attainment {interactive:.2}x, throughput {throughput:.2}x, batch {batch:.2}x");
     assert!(interactive >= 1.4 && throughput >= 1.2 && (batch - 1.0).abs() <= 0.1);
 }
+
+/// Serverless in the Wild's Pareto check on the synthetic Azure-2019-like
+/// day: every hybrid-histogram point lies below the fixed keep-alive curve
+/// (fewer app cold starts than fixed keep-alive interpolated at the same
+/// idle memory). Runs on synthetic data; needs no shared data.
+#[test]
+fn hybrid_histogram_lies_below_the_fixed_keep_alive_curve() {
+    let out = temp_dir("sitw");
+    let result = nimbus(&[
+        "run",
+        "scenarios/faas/sitw-pareto.toml",
+        "--seeds",
+        "1",
+        "--set",
+        "workload.apps=200",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs");
+    let header: Vec<&str> = runs.lines().next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect("column");
+    let (cold, waste) = (col("app_cold_start_pct_p75"), col("wasted_memory_gb_s"));
+    let mut fixed = Vec::new();
+    let mut hybrid = Vec::new();
+    for line in runs.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        let point = (f[waste].parse::<f64>().expect("waste"), f[cold].parse::<f64>().expect("cold"));
+        if f[0].starts_with("fixed") { fixed.push(point) } else { hybrid.push(point) }
+    }
+    fixed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    eprintln!("fixed (idle GB·s, p75 app cold %): {fixed:?}\nhybrid: {hybrid:?}");
+    for &(w, c) in &hybrid {
+        // The fixed curve at the same idle memory (flat beyond its ends).
+        let curve = match fixed.iter().position(|p| p.0 >= w) {
+            Some(0) => fixed[0].1,
+            Some(i) => {
+                let (a, b) = (fixed[i - 1], fixed[i]);
+                a.1 + (b.1 - a.1) * (w - a.0) / (b.0 - a.0)
+            }
+            None => fixed.last().expect("points").1,
+        };
+        assert!(c < curve, "hybrid ({w}, {c}) is not below the fixed curve ({curve})");
+    }
+}

@@ -13,7 +13,7 @@
 //! size coprime with N, so every host is probed once) and least-loaded
 //! (most free memory first).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 
 use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
 
@@ -46,6 +46,12 @@ pub struct Platform {
     pub check_invariants: bool,
 }
 
+/// A total order on priorities as integers (for ordered sets).
+fn order_key(priority: f64) -> u64 {
+    let bits = priority.to_bits();
+    if bits >> 63 == 1 { !bits } else { bits | (1 << 63) }
+}
+
 /// FNV-1a, for the home-invoker hash (stable across platforms and runs).
 pub fn fnv1a(text: &str) -> u64 {
     text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
@@ -76,6 +82,8 @@ struct Sandbox {
     idle_since: Option<SimTime>,
     priority: f64,
     generation: u32,
+    /// Invocations it has run.
+    hits: u64,
     created: SimTime,
     /// The invocation running.
     running: Option<Running>,
@@ -169,12 +177,24 @@ struct Engine<'a> {
     sandboxes: Vec<Option<Sandbox>>,
     free_slots: Vec<u32>,
     idle_by_app: Vec<Vec<u32>>,
-    idle_by_host: Vec<Vec<u32>>,
+    /// Idle sandboxes per host by (eviction key, id): the first is evicted first.
+    idle_by_host: Vec<BTreeSet<(u64, u32)>>,
+    idle_mb_by_host: Vec<u64>,
+    sandboxes_by_app: Vec<u32>,
+    /// Invocations run by each app's current sandboxes.
+    hits_by_app: Vec<u64>,
     last_end: Vec<Option<SimTime>>,
     busy_by_app: Vec<u32>,
     prewarm_gen: Vec<u32>,
     probes: Vec<Vec<usize>>,
-    waiting: VecDeque<Invocation>,
+    /// Invocations waiting for memory, FIFO, by sequence number.
+    waiting: VecDeque<(u64, Invocation)>,
+    /// The same, per app.
+    waiting_by_app: Vec<VecDeque<(u64, Invocation)>>,
+    /// Sequence numbers served out of order (by their app's sandbox).
+    taken: BTreeSet<u64>,
+    waiting_count: usize,
+    next_seq: u64,
     events: EventQueue<Event>,
     now: SimTime,
     stats: Vec<AppStats>,
@@ -194,6 +214,7 @@ impl Engine<'_> {
 
     fn new_sandbox(&mut self, app: u32, host: usize) -> u32 {
         let mem = self.apps[app as usize].mem_mb;
+        self.sandboxes_by_app[app as usize] += 1;
         self.used_mb[host] += u64::from(mem);
         self.loaded_mb += u64::from(mem);
         let sandbox = Sandbox {
@@ -203,6 +224,7 @@ impl Engine<'_> {
             idle_since: None,
             priority: 0.0,
             generation: 0,
+            hits: 0,
             created: self.now,
             running: None,
         };
@@ -226,8 +248,11 @@ impl Engine<'_> {
         if let Some(since) = s.idle_since {
             stats.wasted_mb_s += f64::from(s.mem_mb) * self.now.since(since).as_secs_f64();
             self.idle_by_app[s.app as usize].retain(|&x| x != id);
-            self.idle_by_host[s.host as usize].retain(|&x| x != id);
+            self.idle_by_host[s.host as usize].remove(&(order_key(s.priority), id));
+            self.idle_mb_by_host[s.host as usize] -= u64::from(s.mem_mb);
         }
+        self.sandboxes_by_app[s.app as usize] -= 1;
+        self.hits_by_app[s.app as usize] -= s.hits;
         self.used_mb[s.host as usize] -= u64::from(s.mem_mb);
         self.loaded_mb -= u64::from(s.mem_mb);
         self.free_slots.push(id);
@@ -253,26 +278,15 @@ impl Engine<'_> {
         }
         for &h in &order {
             let free = self.platform.host_mem_mb[h] - self.used_mb[h];
-            let idle: u64 = self.idle_by_host[h]
-                .iter()
-                .filter_map(|&s| self.sandboxes[s as usize].as_ref())
-                .map(|s| u64::from(s.mem_mb))
-                .sum();
-            if free + idle < mem {
+            if free + self.idle_mb_by_host[h] < mem {
                 continue;
             }
             while self.platform.host_mem_mb[h] - self.used_mb[h] < mem {
-                let victim = self.idle_by_host[h]
-                    .iter()
-                    .copied()
-                    .min_by(|&a, &b| {
-                        let (pa, pb) = (self.priority(a), self.priority(b));
-                        pa.total_cmp(&pb).then(a.cmp(&b))
-                    })
-                    .expect("enough idle memory was counted");
-                let priority = self.priority(victim);
+                let &(_, victim) = self.idle_by_host[h].first().expect("enough idle memory was counted");
+                let Some(s) = self.sandboxes[victim as usize].as_ref() else { break };
+                let (app, priority) = (s.app, s.priority);
                 self.unload(victim);
-                self.policy.on_evict(priority);
+                self.policy.on_evict(app, priority, self.sandboxes_by_app[app as usize] == 0);
                 self.result.evictions += 1;
             }
             return Some(h);
@@ -280,8 +294,17 @@ impl Engine<'_> {
         None
     }
 
-    fn priority(&self, id: u32) -> f64 {
-        self.sandboxes[id as usize].as_ref().map_or(f64::INFINITY, |s| s.priority)
+    /// Gives `app`'s idle sandboxes the priority the policy shares among
+    /// an app's sandboxes.
+    fn share_priority(&mut self, app: u32, priority: f64) {
+        for i in 0..self.idle_by_app[app as usize].len() {
+            let id = self.idle_by_app[app as usize][i];
+            let Some(s) = self.sandboxes[id as usize].as_mut() else { continue };
+            let host = s.host as usize;
+            self.idle_by_host[host].remove(&(order_key(s.priority), id));
+            s.priority = priority;
+            self.idle_by_host[host].insert((order_key(priority), id));
+        }
     }
 
     /// Starts `inv` if a sandbox is available or can be made; `false` when
@@ -296,7 +319,9 @@ impl Engine<'_> {
                 let idle = self.now.since(since).as_secs_f64();
                 let (mem, host) = (s.mem_mb, s.host);
                 self.stats[app as usize].wasted_mb_s += f64::from(mem) * idle;
-                self.idle_by_host[host as usize].retain(|&x| x != id);
+                let key = (order_key(self.sandboxes[id as usize].as_ref().map_or(0.0, |s| s.priority)), id);
+                self.idle_by_host[host as usize].remove(&key);
+                self.idle_mb_by_host[host as usize] -= u64::from(mem);
                 (id, false, 0.0)
             }
             None => {
@@ -306,9 +331,17 @@ impl Engine<'_> {
         };
         let exec_ms = f.exec.sample(&mut self.exec_rng).max(0.0);
         let mem = self.apps[app as usize].mem_mb;
-        let priority = self.policy.priority_on_use(app, self.now, mem, self.apps[app as usize].cold.total_ms());
+        self.hits_by_app[app as usize] += 1;
+        if let Some(s) = self.sandboxes[id as usize].as_mut() {
+            s.hits += 1;
+        }
+        let freq = self.hits_by_app[app as usize];
+        let priority = self.policy.priority_on_use(app, self.now, mem, self.apps[app as usize].cold.total_ms(), freq);
         let start = self.now + SimDuration::from_secs_f64(cold_ms / 1e3);
         let end = start + SimDuration::from_secs_f64(exec_ms / 1e3);
+        if self.policy.shares_priority() {
+            self.share_priority(app, priority);
+        }
         let s = self.sandboxes[id as usize].as_mut().expect("sandbox exists");
         s.priority = priority;
         s.generation += 1;
@@ -319,17 +352,40 @@ impl Engine<'_> {
     }
 
     fn drain_waiting(&mut self) {
-        while let Some(&inv) = self.waiting.front() {
-            if self.now.since(inv.at) > self.platform.max_wait {
+        while let Some(&(seq, inv)) = self.waiting.front() {
+            if self.taken.remove(&seq) {
                 self.waiting.pop_front();
+                continue;
+            }
+            if self.now.since(inv.at) > self.platform.max_wait {
+                self.pop_waiting_front();
                 self.drop_invocation(inv, true);
                 continue;
             }
             if !self.try_start(inv) {
                 break;
             }
-            self.waiting.pop_front();
+            self.pop_waiting_front();
         }
+    }
+
+    fn pop_waiting_front(&mut self) {
+        if let Some((seq, inv)) = self.waiting.pop_front() {
+            let app = self.functions[inv.function as usize].app as usize;
+            if self.waiting_by_app[app].front().is_some_and(|w| w.0 == seq) {
+                self.waiting_by_app[app].pop_front();
+            }
+            self.waiting_count -= 1;
+        }
+    }
+
+    fn push_waiting(&mut self, inv: Invocation) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let app = self.functions[inv.function as usize].app as usize;
+        self.waiting.push_back((seq, inv));
+        self.waiting_by_app[app].push_back((seq, inv));
+        self.waiting_count += 1;
     }
 
     fn drop_invocation(&mut self, inv: Invocation, timed_out: bool) {
@@ -353,8 +409,8 @@ impl Engine<'_> {
         // A warm sandbox needs no memory and serves at once; a cold start
         // waits behind earlier invocations waiting for memory.
         let warm = !self.idle_by_app[app].is_empty();
-        if !(warm || self.waiting.is_empty()) || !self.try_start(inv) {
-            self.waiting.push_back(inv);
+        if !(warm || self.waiting_count == 0) || !self.try_start(inv) {
+            self.push_waiting(inv);
         }
     }
 
@@ -386,12 +442,17 @@ impl Engine<'_> {
         self.busy_by_app[app as usize] -= 1;
         self.last_end[app as usize] = Some(self.now);
         // A waiting invocation of the same app takes the sandbox at once.
-        if let Some(pos) = self.waiting.iter().position(|w| self.functions[w.function as usize].app == app) {
-            let inv = self.waiting.remove(pos).expect("position is valid");
-            self.mark_idle(id);
-            if !self.try_start(inv) {
-                self.waiting.push_front(inv);
+        if let Some((seq, inv)) = self.waiting_by_app[app as usize].pop_front() {
+            // Served out of order: the global queue skips it later.
+            if self.waiting.front().is_some_and(|w| w.0 == seq) {
+                self.waiting.pop_front();
+            } else {
+                self.taken.insert(seq);
             }
+            self.waiting_count -= 1;
+            self.mark_idle(id);
+            let started = self.try_start(inv);
+            debug_assert!(started, "an idle sandbox of the app is available");
             return;
         }
         match self.policy.after_execution(app, self.now) {
@@ -415,8 +476,10 @@ impl Engine<'_> {
         let s = self.sandboxes[id as usize].as_mut().expect("sandbox");
         s.idle_since = Some(self.now);
         let (app, host) = (s.app, s.host);
+        let (mem, priority) = (s.mem_mb, s.priority);
         self.idle_by_app[app as usize].push(id);
-        self.idle_by_host[host as usize].push(id);
+        self.idle_by_host[host as usize].insert((order_key(priority), id));
+        self.idle_mb_by_host[host as usize] += u64::from(mem);
     }
 
     fn expire(&mut self, id: u32, generation: u32) {
@@ -429,7 +492,7 @@ impl Engine<'_> {
     }
 
     fn prewarm(&mut self, app: u32, generation: u32, keep_ns: u64) {
-        if self.prewarm_gen[app as usize] != generation || !self.waiting.is_empty() {
+        if self.prewarm_gen[app as usize] != generation || self.waiting_count > 0 {
             return;
         }
         let Some(host) = self.place(app) else { return };
@@ -437,7 +500,8 @@ impl Engine<'_> {
         self.result.prewarms += 1;
         let mem = self.apps[app as usize].mem_mb;
         let cold = self.apps[app as usize].cold.total_ms();
-        let priority = self.policy.priority_on_use(app, self.now, mem, cold);
+        let freq = self.hits_by_app[app as usize];
+        let priority = self.policy.priority_on_use(app, self.now, mem, cold, freq);
         let s = self.sandboxes[id as usize].as_mut().expect("new sandbox");
         s.priority = priority;
         let gen_now = s.generation;
@@ -457,6 +521,18 @@ impl Engine<'_> {
         let idle = self.sandboxes.iter().flatten().filter(|s| s.idle_since.is_some()).count();
         let listed: usize = self.idle_by_app.iter().map(Vec::len).sum();
         assert_eq!(idle, listed, "idle sandboxes listed per app");
+        let by_host: usize = self.idle_by_host.iter().map(BTreeSet::len).sum();
+        assert_eq!(idle, by_host, "idle sandboxes listed per host");
+        for (h, &mb) in self.idle_mb_by_host.iter().enumerate() {
+            let idle_mb: u64 = self
+                .sandboxes
+                .iter()
+                .flatten()
+                .filter(|s| s.host as usize == h && s.idle_since.is_some())
+                .map(|s| u64::from(s.mem_mb))
+                .sum();
+            assert_eq!(mb, idle_mb, "host {h}: idle memory");
+        }
     }
 }
 
@@ -481,12 +557,19 @@ pub fn run(
         sandboxes: Vec::new(),
         free_slots: Vec::new(),
         idle_by_app: vec![Vec::new(); apps.len()],
-        idle_by_host: vec![Vec::new(); hosts],
+        idle_by_host: vec![BTreeSet::new(); hosts],
+        idle_mb_by_host: vec![0; hosts],
+        sandboxes_by_app: vec![0; apps.len()],
+        hits_by_app: vec![0; apps.len()],
         last_end: vec![None; apps.len()],
         busy_by_app: vec![0; apps.len()],
         prewarm_gen: vec![0; apps.len()],
         probes: apps.iter().map(|a| probe_order(fnv1a(&a.name), hosts)).collect(),
         waiting: VecDeque::new(),
+        waiting_by_app: vec![VecDeque::new(); apps.len()],
+        taken: BTreeSet::new(),
+        waiting_count: 0,
+        next_seq: 0,
         events: EventQueue::new(),
         now: SimTime::ZERO,
         stats: vec![AppStats::default(); apps.len()],
@@ -544,7 +627,9 @@ pub fn run(
     }
     // The end: what still waits is dropped; loaded sandboxes are unloaded
     // (their idle time counts up to the last event).
-    let unserved: Vec<Invocation> = engine.waiting.drain(..).collect();
+    let taken = std::mem::take(&mut engine.taken);
+    let unserved: Vec<Invocation> =
+        engine.waiting.drain(..).filter(|(seq, _)| !taken.contains(seq)).map(|(_, inv)| inv).collect();
     for inv in &unserved {
         engine.drop_invocation(*inv, false);
     }

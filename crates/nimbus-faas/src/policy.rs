@@ -27,9 +27,12 @@
 //!   as caching. Idle sandboxes stay until memory is needed; then the one
 //!   with the lowest priority goes. Greedy-Dual-Size-Frequency:
 //!   `clock + freq × cold-start cost / memory`, where `clock` is the
-//!   priority of the last evicted sandbox and `freq` the app's invocation
-//!   count; variants `lru`, `freq` (`clock + freq`) and `size`
-//!   (`clock + 1/memory`).
+//!   priority of the last evicted sandbox and `freq` the invocations the
+//!   app's current sandboxes have run (an evicted sandbox takes its count
+//!   with it); all of an app's sandboxes share the priority of its latest
+//!   use (`shared_priority = false` keeps it per sandbox); variants `lru`,
+//!   `freq` (`clock + freq`) and `size` (`clock + freq/memory`), as in
+//!   the authors' simulator.
 
 use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{SimDuration, SimTime};
@@ -59,13 +62,20 @@ pub trait KeepAlive: Send {
     /// What to do with `app`'s sandbox after an execution ending `now`.
     fn after_execution(&mut self, app: u32, now: SimTime) -> AfterExecution;
     /// The eviction priority a sandbox of `app` gets when used at `now`
-    /// (lowest is evicted first).
-    fn priority_on_use(&mut self, app: u32, now: SimTime, mem_mb: u32, cold_ms: f64) -> f64 {
-        let _ = (app, mem_mb, cold_ms);
+    /// (lowest is evicted first); `freq` counts the invocations the app's
+    /// current sandboxes have run, this one included.
+    fn priority_on_use(&mut self, app: u32, now: SimTime, mem_mb: u32, cold_ms: f64, freq: u64) -> f64 {
+        let _ = (app, mem_mb, cold_ms, freq);
         now.as_secs_f64()
     }
-    /// A sandbox with this priority was evicted for memory.
-    fn on_evict(&mut self, _priority: f64) {}
+    /// Whether all sandboxes of an app share the priority of its latest
+    /// use (FaasCache's Greedy-Dual family).
+    fn shares_priority(&self) -> bool {
+        false
+    }
+    /// A sandbox of `app` with this priority was evicted for memory; `last`
+    /// when the app has no sandbox left.
+    fn on_evict(&mut self, _app: u32, _priority: f64, _last: bool) {}
 }
 
 /// Fixed keep-alive.
@@ -96,7 +106,7 @@ pub enum CacheVariant {
 pub struct FaasCache {
     variant: CacheVariant,
     clock: f64,
-    freq: Vec<u64>,
+    shared: bool,
 }
 
 impl KeepAlive for FaasCache {
@@ -104,23 +114,22 @@ impl KeepAlive for FaasCache {
         AfterExecution::KeepUntilEvicted
     }
 
-    fn priority_on_use(&mut self, app: u32, now: SimTime, mem_mb: u32, cold_ms: f64) -> f64 {
-        let a = app as usize;
-        if self.freq.len() <= a {
-            self.freq.resize(a + 1, 0);
-        }
-        self.freq[a] += 1;
-        let freq = self.freq[a] as f64;
+    fn priority_on_use(&mut self, _app: u32, now: SimTime, mem_mb: u32, cold_ms: f64, freq: u64) -> f64 {
+        let freq = freq as f64;
         let mem = f64::from(mem_mb.max(1));
         match self.variant {
             CacheVariant::Gdsf => self.clock + freq * cold_ms / mem,
             CacheVariant::Lru => now.as_secs_f64(),
             CacheVariant::Freq => self.clock + freq,
-            CacheVariant::Size => self.clock + 1.0 / mem,
+            CacheVariant::Size => self.clock + freq / mem,
         }
     }
 
-    fn on_evict(&mut self, priority: f64) {
+    fn shares_priority(&self) -> bool {
+        self.shared
+    }
+
+    fn on_evict(&mut self, _app: u32, priority: f64, _last: bool) {
         if self.variant != CacheVariant::Lru {
             self.clock = self.clock.max(priority);
         }
@@ -277,8 +286,9 @@ fn faascache(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
         "size" => CacheVariant::Size,
         _ => CacheVariant::Gdsf,
     };
+    let shared = p.bool_or("shared_priority", true)?;
     p.finish(&[])?;
-    Ok(Box::new(FaasCache { variant, clock: 0.0, freq: Vec::new() }))
+    Ok(Box::new(FaasCache { variant, clock: 0.0, shared }))
 }
 
 /// Every policy.
@@ -304,7 +314,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         kind: "baseline",
         source: "Fuerst and Sharma, ASPLOS'21 (FaasCache)",
         summary: "keep-alive as caching: Greedy-Dual-Size-Frequency eviction (or lru, freq, size)",
-        params: &["variant"],
+        params: &["variant", "shared_priority"],
         build: faascache,
     },
 ];
@@ -340,13 +350,14 @@ mod tests {
 
     #[test]
     fn gdsf_prefers_frequent_costly_small_apps_and_ages_with_the_clock() {
-        let mut c = FaasCache { variant: CacheVariant::Gdsf, clock: 0.0, freq: Vec::new() };
+        let mut c = FaasCache { variant: CacheVariant::Gdsf, clock: 0.0, shared: true };
         let now = SimTime::ZERO;
-        let small_hot = (0..5).map(|_| c.priority_on_use(0, now, 128, 1000.0)).last().expect("used");
-        let big_cold = c.priority_on_use(1, now, 1024, 1000.0);
+        let small_hot = c.priority_on_use(0, now, 128, 1000.0, 5);
+        let big_cold = c.priority_on_use(1, now, 1024, 1000.0, 1);
+        assert!((small_hot - 5.0 * 1000.0 / 128.0).abs() < 1e-9);
         assert!(small_hot > big_cold);
-        c.on_evict(big_cold);
-        let again = c.priority_on_use(1, now, 1024, 1000.0);
-        assert!((again - (big_cold + 2.0 * 1000.0 / 1024.0)).abs() < 1e-9);
+        c.on_evict(1, big_cold, true);
+        let again = c.priority_on_use(1, now, 1024, 1000.0, 1);
+        assert!((again - (big_cold + 1000.0 / 1024.0)).abs() < 1e-9);
     }
 }

@@ -265,9 +265,12 @@ pub mod azure2019 {
     pub const MEM_MEDIAN_MB: f64 = 150.0;
     /// σ of log memory.
     pub const MEM_SIGMA: f64 = 0.6;
+    /// σ of log cold-start latency around the scenario's median (inferred).
+    pub const COLD_SIGMA: f64 = 0.8;
 }
 
-/// A synthetic workload of `apps` apps with one function each.
+/// A synthetic workload of `apps` apps with one function each; `cold_ms`
+/// is the median cold start.
 pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<Function>, Vec<Pattern>) {
     use azure2019::*;
     let mut out_apps = Vec::with_capacity(apps);
@@ -275,7 +278,10 @@ pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<
     let mut patterns = Vec::with_capacity(apps);
     for a in 0..apps {
         let mem = rng.lognormal(MEM_MEDIAN_MB.ln(), MEM_SIGMA).clamp(16.0, 4096.0).round() as u32;
-        out_apps.push(App { name: format!("app{a}"), mem_mb: mem, cold: ColdStart::split(cold_ms) });
+        // Cold starts vary with runtime and dependencies: log-normal around
+        // the configured median (σ 0.8, inferred).
+        let cold = rng.lognormal(cold_ms.max(1e-3).ln(), COLD_SIGMA).min(60_000.0);
+        out_apps.push(App { name: format!("app{a}"), mem_mb: mem, cold: ColdStart::split(cold) });
         let timer = rng.bernoulli(TIMER_SHARE);
         let pattern = if timer {
             let period = TIMER_PERIODS_S[rng.index(TIMER_PERIODS_S.len())];
