@@ -16,14 +16,16 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "sia" => scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)"),
         "hops" => scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)"),
         "llm" => serving(),
+        "faas" => serverless(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
             scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)")?;
             scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")?;
-            serving()
+            serving()?;
+            serverless(quick)
         }
-        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, all")),
+        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, all")),
     }
 }
 
@@ -142,6 +144,49 @@ fn serving() -> Result<(), String> {
             policy.label,
             iterations / wall / 1e6,
             tokens / wall / 1e6
+        );
+    }
+    Ok(())
+}
+
+/// Peak resident memory of this process, MB (Linux; NaN elsewhere).
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+/// The serverless engine under the hybrid histogram policy on the synthetic
+/// Azure-2019-like workload: invocations per wall second and peak memory.
+fn serverless(quick: bool) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let path = std::path::Path::new("scenarios/faas/sitw-pareto.toml");
+    let (apps, days) = if quick { (2_000, 1.0) } else { (10_000, 2.0) };
+    let overrides = Overrides {
+        seeds: Some(vec![1]),
+        set: vec![
+            ("workload.apps".into(), apps.to_string()),
+            ("workload.days".into(), format!("{days:.1}")),
+            ("platform.hosts".into(), "64".into()),
+        ],
+    };
+    let scenario = nimbus_lab::Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
+    outln!("faas: synthetic Azure-2019-like workload, {apps} apps x {days} days, 64 hosts of 256 GB");
+    for policy in scenario.policies.iter().filter(|p| p.label == "hybrid-4h" || p.label == "fixed-10") {
+        let t = Instant::now();
+        let output = scenario.prepared.run(&policy.name, &policy.params, 1, &mut |_| {})?;
+        let wall = t.elapsed().as_secs_f64();
+        let invocations = output.metric("invocations").unwrap_or(f64::NAN);
+        outln!(
+            "  {:<10} {wall:>7.2} s wall  {invocations:>12.0} invocations  {:>6.2} M invocations/s  peak RSS {:.0} MB",
+            policy.label,
+            invocations / wall / 1e6,
+            peak_rss_mb()
         );
     }
     Ok(())

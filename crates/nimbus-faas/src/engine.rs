@@ -85,6 +85,11 @@ struct Sandbox {
     /// Invocations it has run.
     hits: u64,
     created: SimTime,
+    /// When it is unloaded if still idle.
+    expire_at: Option<SimTime>,
+    /// The time of its pending expiry event, if any (one at a time, so
+    /// the event queue stays O(sandboxes) however many executions end).
+    timer_at: Option<SimTime>,
     /// The invocation running.
     running: Option<Running>,
 }
@@ -101,6 +106,7 @@ struct Running {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
     Done(u32),
+    /// (sandbox slot, slot epoch)
     Expire(u32, u32),
     /// (app, generation, keep-alive ns)
     Prewarm(u32, u32, u64),
@@ -181,6 +187,8 @@ struct Engine<'a> {
     idle_by_host: Vec<BTreeSet<(u64, u32)>>,
     idle_mb_by_host: Vec<u64>,
     sandboxes_by_app: Vec<u32>,
+    /// Incremented each time a slot is reused, so stale timers are ignored.
+    slot_epoch: Vec<u32>,
     /// Invocations run by each app's current sandboxes.
     hits_by_app: Vec<u64>,
     last_end: Vec<Option<SimTime>>,
@@ -226,15 +234,19 @@ impl Engine<'_> {
             generation: 0,
             hits: 0,
             created: self.now,
+            expire_at: None,
+            timer_at: None,
             running: None,
         };
         match self.free_slots.pop() {
             Some(id) => {
                 self.sandboxes[id as usize] = Some(sandbox);
+                self.slot_epoch[id as usize] += 1;
                 id
             }
             None => {
                 self.sandboxes.push(Some(sandbox));
+                self.slot_epoch.push(0);
                 (self.sandboxes.len() - 1) as u32
             }
         }
@@ -316,6 +328,7 @@ impl Engine<'_> {
             Some(id) => {
                 let s = self.sandboxes[id as usize].as_mut().expect("idle sandbox exists");
                 let since = s.idle_since.take().expect("idle");
+                s.expire_at = None;
                 let idle = self.now.since(since).as_secs_f64();
                 let (mem, host) = (s.mem_mb, s.host);
                 self.stats[app as usize].wasted_mb_s += f64::from(mem) * idle;
@@ -458,8 +471,7 @@ impl Engine<'_> {
         match self.policy.after_execution(app, self.now) {
             AfterExecution::KeepFor(keep) => {
                 self.mark_idle(id);
-                let generation = self.sandboxes[id as usize].as_ref().map_or(0, |s| s.generation);
-                self.events.schedule(self.now + keep, Event::Expire(id, generation));
+                self.set_expiry(id, self.now + keep);
             }
             AfterExecution::KeepUntilEvicted => self.mark_idle(id),
             AfterExecution::Unload { prewarm_after, keep_for } => {
@@ -482,12 +494,37 @@ impl Engine<'_> {
         self.idle_mb_by_host[host as usize] += u64::from(mem);
     }
 
-    fn expire(&mut self, id: u32, generation: u32) {
-        let current =
-            self.sandboxes[id as usize].as_ref().is_some_and(|s| s.generation == generation && s.idle_since.is_some());
-        if current {
-            self.unload(id);
-            self.drain_waiting();
+    /// Unloads `id` at `at` if it is still idle then.
+    fn set_expiry(&mut self, id: u32, at: SimTime) {
+        let epoch = self.slot_epoch[id as usize];
+        let Some(s) = self.sandboxes[id as usize].as_mut() else { return };
+        s.expire_at = Some(at);
+        if s.timer_at.is_none_or(|t| t > at) {
+            s.timer_at = Some(at);
+            self.events.schedule(at, Event::Expire(id, epoch));
+        }
+    }
+
+    fn expire(&mut self, id: u32, epoch: u32) {
+        if self.slot_epoch[id as usize] != epoch {
+            return;
+        }
+        let now = self.now;
+        let Some(s) = self.sandboxes[id as usize].as_mut() else { return };
+        if s.timer_at != Some(now) {
+            return; // superseded by an earlier timer that already ran
+        }
+        s.timer_at = None;
+        match (s.idle_since, s.expire_at) {
+            (Some(_), Some(at)) if at <= now => {
+                self.unload(id);
+                self.drain_waiting();
+            }
+            (Some(_), Some(at)) => {
+                s.timer_at = Some(at);
+                self.events.schedule(at, Event::Expire(id, epoch));
+            }
+            _ => {}
         }
     }
 
@@ -504,9 +541,8 @@ impl Engine<'_> {
         let priority = self.policy.priority_on_use(app, self.now, mem, cold, freq);
         let s = self.sandboxes[id as usize].as_mut().expect("new sandbox");
         s.priority = priority;
-        let gen_now = s.generation;
         self.mark_idle(id);
-        self.events.schedule(self.now + SimDuration::from_nanos(keep_ns), Event::Expire(id, gen_now));
+        self.set_expiry(id, self.now + SimDuration::from_nanos(keep_ns));
     }
 
     fn check(&self) {
@@ -560,6 +596,7 @@ pub fn run(
         idle_by_host: vec![BTreeSet::new(); hosts],
         idle_mb_by_host: vec![0; hosts],
         sandboxes_by_app: vec![0; apps.len()],
+        slot_epoch: Vec::new(),
         hits_by_app: vec![0; apps.len()],
         last_end: vec![None; apps.len()],
         busy_by_app: vec![0; apps.len()],
@@ -616,7 +653,7 @@ pub fn run(
             engine.now = at;
             match event {
                 Event::Done(id) => engine.done(id),
-                Event::Expire(id, generation) => engine.expire(id, generation),
+                Event::Expire(id, epoch) => engine.expire(id, epoch),
                 Event::Prewarm(app, generation, keep) => engine.prewarm(app, generation, keep),
             }
         }
