@@ -227,3 +227,24 @@ fn hybrid_histogram_lies_below_the_fixed_keep_alive_curve() {
         assert!(c < curve, "hybrid ({w}, {c}) is not below the fixed curve ({curve})");
     }
 }
+
+/// The Ilúvatar sample (Azure 2019-derived, 11,868 invocations of 21
+/// functions in 5 minutes) replayed 12 times: every invocation is completed
+/// or reported dropped, under every policy.
+#[test]
+fn iluvatar_sample_accounts_for_every_invocation() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the Ilúvatar sample test");
+        return;
+    }
+    let out = temp_dir("iluvatar");
+    let result =
+        nimbus(&["run", "scenarios/faas/iluvatar-sample.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{:?}", text(&result));
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    for policy in ["fixed-10", "hybrid", "gdsf", "lru"] {
+        let done = summary_value(&summary, policy, "invocations");
+        let dropped = summary_value(&summary, policy, "dropped");
+        assert_eq!(done + dropped, 12.0 * 11_868.0, "{policy}");
+    }
+}
