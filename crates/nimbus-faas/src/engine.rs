@@ -44,6 +44,8 @@ pub struct Platform {
     pub record_limit: usize,
     /// Verify memory accounting after every event (tests).
     pub check_invariants: bool,
+    /// Energy and carbon accounting, when wanted.
+    pub energy: Option<crate::energy::EnergyConfig>,
 }
 
 /// A total order on priorities as integers (for ordered sets).
@@ -171,6 +173,8 @@ pub struct RunResult {
     pub prewarms: u64,
     /// End of the run.
     pub end: SimTime,
+    /// Energy and carbon, when accounted.
+    pub energy: Option<crate::energy::Accountant>,
 }
 
 struct Engine<'a> {
@@ -193,6 +197,7 @@ struct Engine<'a> {
     hits_by_app: Vec<u64>,
     last_end: Vec<Option<SimTime>>,
     busy_by_app: Vec<u32>,
+    busy_total: u64,
     prewarm_gen: Vec<u32>,
     probes: Vec<Vec<usize>>,
     /// Invocations waiting for memory, FIFO, by sequence number.
@@ -209,6 +214,7 @@ struct Engine<'a> {
     result: RunResult,
     dropped_wait: u64,
     loaded_mb: u64,
+    energy: Option<crate::energy::Accountant>,
 }
 
 impl Engine<'_> {
@@ -222,6 +228,9 @@ impl Engine<'_> {
 
     fn new_sandbox(&mut self, app: u32, host: usize) -> u32 {
         let mem = self.apps[app as usize].mem_mb;
+        if let Some(e) = self.energy.as_mut() {
+            e.load(host, app, u64::from(mem), self.now);
+        }
         self.sandboxes_by_app[app as usize] += 1;
         self.used_mb[host] += u64::from(mem);
         self.loaded_mb += u64::from(mem);
@@ -255,6 +264,9 @@ impl Engine<'_> {
     /// Unloads a sandbox (idle or never used), charging its idle time.
     fn unload(&mut self, id: u32) {
         let Some(s) = self.sandboxes[id as usize].take() else { return };
+        if let Some(e) = self.energy.as_mut() {
+            e.unload(s.host as usize, s.app, u64::from(s.mem_mb), self.now);
+        }
         let stats = &mut self.stats[s.app as usize];
         stats.loaded_mb_s += f64::from(s.mem_mb) * self.now.since(s.created).as_secs_f64();
         if let Some(since) = s.idle_since {
@@ -358,8 +370,12 @@ impl Engine<'_> {
         let s = self.sandboxes[id as usize].as_mut().expect("sandbox exists");
         s.priority = priority;
         s.generation += 1;
+        if let Some(e) = self.energy.as_mut() {
+            e.start(s.host as usize, app, self.now);
+        }
         s.running = Some(Running { function: inv.function, arrival: inv.at, start, cold, cold_ms });
         self.busy_by_app[app as usize] += 1;
+        self.busy_total += 1;
         self.events.schedule(end, Event::Done(id));
         true
     }
@@ -428,10 +444,13 @@ impl Engine<'_> {
     }
 
     fn done(&mut self, id: u32) {
-        let (app, mem, run) = {
+        let (app, mem, run, host) = {
             let s = self.sandboxes[id as usize].as_mut().expect("running sandbox");
-            (s.app, s.mem_mb, s.running.take().expect("running"))
+            (s.app, s.mem_mb, s.running.take().expect("running"), s.host)
         };
+        if let Some(e) = self.energy.as_mut() {
+            e.stop(host as usize, app, self.now);
+        }
         let _ = mem;
         let stats = &mut self.stats[app as usize];
         stats.invocations += 1;
@@ -453,6 +472,7 @@ impl Engine<'_> {
             self.result.records_truncated = true;
         }
         self.busy_by_app[app as usize] -= 1;
+        self.busy_total -= 1;
         self.last_end[app as usize] = Some(self.now);
         // A waiting invocation of the same app takes the sandbox at once.
         if let Some((seq, inv)) = self.waiting_by_app[app as usize].pop_front() {
@@ -600,6 +620,7 @@ pub fn run(
         hits_by_app: vec![0; apps.len()],
         last_end: vec![None; apps.len()],
         busy_by_app: vec![0; apps.len()],
+        busy_total: 0,
         prewarm_gen: vec![0; apps.len()],
         probes: apps.iter().map(|a| probe_order(fnv1a(&a.name), hosts)).collect(),
         waiting: VecDeque::new(),
@@ -623,14 +644,22 @@ pub fn run(
             evictions: 0,
             prewarms: 0,
             end: SimTime::ZERO,
+            energy: None,
         },
         dropped_wait: 0,
         loaded_mb: 0,
+        energy: platform.energy.clone().map(|c| crate::energy::Accountant::new(c, hosts, apps.len())),
     };
     let span = source.span().as_secs_f64().max(1.0);
     let mut next = source.next().filter(|i| i.at <= platform.horizon);
     let mut last_progress = 0.0;
     loop {
+        // The trace is over once nothing arrives, runs or waits: what is
+        // still loaded is unloaded now, so that every policy is measured
+        // over the same span rather than until its last expiry.
+        if next.is_none() && engine.busy_total == 0 && engine.waiting_count == 0 {
+            break;
+        }
         let event_at = engine.events.peek_time();
         let take_arrival = match (next, event_at) {
             (Some(a), Some(e)) => a.at <= e,
@@ -676,7 +705,11 @@ pub fn run(
         }
     }
     progress(1.0);
+    if let Some(e) = engine.energy.as_mut() {
+        e.finish(engine.now);
+    }
     let mut result = engine.result;
+    result.energy = engine.energy.take();
     result.end = engine.now;
     if engine.dropped_wait > 0 {
         result.dropped.push(("no memory within max_wait_s", engine.dropped_wait));

@@ -22,7 +22,7 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
     let span = result.end.as_secs_f64().max(1e-9);
     let ms = |us: u64| us as f64 / 1e3;
     let pct = |n: u64, d: u64| if d == 0 { f64::NAN } else { 100.0 * n as f64 / d as f64 };
-    let metrics = vec![
+    let mut metrics = vec![
         Metric::new("app_cold_start_pct_p75", quantile(&per_app_cold, 0.75), Better::Lower),
         Metric::new("cold_start_pct", pct(cold, invocations), Better::Lower),
         Metric::new("wasted_memory_gb_s", wasted / 1024.0, Better::Lower),
@@ -42,11 +42,22 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
         Metric::new("evictions", result.evictions as f64, Better::Neither),
         Metric::new("prewarms", result.prewarms as f64, Better::Neither),
     ];
+    if let Some(e) = &result.energy {
+        let joules: f64 = e.host_joules.iter().sum();
+        metrics.extend([
+            Metric::new("energy_kwh", joules / 3.6e6, Better::Lower),
+            Metric::new("carbon_kg", (e.operational_g + e.embodied_g) / 1e3, Better::Lower),
+            Metric::new("embodied_carbon_kg", e.embodied_g / 1e3, Better::Lower),
+            Metric::new("energy_unattributed_pct_shapley", 100.0 * e.unattributed_joules[0] / joules, Better::Neither),
+            Metric::new("energy_unattributed_pct_cpu", 100.0 * e.unattributed_joules[1] / joules, Better::Neither),
+        ]);
+    }
     let app_rows = apps
         .iter()
         .zip(&result.apps)
-        .map(|(app, s)| {
-            vec![
+        .enumerate()
+        .map(|(i, (app, s))| {
+            let mut row = vec![
                 Cell::Str(app.name.clone()),
                 Cell::Int(i64::from(app.mem_mb)),
                 Cell::Int(s.invocations as i64),
@@ -55,26 +66,25 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
                 Cell::Float(s.wasted_mb_s),
                 Cell::Float(s.loaded_mb_s),
                 Cell::Int(s.dropped as i64),
-            ]
+            ];
+            if let Some(e) = &result.energy {
+                let a = e.apps[i];
+                row.extend(a.joules.iter().map(|j| Cell::Float(*j)));
+                row.extend(a.carbon_g.iter().map(|g| Cell::Float(*g)));
+            }
+            row
         })
         .collect();
-    let mut tables = vec![Table {
-        name: "apps".into(),
-        columns: [
-            "app",
-            "mem_mb",
-            "invocations",
-            "cold_starts",
-            "cold_start_pct",
-            "wasted_mb_s",
-            "loaded_mb_s",
-            "dropped",
-        ]
-        .iter()
-        .map(|c| c.to_string())
-        .collect(),
-        rows: app_rows,
-    }];
+    let mut app_columns: Vec<String> =
+        ["app", "mem_mb", "invocations", "cold_starts", "cold_start_pct", "wasted_mb_s", "loaded_mb_s", "dropped"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+    if result.energy.is_some() {
+        app_columns.extend(crate::energy::METHODS.iter().map(|m| format!("energy_j_{m}")));
+        app_columns.extend(crate::energy::METHODS.iter().map(|m| format!("carbon_g_{m}")));
+    }
+    let mut tables = vec![Table { name: "apps".into(), columns: app_columns, rows: app_rows }];
     if !result.records.is_empty() {
         let rows = result
             .records

@@ -22,6 +22,14 @@
 //!   - `poisson`: one app, `rate_per_s`, `exec_ms`, `mem_mb`,
 //!     `cold_start_ms`, `duration_s` (the analytic cross-check).
 //!
+//! - `[energy]` (optional; its presence turns accounting on): `idle_w`,
+//!   `max_w` (host power, 90/300 W), `cores` (32), `mem_w_per_gb` (0.375:
+//!   DRAM in use, inferred from DDR4 RDIMMs at about 3 W per 8 GB),
+//!   `ci_g_per_kwh` (400; also the stand-in when `ci_file` is absent)
+//!   or `ci_file` (an Electricity Maps hourly file, cycled from the run's
+//!   start), `embodied_kg`, `manufacturing_ratio`, `lifetime_years` (Dell
+//!   PowerEdge C6420 by default).
+//!
 //! A missing trace file falls back to the synthetic generator with the
 //! same number of apps, and the results say so.
 
@@ -34,11 +42,13 @@ use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::{TraceError, faas};
 
+use crate::energy::{CarbonIntensity, EnergyConfig};
 use crate::engine::{self, Balancer, Platform};
 use crate::policy;
 use crate::workload::{
     self, App, ColdStart, ExecTime, Function, Invocation, ListSource, MinuteSource, Pattern, PatternSource, Source,
 };
+use nimbus_model::energy::{Embodied, LinearPower};
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +104,42 @@ impl Scenario {
         let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
         let record_limit = p.u64_or("record_limit", 100_000)? as usize;
         p.finish(&[])?;
+        let mut fallbacks = Vec::new();
+        let energy = match root.table("energy")? {
+            None => None,
+            Some(e) => {
+                let idle_w = e.non_negative_f64_or("idle_w", LinearPower::SERVER.idle_w)?;
+                let max_w = e.positive_f64_or("max_w", LinearPower::SERVER.max_w)?;
+                if max_w < idle_w {
+                    return Err(e.error("max_w", "must be at least idle_w").into());
+                }
+                let cores = e.u64_or("cores", 32)?.clamp(1, 4096) as u32;
+                let constant = e.non_negative_f64_or("ci_g_per_kwh", 400.0)?;
+                let intensity = match e.str("ci_file")? {
+                    Some(file) if resolve(file).exists() => {
+                        let hours = faas::read_hourly_carbon_intensity(&resolve(file))?;
+                        if hours.is_empty() {
+                            return Err(e.error("ci_file", format!("{file} holds no hours")).into());
+                        }
+                        CarbonIntensity::Hourly(hours)
+                    }
+                    Some(file) => {
+                        fallbacks.push(format!("{file} is absent: a constant {constant} gCO2e/kWh stands in"));
+                        CarbonIntensity::Constant(constant)
+                    }
+                    None => CarbonIntensity::Constant(constant),
+                };
+                let embodied = Embodied {
+                    gwp_total_kg: e.non_negative_f64_or("embodied_kg", Embodied::SERVER.gwp_total_kg)?,
+                    manufacturing_ratio: e
+                        .non_negative_f64_or("manufacturing_ratio", Embodied::SERVER.manufacturing_ratio)?,
+                    lifetime_years: e.positive_f64_or("lifetime_years", Embodied::SERVER.lifetime_years)?,
+                };
+                let mem_w_per_gb = e.non_negative_f64_or("mem_w_per_gb", 0.375)?;
+                e.finish(&[])?;
+                Some(EnergyConfig { power: LinearPower { idle_w, max_w }, embodied, cores, mem_w_per_gb, intensity })
+            }
+        };
         let platform = Platform {
             host_mem_mb: vec![host_mb; hosts as usize],
             balancer,
@@ -101,13 +147,13 @@ impl Scenario {
             horizon: SimTime::ZERO + SimDuration::from_secs_f64(horizon_h * 3600.0),
             record_limit,
             check_invariants: false,
+            energy,
         };
 
         let w = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
         let kind = w.choice_or("kind", &["iluvatar", "azure2019", "azure2021", "synthetic", "poisson"], "synthetic")?;
         let cold_ms = w.non_negative_f64_or("cold_start_ms", 1000.0)?;
         let default_mem = w.u64_or("default_mem_mb", 256)? as u32;
-        let mut fallbacks = Vec::new();
         let synthetic_apps = w.u64_or("apps", 1000)? as usize;
         let days = w.positive_f64_or("days", 1.0)?;
         if synthetic_apps == 0 || synthetic_apps > 1_000_000 || days > 30.0 {

@@ -15,6 +15,7 @@ fn platform(hosts: usize, mem_mb: u64) -> Platform {
         horizon: SimTime::MAX,
         record_limit: 1_000_000,
         check_invariants: true,
+        energy: None,
     }
 }
 
@@ -88,9 +89,11 @@ fn fixed_keep_alive_by_hand() {
     // 0 s cold (ends 1.5 s); 300 s warm; 1200 s: idle 899 s > 600 s, cold.
     assert_eq!(cold, [true, false, true]);
     assert_eq!(r.records[0].end, at_s(1.5));
-    // Idle memory: 298.5 s + 600 s (expired at 901 s), then 600 s after 1201.5 s.
+    // Idle memory: 298.5 s, then 600 s until the expiry at 901.5 s; the
+    // trace ends with the last execution at 1201.5 s.
     let wasted = r.apps[0].wasted_mb_s;
-    assert!((wasted - 100.0 * (298.5 + 600.0 + 600.0)).abs() < 1e-6, "{wasted}");
+    assert!((wasted - 100.0 * (298.5 + 600.0)).abs() < 1e-6, "{wasted}");
+    assert_eq!(r.end, at_s(1201.5));
 }
 
 #[test]
@@ -167,6 +170,79 @@ proptest! {
         prop_assert_eq!(r.records.len() as u64, completed);
         for a in &r.apps {
             prop_assert!(a.wasted_mb_s <= a.loaded_mb_s + 1e-6);
+        }
+    }
+}
+
+fn energy_config(cores: u32) -> nimbus_faas::energy::EnergyConfig {
+    nimbus_faas::energy::EnergyConfig {
+        power: nimbus_model::energy::LinearPower { idle_w: 100.0, max_w: 300.0 },
+        embodied: nimbus_model::energy::Embodied::SERVER,
+        cores,
+        mem_w_per_gb: 0.0,
+        intensity: nimbus_faas::energy::CarbonIntensity::Constant(360.0),
+    }
+}
+
+#[test]
+fn energy_attribution_by_hand() {
+    // Two apps on a 2-core host; keep-alive 1 min. a runs 0-10 s, b runs
+    // 5-15 s; the trace ends when b's execution does.
+    let apps = vec![app("a", 100, 0.0), app("b", 300, 0.0)];
+    let functions = vec![function(0, 10_000.0), function(1, 10_000.0)];
+    let list = vec![Invocation { at: at_s(0.0), function: 0 }, Invocation { at: at_s(5.0), function: 1 }];
+    let mut keep = policy_from("fixed", &[("keep_alive_min", Value::Float(1.0))]);
+    let mut p = platform(1, 4096);
+    p.energy = Some(energy_config(2));
+    let r = run_list(&apps, &functions, &p, list, keep.as_mut());
+    let e = r.energy.expect("accounted");
+    // Host: 15 s of idle (100 W) + 20 s of one busy core (100 W each).
+    let total = 15.0 * 100.0 + 20.0 * 100.0;
+    assert!((e.host_joules[0] - total).abs() < 1e-6, "{}", e.host_joules[0]);
+    // Shapley: a alone 0-5 s; idle split equally 5-15 s; each pays its own
+    // 10 s of dynamic power.
+    assert!((e.apps[0].joules[0] - 2000.0).abs() < 1e-6 && (e.apps[1].joules[0] - 1500.0).abs() < 1e-6, "{:?}", e.apps);
+    // CPU-only leaves idle power unattributed; memory splits it 1:3.
+    assert!((e.apps[0].joules[1] - 1000.0).abs() < 1e-6 && (e.unattributed_joules[1] - 1500.0).abs() < 1e-6);
+    assert!((e.apps[0].joules[2] - 1750.0).abs() < 1e-6, "{}", e.apps[0].joules[2]);
+    // 360 g/kWh = 1e-4 g/J, plus embodied carbon.
+    let carbon: f64 = e.apps.iter().map(|x| x.carbon_g[0]).sum();
+    assert!((carbon - (total * 1e-4 + e.embodied_g)).abs() < 1e-9);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x6e69_6d62_7573),
+        ..ProptestConfig::default()
+    })]
+
+    /// Under any load, including oversubscribed cores (sampled Shapley),
+    /// every method's attributed energy plus its unattributed part equals
+    /// the hosts' total.
+    #[test]
+    fn attributed_energy_sums_to_host_energy(
+        cores in 1u32..4,
+        hosts in 1usize..3,
+        list in prop::collection::vec((0u64..300_000, 0usize..14), 1..60),
+    ) {
+        let apps: Vec<App> = (0..14).map(|i| app(&format!("a{i}"), 64 + 32 * i, 200.0)).collect();
+        let functions: Vec<Function> = (0..14u32).map(|a| function(a, 5_000.0)).collect();
+        let invocations: Vec<Invocation> = list
+            .iter()
+            .map(|&(ms, f)| Invocation { at: SimTime::ZERO + SimDuration::from_nanos(ms * 1_000_000), function: f as u32 })
+            .collect();
+        let mut keep = policy_from("fixed", &[("keep_alive_min", Value::Float(1.0))]);
+        let mut p = platform(hosts, 8192);
+        let mut config = energy_config(cores);
+        config.mem_w_per_gb = 0.375;
+        p.energy = Some(config);
+        let r = run_list(&apps, &functions, &p, invocations, keep.as_mut());
+        let e = r.energy.expect("accounted");
+        let total: f64 = e.host_joules.iter().sum();
+        for m in 0..3 {
+            let attributed: f64 = e.apps.iter().map(|a| a.joules[m]).sum();
+            prop_assert!((attributed + e.unattributed_joules[m] - total).abs() <= 1e-6 * total.max(1.0), "method {}", m);
         }
     }
 }

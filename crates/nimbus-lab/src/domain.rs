@@ -242,7 +242,7 @@ impl Domain for FaasDomain {
     }
 
     fn scenario_keys(&self) -> &'static [&'static str] {
-        &["platform", "workload"]
+        &["platform", "workload", "energy"]
     }
 
     fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {

@@ -272,3 +272,12 @@ pub fn read_iluvatar_metadata(path: &Path) -> Result<Vec<FunctionMetadata>, Trac
         })
     })
 }
+
+/// Reads an Electricity Maps hourly carbon-intensity file: the life-cycle
+/// (LCA) intensity of each hour, gCO2e/kWh, in file order.
+pub fn read_hourly_carbon_intensity(path: &Path) -> Result<Vec<f64>, TraceError> {
+    read_csv_with_header(path, &["Datetime (UTC)", "Carbon Intensity gCO₂eq/kWh (LCA)"], |f| {
+        f.non_empty(0)?;
+        f.non_negative_f64(1)
+    })
+}

@@ -269,6 +269,11 @@ fn serverless_fixtures_parse_completely() {
     if let Some(path) = shared("iluvatar-azure-sample/metadata-trace.csv") {
         assert_eq!(faas::read_iluvatar_metadata(&path).expect("valid").len(), 21);
     }
+    if let Some(path) = shared("em-hourly-ci/ES_2022_hourly.csv") {
+        let hours = faas::read_hourly_carbon_intensity(&path).expect("valid");
+        assert_eq!(hours.len(), 8760);
+        assert_eq!(hours[0], 175.54);
+    }
 }
 
 #[test]
