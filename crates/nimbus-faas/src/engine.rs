@@ -83,7 +83,6 @@ struct Sandbox {
     /// `Some(since)` when idle.
     idle_since: Option<SimTime>,
     priority: f64,
-    generation: u32,
     /// Invocations it has run.
     hits: u64,
     created: SimTime,
@@ -240,7 +239,6 @@ impl Engine<'_> {
             mem_mb: mem,
             idle_since: None,
             priority: 0.0,
-            generation: 0,
             hits: 0,
             created: self.now,
             expire_at: None,
@@ -369,7 +367,6 @@ impl Engine<'_> {
         }
         let s = self.sandboxes[id as usize].as_mut().expect("sandbox exists");
         s.priority = priority;
-        s.generation += 1;
         if let Some(e) = self.energy.as_mut() {
             e.start(s.host as usize, app, self.now);
         }

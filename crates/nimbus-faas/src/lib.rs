@@ -5,6 +5,7 @@
 
 pub mod energy;
 pub mod engine;
+pub mod faascale;
 pub mod metrics;
 pub mod policy;
 pub mod scenario;

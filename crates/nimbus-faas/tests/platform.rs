@@ -246,3 +246,34 @@ proptest! {
         }
     }
 }
+
+/// Faascale's feasibility analysis on the Azure 2019 fixtures: vertical
+/// scaling never cold-starts more than horizontal, for 1-, 10- and 60-minute
+/// windows (needs ../shared/data).
+#[test]
+fn faascale_vertical_cold_starts_never_exceed_horizontal() {
+    use nimbus_faas::faascale::{cold_starts, instances_per_minute};
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/invitro-trace-examples");
+    if !dir.exists() {
+        eprintln!("NOTICE: ../shared/data/invitro-trace-examples is absent; skipping this check");
+        return;
+    }
+    let rows = nimbus_trace::faas::read_azure2019_invocations(&dir.join("invocations.csv")).expect("valid");
+    let durations = nimbus_trace::faas::read_azure2019_durations(&dir.join("durations.csv")).expect("valid");
+    for row in &rows {
+        let d = durations.iter().find(|d| d.function == row.function).map_or(1000.0, |d| d.average_ms);
+        let n = instances_per_minute(&row.per_minute, d);
+        for window in [1, 10, 60] {
+            let (h, v) = cold_starts(&n, window);
+            assert!(v <= h, "{}: window {window}: vertical {v} > horizontal {h}", row.function);
+        }
+    }
+    // By hand: the first function runs 5 invocations of 100 ms in each of
+    // the day's first 230 minutes and none after (one instance while
+    // active): one cold start either way.
+    let first = &rows[0];
+    assert!(first.per_minute[..230].iter().all(|&c| c == 5) && first.per_minute[230..].iter().all(|&c| c == 0));
+    let n = instances_per_minute(&first.per_minute, 100.0);
+    assert_eq!(cold_starts(&n, 1), (1, 1));
+    assert_eq!(cold_starts(&n, 60), (1, 1));
+}
