@@ -6,6 +6,7 @@
 pub mod energy;
 pub mod engine;
 pub mod faascale;
+pub mod kpa;
 pub mod metrics;
 pub mod policy;
 pub mod scenario;
