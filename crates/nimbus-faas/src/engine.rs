@@ -111,6 +111,8 @@ enum Event {
     Expire(u32, u32),
     /// (app, generation, keep-alive ns)
     Prewarm(u32, u32, u64),
+    /// A deferred invocation's tolerance ran out: (app, sequence number).
+    Deferred(u32, u64),
 }
 
 /// One invocation's outcome.
@@ -158,6 +160,10 @@ pub struct RunResult {
     pub latency_us: nimbus_sim::stats::Histogram,
     /// Cold-start latencies, µs.
     pub cold_us: nimbus_sim::stats::Histogram,
+    /// Arrival to start of execution, µs.
+    pub start_delay_us: nimbus_sim::stats::Histogram,
+    /// Deferrable invocations that started later than their tolerance.
+    pub tolerance_misses: u64,
     /// Loaded memory, MB, sampled once per simulated minute: (s, MB).
     pub memory_series: Vec<(f64, f64)>,
     /// Peak loaded memory, MB.
@@ -170,6 +176,8 @@ pub struct RunResult {
     pub evictions: u64,
     /// Sandboxes loaded by pre-warming.
     pub prewarms: u64,
+    /// Invocations deferred (DFaaS).
+    pub deferred: u64,
     /// End of the run.
     pub end: SimTime,
     /// Energy and carbon, when accounted.
@@ -207,6 +215,9 @@ struct Engine<'a> {
     taken: BTreeSet<u64>,
     waiting_count: usize,
     next_seq: u64,
+    /// Deferred invocations per app (DFaaS), by sequence number.
+    deferred_by_app: Vec<VecDeque<(u64, Invocation)>>,
+    deferred_count: usize,
     events: EventQueue<Event>,
     now: SimTime,
     stats: Vec<AppStats>,
@@ -432,12 +443,44 @@ impl Engine<'_> {
         self.policy.on_arrival(app as u32, idle);
         // A new execution makes a new decision; a pending pre-warm is moot.
         self.prewarm_gen[app] += 1;
-        // A warm sandbox needs no memory and serves at once; a cold start
-        // waits behind earlier invocations waiting for memory.
         let warm = !self.idle_by_app[app].is_empty();
-        if !(warm || self.waiting_count == 0) || !self.try_start(inv) {
+        let tolerance = self.policy.tolerance(self.functions[inv.function as usize].trigger);
+        if !warm && tolerance > SimDuration::ZERO && self.busy_by_app[app] > 0 {
+            // Wait for one of the app's running sandboxes; start cold when
+            // the tolerance (less the cold start) runs out.
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.deferred_by_app[app].push_back((seq, inv));
+            self.deferred_count += 1;
+            let cold = SimDuration::from_secs_f64(self.apps[app].cold.total_ms() / 1e3);
+            let latest = (inv.at + tolerance).since(SimTime::ZERO).as_nanos().saturating_sub(cold.as_nanos());
+            let latest = SimTime::from_nanos(latest).max(self.now);
+            self.result.deferred += 1;
+            self.events.schedule(latest, Event::Deferred(app as u32, seq));
+            return;
+        }
+        self.start_or_wait(inv);
+    }
+
+    /// Starts `inv` now if it can, else queues it for memory: a warm
+    /// sandbox needs no memory and serves at once; a cold start waits
+    /// behind earlier invocations waiting for memory.
+    fn start_or_wait(&mut self, inv: Invocation) {
+        let app = self.functions[inv.function as usize].app as usize;
+        let may_start = !self.idle_by_app[app].is_empty() || self.waiting_count == 0;
+        if !(may_start && self.try_start(inv)) {
             self.push_waiting(inv);
         }
+    }
+
+    /// A deferred invocation whose tolerance ran out starts now (cold, or
+    /// waits for memory).
+    fn deferred_due(&mut self, app: u32, seq: u64) {
+        let queue = &mut self.deferred_by_app[app as usize];
+        let Some(pos) = queue.iter().position(|d| d.0 == seq) else { return };
+        let (_, inv) = queue.remove(pos).expect("position is valid");
+        self.deferred_count -= 1;
+        self.start_or_wait(inv);
     }
 
     fn done(&mut self, id: u32) {
@@ -456,6 +499,12 @@ impl Engine<'_> {
             self.result.cold_us.record((run.cold_ms * 1e3) as u64);
         }
         self.result.latency_us.record(self.now.since(run.arrival).as_nanos() / 1_000);
+        let delay = run.start.since(run.arrival);
+        self.result.start_delay_us.record(delay.as_nanos() / 1_000);
+        let tolerance = self.policy.tolerance(self.functions[run.function as usize].trigger);
+        if tolerance > SimDuration::ZERO && delay > tolerance + SimDuration::from_nanos(1_000_000) {
+            self.result.tolerance_misses += 1;
+        }
         if self.result.records.len() < self.platform.record_limit {
             self.result.records.push(Record {
                 function: run.function,
@@ -480,6 +529,14 @@ impl Engine<'_> {
                 self.taken.insert(seq);
             }
             self.waiting_count -= 1;
+            self.mark_idle(id);
+            let started = self.try_start(inv);
+            debug_assert!(started, "an idle sandbox of the app is available");
+            return;
+        }
+        // Then a deferred one (DFaaS), warm.
+        if let Some((_, inv)) = self.deferred_by_app[app as usize].pop_front() {
+            self.deferred_count -= 1;
             self.mark_idle(id);
             let started = self.try_start(inv);
             debug_assert!(started, "an idle sandbox of the app is available");
@@ -625,6 +682,8 @@ pub fn run(
         taken: BTreeSet::new(),
         waiting_count: 0,
         next_seq: 0,
+        deferred_by_app: vec![VecDeque::new(); apps.len()],
+        deferred_count: 0,
         events: EventQueue::new(),
         now: SimTime::ZERO,
         stats: vec![AppStats::default(); apps.len()],
@@ -634,12 +693,15 @@ pub fn run(
             records_truncated: false,
             latency_us: nimbus_sim::stats::Histogram::new(),
             cold_us: nimbus_sim::stats::Histogram::new(),
+            start_delay_us: nimbus_sim::stats::Histogram::new(),
+            tolerance_misses: 0,
             memory_series: Vec::new(),
             peak_mb: 0,
             arrivals: 0,
             dropped: Vec::new(),
             evictions: 0,
             prewarms: 0,
+            deferred: 0,
             end: SimTime::ZERO,
             energy: None,
         },
@@ -654,7 +716,7 @@ pub fn run(
         // The trace is over once nothing arrives, runs or waits: what is
         // still loaded is unloaded now, so that every policy is measured
         // over the same span rather than until its last expiry.
-        if next.is_none() && engine.busy_total == 0 && engine.waiting_count == 0 {
+        if next.is_none() && engine.busy_total == 0 && engine.waiting_count == 0 && engine.deferred_count == 0 {
             break;
         }
         let event_at = engine.events.peek_time();
@@ -681,6 +743,7 @@ pub fn run(
                 Event::Done(id) => engine.done(id),
                 Event::Expire(id, epoch) => engine.expire(id, epoch),
                 Event::Prewarm(app, generation, keep) => engine.prewarm(app, generation, keep),
+                Event::Deferred(app, seq) => engine.deferred_due(app, seq),
             }
         }
         engine.account_memory();

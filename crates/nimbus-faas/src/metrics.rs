@@ -41,6 +41,9 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
         Metric::new("dropped", dropped as f64, Better::Lower),
         Metric::new("evictions", result.evictions as f64, Better::Neither),
         Metric::new("prewarms", result.prewarms as f64, Better::Neither),
+        Metric::new("deferred", result.deferred as f64, Better::Neither),
+        Metric::new("tolerance_misses", result.tolerance_misses as f64, Better::Lower),
+        Metric::new("start_delay_ms_p99", ms(result.start_delay_us.quantile(0.99)), Better::Lower),
     ];
     if let Some(e) = &result.energy {
         let joules: f64 = e.host_joules.iter().sum();

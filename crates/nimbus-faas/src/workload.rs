@@ -257,6 +257,10 @@ pub mod azure2019 {
     pub const TIMER_SHARE: f64 = 0.3;
     /// Timer periods, s.
     pub const TIMER_PERIODS_S: [f64; 6] = [60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0];
+    /// Triggers of the other apps and their shares (inferred from the
+    /// paper's trigger breakdown, where HTTP dominates, then queues and
+    /// events).
+    pub const OTHER_TRIGGERS: [(&str, f64); 4] = [("http", 0.64), ("queue", 0.18), ("event", 0.10), ("storage", 0.08)];
     /// Median execution time, ms: about half of functions average under 1 s.
     pub const EXEC_MEDIAN_MS: f64 = 900.0;
     /// σ of log execution time.
@@ -294,7 +298,12 @@ pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<
             name: format!("app{a}-f0"),
             app: a as u32,
             exec: ExecTime::LogNormal { median_ms: EXEC_MEDIAN_MS, sigma: EXEC_SIGMA },
-            trigger: if timer { "timer" } else { "http" },
+            trigger: if timer {
+                "timer"
+            } else {
+                let weights: Vec<f64> = OTHER_TRIGGERS.iter().map(|t| t.1).collect();
+                OTHER_TRIGGERS[rng.weighted_index(&weights)].0
+            },
         });
         patterns.push(pattern);
     }

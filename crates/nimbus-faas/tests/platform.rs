@@ -137,14 +137,16 @@ proptest! {
     /// completes once or is dropped; cold + warm = completed.
     #[test]
     fn every_invocation_is_accounted_for(
-        which in 0usize..5,
+        which in 0usize..6,
         hosts in 1usize..4,
         host_mb in 300u64..3000,
         mems in prop::collection::vec(50u32..800, 1..6),
         list in prop::collection::vec((0u64..600_000, 0usize..6, 1u32..5_000), 1..80),
     ) {
         let apps: Vec<App> = mems.iter().enumerate().map(|(i, &m)| app(&format!("a{i}"), m, 300.0)).collect();
-        let functions: Vec<Function> = (0..apps.len() as u32).map(|a| function(a, 100.0)).collect();
+        let functions: Vec<Function> = (0..apps.len() as u32)
+            .map(|a| Function { trigger: if a % 2 == 0 { "http" } else { "timer" }, ..function(a, 100.0) })
+            .collect();
         let invocations: Vec<Invocation> = list
             .iter()
             .map(|&(ms, f, _)| Invocation { at: SimTime::ZERO + SimDuration::from_nanos(ms * 1_000_000), function: (f % apps.len()) as u32 })
@@ -155,6 +157,7 @@ proptest! {
             1 => policy_from("hybrid", &[("range_min", Value::Int(5)), ("min_samples", Value::Int(1))]),
             2 => policy_from("faascache", &[]),
             3 => policy_from("faascache", &[("variant", Value::Str("lru".into()))]),
+            5 => policy_from("dfaas", &[("tolerance_s", Value::Float(1.0))]),
             _ => policy_from("faascache", &[("variant", Value::Str("size".into()))]),
         };
         let mut p = platform(hosts, host_mb);
@@ -276,4 +279,28 @@ fn faascale_vertical_cold_starts_never_exceed_horizontal() {
     let n = instances_per_minute(&first.per_minute, 100.0);
     assert_eq!(cold_starts(&n, 1), (1, 1));
     assert_eq!(cold_starts(&n, 60), (1, 1));
+}
+
+#[test]
+fn dfaas_defers_tolerant_invocations_to_a_busy_sandbox() {
+    // One timer-triggered app whose executions take 10 s; the second
+    // invocation arrives 2 s into the first.
+    let apps = vec![app("a", 100, 1000.0)];
+    let functions = vec![Function { trigger: "timer", ..function(0, 10_000.0) }];
+    let list = || vec![Invocation { at: at_s(0.0), function: 0 }, Invocation { at: at_s(2.0), function: 0 }];
+    // Immediate execution: two cold starts.
+    let mut fixed = policy_from("fixed", &[]);
+    let r = run_list(&apps, &functions, &platform(1, 1024), list(), fixed.as_mut());
+    assert_eq!(r.apps[0].cold, 2);
+    // A 60-s tolerance: the second waits for the first sandbox (warm at 11 s).
+    let mut dfaas = policy_from("dfaas", &[("tolerance_s", Value::Float(60.0))]);
+    let r = run_list(&apps, &functions, &platform(1, 1024), list(), dfaas.as_mut());
+    assert_eq!((r.apps[0].cold, r.deferred, r.tolerance_misses), (1, 1, 0));
+    assert_eq!(r.records[1].start, at_s(11.0));
+    // A 5-s tolerance: it must start by 7 s, so it cold-starts at 6 s.
+    let mut short = policy_from("dfaas", &[("tolerance_s", Value::Float(5.0))]);
+    let r = run_list(&apps, &functions, &platform(1, 1024), list(), short.as_mut());
+    assert_eq!((r.apps[0].cold, r.tolerance_misses), (2, 0));
+    let second = r.records.iter().find(|x| x.arrival == at_s(2.0)).expect("ran");
+    assert_eq!(second.start, at_s(7.0));
 }
