@@ -31,27 +31,45 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
 
 /// Decision times of every policy of a scenario on its first seed.
 fn scheduler(path: &str, title: &str) -> Result<(), String> {
-    use nimbus_lab::scenario::Overrides;
+    time_policies(
+        path,
+        &Default::default(),
+        title,
+        |_| true,
+        |label, output, wall| {
+            let timing = |name: &str| output.timings.iter().find(|m| m.name == name).map_or(f64::NAN, |m| m.value);
+            outln!(
+                "  {label:<10} run {wall:>6.2} s  decisions: p50 {:>8.3} ms  p99 {:>8.2} ms  max {:>8.1} ms  ({} rounds)",
+                timing("decision_ms_p50"),
+                timing("decision_ms_p99"),
+                timing("decision_ms_max"),
+                output.metric("rounds").unwrap_or(f64::NAN)
+            );
+        },
+    )
+}
+
+/// Loads a scenario, prints `title` and its data substitutions, and runs
+/// each policy that `keep` accepts once on the scenario's first seed,
+/// handing each output and its wall time to `report`.
+fn time_policies(
+    path: &str,
+    overrides: &nimbus_lab::scenario::Overrides,
+    title: &str,
+    keep: impl Fn(&str) -> bool,
+    mut report: impl FnMut(&str, &nimbus_sim::output::RunOutput, f64),
+) -> Result<(), String> {
     let path = std::path::Path::new(path);
-    let scenario = nimbus_lab::Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
+    let scenario = nimbus_lab::Scenario::load(path, overrides).map_err(|e| e.to_string())?;
     let seed = scenario.seeds[0];
-    outln!("{title}: {} (seed {seed})", path.display());
+    outln!("{title}: {} (seed {seed}), one run per policy", path.display());
     for f in scenario.prepared.fallbacks() {
         outln!("note: {f}");
     }
-    for policy in &scenario.policies {
+    for policy in scenario.policies.iter().filter(|p| keep(&p.label)) {
         let t = Instant::now();
         let output = scenario.prepared.run(&policy.name, &policy.params, seed, &mut |_| {})?;
-        let wall = t.elapsed().as_secs_f64();
-        let timing = |name: &str| output.timings.iter().find(|m| m.name == name).map_or(f64::NAN, |m| m.value);
-        outln!(
-            "  {:<10} run {wall:>6.2} s  decisions: p50 {:>8.3} ms  p99 {:>8.2} ms  max {:>8.1} ms  ({} rounds)",
-            policy.label,
-            timing("decision_ms_p50"),
-            timing("decision_ms_p99"),
-            timing("decision_ms_max"),
-            output.metric("rounds").unwrap_or(f64::NAN)
-        );
+        report(&policy.label, &output, t.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -83,70 +101,59 @@ fn measure<T>(mut f: impl FnMut() -> T) -> f64 {
 
 fn gavel(quick: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
-    let path = std::path::Path::new("scenarios/gpu/gavel-continuous.toml");
     let mut overrides = Overrides { seeds: Some(vec![0]), set: Vec::new() };
     if quick {
         overrides.set.push(("workload.measure".into(), "[400, 500]".into()));
     }
-    let scenario = nimbus_lab::Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
-    for f in scenario.prepared.fallbacks() {
-        outln!("note: {f}");
-    }
-    outln!("gavel: {} (seed 0), one run per policy", path.display());
-    for policy in &scenario.policies {
-        let t = Instant::now();
-        let output = scenario.prepared.run(&policy.name, &policy.params, 0, &mut |_| {})?;
-        let wall = t.elapsed().as_secs_f64();
-        let jobs = output.metric("jobs_completed").unwrap_or(f64::NAN);
-        let rounds = output.metric("rounds").unwrap_or(f64::NAN);
-        outln!(
-            "  {:<22} {wall:>7.2} s wall  {jobs:>6} jobs  {rounds:>7} rounds  {:>8.0} jobs/s  decision p50 {:.3} ms",
-            policy.label,
-            jobs / wall,
-            output.timings.iter().find(|m| m.name == "decision_ms_p50").map_or(f64::NAN, |m| m.value)
-        );
-    }
-    Ok(())
+    time_policies(
+        "scenarios/gpu/gavel-continuous.toml",
+        &overrides,
+        "gavel",
+        |_| true,
+        |label, output, wall| {
+            let jobs = output.metric("jobs_completed").unwrap_or(f64::NAN);
+            let rounds = output.metric("rounds").unwrap_or(f64::NAN);
+            outln!(
+                "  {label:<22} {wall:>7.2} s wall  {jobs:>6} jobs  {rounds:>7} rounds  {:>8.0} jobs/s  decision p50 {:.3} ms",
+                jobs / wall,
+                output.timings.iter().find(|m| m.name == "decision_ms_p50").map_or(f64::NAN, |m| m.value)
+            );
+        },
+    )
 }
 
 /// The serving engine: iterations and requests per wall second on the
 /// Azure conversation trace (or its stand-in), one run per policy.
 fn serving() -> Result<(), String> {
-    use nimbus_lab::scenario::Overrides;
-    let path = std::path::Path::new("scenarios/llm/vllm-vs-sarathi.toml");
-    let scenario = nimbus_lab::Scenario::load(path, &Overrides::default()).map_err(|e| e.to_string())?;
-    let seed = scenario.seeds[0];
-    outln!("llm: {} (seed {seed}), one run per policy", path.display());
-    for f in scenario.prepared.fallbacks() {
-        outln!("note: {f}");
-    }
-    for policy in &scenario.policies {
-        let t = Instant::now();
-        let output = scenario.prepared.run(&policy.name, &policy.params, seed, &mut |_| {})?;
-        let wall = t.elapsed().as_secs_f64();
-        let iterations = output.metric("iterations").unwrap_or(f64::NAN);
-        let requests = output.metric("requests_completed").unwrap_or(f64::NAN);
-        let tokens: f64 = output
-            .table("requests")
-            .map(|t| {
-                let col = t.columns.iter().position(|c| c == "generated_tokens").unwrap_or(0);
-                t.rows
-                    .iter()
-                    .map(|r| match &r[col] {
-                        nimbus_sim::output::Cell::Int(v) => *v as f64,
-                        _ => 0.0,
-                    })
-                    .sum()
-            })
-            .unwrap_or(f64::NAN);
-        outln!(
-            "  {:<10} {wall:>6.2} s wall  {iterations:>8} iterations ({:>6.2} M/s)  {requests:>6} requests  {:>6.1} M tokens/s",
-            policy.label,
-            iterations / wall / 1e6,
-            tokens / wall / 1e6
-        );
-    }
-    Ok(())
+    let path = "scenarios/llm/vllm-vs-sarathi.toml";
+    time_policies(
+        path,
+        &Default::default(),
+        "llm",
+        |_| true,
+        |label, output, wall| {
+            let iterations = output.metric("iterations").unwrap_or(f64::NAN);
+            let requests = output.metric("requests_completed").unwrap_or(f64::NAN);
+            let tokens: f64 = output
+                .table("requests")
+                .map(|t| {
+                    let col = t.columns.iter().position(|c| c == "generated_tokens").unwrap_or(0);
+                    t.rows
+                        .iter()
+                        .map(|r| match &r[col] {
+                            nimbus_sim::output::Cell::Int(v) => *v as f64,
+                            _ => 0.0,
+                        })
+                        .sum()
+                })
+                .unwrap_or(f64::NAN);
+            outln!(
+                "  {label:<10} {wall:>6.2} s wall  {iterations:>8} iterations ({:>6.2} M/s)  {requests:>6} requests  {:>6.1} M tokens/s",
+                iterations / wall / 1e6,
+                tokens / wall / 1e6
+            );
+        },
+    )
 }
 
 /// Peak resident memory of this process, MB (Linux; NaN elsewhere).
@@ -165,7 +172,7 @@ fn peak_rss_mb() -> f64 {
 /// Azure-2019-like workload: invocations per wall second and peak memory.
 fn serverless(quick: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
-    let path = std::path::Path::new("scenarios/faas/sitw-pareto.toml");
+    let path = "scenarios/faas/sitw-pareto.toml";
     let (apps, days) = if quick { (2_000, 1.0) } else { (10_000, 2.0) };
     let overrides = Overrides {
         seeds: Some(vec![1]),
@@ -175,19 +182,14 @@ fn serverless(quick: bool) -> Result<(), String> {
             ("platform.hosts".into(), "64".into()),
         ],
     };
-    let scenario = nimbus_lab::Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
     outln!("faas: synthetic Azure-2019-like workload, {apps} apps x {days} days, 64 hosts of 256 GB");
-    for policy in scenario.policies.iter().filter(|p| p.label == "hybrid-4h" || p.label == "fixed-10") {
-        let t = Instant::now();
-        let output = scenario.prepared.run(&policy.name, &policy.params, 1, &mut |_| {})?;
-        let wall = t.elapsed().as_secs_f64();
+    let keep = |label: &str| label == "hybrid-4h" || label == "fixed-10";
+    time_policies(path, &overrides, "faas", keep, |label, output, wall| {
         let invocations = output.metric("invocations").unwrap_or(f64::NAN);
         outln!(
-            "  {:<10} {wall:>7.2} s wall  {invocations:>12.0} invocations  {:>6.2} M invocations/s  peak RSS {:.0} MB",
-            policy.label,
+            "  {label:<10} {wall:>7.2} s wall  {invocations:>12.0} invocations  {:>6.2} M invocations/s  peak RSS {:.0} MB",
             invocations / wall / 1e6,
             peak_rss_mb()
         );
-    }
-    Ok(())
+    })
 }

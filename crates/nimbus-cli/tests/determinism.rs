@@ -27,16 +27,33 @@ fn results_are_byte_identical_across_runs() {
     }
 }
 
+/// Runs `nimbus run <args>` with 1 and 3 worker threads and asserts that
+/// the named result files are byte-identical.
+fn assert_identical_across_thread_counts(label: &str, args: &[&str], files: &[&str]) {
+    let a = temp_dir(&format!("det-{label}-a"));
+    let b = temp_dir(&format!("det-{label}-b"));
+    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
+        let mut all: Vec<&str> = vec!["run"];
+        all.extend_from_slice(args);
+        all.extend(["--quiet", "--jobs", jobs, "--out", dir.to_str().expect("utf-8")]);
+        let result = nimbus(&all);
+        assert!(result.status.success(), "{result:?}");
+    }
+    for name in files {
+        let left = std::fs::read(a.join(name)).expect("file a");
+        let right = std::fs::read(b.join(name)).expect("file b");
+        assert!(left == right, "{name} differs between thread counts");
+    }
+}
+
 /// The elastic policies (Sia, Hops) share memoised goodput tables across
 /// threads; their results must not depend on how runs are scheduled either.
 /// Runs on the synthetic stand-ins so that it needs no shared data.
 #[test]
 fn elastic_policies_are_deterministic_across_thread_counts() {
-    let a = temp_dir("det-hops-a");
-    let b = temp_dir("det-hops-b");
-    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
-        let result = nimbus(&[
-            "run",
+    assert_identical_across_thread_counts(
+        "hops",
+        &[
             "scenarios/gpu/hops-64.toml",
             "--seeds",
             "1,2",
@@ -44,67 +61,29 @@ fn elastic_policies_are_deterministic_across_thread_counts() {
             "workload.traces=\"target/no-such-dir\"",
             "--set",
             "workload.path=\"target/no-such-dir/w-{seed}.csv\"",
-            "--quiet",
-            "--jobs",
-            jobs,
-            "--out",
-            dir.to_str().expect("utf-8"),
-        ]);
-        assert!(result.status.success(), "{result:?}");
-    }
-    for name in ["summary.json", "runs.csv", "jobs_hops_seed1.csv", "jobs_sia_seed2.csv", "jobs_gavel_seed1.csv"] {
-        let left = std::fs::read(a.join(name)).expect("file a");
-        let right = std::fs::read(b.join(name)).expect("file b");
-        assert!(left == right, "{name} differs between thread counts");
-    }
+        ],
+        &["summary.json", "runs.csv", "jobs_hops_seed1.csv", "jobs_sia_seed2.csv", "jobs_gavel_seed1.csv"],
+    );
 }
 
 /// The LLM domain (routers, QLM's random placement stream, synthetic
 /// arrivals) is byte-identical across runs and thread counts.
 #[test]
 fn llm_results_are_byte_identical_across_thread_counts() {
-    let a = temp_dir("det-llm-a");
-    let b = temp_dir("det-llm-b");
-    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
-        let result = nimbus(&[
-            "run",
-            &fixture("llm_small.toml"),
-            "--quiet",
-            "--jobs",
-            jobs,
-            "--out",
-            dir.to_str().expect("utf-8"),
-        ]);
-        assert!(result.status.success(), "{result:?}");
-    }
-    for name in ["summary.json", "runs.csv", "requests_vllm_seed1.csv", "requests_qlm_seed2.csv", "ttft_cdf.svg"] {
-        let left = std::fs::read(a.join(name)).expect("file a");
-        let right = std::fs::read(b.join(name)).expect("file b");
-        assert!(left == right, "{name} differs between thread counts");
-    }
+    assert_identical_across_thread_counts(
+        "llm",
+        &[&fixture("llm_small.toml")],
+        &["summary.json", "runs.csv", "requests_vllm_seed1.csv", "requests_qlm_seed2.csv", "ttft_cdf.svg"],
+    );
 }
 
 /// The serverless domain (synthetic apps, streamed arrivals, sampled
 /// execution times) is byte-identical across runs and thread counts.
 #[test]
 fn faas_results_are_byte_identical_across_thread_counts() {
-    let a = temp_dir("det-faas-a");
-    let b = temp_dir("det-faas-b");
-    for (dir, jobs) in [(&a, "1"), (&b, "3")] {
-        let result = nimbus(&[
-            "run",
-            &fixture("faas_small.toml"),
-            "--quiet",
-            "--jobs",
-            jobs,
-            "--out",
-            dir.to_str().expect("utf-8"),
-        ]);
-        assert!(result.status.success(), "{result:?}");
-    }
-    for name in ["summary.json", "runs.csv", "apps_hybrid_seed1.csv", "invocations_faascache_seed2.csv", "memory.svg"] {
-        let left = std::fs::read(a.join(name)).expect("file a");
-        let right = std::fs::read(b.join(name)).expect("file b");
-        assert!(left == right, "{name} differs between thread counts");
-    }
+    assert_identical_across_thread_counts(
+        "faas",
+        &[&fixture("faas_small.toml")],
+        &["summary.json", "runs.csv", "apps_hybrid_seed1.csv", "invocations_faascache_seed2.csv", "memory.svg"],
+    );
 }

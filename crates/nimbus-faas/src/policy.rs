@@ -94,29 +94,6 @@ impl KeepAlive for Fixed {
     }
 }
 
-/// DFaaS (SoCC'24): functions that are not latency-sensitive may be
-/// deferred up to a tolerance. Invocations of tolerant triggers (everything
-/// but `http`, inferred from the paper's argument that most functions are not
-/// user-facing) that find no idle sandbox wait for one of their app's
-/// sandboxes to finish instead of cold-starting a new one, and start cold
-/// only when their tolerance runs out; keep-alive as `fixed`. Deviation: the
-/// paper also batches, checkpoints and migrates deferred work; only
-/// deferral is modelled.
-pub struct Dfaas {
-    keep: SimDuration,
-    tolerance: SimDuration,
-}
-
-impl KeepAlive for Dfaas {
-    fn after_execution(&mut self, _app: u32, _now: SimTime) -> AfterExecution {
-        AfterExecution::KeepFor(self.keep)
-    }
-
-    fn tolerance(&self, trigger: &str) -> SimDuration {
-        if trigger == "http" { SimDuration::ZERO } else { self.tolerance }
-    }
-}
-
 /// Which FaasCache priority.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheVariant {
@@ -307,16 +284,6 @@ fn hybrid(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
     Ok(Box::new(Hybrid { range_min: range_min as usize, min_samples, start, apps: Vec::new() }))
 }
 
-fn dfaas(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
-    let minutes = p.positive_f64_or("keep_alive_min", 10.0)?;
-    let tolerance = p.non_negative_f64_or("tolerance_s", 300.0)?;
-    p.finish(&[])?;
-    Ok(Box::new(Dfaas {
-        keep: SimDuration::from_secs_f64(minutes * 60.0),
-        tolerance: SimDuration::from_secs_f64(tolerance),
-    }))
-}
-
 fn faascache(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
     let variant = match p.choice_or("variant", &["gdsf", "lru", "freq", "size"], "gdsf")? {
         "lru" => CacheVariant::Lru,
@@ -361,7 +328,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "DFaaS, SoCC'24 (delay-tolerant functions)",
         summary: "non-HTTP invocations wait up to a tolerance for a busy sandbox instead of cold-starting",
         params: &["keep_alive_min", "tolerance_s"],
-        build: dfaas,
+        build: crate::dfaas::build,
     },
 ];
 

@@ -68,6 +68,65 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|d| d.name()).collect()
 }
 
+/// What a domain's prepared scenario offers the lab; [`Adapter`] makes it a
+/// [`Prepared`], so each domain writes only what differs.
+trait DomainScenario: Send + Sync {
+    /// Builds policy `policy` with `params` (to check them), or says it is
+    /// unknown.
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError>;
+    /// Runs one policy with one seed.
+    fn run_one(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String>;
+    /// Data substitutions made while preparing.
+    fn substitutions(&self) -> &[String];
+}
+
+struct Adapter<S>(S);
+
+impl<S: DomainScenario> Prepared for Adapter<S> {
+    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        self.0.check(policy, &params.without(&[]))
+    }
+
+    fn run(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
+        self.0.run_one(policy, &params.without(&[]), seed, progress)
+    }
+
+    fn fallbacks(&self) -> Vec<String> {
+        self.0.substitutions().to_vec()
+    }
+}
+
+/// A prepared scenario, or the domain's error split into a key error (shown
+/// with its position) and anything else.
+fn adapt<S: DomainScenario + 'static, E: std::fmt::Display>(
+    result: Result<S, E>,
+    key_error: impl FnOnce(&E) -> Option<ParamError>,
+) -> Result<Box<dyn Prepared>, DomainError> {
+    match result {
+        Ok(s) => Ok(Box::new(Adapter(s))),
+        Err(e) => Err(key_error(&e).map_or_else(|| DomainError::Other(e.to_string()), DomainError::Param)),
+    }
+}
+
+fn unknown_policy(domain: &str, policy: &str, available: impl Iterator<Item = &'static str>) -> DomainError {
+    DomainError::Other(format!(
+        "unknown {domain} policy {policy:?}; available: {}",
+        available.collect::<Vec<_>>().join(", ")
+    ))
+}
+
 struct GpuDomain;
 
 impl Domain for GpuDomain {
@@ -106,41 +165,33 @@ impl Domain for GpuDomain {
 
     fn prepare(&self, root: &Params, seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
         use nimbus_gpu::scenario::{Scenario, ScenarioError};
-        match Scenario::from_params(root, seeds) {
-            Ok(s) => Ok(Box::new(GpuPrepared(s))),
-            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
-            Err(e) => Err(DomainError::Other(e.to_string())),
-        }
+        adapt(Scenario::from_params(root, seeds), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
     }
 }
 
-struct GpuPrepared(nimbus_gpu::scenario::Scenario);
-
-impl Prepared for GpuPrepared {
-    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+impl DomainScenario for nimbus_gpu::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_gpu::policy::{PolicyEnv, REGISTRY, find};
-        let info = find(policy).ok_or_else(|| {
-            DomainError::Other(format!(
-                "unknown gpu policy {policy:?}; available: {}",
-                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let env = PolicyEnv { seed: 0, cluster: self.0.cluster(0) };
-        (info.build)(&params.without(&[]), &env).map(|_| ()).map_err(DomainError::Param)
+        let info = find(policy).ok_or_else(|| unknown_policy("gpu", policy, REGISTRY.iter().map(|p| p.name)))?;
+        let env = PolicyEnv { seed: 0, cluster: self.cluster(0) };
+        (info.build)(params, &env).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run(
+    fn run_one(
         &self,
         policy: &str,
         params: &Params,
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, String> {
-        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
     }
 
-    fn fallbacks(&self) -> Vec<String> {
-        self.0.fallbacks().to_vec()
+    fn substitutions(&self) -> &[String] {
+        self.fallbacks()
     }
 }
 
@@ -179,40 +230,32 @@ impl Domain for LlmDomain {
 
     fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
         use nimbus_llm::scenario::{Scenario, ScenarioError};
-        match Scenario::from_params(root) {
-            Ok(s) => Ok(Box::new(LlmPrepared(s))),
-            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
-            Err(e) => Err(DomainError::Other(e.to_string())),
-        }
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
     }
 }
 
-struct LlmPrepared(nimbus_llm::scenario::Scenario);
-
-impl Prepared for LlmPrepared {
-    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+impl DomainScenario for nimbus_llm::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_llm::policy::{REGISTRY, find};
-        let info = find(policy).ok_or_else(|| {
-            DomainError::Other(format!(
-                "unknown llm policy {policy:?}; available: {}",
-                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        (info.build)(&params.without(&[])).map(|_| ()).map_err(DomainError::Param)
+        let info = find(policy).ok_or_else(|| unknown_policy("llm", policy, REGISTRY.iter().map(|p| p.name)))?;
+        (info.build)(params).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run(
+    fn run_one(
         &self,
         policy: &str,
         params: &Params,
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, String> {
-        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
     }
 
-    fn fallbacks(&self) -> Vec<String> {
-        self.0.fallbacks().to_vec()
+    fn substitutions(&self) -> &[String] {
+        self.fallbacks()
     }
 }
 
@@ -224,7 +267,7 @@ impl Domain for FaasDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "serverless platforms: sandboxes, cold starts, keep-alive and pre-warming on memory-bounded hosts"
+        "serverless platforms: sandboxes, cold starts, keep-alive, pre-warming, deferral and energy attribution"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {
@@ -247,39 +290,31 @@ impl Domain for FaasDomain {
 
     fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
         use nimbus_faas::scenario::{Scenario, ScenarioError};
-        match Scenario::from_params(root) {
-            Ok(s) => Ok(Box::new(FaasPrepared(s))),
-            Err(ScenarioError::Param(e)) => Err(DomainError::Param(e)),
-            Err(e) => Err(DomainError::Other(e.to_string())),
-        }
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
     }
 }
 
-struct FaasPrepared(nimbus_faas::scenario::Scenario);
-
-impl Prepared for FaasPrepared {
-    fn check_policy(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+impl DomainScenario for nimbus_faas::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_faas::policy::{REGISTRY, find};
-        let info = find(policy).ok_or_else(|| {
-            DomainError::Other(format!(
-                "unknown faas policy {policy:?}; available: {}",
-                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        (info.build)(&params.without(&[])).map(|_| ()).map_err(DomainError::Param)
+        let info = find(policy).ok_or_else(|| unknown_policy("faas", policy, REGISTRY.iter().map(|p| p.name)))?;
+        (info.build)(params).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run(
+    fn run_one(
         &self,
         policy: &str,
         params: &Params,
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, String> {
-        self.0.run(policy, &params.without(&[]), seed, progress).map_err(|e| e.to_string())
+        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
     }
 
-    fn fallbacks(&self) -> Vec<String> {
-        self.0.fallbacks().to_vec()
+    fn substitutions(&self) -> &[String] {
+        self.fallbacks()
     }
 }

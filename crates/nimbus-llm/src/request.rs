@@ -115,11 +115,6 @@ impl RequestState {
         self.computed + 1 < self.prefill_target()
     }
 
-    /// Tokens whose KV the next step needs room for.
-    pub fn tokens_after_next_step(&self, prefill_chunk: u32) -> u32 {
-        if self.in_prefill() { self.computed + prefill_chunk } else { self.prefill_target() }
-    }
-
     /// Whether every output token was produced.
     pub fn is_done(&self) -> bool {
         self.generated >= self.spec.output
@@ -192,7 +187,7 @@ mod tests {
         r.computed = 10;
         r.generated = 1;
         assert!(!r.in_prefill());
-        assert_eq!(r.tokens_after_next_step(0), 11);
+        assert_eq!(r.prefill_target(), 11);
         // Preempted by recomputation: the prompt and the generated token again.
         r.computed = 0;
         assert_eq!(r.prefill_target(), 11);
