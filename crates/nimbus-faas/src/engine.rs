@@ -46,6 +46,10 @@ pub struct Platform {
     pub check_invariants: bool,
     /// Energy and carbon accounting, when wanted.
     pub energy: Option<crate::energy::EnergyConfig>,
+    /// Whether a model stays in the sandbox after the handler returns
+    /// (`false`: stateless handlers that load it on every invocation
+    /// unless it was pre-loaded, InstaInfer's setting).
+    pub models_stay_loaded: bool,
 }
 
 /// A total order on priorities as integers (for ordered sets).
@@ -93,6 +97,8 @@ struct Sandbox {
     timer_at: Option<SimTime>,
     /// The invocation running.
     running: Option<Running>,
+    /// `Some(t)`: its app's model is in memory from `t` (loading until then).
+    model_ready: Option<SimTime>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +108,7 @@ struct Running {
     start: SimTime,
     cold: bool,
     cold_ms: f64,
+    model_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +120,10 @@ enum Event {
     Prewarm(u32, u32, u64),
     /// A deferred invocation's tolerance ran out: (app, sequence number).
     Deferred(u32, u64),
+    /// Pre-load an idle sandbox's model: (slot, epoch, start of its idle period, ns).
+    Preload(u32, u32, u64),
+    /// Drop a pre-loaded, unused model: (slot, epoch, start of its idle period, ns).
+    Offload(u32, u32, u64),
 }
 
 /// One invocation's outcome.
@@ -130,6 +141,8 @@ pub struct Record {
     pub cold: bool,
     /// Cold-start latency, ms (0 when warm).
     pub cold_ms: f64,
+    /// Model-loading latency on the invocation path, ms.
+    pub model_ms: f64,
 }
 
 /// Per-app totals.
@@ -178,6 +191,12 @@ pub struct RunResult {
     pub prewarms: u64,
     /// Invocations deferred (DFaaS).
     pub deferred: u64,
+    /// Model-loading latency of invocations of apps with a model, µs.
+    pub model_load_us: nimbus_sim::stats::Histogram,
+    /// Models pre-loaded into idle sandboxes.
+    pub preloads: u64,
+    /// Pre-loaded models dropped unused.
+    pub offloads: u64,
     /// End of the run.
     pub end: SimTime,
     /// Energy and carbon, when accounted.
@@ -255,6 +274,7 @@ impl Engine<'_> {
             expire_at: None,
             timer_at: None,
             running: None,
+            model_ready: None,
         };
         match self.free_slots.pop() {
             Some(id) => {
@@ -345,7 +365,7 @@ impl Engine<'_> {
     fn try_start(&mut self, inv: Invocation) -> bool {
         let f = &self.functions[inv.function as usize];
         let app = f.app;
-        let (id, cold, cold_ms) = match self.idle_by_app[app as usize].pop() {
+        let (id, cold, cold_ms) = match self.take_idle(app) {
             Some(id) => {
                 let s = self.sandboxes[id as usize].as_mut().expect("idle sandbox exists");
                 let since = s.idle_since.take().expect("idle");
@@ -363,6 +383,13 @@ impl Engine<'_> {
                 (self.new_sandbox(app, host), true, self.apps[app as usize].cold.total_ms())
             }
         };
+        let model_ms = match (self.apps[app as usize].model, self.sandboxes[id as usize].as_ref()) {
+            (Some(model), Some(s)) => match s.model_ready {
+                Some(ready) => ready.since(self.now.min(ready)).as_secs_f64() * 1e3,
+                None => model.load_ms,
+            },
+            _ => 0.0,
+        };
         let exec_ms = f.exec.sample(&mut self.exec_rng).max(0.0);
         let mem = self.apps[app as usize].mem_mb;
         self.hits_by_app[app as usize] += 1;
@@ -371,7 +398,7 @@ impl Engine<'_> {
         }
         let freq = self.hits_by_app[app as usize];
         let priority = self.policy.priority_on_use(app, self.now, mem, self.apps[app as usize].cold.total_ms(), freq);
-        let start = self.now + SimDuration::from_secs_f64(cold_ms / 1e3);
+        let start = self.now + SimDuration::from_secs_f64((cold_ms + model_ms) / 1e3);
         let end = start + SimDuration::from_secs_f64(exec_ms / 1e3);
         if self.policy.shares_priority() {
             self.share_priority(app, priority);
@@ -381,7 +408,8 @@ impl Engine<'_> {
         if let Some(e) = self.energy.as_mut() {
             e.start(s.host as usize, app, self.now);
         }
-        s.running = Some(Running { function: inv.function, arrival: inv.at, start, cold, cold_ms });
+        s.running = Some(Running { function: inv.function, arrival: inv.at, start, cold, cold_ms, model_ms });
+        s.model_ready = Some(start);
         self.busy_by_app[app as usize] += 1;
         self.busy_total += 1;
         self.events.schedule(end, Event::Done(id));
@@ -440,7 +468,7 @@ impl Engine<'_> {
             (0, Some(end)) => Some(self.now.since(end)),
             _ => None,
         };
-        self.policy.on_arrival(app as u32, idle);
+        self.policy.on_arrival(app as u32, self.now, idle);
         // A new execution makes a new decision; a pending pre-warm is moot.
         self.prewarm_gen[app] += 1;
         let warm = !self.idle_by_app[app].is_empty();
@@ -498,6 +526,16 @@ impl Engine<'_> {
             stats.cold += 1;
             self.result.cold_us.record((run.cold_ms * 1e3) as u64);
         }
+        if let Some(model) = self.apps[app as usize].model {
+            self.result.model_load_us.record((run.model_ms * 1e3) as u64);
+            // A stateless handler frees its model when it returns, unless
+            // the platform's pre-loader holds it (it would load it there
+            // again anyway).
+            let held = self.policy.preload(app, self.now).is_some_and(|p| model.size_mb <= p.budget_mb);
+            if !self.platform.models_stay_loaded && !held {
+                self.sandboxes[id as usize].as_mut().expect("sandbox").model_ready = None;
+            }
+        }
         self.result.latency_us.record(self.now.since(run.arrival).as_nanos() / 1_000);
         let delay = run.start.since(run.arrival);
         self.result.start_delay_us.record(delay.as_nanos() / 1_000);
@@ -513,6 +551,7 @@ impl Engine<'_> {
                 end: self.now,
                 cold: run.cold,
                 cold_ms: run.cold_ms,
+                model_ms: run.model_ms,
             });
         } else if self.platform.record_limit > 0 {
             self.result.records_truncated = true;
@@ -546,8 +585,12 @@ impl Engine<'_> {
             AfterExecution::KeepFor(keep) => {
                 self.mark_idle(id);
                 self.set_expiry(id, self.now + keep);
+                self.plan_preload(id);
             }
-            AfterExecution::KeepUntilEvicted => self.mark_idle(id),
+            AfterExecution::KeepUntilEvicted => {
+                self.mark_idle(id);
+                self.plan_preload(id);
+            }
             AfterExecution::Unload { prewarm_after, keep_for } => {
                 self.mark_idle(id);
                 self.unload(id);
@@ -617,6 +660,84 @@ impl Engine<'_> {
         s.priority = priority;
         self.mark_idle(id);
         self.set_expiry(id, self.now + SimDuration::from_nanos(keep_ns));
+        self.plan_preload(id);
+    }
+
+    /// An idle sandbox of `app`: the most recently idle one that holds
+    /// its model, else the one that finishes loading it first
+    /// (InstaInfer's routing), else the most recently idle.
+    fn take_idle(&mut self, app: u32) -> Option<u32> {
+        let now = self.now;
+        let idle = &mut self.idle_by_app[app as usize];
+        if self.apps[app as usize].model.is_some() && idle.len() > 1 {
+            let sandboxes = &self.sandboxes;
+            let ready = |id: u32| sandboxes[id as usize].as_ref().and_then(|s| s.model_ready).map(|t| t.max(now));
+            let best = (0..idle.len())
+                .filter_map(|i| ready(idle[i]).map(|t| (t, usize::MAX - i)))
+                .min()
+                .map(|(_, key)| usize::MAX - key);
+            if let Some(pos) = best {
+                return Some(idle.remove(pos));
+            }
+        }
+        idle.pop()
+    }
+
+    /// Asks the policy whether idle sandbox `id` pre-loads its model, and
+    /// schedules the load and the off-load.
+    fn plan_preload(&mut self, id: u32) {
+        let Some(s) = self.sandboxes[id as usize].as_ref() else { return };
+        let (app, since) = (s.app, s.idle_since.expect("idle"));
+        let Some(model) = self.apps[app as usize].model else { return };
+        let loaded = s.model_ready.is_some();
+        let Some(plan) = self.policy.preload(app, self.now) else { return };
+        if model.size_mb > plan.budget_mb {
+            return;
+        }
+        let base = self.last_end[app as usize].unwrap_or(self.now);
+        let load_at = (base + plan.after).max(self.now);
+        let token = since.since(SimTime::ZERO).as_nanos();
+        let epoch = self.slot_epoch[id as usize];
+        if let Some(offload) = plan.offload_after {
+            let offload_at = (base + offload).max(self.now);
+            if !loaded && offload_at <= load_at {
+                return;
+            }
+            self.events.schedule(offload_at, Event::Offload(id, epoch, token));
+        }
+        if !loaded {
+            self.events.schedule(load_at, Event::Preload(id, epoch, token));
+        }
+    }
+
+    /// The sandbox in `slot`, if it is the same one and still in the idle
+    /// period that started at `token`.
+    fn same_idle_period(&mut self, id: u32, epoch: u32, token: u64) -> Option<&mut Sandbox> {
+        if self.slot_epoch[id as usize] != epoch {
+            return None;
+        }
+        self.sandboxes[id as usize]
+            .as_mut()
+            .filter(|s| s.idle_since.is_some_and(|t| t.since(SimTime::ZERO).as_nanos() == token))
+    }
+
+    fn preload(&mut self, id: u32, epoch: u32, token: u64) {
+        let now = self.now;
+        let apps = self.apps;
+        let Some(s) = self.same_idle_period(id, epoch, token) else { return };
+        if s.model_ready.is_some() {
+            return;
+        }
+        let Some(model) = apps[s.app as usize].model else { return };
+        s.model_ready = Some(now + SimDuration::from_secs_f64(model.load_ms / 1e3));
+        self.result.preloads += 1;
+    }
+
+    fn offload(&mut self, id: u32, epoch: u32, token: u64) {
+        let Some(s) = self.same_idle_period(id, epoch, token) else { return };
+        if s.model_ready.take().is_some() {
+            self.result.offloads += 1;
+        }
     }
 
     fn check(&self) {
@@ -702,6 +823,9 @@ pub fn run(
             evictions: 0,
             prewarms: 0,
             deferred: 0,
+            model_load_us: nimbus_sim::stats::Histogram::new(),
+            preloads: 0,
+            offloads: 0,
             end: SimTime::ZERO,
             energy: None,
         },
@@ -744,6 +868,8 @@ pub fn run(
                 Event::Expire(id, epoch) => engine.expire(id, epoch),
                 Event::Prewarm(app, generation, keep) => engine.prewarm(app, generation, keep),
                 Event::Deferred(app, seq) => engine.deferred_due(app, seq),
+                Event::Preload(id, epoch, token) => engine.preload(id, epoch, token),
+                Event::Offload(id, epoch, token) => engine.offload(id, epoch, token),
             }
         }
         engine.account_memory();

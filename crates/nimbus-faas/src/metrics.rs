@@ -45,6 +45,16 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
         Metric::new("tolerance_misses", result.tolerance_misses as f64, Better::Lower),
         Metric::new("start_delay_ms_p99", ms(result.start_delay_us.quantile(0.99)), Better::Lower),
     ];
+    if apps.iter().any(|a| a.model.is_some()) {
+        let h = &result.model_load_us;
+        let mean = if h.count() == 0 { 0.0 } else { h.mean() / 1e3 };
+        metrics.extend([
+            Metric::new("model_load_ms_mean", mean, Better::Lower),
+            Metric::new("model_load_ms_p99", ms(h.quantile(0.99)), Better::Lower),
+            Metric::new("preloads", result.preloads as f64, Better::Neither),
+            Metric::new("offloads", result.offloads as f64, Better::Neither),
+        ]);
+    }
     if let Some(e) = &result.energy {
         let joules: f64 = e.host_joules.iter().sum();
         metrics.extend([
@@ -102,16 +112,27 @@ pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOu
                     Cell::Float(r.end.as_secs_f64()),
                     Cell::Bool(r.cold),
                     Cell::Float(r.cold_ms),
+                    Cell::Float(r.model_ms),
                     Cell::Float(r.end.since(r.arrival).as_secs_f64() * 1e3),
                 ]
             })
             .collect();
         tables.push(Table {
             name: "invocations".into(),
-            columns: ["function", "app", "arrival_s", "start_s", "end_s", "cold", "cold_start_ms", "latency_ms"]
-                .iter()
-                .map(|c| c.to_string())
-                .collect(),
+            columns: [
+                "function",
+                "app",
+                "arrival_s",
+                "start_s",
+                "end_s",
+                "cold",
+                "cold_start_ms",
+                "model_load_ms",
+                "latency_ms",
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
             rows,
         });
     }

@@ -54,11 +54,24 @@ pub enum AfterExecution {
     },
 }
 
+/// When an idle sandbox loads its app's model ahead of the next invocation
+/// (InstaInfer), measured from the end of the app's last execution.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreloadPlan {
+    /// Start loading this long after the last execution ended.
+    pub after: SimDuration,
+    /// Drop the model again this long after it, if still unused.
+    pub offload_after: Option<SimDuration>,
+    /// Most model memory one sandbox may hold, MB.
+    pub budget_mb: u32,
+}
+
 /// A keep-alive policy.
 pub trait KeepAlive: Send {
-    /// An invocation of `app` arrived `idle` after the app's previous
-    /// execution ended (`None`: first invocation, or one overlapped it).
-    fn on_arrival(&mut self, _app: u32, _idle: Option<SimDuration>) {}
+    /// An invocation of `app` arrived at `now`, `idle` after the app's
+    /// previous execution ended (`None`: first invocation, or one
+    /// overlapped it).
+    fn on_arrival(&mut self, _app: u32, _now: SimTime, _idle: Option<SimDuration>) {}
     /// What to do with `app`'s sandbox after an execution ending `now`.
     fn after_execution(&mut self, app: u32, now: SimTime) -> AfterExecution;
     /// The eviction priority a sandbox of `app` gets when used at `now`
@@ -80,6 +93,11 @@ pub trait KeepAlive: Send {
     /// start (DFaaS); zero: start at once.
     fn tolerance(&self, _trigger: &str) -> SimDuration {
         SimDuration::ZERO
+    }
+    /// Whether and when an idle sandbox of `app` pre-loads its model;
+    /// `None`: never (the model is loaded on the invocation path).
+    fn preload(&mut self, _app: u32, _now: SimTime) -> Option<PreloadPlan> {
+        None
     }
 }
 
@@ -206,7 +224,7 @@ pub fn hybrid_windows(bins: &[u32], out_of_bounds: u64, recent_oob_min: &[f64], 
 }
 
 impl KeepAlive for Hybrid {
-    fn on_arrival(&mut self, app: u32, idle: Option<SimDuration>) {
+    fn on_arrival(&mut self, app: u32, _now: SimTime, idle: Option<SimDuration>) {
         let Some(idle) = idle else { return };
         let a = app as usize;
         if self.apps.len() <= a {
@@ -270,7 +288,8 @@ fn fixed(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
     Ok(Box::new(Fixed { keep: SimDuration::from_secs_f64(minutes * 60.0) }))
 }
 
-fn hybrid(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
+/// The hybrid policy from its parameters (also the base of `instainfer`).
+pub(crate) fn hybrid_from(p: &Params) -> Result<Hybrid, ParamError> {
     let range_min = p.u64_or("range_min", 240)?;
     if !(1..=10_080).contains(&range_min) {
         return Err(p.error("range_min", "must be in 1..=10080 minutes"));
@@ -280,8 +299,13 @@ fn hybrid(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
         _ => WindowStart::Prewarm,
     };
     let min_samples = p.u64_or("min_samples", 5)?;
+    Ok(Hybrid { range_min: range_min as usize, min_samples, start, apps: Vec::new() })
+}
+
+fn hybrid(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
+    let policy = hybrid_from(p)?;
     p.finish(&[])?;
-    Ok(Box::new(Hybrid { range_min: range_min as usize, min_samples, start, apps: Vec::new() }))
+    Ok(Box::new(policy))
 }
 
 fn faascache(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
@@ -329,6 +353,14 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "non-HTTP invocations wait up to a tolerance for a busy sandbox instead of cold-starting",
         params: &["keep_alive_min", "tolerance_s"],
         build: crate::dfaas::build,
+    },
+    PolicyInfo {
+        name: "instainfer",
+        kind: "paper",
+        source: "InstaInfer, SoCC'24 (opportunistic pre-loading)",
+        summary: "hybrid pre-warming, plus models pre-loaded into idle sandboxes in Poisson windows",
+        params: &["range_min", "keepalive_from", "min_samples", "p_load", "p_offload", "budget_mb"],
+        build: crate::instainfer::build,
     },
 ];
 

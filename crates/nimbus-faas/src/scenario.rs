@@ -4,7 +4,9 @@
 //! - `[platform]`: `hosts` (1), `host_memory_gb` (64), `balancer`
 //!   (`openwhisk` | `least-loaded`), `max_wait_s` (60: an invocation that
 //!   cannot get memory for this long is dropped), `horizon_h`,
-//!   `record_limit` (rows of the per-invocation table; 100,000; 0: none).
+//!   `record_limit` (rows of the per-invocation table; 100,000; 0: none),
+//!   `models_stay_loaded` (false: handlers load their model on every
+//!   invocation unless it was pre-loaded).
 //! - `[workload]`, `kind`:
 //!   - `iluvatar`: `trace` and `metadata` (Ilúvatar's Azure-derived
 //!     sample): each function its own app; warm time, cold-start overhead
@@ -21,6 +23,13 @@
 //!     to the Azure 2019 marginals (the embedded default).
 //!   - `poisson`: one app, `rate_per_s`, `exec_ms`, `mem_mb`,
 //!     `cold_start_ms`, `duration_s` (the analytic cross-check).
+//!
+//!   Any kind: `models` (InstaInfer's model table) with `model_functions`
+//!   (8): that many apps, chosen with `model_seed` (1), each load one model
+//!   of the table in turn on their invocation path (the inferred mapping
+//!   of InstaInfer's evaluation onto a trace without models); when the
+//!   table is absent, models of log-normal load time (median 1 s) and size
+//!   (median 1 GB) stand in, and the results say so.
 //!
 //! - `[energy]` (optional; its presence turns accounting on): `idle_w`,
 //!   `max_w` (host power, 90/300 W), `cores` (32), `mem_w_per_gb` (0.375:
@@ -46,7 +55,8 @@ use crate::energy::{CarbonIntensity, EnergyConfig};
 use crate::engine::{self, Balancer, Platform};
 use crate::policy;
 use crate::workload::{
-    self, App, ColdStart, ExecTime, Function, Invocation, ListSource, MinuteSource, Pattern, PatternSource, Source,
+    self, App, ColdStart, ExecTime, Function, Invocation, ListSource, MinuteSource, ModelArtifact, Pattern,
+    PatternSource, Source,
 };
 use nimbus_model::energy::{Embodied, LinearPower};
 
@@ -80,6 +90,27 @@ pub struct Scenario {
     functions: Arc<Vec<Function>>,
     arrivals: Arrivals,
     fallbacks: Vec<String>,
+    models: Option<ModelAssignment>,
+}
+
+/// Which apps load which model.
+#[derive(Debug, Clone)]
+struct ModelAssignment {
+    table: Vec<ModelArtifact>,
+    count: usize,
+    seed: u64,
+}
+
+impl ModelAssignment {
+    /// Gives `count` apps, chosen by a seeded shuffle, one model each
+    /// from the table in turn.
+    fn apply(&self, apps: &mut [App]) {
+        let mut order: Vec<usize> = (0..apps.len()).collect();
+        RngStreams::new(self.seed).stream("model-apps").shuffle(&mut order);
+        for (k, &a) in order.iter().take(self.count).enumerate() {
+            apps[a].model = Some(self.table[k % self.table.len()]);
+        }
+    }
 }
 
 fn resolve(path: &str) -> PathBuf {
@@ -103,6 +134,7 @@ impl Scenario {
         let max_wait = SimDuration::from_secs_f64(p.non_negative_f64_or("max_wait_s", 60.0)?);
         let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
         let record_limit = p.u64_or("record_limit", 100_000)? as usize;
+        let models_stay_loaded = p.bool_or("models_stay_loaded", false)?;
         p.finish(&[])?;
         let mut fallbacks = Vec::new();
         let energy = match root.table("energy")? {
@@ -148,6 +180,7 @@ impl Scenario {
             record_limit,
             check_invariants: false,
             energy,
+            models_stay_loaded,
         };
 
         let w = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
@@ -165,6 +198,14 @@ impl Scenario {
             ));
             Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }
         };
+        let models = match w.str("models")? {
+            None => None,
+            Some(path) => {
+                let count = w.u64_or("model_functions", 8)? as usize;
+                let seed = w.u64_or("model_seed", 1)?;
+                Some(ModelAssignment { table: model_table(path, count, seed, &mut fallbacks)?, count, seed })
+            }
+        };
         let (apps, functions, arrivals) = match kind {
             "iluvatar" => {
                 let trace = w.required_str("trace")?.to_string();
@@ -181,6 +222,7 @@ impl Scenario {
                             name: m.function.clone(),
                             mem_mb: m.mem_mb.round().max(1.0) as u32,
                             cold: ColdStart::split((m.cold_ms - m.warm_ms).max(0.0)),
+                            model: None,
                         })
                         .collect();
                     let functions: Vec<Function> = meta
@@ -235,7 +277,8 @@ impl Scenario {
                 let exec_ms = w.non_negative_f64_or("exec_ms", 10.0)?;
                 let mem = w.u64_or("mem_mb", 128)? as u32;
                 let duration_s = w.positive_f64_or("duration_s", 3600.0)?;
-                let apps = vec![App { name: "app0".into(), mem_mb: mem.max(1), cold: ColdStart::split(cold_ms) }];
+                let apps =
+                    vec![App { name: "app0".into(), mem_mb: mem.max(1), cold: ColdStart::split(cold_ms), model: None }];
                 let functions =
                     vec![Function { name: "f0".into(), app: 0, exec: ExecTime::Fixed(exec_ms), trigger: "http" }];
                 (apps, functions, Arrivals::Poisson { rate, duration_s })
@@ -243,7 +286,7 @@ impl Scenario {
             _ => (Vec::new(), Vec::new(), Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }),
         };
         w.finish(&[])?;
-        Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks })
+        Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks, models })
     }
 
     /// Data substitutions made.
@@ -291,6 +334,14 @@ impl Scenario {
                 (Arc::new(a), Arc::new(f), Box::new(PatternSource::new(patterns, end, rngs.stream("arrivals"))))
             }
         };
+        let apps = match &self.models {
+            None => apps,
+            Some(models) => {
+                let mut with_models = apps.to_vec();
+                models.apply(&mut with_models);
+                Arc::new(with_models)
+            }
+        };
         let result = engine::run(
             &apps,
             &functions,
@@ -307,6 +358,37 @@ impl Scenario {
 }
 
 type Loaded = (Vec<App>, Vec<Function>, Arrivals);
+
+/// InstaInfer's model table at `path`, or `count` synthetic models when
+/// it is absent.
+fn model_table(
+    path: &str,
+    count: usize,
+    seed: u64,
+    fallbacks: &mut Vec<String>,
+) -> Result<Vec<ModelArtifact>, ScenarioError> {
+    let mut rng = RngStreams::new(seed).stream("models");
+    let table: Vec<ModelArtifact> = if resolve(path).exists() {
+        faas::read_instainfer_models(&resolve(path))?
+            .iter()
+            .map(|m| ModelArtifact { load_ms: m.load_ms, size_mb: m.size_mb.round() as u32 })
+            .collect()
+    } else {
+        fallbacks.push(format!(
+            "{path} is absent: {count} synthetic models (log-normal load time around 1 s, size around 1 GB) stand in"
+        ));
+        (0..count.max(1))
+            .map(|_| ModelArtifact {
+                load_ms: rng.lognormal(1000f64.ln(), 0.7),
+                size_mb: rng.lognormal(1024f64.ln(), 0.4).round() as u32,
+            })
+            .collect()
+    };
+    if table.is_empty() {
+        return Err(ScenarioError::Invalid(format!("{path} holds no models")));
+    }
+    Ok(table)
+}
 /// The apps, functions and invocation source of one run.
 type Prepared = (Arc<Vec<App>>, Arc<Vec<Function>>, Box<dyn Source>);
 
@@ -322,7 +404,7 @@ fn azure2019(inv: &str, dur: &str, mem: &str, default_mem: u32, cold_ms: f64) ->
         let app = *app_index.entry(row.app.clone()).or_insert_with(|| {
             let mb =
                 memory.iter().find(|m| m.app == row.app).map_or(default_mem, |m| m.average_mb.round().max(1.0) as u32);
-            apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms) });
+            apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
             (apps.len() - 1) as u32
         });
         let exec = durations.iter().find(|d| d.function == row.function && d.app == row.app).map_or(
@@ -350,7 +432,7 @@ fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, Scena
     let t0 = rows.iter().map(|r| r.start_s).fold(f64::INFINITY, f64::min);
     for r in &rows {
         let app = *app_index.entry(r.app.clone()).or_insert_with(|| {
-            apps.push(App { name: r.app.clone(), mem_mb: default_mem, cold: ColdStart::split(cold_ms) });
+            apps.push(App { name: r.app.clone(), mem_mb: default_mem, cold: ColdStart::split(cold_ms), model: None });
             (apps.len() - 1) as u32
         });
         let f = *fn_index.entry((r.app.clone(), r.function.clone())).or_insert_with(|| {

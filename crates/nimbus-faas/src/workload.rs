@@ -18,6 +18,19 @@ pub struct App {
     pub mem_mb: u32,
     /// Cold-start latency by component.
     pub cold: ColdStart,
+    /// The ML model its handler loads, if any (InstaInfer's setting: the
+    /// handler loads it on every invocation unless it is already in the
+    /// sandbox's memory).
+    pub model: Option<ModelArtifact>,
+}
+
+/// An ML model (or other large artifact) an app loads on its invocation path.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelArtifact {
+    /// Time to load it into a running sandbox, ms.
+    pub load_ms: f64,
+    /// Its size in memory, MB (it rides inside the sandbox's memory).
+    pub size_mb: u32,
 }
 
 /// Cold-start latency components, ms.
@@ -285,7 +298,7 @@ pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<
         // Cold starts vary with runtime and dependencies: log-normal around
         // the configured median (σ 0.8, inferred).
         let cold = rng.lognormal(cold_ms.max(1e-3).ln(), COLD_SIGMA).min(60_000.0);
-        out_apps.push(App { name: format!("app{a}"), mem_mb: mem, cold: ColdStart::split(cold) });
+        out_apps.push(App { name: format!("app{a}"), mem_mb: mem, cold: ColdStart::split(cold), model: None });
         let timer = rng.bernoulli(TIMER_SHARE);
         let pattern = if timer {
             let period = TIMER_PERIODS_S[rng.index(TIMER_PERIODS_S.len())];

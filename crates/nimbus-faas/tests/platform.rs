@@ -2,7 +2,9 @@
 
 use nimbus_faas::engine::{self, Balancer, Platform, RunResult, probe_order};
 use nimbus_faas::policy;
-use nimbus_faas::workload::{App, ColdStart, ExecTime, Function, Invocation, ListSource, Pattern, PatternSource};
+use nimbus_faas::workload::{
+    App, ColdStart, ExecTime, Function, Invocation, ListSource, ModelArtifact, Pattern, PatternSource,
+};
 use nimbus_sim::params::{Param, Params, Value};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use proptest::prelude::*;
@@ -15,12 +17,13 @@ fn platform(hosts: usize, mem_mb: u64) -> Platform {
         horizon: SimTime::MAX,
         record_limit: 1_000_000,
         check_invariants: true,
+        models_stay_loaded: false,
         energy: None,
     }
 }
 
 fn app(name: &str, mem_mb: u32, cold_ms: f64) -> App {
-    App { name: name.into(), mem_mb, cold: ColdStart::split(cold_ms) }
+    App { name: name.into(), mem_mb, cold: ColdStart::split(cold_ms), model: None }
 }
 
 fn function(app: u32, exec_ms: f64) -> Function {
@@ -96,6 +99,56 @@ fn fixed_keep_alive_by_hand() {
     assert_eq!(r.end, at_s(1201.5));
 }
 
+/// InstaInfer by hand: one inference app (model load 500 ms, execution
+/// 100 ms, cold start 1 s).
+#[test]
+fn instainfer_preloaded_models_skip_the_load_until_offloaded() {
+    let apps = vec![App { model: Some(ModelArtifact { load_ms: 500.0, size_mb: 600 }), ..app("ml", 1024, 1000.0) }];
+    let functions = vec![function(0, 100.0)];
+    let at = |times: &[f64]| times.iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect::<Vec<_>>();
+    let regular: Vec<f64> = (0..=6).map(|k| 10.0 * k as f64).collect();
+    let loads = |r: &RunResult| r.records.iter().map(|x| x.model_ms).collect::<Vec<_>>();
+    // Pre-warming alone: the stateless handler loads the model every time.
+    let mut hybrid = policy_from("hybrid", &[]);
+    let r = run_list(&apps, &functions, &platform(1, 4096), at(&regular), hybrid.as_mut());
+    assert_eq!(loads(&r), vec![500.0; 7]);
+    assert_eq!(r.records[1].end, at_s(10.6));
+    // InstaInfer: loaded once, then held between invocations.
+    let mut insta = policy_from("instainfer", &[]);
+    let r = run_list(&apps, &functions, &platform(1, 4096), at(&regular), insta.as_mut());
+    assert_eq!(loads(&r), [500.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    assert_eq!(r.records[1].end, at_s(10.1));
+    let cold: Vec<bool> = r.records.iter().map(|x| x.cold).collect();
+    assert_eq!(cold, [true, false, false, false, false, false, false]);
+    // After six gaps of 10 s, λ = 0.1/s: the model is dropped
+    // −ln(0.15)/λ = 19.0 s after the last execution (60.1 s), so an
+    // arrival at 200 s loads it again; one at 75 s does not.
+    let mut later = regular.clone();
+    later.extend([75.0, 200.0]);
+    let r = run_list(&apps, &functions, &platform(1, 4096), at(&later), policy_from("instainfer", &[]).as_mut());
+    assert_eq!(loads(&r)[7..], [0.0, 500.0]);
+    assert_eq!(r.offloads, 1);
+    assert_eq!(r.model_load_us.count(), 9);
+    // Every 3 minutes with a 5-minute histogram: the hybrid policy unloads
+    // after each execution and pre-warms 1.8 minutes later; InstaInfer
+    // loads the model into the pre-warmed sandbox, so no invocation after
+    // the first waits for it, and cold starts are the hybrid policy's.
+    let every3: Vec<f64> = (0..10).map(|k| 180.0 * k as f64).collect();
+    let settings = [("range_min", Value::Int(5)), ("min_samples", Value::Int(1))];
+    let base = run_list(&apps, &functions, &platform(1, 4096), at(&every3), policy_from("hybrid", &settings).as_mut());
+    let r = run_list(&apps, &functions, &platform(1, 4096), at(&every3), policy_from("instainfer", &settings).as_mut());
+    assert!(base.prewarms >= 7 && r.prewarms == base.prewarms, "{} {}", base.prewarms, r.prewarms);
+    assert_eq!(r.preloads, r.prewarms);
+    assert!(loads(&r)[1..].iter().all(|&ms| ms == 0.0), "{:?}", loads(&r));
+    assert_eq!(loads(&base), vec![500.0; 10]);
+    let colds = |r: &RunResult| r.records.iter().filter(|x| x.cold).count();
+    assert_eq!(colds(&r), colds(&base));
+    // A model larger than the per-sandbox budget is never held.
+    let mut small = policy_from("instainfer", &[("budget_mb", Value::Int(512))]);
+    let r = run_list(&apps, &functions, &platform(1, 4096), at(&regular), small.as_mut());
+    assert_eq!(loads(&r), vec![500.0; 7]);
+}
+
 #[test]
 fn full_memory_evicts_idle_sandboxes_or_makes_invocations_wait() {
     // Two apps of 600 MB on a 1,000 MB host.
@@ -137,13 +190,15 @@ proptest! {
     /// completes once or is dropped; cold + warm = completed.
     #[test]
     fn every_invocation_is_accounted_for(
-        which in 0usize..6,
+        which in 0usize..7,
         hosts in 1usize..4,
         host_mb in 300u64..3000,
         mems in prop::collection::vec(50u32..800, 1..6),
         list in prop::collection::vec((0u64..600_000, 0usize..6, 1u32..5_000), 1..80),
     ) {
-        let apps: Vec<App> = mems.iter().enumerate().map(|(i, &m)| app(&format!("a{i}"), m, 300.0)).collect();
+        let model = |i: usize| i.is_multiple_of(2).then_some(ModelArtifact { load_ms: 250.0, size_mb: 100 });
+        let apps: Vec<App> =
+            mems.iter().enumerate().map(|(i, &m)| App { model: model(i), ..app(&format!("a{i}"), m, 300.0) }).collect();
         let functions: Vec<Function> = (0..apps.len() as u32)
             .map(|a| Function { trigger: if a % 2 == 0 { "http" } else { "timer" }, ..function(a, 100.0) })
             .collect();
@@ -158,6 +213,7 @@ proptest! {
             2 => policy_from("faascache", &[]),
             3 => policy_from("faascache", &[("variant", Value::Str("lru".into()))]),
             5 => policy_from("dfaas", &[("tolerance_s", Value::Float(1.0))]),
+            6 => policy_from("instainfer", &[("range_min", Value::Int(5)), ("min_samples", Value::Int(1))]),
             _ => policy_from("faascache", &[("variant", Value::Str("size".into()))]),
         };
         let mut p = platform(hosts, host_mb);

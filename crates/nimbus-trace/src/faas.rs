@@ -273,6 +273,31 @@ pub fn read_iluvatar_metadata(path: &Path) -> Result<Vec<FunctionMetadata>, Trac
     })
 }
 
+/// An ML model an inference function loads (InstaInfer's model table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferenceModel {
+    /// The action (function) that serves it.
+    pub action: String,
+    /// Model name.
+    pub model: String,
+    /// Time to load it into a warm sandbox, ms.
+    pub load_ms: f64,
+    /// Its size in memory, MB.
+    pub size_mb: f64,
+}
+
+/// Reads InstaInfer's model table (`action,model,model_loading_latency_ms,model_size_mb`).
+pub fn read_instainfer_models(path: &Path) -> Result<Vec<InferenceModel>, TraceError> {
+    read_csv_with_header(path, &["action", "model", "model_loading_latency_ms", "model_size_mb"], |f| {
+        Ok(InferenceModel {
+            action: f.non_empty(0)?.to_string(),
+            model: f.non_empty(1)?.to_string(),
+            load_ms: f.non_negative_f64(2)?,
+            size_mb: f.positive_f64(3)?,
+        })
+    })
+}
+
 /// Reads an Electricity Maps hourly carbon-intensity file: the life-cycle
 /// (LCA) intensity of each hour, gCO2e/kWh, in file order.
 pub fn read_hourly_carbon_intensity(path: &Path) -> Result<Vec<f64>, TraceError> {

@@ -269,6 +269,11 @@ fn serverless_fixtures_parse_completely() {
     if let Some(path) = shared("iluvatar-azure-sample/metadata-trace.csv") {
         assert_eq!(faas::read_iluvatar_metadata(&path).expect("valid").len(), 21);
     }
+    if let Some(path) = shared("instainfer-models/models.csv") {
+        let models = faas::read_instainfer_models(&path).expect("valid");
+        assert_eq!(models.len(), 8);
+        assert_eq!((models[0].model.as_str(), models[0].load_ms, models[0].size_mb), ("ResNet18", 210.0, 649.0));
+    }
     if let Some(path) = shared("em-hourly-ci/ES_2022_hourly.csv") {
         let hours = faas::read_hourly_carbon_intensity(&path).expect("valid");
         assert_eq!(hours.len(), 8760);
@@ -296,4 +301,10 @@ fn malformed_serverless_rows_say_where_and_what() {
     let path = temp_file("meta_bad.csv", "func_name,cold_dur_ms,warm_dur_ms,mem_mb,mean_iat\nf,10,5,0,100\n");
     let err = message(faas::read_iluvatar_metadata(&path).expect_err("zero memory"));
     assert!(err.contains(":2:4") && err.contains("mem_mb"), "{err}");
+    let path = temp_file(
+        "models_bad.csv",
+        "action,model,model_loading_latency_ms,model_size_mb\np1,ResNet,210,649\np2,VGG,slow,1648\n",
+    );
+    let err = message(faas::read_instainfer_models(&path).expect_err("non-numeric latency"));
+    assert!(err.contains(":3:3") && err.contains("model_loading_latency_ms"), "{err}");
 }
