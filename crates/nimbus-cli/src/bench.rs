@@ -17,15 +17,19 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "hops" => scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)"),
         "llm" => serving(),
         "faas" => serverless(quick),
+        "snapshot" => snapshots(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
             scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)")?;
             scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")?;
             serving()?;
-            serverless(quick)
+            serverless(quick)?;
+            snapshots(quick)
         }
-        other => Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, all")),
+        other => {
+            Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, snapshot, all"))
+        }
     }
 }
 
@@ -192,4 +196,200 @@ fn serverless(quick: bool) -> Result<(), String> {
             peak_rss_mb()
         );
     })
+}
+
+/// FunctionBench's functions (names as in Ilúvatar's benchmark file); the
+/// synthetic images are named after them.
+const FUNCTIONBENCH: [&str; 12] = [
+    "float_operation",
+    "cnn_image_classification",
+    "json_dumps_loads",
+    "image_processing",
+    "dd",
+    "lin_pack",
+    "chameleon",
+    "model_training",
+    "pyaes",
+    "gzip_compression",
+    "hello",
+    "video_processing",
+];
+
+/// Snapipeline against a CRIU-style serial restore, for real: snapshot
+/// bytes for all functions, and each function's time to first response
+/// (median of repeats), with every restore checked byte for byte.
+fn snapshots(quick: bool) -> Result<(), String> {
+    use nimbus_faas::snapipeline::{Dedup, Store};
+    use nimbus_faas::snapshot::{Composition, CompressedImage, Execution, synthetic_images};
+    let mib = if quick { 16 } else { 64 };
+    let repeats = if quick { 3 } else { 5 };
+    let chunk_pages = 16;
+    let t0 = Instant::now();
+    let (files, images) = synthetic_images(&FUNCTIONBENCH, mib * 256, Composition::PYTHON, 1);
+    outln!(
+        "snapshot: {} synthetic Python-runtime images of {mib} MiB ({} library files, {:.0} MiB), LZ4 chunks of {chunk_pages} pages; built in {:.1} s",
+        images.len(),
+        files.files.len(),
+        files.files.iter().map(|f| f.1.len()).sum::<usize>() as f64 / 1048576.0,
+        t0.elapsed().as_secs_f64()
+    );
+    let criu: Vec<CompressedImage> = images.iter().map(|i| CompressedImage::new(i, chunk_pages)).collect();
+    let criu_bytes: u64 = criu.iter().map(CompressedImage::stored_bytes).sum();
+    let raw: u64 = images.iter().map(|i| i.bytes.len() as u64).sum();
+    let memory = |dedup: Dedup| {
+        let mut store = Store::new(chunk_pages, dedup);
+        let snaps: Vec<_> = images.iter().map(|i| store.add(i, &files)).collect();
+        let table: u64 = snaps.iter().map(|s| s.table_bytes()).sum();
+        (store.stored_bytes() + table, store, snaps)
+    };
+    let (content_only, _, _) = memory(Dedup { file_pages: false, content: true });
+    let (total, store, snaps) = memory(Dedup { file_pages: true, content: true });
+    let mb = |b: u64| b as f64 / 1048576.0;
+    outln!("  memory: raw {:.0} MiB, CRIU-style compressed {:.0} MiB", mb(raw), mb(criu_bytes));
+    outln!(
+        "          content dedup {:.0} MiB ({:+.1}%), + file-page references {:.0} MiB ({:+.1}% vs CRIU-style; paper: up to -28%)",
+        mb(content_only),
+        100.0 * (content_only as f64 / criu_bytes as f64 - 1.0),
+        mb(total),
+        100.0 * (total as f64 / criu_bytes as f64 - 1.0)
+    );
+    let census = snaps.iter().fold((0, 0, 0), |a, s| {
+        let c = s.census();
+        (a.0 + c.0, a.1 + c.1, a.2 + c.2)
+    });
+    outln!(
+        "          pages: {} zero, {} file references, {} stored by content in {:.0} MiB of chunks",
+        census.0,
+        census.1,
+        census.2,
+        mb(store.stored_bytes())
+    );
+    let mut serial_ms = Vec::new();
+    let mut dedup_ms = Vec::new();
+    let mut pipelined_ms = Vec::new();
+    let mut pipelined_done_ms = Vec::new();
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    for ((image, snap), criu) in images.iter().zip(&snaps).zip(&criu) {
+        let expected = Execution::expected(image);
+        let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..repeats {
+            let start = Instant::now();
+            let clock = || start.elapsed();
+            let check = |r: &nimbus_faas::snapshot::Restored, how: &str| {
+                if r.bytes != image.bytes || r.digest != expected {
+                    Err(format!("{how} restore of {} is not byte-identical", image.name))
+                } else {
+                    Ok(())
+                }
+            };
+            let r = criu.restore(&image.hot, &clock).map_err(|e| e.to_string())?;
+            check(&r, "serial")?;
+            a.push(r.first_response.as_secs_f64() * 1e3);
+            let start = Instant::now();
+            let clock = || start.elapsed();
+            let r = store.restore_serial(snap, &files, &image.hot, &clock).map_err(|e| e.to_string())?;
+            check(&r, "dedup serial")?;
+            b.push(r.first_response.as_secs_f64() * 1e3);
+            let start = Instant::now();
+            let clock = || start.elapsed();
+            let r = store.restore_pipelined(snap, &files, &image.hot, 32, &clock).map_err(|e| e.to_string())?;
+            check(&r, "pipelined")?;
+            c.push(r.first_response.as_secs_f64() * 1e3);
+            d.push(r.restore_done.as_secs_f64() * 1e3);
+        }
+        serial_ms.push(median(a));
+        dedup_ms.push(median(b));
+        pipelined_ms.push(median(c));
+        pipelined_done_ms.push(median(d));
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let report_ttfr = |serial_ms: &[f64], dedup_ms: &[f64], pipelined_ms: &[f64], done_ms: &[f64]| {
+        outln!("    CRIU-style serial      {:>8.2} ms", mean(serial_ms));
+        outln!(
+            "    dedup, serial          {:>8.2} ms ({:+.1}%)",
+            mean(dedup_ms),
+            100.0 * (mean(dedup_ms) / mean(serial_ms) - 1.0)
+        );
+        outln!(
+            "    Snapipeline pipelined  {:>8.2} ms ({:+.1}% vs CRIU-style; paper: -53% end-to-end on average); whole restore done at {:.2} ms",
+            mean(pipelined_ms),
+            100.0 * (mean(pipelined_ms) / mean(serial_ms) - 1.0),
+            mean(done_ms)
+        );
+    };
+    outln!("  time to first response, mean over functions of the median of {repeats} (every restore byte-identical):");
+    report_ttfr(&serial_ms, &dedup_ms, &pipelined_ms, &pipelined_done_ms);
+    captured_python_images(chunk_pages);
+    Ok(())
+}
+
+/// Imports of Python processes standing in for FunctionBench functions
+/// after start-up (the real images' memory comparison).
+const PYTHON_IMPORTS: [&str; 6] = [
+    "json",
+    "gzip, zlib",
+    "hashlib, hmac, base64",
+    "decimal, fractions, statistics",
+    "xml.etree.ElementTree, html.parser",
+    "sqlite3, csv, datetime",
+];
+
+/// Snapshot memory of real processes: Python interpreters that imported
+/// different modules, captured from `/proc/<pid>/mem` while they sleep.
+/// Skipped with a notice where `python3` or `/proc` access is missing.
+fn captured_python_images(chunk_pages: usize) {
+    use nimbus_faas::snapipeline::{Dedup, Store};
+    use nimbus_faas::snapshot::{CompressedImage, FileSet, capture_process};
+    use std::io::BufRead;
+    let mut files = FileSet::default();
+    let mut images = Vec::new();
+    for imports in PYTHON_IMPORTS {
+        let script = format!("import {imports}, sys, time; print('ready', flush=True); time.sleep(60)");
+        let child =
+            std::process::Command::new("python3").args(["-c", &script]).stdout(std::process::Stdio::piped()).spawn();
+        let Ok(mut child) = child else {
+            outln!("  real images: python3 is not available; skipped");
+            return;
+        };
+        let ready = child.stdout.take().and_then(|out| std::io::BufReader::new(out).lines().next()).is_some();
+        let image = if ready {
+            capture_process(child.id(), &mut files)
+        } else {
+            Err(nimbus_faas::snapshot::SnapshotError::Io("no start-up".into()))
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        match image {
+            Ok(image) => images.push(image),
+            Err(e) => {
+                outln!("  real images: cannot capture a python3 process ({e}); skipped");
+                return;
+            }
+        }
+    }
+    let raw: u64 = images.iter().map(|i| i.bytes.len() as u64).sum();
+    let criu: u64 = images.iter().map(|i| CompressedImage::new(i, chunk_pages).stored_bytes()).sum();
+    let stored = |dedup: Dedup| {
+        let mut store = Store::new(chunk_pages, dedup);
+        let tables: u64 = images.iter().map(|i| store.add(i, &files).table_bytes()).sum();
+        store.stored_bytes() + tables
+    };
+    let content = stored(Dedup { file_pages: false, content: true });
+    let all = stored(Dedup { file_pages: true, content: true });
+    let mb = |b: u64| b as f64 / 1048576.0;
+    outln!(
+        "  real images: {} python3 processes, {:.0} MiB raw (file-mapped {:.0}%), CRIU-style {:.1} MiB, content dedup {:.1} MiB ({:+.1}%), + file pages {:.1} MiB ({:+.1}%)",
+        images.len(),
+        mb(raw),
+        100.0 * images.iter().map(|i| i.backing.iter().filter(|b| b.is_some()).count()).sum::<usize>() as f64
+            / (raw as f64 / nimbus_faas::snapshot::PAGE as f64),
+        mb(criu),
+        mb(content),
+        100.0 * (content as f64 / criu as f64 - 1.0),
+        mb(all),
+        100.0 * (all as f64 / criu as f64 - 1.0)
+    );
 }

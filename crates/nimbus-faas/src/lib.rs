@@ -12,4 +12,6 @@ pub mod kpa;
 pub mod metrics;
 pub mod policy;
 pub mod scenario;
+pub mod snapipeline;
+pub mod snapshot;
 pub mod workload;
