@@ -46,6 +46,9 @@ pub struct Platform {
     pub check_invariants: bool,
     /// Energy and carbon accounting, when wanted.
     pub energy: Option<crate::energy::EnergyConfig>,
+    /// Slow-down of a restored sandbox's first execution (lazy page
+    /// faults), as a fraction: 0.95 is REAP's +95%.
+    pub first_run_penalty: f64,
     /// Whether a model stays in the sandbox after the handler returns
     /// (`false`: stateless handlers that load it on every invocation
     /// unless it was pre-loaded, InstaInfer's setting).
@@ -99,6 +102,9 @@ struct Sandbox {
     running: Option<Running>,
     /// `Some(t)`: its app's model is in memory from `t` (loading until then).
     model_ready: Option<SimTime>,
+    /// Added to a running microVM as a memory block (Faascale), not
+    /// restored as a sandbox of its own.
+    scaled_up: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -109,6 +115,8 @@ struct Running {
     cold: bool,
     cold_ms: f64,
     model_ms: f64,
+    scale_up: bool,
+    exec_ms: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -139,8 +147,11 @@ pub struct Record {
     pub end: SimTime,
     /// Whether it needed a new sandbox.
     pub cold: bool,
-    /// Cold-start latency, ms (0 when warm).
+    /// Cold-start latency, ms (0 when warm; the scale-up latency for a
+    /// scale-up).
     pub cold_ms: f64,
+    /// Started as a memory block added to a running microVM (Faascale).
+    pub scale_up: bool,
     /// Model-loading latency on the invocation path, ms.
     pub model_ms: f64,
 }
@@ -197,6 +208,12 @@ pub struct RunResult {
     pub preloads: u64,
     /// Pre-loaded models dropped unused.
     pub offloads: u64,
+    /// Instances started by growing a running microVM (Faascale).
+    pub scale_ups: u64,
+    /// Latencies of instance starts (cold starts and scale-ups), µs.
+    pub instance_start_us: nimbus_sim::stats::Histogram,
+    /// Execution times, µs.
+    pub exec_us: nimbus_sim::stats::Histogram,
     /// End of the run.
     pub end: SimTime,
     /// Energy and carbon, when accounted.
@@ -217,6 +234,8 @@ struct Engine<'a> {
     idle_by_host: Vec<BTreeSet<(u64, u32)>>,
     idle_mb_by_host: Vec<u64>,
     sandboxes_by_app: Vec<u32>,
+    /// Per app, (host, sandboxes there): where its microVMs run.
+    hosts_by_app: Vec<Vec<(u32, u32)>>,
     /// Incremented each time a slot is reused, so stale timers are ignored.
     slot_epoch: Vec<u32>,
     /// Invocations run by each app's current sandboxes.
@@ -261,6 +280,14 @@ impl Engine<'_> {
             e.load(host, app, u64::from(mem), self.now);
         }
         self.sandboxes_by_app[app as usize] += 1;
+        let on_hosts = &mut self.hosts_by_app[app as usize];
+        match on_hosts.iter_mut().find(|h| h.0 == host as u32) {
+            Some(h) => h.1 += 1,
+            None => {
+                on_hosts.push((host as u32, 1));
+                on_hosts.sort_unstable();
+            }
+        }
         self.used_mb[host] += u64::from(mem);
         self.loaded_mb += u64::from(mem);
         let sandbox = Sandbox {
@@ -275,6 +302,7 @@ impl Engine<'_> {
             timer_at: None,
             running: None,
             model_ready: None,
+            scaled_up: false,
         };
         match self.free_slots.pop() {
             Some(id) => {
@@ -305,6 +333,13 @@ impl Engine<'_> {
             self.idle_mb_by_host[s.host as usize] -= u64::from(s.mem_mb);
         }
         self.sandboxes_by_app[s.app as usize] -= 1;
+        let on_hosts = &mut self.hosts_by_app[s.app as usize];
+        if let Some(i) = on_hosts.iter().position(|h| h.0 == s.host) {
+            on_hosts[i].1 -= 1;
+            if on_hosts[i].1 == 0 {
+                on_hosts.remove(i);
+            }
+        }
         self.hits_by_app[s.app as usize] -= s.hits;
         self.used_mb[s.host as usize] -= u64::from(s.mem_mb);
         self.loaded_mb -= u64::from(s.mem_mb);
@@ -378,11 +413,21 @@ impl Engine<'_> {
                 self.idle_mb_by_host[host as usize] -= u64::from(mem);
                 (id, false, 0.0)
             }
-            None => {
-                let Some(host) = self.place(app) else { return false };
-                (self.new_sandbox(app, host), true, self.apps[app as usize].cold.total_ms())
-            }
+            None => match self.vertical_host(app) {
+                Some((host, ms)) => {
+                    let id = self.new_sandbox(app, host);
+                    self.sandboxes[id as usize].as_mut().expect("new sandbox").scaled_up = true;
+                    self.result.scale_ups += 1;
+                    (id, false, ms)
+                }
+                None => {
+                    let Some(host) = self.place(app) else { return false };
+                    (self.new_sandbox(app, host), true, self.apps[app as usize].cold.total_ms())
+                }
+            },
         };
+        let (first_run, scale_up) =
+            self.sandboxes[id as usize].as_ref().map_or((false, false), |s| (s.hits == 0, s.scaled_up));
         let model_ms = match (self.apps[app as usize].model, self.sandboxes[id as usize].as_ref()) {
             (Some(model), Some(s)) => match s.model_ready {
                 Some(ready) => ready.since(self.now.min(ready)).as_secs_f64() * 1e3,
@@ -390,7 +435,10 @@ impl Engine<'_> {
             },
             _ => 0.0,
         };
-        let exec_ms = f.exec.sample(&mut self.exec_rng).max(0.0);
+        let mut exec_ms = f.exec.sample(&mut self.exec_rng).max(0.0);
+        if first_run && !scale_up {
+            exec_ms *= 1.0 + self.platform.first_run_penalty;
+        }
         let mem = self.apps[app as usize].mem_mb;
         self.hits_by_app[app as usize] += 1;
         if let Some(s) = self.sandboxes[id as usize].as_mut() {
@@ -408,7 +456,17 @@ impl Engine<'_> {
         if let Some(e) = self.energy.as_mut() {
             e.start(s.host as usize, app, self.now);
         }
-        s.running = Some(Running { function: inv.function, arrival: inv.at, start, cold, cold_ms, model_ms });
+        let scale_up = first_run && scale_up;
+        s.running = Some(Running {
+            function: inv.function,
+            arrival: inv.at,
+            start,
+            cold,
+            cold_ms,
+            model_ms,
+            scale_up,
+            exec_ms,
+        });
         s.model_ready = Some(start);
         self.busy_by_app[app as usize] += 1;
         self.busy_total += 1;
@@ -526,6 +584,10 @@ impl Engine<'_> {
             stats.cold += 1;
             self.result.cold_us.record((run.cold_ms * 1e3) as u64);
         }
+        if run.cold || run.scale_up {
+            self.result.instance_start_us.record((run.cold_ms * 1e3) as u64);
+        }
+        self.result.exec_us.record((run.exec_ms * 1e3) as u64);
         if let Some(model) = self.apps[app as usize].model {
             self.result.model_load_us.record((run.model_ms * 1e3) as u64);
             // A stateless handler frees its model when it returns, unless
@@ -551,6 +613,7 @@ impl Engine<'_> {
                 end: self.now,
                 cold: run.cold,
                 cold_ms: run.cold_ms,
+                scale_up: run.scale_up,
                 model_ms: run.model_ms,
             });
         } else if self.platform.record_limit > 0 {
@@ -661,6 +724,18 @@ impl Engine<'_> {
         self.mark_idle(id);
         self.set_expiry(id, self.now + SimDuration::from_nanos(keep_ns));
         self.plan_preload(id);
+    }
+
+    /// Under vertical scaling, a host already running `app`'s microVM with
+    /// room for another instance, and the scale-up latency.
+    fn vertical_host(&self, app: u32) -> Option<(usize, f64)> {
+        let scaling = self.policy.vertical()?;
+        let mem = self.apps[app as usize].mem_mb;
+        let host = self.hosts_by_app[app as usize]
+            .iter()
+            .map(|h| h.0 as usize)
+            .find(|&h| self.platform.host_mem_mb[h] - self.used_mb[h] >= u64::from(mem))?;
+        Some((host, scaling.scale_up_ms(mem)))
     }
 
     /// An idle sandbox of `app`: the most recently idle one that holds
@@ -791,6 +866,7 @@ pub fn run(
         idle_by_host: vec![BTreeSet::new(); hosts],
         idle_mb_by_host: vec![0; hosts],
         sandboxes_by_app: vec![0; apps.len()],
+        hosts_by_app: vec![Vec::new(); apps.len()],
         slot_epoch: Vec::new(),
         hits_by_app: vec![0; apps.len()],
         last_end: vec![None; apps.len()],
@@ -826,6 +902,9 @@ pub fn run(
             model_load_us: nimbus_sim::stats::Histogram::new(),
             preloads: 0,
             offloads: 0,
+            scale_ups: 0,
+            instance_start_us: nimbus_sim::stats::Histogram::new(),
+            exec_us: nimbus_sim::stats::Histogram::new(),
             end: SimTime::ZERO,
             energy: None,
         },

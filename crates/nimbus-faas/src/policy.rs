@@ -66,6 +66,23 @@ pub struct PreloadPlan {
     pub budget_mb: u32,
 }
 
+/// How a microVM grows by a memory block for another concurrent instance
+/// of its app instead of a new microVM starting (Faascale).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VerticalScaling {
+    /// Pre-populating memory, ms per GB of the block.
+    pub populate_ms_per_gb: f64,
+    /// Starting the instance's process inside the running microVM, ms.
+    pub process_ms: f64,
+}
+
+impl VerticalScaling {
+    /// Latency of adding an instance of `mem_mb`.
+    pub fn scale_up_ms(&self, mem_mb: u32) -> f64 {
+        self.process_ms + self.populate_ms_per_gb * f64::from(mem_mb) / 1024.0
+    }
+}
+
 /// A keep-alive policy.
 pub trait KeepAlive: Send {
     /// An invocation of `app` arrived at `now`, `idle` after the app's
@@ -97,6 +114,11 @@ pub trait KeepAlive: Send {
     /// Whether and when an idle sandbox of `app` pre-loads its model;
     /// `None`: never (the model is loaded on the invocation path).
     fn preload(&mut self, _app: u32, _now: SimTime) -> Option<PreloadPlan> {
+        None
+    }
+    /// Whether sandboxes scale vertically (Faascale); `None`: every
+    /// concurrent instance is its own sandbox (horizontal).
+    fn vertical(&self) -> Option<VerticalScaling> {
         None
     }
 }
@@ -353,6 +375,14 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "non-HTTP invocations wait up to a tolerance for a busy sandbox instead of cold-starting",
         params: &["keep_alive_min", "tolerance_s"],
         build: crate::dfaas::build,
+    },
+    PolicyInfo {
+        name: "faascale",
+        kind: "paper",
+        source: "Faascale, SoCC'24 (vertical memory scaling of microVMs)",
+        summary: "fixed keep-alive; extra concurrent instances grow the app's microVM by pre-populated memory blocks",
+        params: &["keep_alive_min", "populate_ms_per_gb", "process_ms"],
+        build: crate::faascale::build,
     },
     PolicyInfo {
         name: "instainfer",

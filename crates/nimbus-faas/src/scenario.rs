@@ -6,7 +6,9 @@
 //!   cannot get memory for this long is dropped), `horizon_h`,
 //!   `record_limit` (rows of the per-invocation table; 100,000; 0: none),
 //!   `models_stay_loaded` (false: handlers load their model on every
-//!   invocation unless it was pre-loaded).
+//!   invocation unless it was pre-loaded), `first_run_penalty` (0: the
+//!   slow-down of a sandbox's first execution after a snapshot restore;
+//!   REAP measured 0.95).
 //! - `[workload]`, `kind`:
 //!   - `iluvatar`: `trace` and `metadata` (Ilúvatar's Azure-derived
 //!     sample): each function its own app; warm time, cold-start overhead
@@ -135,6 +137,7 @@ impl Scenario {
         let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
         let record_limit = p.u64_or("record_limit", 100_000)? as usize;
         let models_stay_loaded = p.bool_or("models_stay_loaded", false)?;
+        let first_run_penalty = p.non_negative_f64_or("first_run_penalty", 0.0)?;
         p.finish(&[])?;
         let mut fallbacks = Vec::new();
         let energy = match root.table("energy")? {
@@ -181,6 +184,7 @@ impl Scenario {
             check_invariants: false,
             energy,
             models_stay_loaded,
+            first_run_penalty,
         };
 
         let w = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;

@@ -18,6 +18,7 @@ fn platform(hosts: usize, mem_mb: u64) -> Platform {
         record_limit: 1_000_000,
         check_invariants: true,
         models_stay_loaded: false,
+        first_run_penalty: 0.0,
         energy: None,
     }
 }
@@ -149,6 +150,41 @@ fn instainfer_preloaded_models_skip_the_load_until_offloaded() {
     assert_eq!(loads(&r), vec![500.0; 7]);
 }
 
+/// Faascale by hand: three overlapping invocations of one app (512 MB,
+/// cold start 1 s, execution 1 s, first run after a restore +95%), then a
+/// warm one.
+#[test]
+fn faascale_scales_a_running_microvm_instead_of_starting_new_ones() {
+    let apps = vec![app("a", 512, 1000.0)];
+    let functions = vec![function(0, 1000.0)];
+    let list = || [0.0, 0.1, 0.2, 5.0].iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect();
+    let mut p = platform(1, 4096);
+    p.first_run_penalty = 0.95;
+    let r = run_list(&apps, &functions, &p, list(), policy_from("fixed", &[]).as_mut());
+    let flags = |r: &RunResult| {
+        let mut by_arrival = r.records.clone();
+        by_arrival.sort_by_key(|x| x.arrival);
+        by_arrival.iter().map(|x| (x.cold, x.scale_up)).collect::<Vec<_>>()
+    };
+    assert_eq!(flags(&r), [(true, false), (true, false), (true, false), (false, false)]);
+    // (Histogram means hold 3 significant digits.)
+    let close = |a: f64, b: f64| (a / b - 1.0).abs() < 2e-3;
+    assert!(close(r.instance_start_us.mean() / 1e3, 1000.0));
+    assert!(close(r.exec_us.mean() / 1e3, (3.0 * 1950.0 + 1000.0) / 4.0));
+    // Vertical: one microVM cold-starts; the others are blocks of 512 MB
+    // pre-populated at 100 ms/GB plus 5 ms, and run without the penalty.
+    let r = run_list(&apps, &functions, &p, list(), policy_from("faascale", &[]).as_mut());
+    assert_eq!(flags(&r), [(true, false), (false, true), (false, true), (false, false)]);
+    assert_eq!(r.scale_ups, 2);
+    assert!(r.records.iter().filter(|x| x.scale_up).all(|x| x.cold_ms == 55.0));
+    assert!(close(r.instance_start_us.mean() / 1e3, (1000.0 + 55.0 + 55.0) / 3.0));
+    assert!(close(r.exec_us.mean() / 1e3, (1950.0 + 3.0 * 1000.0) / 4.0));
+    // No room on the microVM's host: a new microVM elsewhere, cold.
+    let r = run_list(&apps, &functions, &platform(2, 600), list(), policy_from("faascale", &[]).as_mut());
+    assert_eq!(r.scale_ups, 0);
+    assert_eq!(r.records.iter().filter(|x| x.cold).count(), 2);
+}
+
 #[test]
 fn full_memory_evicts_idle_sandboxes_or_makes_invocations_wait() {
     // Two apps of 600 MB on a 1,000 MB host.
@@ -190,7 +226,7 @@ proptest! {
     /// completes once or is dropped; cold + warm = completed.
     #[test]
     fn every_invocation_is_accounted_for(
-        which in 0usize..7,
+        which in 0usize..8,
         hosts in 1usize..4,
         host_mb in 300u64..3000,
         mems in prop::collection::vec(50u32..800, 1..6),
@@ -214,6 +250,7 @@ proptest! {
             3 => policy_from("faascache", &[("variant", Value::Str("lru".into()))]),
             5 => policy_from("dfaas", &[("tolerance_s", Value::Float(1.0))]),
             6 => policy_from("instainfer", &[("range_min", Value::Int(5)), ("min_samples", Value::Int(1))]),
+            7 => policy_from("faascale", &[("keep_alive_min", Value::Float(1.0))]),
             _ => policy_from("faascache", &[("variant", Value::Str("size".into()))]),
         };
         let mut p = platform(hosts, host_mb);
