@@ -16,7 +16,8 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "sia" => scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)"),
         "hops" => scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)"),
         "llm" => serving(),
-        "faas" => serverless(quick),
+        "faas" => serverless(quick, false),
+        "faas-14d" => serverless(quick, true),
         "snapshot" => snapshots(quick),
         "all" => {
             kernel(quick)?;
@@ -24,12 +25,12 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             scheduler("scenarios/gpu/sia-philly.toml", "Sia's ILP at 64 GPUs (goal: median <= 50 ms)")?;
             scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")?;
             serving()?;
-            serverless(quick)?;
+            serverless(quick, false)?;
             snapshots(quick)
         }
-        other => {
-            Err(format!("unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, snapshot, all"))
-        }
+        other => Err(format!(
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-14d, snapshot, all"
+        )),
     }
 }
 
@@ -172,26 +173,32 @@ fn peak_rss_mb() -> f64 {
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
-/// The serverless engine under the hybrid histogram policy on the synthetic
-/// Azure-2019-like workload: invocations per wall second and peak memory.
-fn serverless(quick: bool) -> Result<(), String> {
+/// The serverless engine on the synthetic Azure-2019-like workload:
+/// invocations per wall second and peak memory, under fixed keep-alive and
+/// the hybrid histogram (`full`: the hybrid histogram alone on the 14-day,
+/// 50,000-app workload).
+fn serverless(quick: bool, full: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
     let path = "scenarios/faas/sitw-pareto.toml";
-    let (apps, days) = if quick { (2_000, 1.0) } else { (10_000, 2.0) };
+    let (apps, days, hosts) = match (full, quick) {
+        (true, _) => (50_000, 14.0, 512),
+        (false, true) => (1_000, 1.0, 64),
+        (false, false) => (5_000, 1.0, 64),
+    };
     let overrides = Overrides {
         seeds: Some(vec![1]),
         set: vec![
             ("workload.apps".into(), apps.to_string()),
             ("workload.days".into(), format!("{days:.1}")),
-            ("platform.hosts".into(), "64".into()),
+            ("platform.hosts".into(), hosts.to_string()),
         ],
     };
-    outln!("faas: synthetic Azure-2019-like workload, {apps} apps x {days} days, 64 hosts of 256 GB");
-    let keep = |label: &str| label == "hybrid-4h" || label == "fixed-10";
+    outln!("faas: synthetic Azure-2019-like workload, {apps} apps x {days} days, {hosts} hosts of 256 GB");
+    let keep = |label: &str| label == "hybrid-4h" || (!full && label == "fixed-10");
     time_policies(path, &overrides, "faas", keep, |label, output, wall| {
         let invocations = output.metric("invocations").unwrap_or(f64::NAN);
         outln!(
-            "  {label:<10} {wall:>7.2} s wall  {invocations:>12.0} invocations  {:>6.2} M invocations/s  peak RSS {:.0} MB",
+            "  {label:<10} {wall:>7.2} s wall  {invocations:>14.0} invocations  {:>6.2} M invocations/s  peak RSS {:.0} MB",
             invocations / wall / 1e6,
             peak_rss_mb()
         );

@@ -1,9 +1,13 @@
 //! The serverless platform and its event loop.
 //!
-//! Hosts (invokers) have memory; sandboxes hold one app, run one invocation
-//! at a time and occupy their app's memory from creation to unloading. An
-//! invocation runs warm in an idle sandbox of its app, or cold in a new one
-//! (the cold start's components add to its latency). A new sandbox goes to
+//! Hosts (invokers) have memory; sandboxes hold one app, run up to the
+//! platform's `concurrency` invocations at a time (1 by default, as in
+//! OpenWhisk) and occupy their app's memory from creation to unloading. An
+//! invocation joins a busy sandbox of its app with a free slot, else runs
+//! warm in an idle one, else cold in a new one (the cold start's components
+//! add to its latency). Under Knative's autoscaler (policy `knative`) pods
+//! are started and removed by the autoscaler instead, and an invocation
+//! without a free slot queues at the activator. A new sandbox goes to
 //! a host chosen by the balancer; when no host has room, idle sandboxes are
 //! evicted by the policy's priority, host by host in probe order; when even
 //! that fails, the invocation waits (FIFO) and is dropped, with the reason,
@@ -17,6 +21,7 @@ use std::collections::{BTreeSet, VecDeque};
 
 use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
 
+use crate::kpa::{Kpa, KpaConfig};
 use crate::policy::{AfterExecution, KeepAlive};
 use crate::workload::{App, Function, Invocation, Source};
 
@@ -36,6 +41,9 @@ pub struct Platform {
     pub host_mem_mb: Vec<u64>,
     /// Placement.
     pub balancer: Balancer,
+    /// Invocations one sandbox runs at once (1: OpenWhisk; Knative's
+    /// container concurrency).
+    pub concurrency: u32,
     /// Longest an invocation waits for memory before it is dropped.
     pub max_wait: SimDuration,
     /// Stop at this time; later arrivals are not generated.
@@ -98,8 +106,14 @@ struct Sandbox {
     /// The time of its pending expiry event, if any (one at a time, so
     /// the event queue stays O(sandboxes) however many executions end).
     timer_at: Option<SimTime>,
-    /// The invocation running.
-    running: Option<Running>,
+    /// The invocations running (at most the platform's concurrency).
+    running: Vec<Running>,
+    /// `Some(t)`: started by the autoscaler, ready at `t` (until then it
+    /// serves nothing).
+    starting_until: Option<SimTime>,
+    /// When its start-up (cold start or scale-up) is over: an invocation
+    /// joining it earlier waits until then.
+    ready_at: SimTime,
     /// `Some(t)`: its app's model is in memory from `t` (loading until then).
     model_ready: Option<SimTime>,
     /// Added to a running microVM as a memory block (Faascale), not
@@ -109,6 +123,8 @@ struct Sandbox {
 
 #[derive(Debug, Clone, Copy)]
 struct Running {
+    /// Identifies it among its sandbox's runs.
+    seq: u64,
     function: u32,
     arrival: SimTime,
     start: SimTime,
@@ -121,7 +137,8 @@ struct Running {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Event {
-    Done(u32),
+    /// (sandbox slot, run sequence number)
+    Done(u32, u64),
     /// (sandbox slot, slot epoch)
     Expire(u32, u32),
     /// (app, generation, keep-alive ns)
@@ -132,6 +149,10 @@ enum Event {
     Preload(u32, u32, u64),
     /// Drop a pre-loaded, unused model: (slot, epoch, start of its idle period, ns).
     Offload(u32, u32, u64),
+    /// An autoscaler-started pod is ready: (slot, epoch).
+    PodReady(u32, u32),
+    /// The autoscaler's periodic decision.
+    Tick,
 }
 
 /// One invocation's outcome.
@@ -230,6 +251,18 @@ struct Engine<'a> {
     sandboxes: Vec<Option<Sandbox>>,
     free_slots: Vec<u32>,
     idle_by_app: Vec<Vec<u32>>,
+    /// Busy sandboxes per app with room for another invocation.
+    spare_by_app: Vec<Vec<u32>>,
+    /// Knative: per app, the autoscaler, pods starting, and invocations
+    /// queued at the activator for a free slot.
+    autoscaler: Option<KpaConfig>,
+    kpa: Vec<Option<Kpa>>,
+    kpa_active: BTreeSet<u32>,
+    tick_pending: bool,
+    starting_by_app: Vec<u32>,
+    activator_by_app: Vec<VecDeque<Invocation>>,
+    activator_count: usize,
+    next_run: u64,
     /// Idle sandboxes per host by (eviction key, id): the first is evicted first.
     idle_by_host: Vec<BTreeSet<(u64, u32)>>,
     idle_mb_by_host: Vec<u64>,
@@ -300,7 +333,9 @@ impl Engine<'_> {
             created: self.now,
             expire_at: None,
             timer_at: None,
-            running: None,
+            running: Vec::new(),
+            starting_until: None,
+            ready_at: self.now,
             model_ready: None,
             scaled_up: false,
         };
@@ -333,6 +368,9 @@ impl Engine<'_> {
             self.idle_mb_by_host[s.host as usize] -= u64::from(s.mem_mb);
         }
         self.sandboxes_by_app[s.app as usize] -= 1;
+        if s.starting_until.is_some() {
+            self.starting_by_app[s.app as usize] -= 1;
+        }
         let on_hosts = &mut self.hosts_by_app[s.app as usize];
         if let Some(i) = on_hosts.iter().position(|h| h.0 == s.host) {
             on_hosts[i].1 -= 1;
@@ -398,9 +436,18 @@ impl Engine<'_> {
     /// Starts `inv` if a sandbox is available or can be made; `false` when
     /// there is no memory.
     fn try_start(&mut self, inv: Invocation) -> bool {
+        self.start_in(inv, false)
+    }
+
+    /// [`Self::try_start`]; `waited_for_pod`: it queued at the activator
+    /// until a new pod was ready, so it counts as a cold start whose
+    /// latency is its wait.
+    fn start_in(&mut self, inv: Invocation, waited_for_pod: bool) -> bool {
         let f = &self.functions[inv.function as usize];
         let app = f.app;
-        let (id, cold, cold_ms) = match self.take_idle(app) {
+        let spare = self.spare_by_app[app as usize].last().copied();
+        let (id, cold, cold_ms) = match spare.or_else(|| self.take_idle(app)) {
+            Some(id) if spare == Some(id) => (id, false, 0.0),
             Some(id) => {
                 let s = self.sandboxes[id as usize].as_mut().expect("idle sandbox exists");
                 let since = s.idle_since.take().expect("idle");
@@ -428,9 +475,12 @@ impl Engine<'_> {
         };
         let (first_run, scale_up) =
             self.sandboxes[id as usize].as_ref().map_or((false, false), |s| (s.hits == 0, s.scaled_up));
+        // Joining a sandbox that is still starting waits for it.
+        let ready = self.sandboxes[id as usize].as_ref().map_or(self.now, |s| s.ready_at.max(self.now));
+        let ready = ready + SimDuration::from_secs_f64(cold_ms / 1e3);
         let model_ms = match (self.apps[app as usize].model, self.sandboxes[id as usize].as_ref()) {
             (Some(model), Some(s)) => match s.model_ready {
-                Some(ready) => ready.since(self.now.min(ready)).as_secs_f64() * 1e3,
+                Some(at) => at.since(ready.min(at)).as_secs_f64() * 1e3,
                 None => model.load_ms,
             },
             _ => 0.0,
@@ -446,18 +496,27 @@ impl Engine<'_> {
         }
         let freq = self.hits_by_app[app as usize];
         let priority = self.policy.priority_on_use(app, self.now, mem, self.apps[app as usize].cold.total_ms(), freq);
-        let start = self.now + SimDuration::from_secs_f64((cold_ms + model_ms) / 1e3);
+        let start = ready + SimDuration::from_secs_f64(model_ms / 1e3);
         let end = start + SimDuration::from_secs_f64(exec_ms / 1e3);
         if self.policy.shares_priority() {
             self.share_priority(app, priority);
         }
         let s = self.sandboxes[id as usize].as_mut().expect("sandbox exists");
         s.priority = priority;
+        s.ready_at = s.ready_at.max(ready);
         if let Some(e) = self.energy.as_mut() {
             e.start(s.host as usize, app, self.now);
         }
         let scale_up = first_run && scale_up;
-        s.running = Some(Running {
+        let (cold, cold_ms) = if waited_for_pod && first_run {
+            (true, self.now.since(inv.at).as_secs_f64() * 1e3)
+        } else {
+            (cold, cold_ms)
+        };
+        let seq = self.next_run;
+        self.next_run += 1;
+        s.running.push(Running {
+            seq,
             function: inv.function,
             arrival: inv.at,
             start,
@@ -467,10 +526,19 @@ impl Engine<'_> {
             scale_up,
             exec_ms,
         });
-        s.model_ready = Some(start);
+        s.model_ready = Some(s.model_ready.map_or(start, |t| t.min(start)));
+        let (running, full) = (s.running.len(), s.running.len() >= self.platform.concurrency.max(1) as usize);
+        let spare = &mut self.spare_by_app[app as usize];
+        if full {
+            if let Some(pos) = spare.iter().rposition(|&x| x == id) {
+                spare.remove(pos);
+            }
+        } else if running == 1 {
+            spare.push(id);
+        }
         self.busy_by_app[app as usize] += 1;
         self.busy_total += 1;
-        self.events.schedule(end, Event::Done(id));
+        self.events.schedule(end, Event::Done(id, seq));
         true
     }
 
@@ -529,7 +597,19 @@ impl Engine<'_> {
         self.policy.on_arrival(app as u32, self.now, idle);
         // A new execution makes a new decision; a pending pre-warm is moot.
         self.prewarm_gen[app] += 1;
-        let warm = !self.idle_by_app[app].is_empty();
+        let warm = !self.idle_by_app[app].is_empty() || !self.spare_by_app[app].is_empty();
+        if self.autoscaler.is_some() {
+            self.activate(app as u32);
+            if !warm && self.sandboxes_by_app[app] > 0 {
+                // Pods exist but are full or starting: queue at the activator.
+                self.activator_by_app[app].push_back(inv);
+                self.activator_count += 1;
+                return;
+            }
+            // A free slot, or scale from zero.
+            self.start_or_wait(inv);
+            return;
+        }
         let tolerance = self.policy.tolerance(self.functions[inv.function as usize].trigger);
         if !warm && tolerance > SimDuration::ZERO && self.busy_by_app[app] > 0 {
             // Wait for one of the app's running sandboxes; start cold when
@@ -553,7 +633,8 @@ impl Engine<'_> {
     /// behind earlier invocations waiting for memory.
     fn start_or_wait(&mut self, inv: Invocation) {
         let app = self.functions[inv.function as usize].app as usize;
-        let may_start = !self.idle_by_app[app].is_empty() || self.waiting_count == 0;
+        let may_start =
+            !self.idle_by_app[app].is_empty() || !self.spare_by_app[app].is_empty() || self.waiting_count == 0;
         if !(may_start && self.try_start(inv)) {
             self.push_waiting(inv);
         }
@@ -569,15 +650,27 @@ impl Engine<'_> {
         self.start_or_wait(inv);
     }
 
-    fn done(&mut self, id: u32) {
-        let (app, mem, run, host) = {
+    fn done(&mut self, id: u32, seq: u64) {
+        let (app, run, host, left, was_full) = {
             let s = self.sandboxes[id as usize].as_mut().expect("running sandbox");
-            (s.app, s.mem_mb, s.running.take().expect("running"), s.host)
+            let was_full = s.running.len() >= self.platform.concurrency.max(1) as usize;
+            let pos = s.running.iter().position(|r| r.seq == seq).expect("the run is on its sandbox");
+            let run = s.running.swap_remove(pos);
+            (s.app, run, s.host, s.running.len(), was_full)
         };
+        // Room again: listed as spare while others still run, unlisted
+        // when it falls idle.
+        let spare = &mut self.spare_by_app[app as usize];
+        if left == 0 {
+            if let Some(pos) = spare.iter().rposition(|&x| x == id) {
+                spare.remove(pos);
+            }
+        } else if was_full {
+            spare.push(id);
+        }
         if let Some(e) = self.energy.as_mut() {
             e.stop(host as usize, app, self.now);
         }
-        let _ = mem;
         let stats = &mut self.stats[app as usize];
         stats.invocations += 1;
         if run.cold {
@@ -594,7 +687,7 @@ impl Engine<'_> {
             // the platform's pre-loader holds it (it would load it there
             // again anyway).
             let held = self.policy.preload(app, self.now).is_some_and(|p| model.size_mb <= p.budget_mb);
-            if !self.platform.models_stay_loaded && !held {
+            if !self.platform.models_stay_loaded && !held && left == 0 {
                 self.sandboxes[id as usize].as_mut().expect("sandbox").model_ready = None;
             }
         }
@@ -622,15 +715,31 @@ impl Engine<'_> {
         self.busy_by_app[app as usize] -= 1;
         self.busy_total -= 1;
         self.last_end[app as usize] = Some(self.now);
-        // A waiting invocation of the same app takes the sandbox at once.
-        if let Some((seq, inv)) = self.waiting_by_app[app as usize].pop_front() {
-            // Served out of order: the global queue skips it later.
-            if self.waiting.front().is_some_and(|w| w.0 == seq) {
-                self.waiting.pop_front();
-            } else {
-                self.taken.insert(seq);
+        if left > 0 {
+            // Still busy: the freed slot serves a waiting invocation of the
+            // app, if any.
+            if !self.waiting_by_app[app as usize].is_empty() {
+                self.take_waiting(app);
+            } else if let Some(inv) = self.activator_by_app[app as usize].pop_front() {
+                self.activator_count -= 1;
+                let started = self.try_start(inv);
+                debug_assert!(started, "a spare slot of the app is available");
+            } else if let Some((_, inv)) = self.deferred_by_app[app as usize].pop_front() {
+                self.deferred_count -= 1;
+                let started = self.try_start(inv);
+                debug_assert!(started, "a spare slot of the app is available");
             }
-            self.waiting_count -= 1;
+            return;
+        }
+        // A waiting invocation of the same app takes the sandbox at once.
+        if !self.waiting_by_app[app as usize].is_empty() {
+            self.mark_idle(id);
+            self.take_waiting(app);
+            return;
+        }
+        // Then one queued at the activator (Knative), warm.
+        if let Some(inv) = self.activator_by_app[app as usize].pop_front() {
+            self.activator_count -= 1;
             self.mark_idle(id);
             let started = self.try_start(inv);
             debug_assert!(started, "an idle sandbox of the app is available");
@@ -662,6 +771,108 @@ impl Engine<'_> {
             }
         }
         self.drain_waiting();
+    }
+
+    /// Knative: `app` has traffic or pods, so the autoscaler watches it.
+    fn activate(&mut self, app: u32) {
+        let Some(config) = self.autoscaler else { return };
+        if self.kpa_active.insert(app) && self.kpa[app as usize].is_none() {
+            self.kpa[app as usize] = Some(Kpa::new(config));
+        }
+        if !self.tick_pending {
+            self.tick_pending = true;
+            let tick = config.tick;
+            let next = SimTime::from_nanos((self.now.as_nanos() / tick.as_nanos() + 1) * tick.as_nanos());
+            self.events.schedule(next, Event::Tick);
+        }
+    }
+
+    /// Knative: one autoscaler decision for every watched app.
+    fn tick(&mut self) {
+        self.tick_pending = false;
+        let Some(config) = self.autoscaler else { return };
+        let apps: Vec<u32> = self.kpa_active.iter().copied().collect();
+        for app in apps {
+            let a = app as usize;
+            let concurrency = f64::from(self.busy_by_app[a]) + self.activator_by_app[a].len() as f64;
+            let total = self.sandboxes_by_app[a];
+            let ready = total - self.starting_by_app[a];
+            let kpa = self.kpa[a].as_mut().expect("watched apps have an autoscaler");
+            kpa.observe(self.now, concurrency);
+            let desired = kpa.decide(self.now, ready);
+            if desired > total {
+                for _ in total..desired {
+                    let Some(host) = self.place(app) else { break };
+                    let id = self.new_sandbox(app, host);
+                    let until = self.now + SimDuration::from_secs_f64(self.apps[a].cold.total_ms() / 1e3);
+                    let s = self.sandboxes[id as usize].as_mut().expect("new pod");
+                    s.starting_until = Some(until);
+                    s.ready_at = until;
+                    self.starting_by_app[a] += 1;
+                    self.events.schedule(until, Event::PodReady(id, self.slot_epoch[id as usize]));
+                }
+            } else if desired < total {
+                // Scale down: the longest-idle pods go.
+                for _ in desired..total {
+                    let Some(&id) = self.idle_by_app[a].first() else { break };
+                    self.unload(id);
+                }
+            }
+            if self.sandboxes_by_app[a] == 0 && !self.activator_by_app[a].is_empty() {
+                // Every pod is gone (or none could be placed): the head of
+                // the queue scales the app from zero.
+                let inv = self.activator_by_app[a].pop_front().expect("non-empty");
+                self.activator_count -= 1;
+                self.start_or_wait(inv);
+            }
+            let quiet = self.sandboxes_by_app[a] == 0 && self.busy_by_app[a] == 0 && concurrency == 0.0;
+            if quiet && self.kpa[a].as_ref().is_some_and(|k| k.idle(self.now)) {
+                self.kpa_active.remove(&app);
+                self.kpa[a] = None;
+            }
+        }
+        self.drain_waiting();
+        if !self.kpa_active.is_empty() {
+            self.tick_pending = true;
+            self.events.schedule(self.now + config.tick, Event::Tick);
+        }
+    }
+
+    /// Knative: an autoscaler-started pod is ready and serves the
+    /// activator's queue.
+    fn pod_ready(&mut self, id: u32, epoch: u32) {
+        if self.slot_epoch[id as usize] != epoch {
+            return;
+        }
+        let Some(s) = self.sandboxes[id as usize].as_mut() else { return };
+        if s.starting_until.take().is_none() {
+            return;
+        }
+        let app = s.app;
+        self.starting_by_app[app as usize] -= 1;
+        self.mark_idle(id);
+        let limit = self.platform.concurrency.max(1) as usize;
+        for _ in 0..limit {
+            let Some(inv) = self.activator_by_app[app as usize].pop_front() else { break };
+            self.activator_count -= 1;
+            let started = self.start_in(inv, true);
+            debug_assert!(started, "the new pod has room");
+        }
+    }
+
+    /// Starts the oldest invocation of `app` waiting for memory, now that
+    /// one of the app's sandboxes has room for it.
+    fn take_waiting(&mut self, app: u32) {
+        let Some((seq, inv)) = self.waiting_by_app[app as usize].pop_front() else { return };
+        // Served out of order: the global queue skips it later.
+        if self.waiting.front().is_some_and(|w| w.0 == seq) {
+            self.waiting.pop_front();
+        } else {
+            self.taken.insert(seq);
+        }
+        self.waiting_count -= 1;
+        let started = self.try_start(inv);
+        debug_assert!(started, "a sandbox of the app has room");
     }
 
     fn mark_idle(&mut self, id: u32) {
@@ -824,6 +1035,15 @@ impl Engine<'_> {
             assert_eq!(u, used[h], "host {h}: memory accounting");
             assert!(u <= cap, "host {h}: {u} MB used of {cap} MB");
         }
+        let limit = self.platform.concurrency.max(1) as usize;
+        for (id, s) in self.sandboxes.iter().enumerate() {
+            let Some(s) = s else { continue };
+            assert!(s.running.len() <= limit, "sandbox {id} runs {} of {limit}", s.running.len());
+            assert_eq!(s.idle_since.is_some(), s.running.is_empty() && s.starting_until.is_none(), "sandbox {id} idle");
+            let spare = self.spare_by_app[s.app as usize].iter().filter(|&&x| x as usize == id).count();
+            let expect = usize::from(!s.running.is_empty() && s.running.len() < limit);
+            assert_eq!(spare, expect, "sandbox {id} listed as spare");
+        }
         let idle = self.sandboxes.iter().flatten().filter(|s| s.idle_since.is_some()).count();
         let listed: usize = self.idle_by_app.iter().map(Vec::len).sum();
         assert_eq!(idle, listed, "idle sandboxes listed per app");
@@ -863,6 +1083,15 @@ pub fn run(
         sandboxes: Vec::new(),
         free_slots: Vec::new(),
         idle_by_app: vec![Vec::new(); apps.len()],
+        spare_by_app: vec![Vec::new(); apps.len()],
+        autoscaler: None,
+        kpa: vec![None; apps.len()],
+        kpa_active: BTreeSet::new(),
+        tick_pending: false,
+        starting_by_app: vec![0; apps.len()],
+        activator_by_app: vec![VecDeque::new(); apps.len()],
+        activator_count: 0,
+        next_run: 0,
         idle_by_host: vec![BTreeSet::new(); hosts],
         idle_mb_by_host: vec![0; hosts],
         sandboxes_by_app: vec![0; apps.len()],
@@ -912,6 +1141,7 @@ pub fn run(
         loaded_mb: 0,
         energy: platform.energy.clone().map(|c| crate::energy::Accountant::new(c, hosts, apps.len())),
     };
+    engine.autoscaler = engine.policy.autoscaler();
     let span = source.span().as_secs_f64().max(1.0);
     let mut next = source.next().filter(|i| i.at <= platform.horizon);
     let mut last_progress = 0.0;
@@ -919,7 +1149,12 @@ pub fn run(
         // The trace is over once nothing arrives, runs or waits: what is
         // still loaded is unloaded now, so that every policy is measured
         // over the same span rather than until its last expiry.
-        if next.is_none() && engine.busy_total == 0 && engine.waiting_count == 0 && engine.deferred_count == 0 {
+        if next.is_none()
+            && engine.busy_total == 0
+            && engine.waiting_count == 0
+            && engine.deferred_count == 0
+            && engine.activator_count == 0
+        {
             break;
         }
         let event_at = engine.events.peek_time();
@@ -943,12 +1178,14 @@ pub fn run(
             let Some((at, event)) = engine.events.pop() else { break };
             engine.now = at;
             match event {
-                Event::Done(id) => engine.done(id),
+                Event::Done(id, seq) => engine.done(id, seq),
                 Event::Expire(id, epoch) => engine.expire(id, epoch),
                 Event::Prewarm(app, generation, keep) => engine.prewarm(app, generation, keep),
                 Event::Deferred(app, seq) => engine.deferred_due(app, seq),
                 Event::Preload(id, epoch, token) => engine.preload(id, epoch, token),
                 Event::Offload(id, epoch, token) => engine.offload(id, epoch, token),
+                Event::PodReady(id, epoch) => engine.pod_ready(id, epoch),
+                Event::Tick => engine.tick(),
             }
         }
         engine.account_memory();
@@ -962,6 +1199,10 @@ pub fn run(
     let unserved: Vec<Invocation> =
         engine.waiting.drain(..).filter(|(seq, _)| !taken.contains(seq)).map(|(_, inv)| inv).collect();
     for inv in &unserved {
+        engine.drop_invocation(*inv, false);
+    }
+    let queued: Vec<Invocation> = engine.activator_by_app.iter_mut().flat_map(|q| q.drain(..)).collect();
+    for inv in &queued {
         engine.drop_invocation(*inv, false);
     }
     for id in 0..engine.sandboxes.len() as u32 {
@@ -981,6 +1222,9 @@ pub fn run(
     }
     if !unserved.is_empty() {
         result.dropped.push(("still waiting for memory at the end", unserved.len() as u64));
+    }
+    if !queued.is_empty() {
+        result.dropped.push(("still queued at the activator at the end", queued.len() as u64));
     }
     result.apps = engine.stats;
     result

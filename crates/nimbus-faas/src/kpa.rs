@@ -9,13 +9,24 @@
 //!   autoscaler follows the panic figure and never scales down; it ends
 //!   after a full stable window without a new trigger.
 //!
-//! This is the decision logic alone (unit-tested on hand-computed cases); it
-//! is not yet wired into the platform engine, whose sandboxes run one
-//! invocation each rather than Knative's many.
+//! In the platform (policy `knative`): each app with traffic or pods has an
+//! autoscaler; every tick it observes the app's concurrency (invocations
+//! running plus those queued at the activator), decides, starts pods (each
+//! a cold start that serves nothing until ready) or removes the
+//! longest-idle pods. An invocation takes a free slot (the platform's
+//! `concurrency` per pod), else queues at the activator for one; an app
+//! with no pod scales from zero on the invocation itself. Pods stay until
+//! the autoscaler removes them. Deviations: concurrency is sampled once
+//! per tick rather than each second; no scale-to-zero grace period beyond
+//! the stable window; the activator queue is unbounded (invocations still
+//! queued at the end are reported dropped).
 
 use std::collections::VecDeque;
 
+use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{SimDuration, SimTime};
+
+use crate::policy::{AfterExecution, KeepAlive};
 
 /// KPA settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,6 +43,8 @@ pub struct KpaConfig {
     pub max_scale_up_rate: f64,
     /// Most scale-down per decision, ÷ ready.
     pub max_scale_down_rate: f64,
+    /// Time between decisions.
+    pub tick: SimDuration,
 }
 
 impl Default for KpaConfig {
@@ -43,6 +56,7 @@ impl Default for KpaConfig {
             panic_threshold: 2.0,
             max_scale_up_rate: 1000.0,
             max_scale_down_rate: 2.0,
+            tick: SimDuration::from_secs(2),
         }
     }
 }
@@ -77,6 +91,12 @@ impl Kpa {
         let from = now.as_nanos().saturating_sub(window.as_nanos());
         let values: Vec<f64> = self.samples.iter().filter(|s| s.0.as_nanos() >= from).map(|s| s.1).collect();
         if values.is_empty() { 0.0 } else { values.iter().sum::<f64>() / values.len() as f64 }
+    }
+
+    /// Whether nothing was observed in the last stable window and it is not
+    /// panicking (the app can be forgotten).
+    pub fn idle(&self, now: SimTime) -> bool {
+        self.panic_since.is_none() && self.average(now, self.config.stable_window) == 0.0
     }
 
     /// Whether the autoscaler is in panic mode.
@@ -116,6 +136,47 @@ impl Kpa {
             stable
         }
     }
+}
+
+/// Knative keep-alive: pods live until the autoscaler removes them.
+pub struct Knative {
+    config: KpaConfig,
+}
+
+impl KeepAlive for Knative {
+    fn after_execution(&mut self, _app: u32, _now: SimTime) -> AfterExecution {
+        AfterExecution::KeepUntilEvicted
+    }
+
+    fn autoscaler(&self) -> Option<KpaConfig> {
+        Some(self.config)
+    }
+}
+
+/// Builds the policy from `target` (70 concurrent invocations per pod:
+/// Knative's 100 × 70% utilisation), `stable_window_s` (60),
+/// `panic_window_s` (6), `panic_threshold` (2) and `tick_s` (2).
+pub fn build(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
+    let d = KpaConfig::default();
+    let target = p.positive_f64_or("target", d.target)?;
+    let stable = p.positive_f64_or("stable_window_s", d.stable_window.as_secs_f64())?;
+    let panic = p.positive_f64_or("panic_window_s", d.panic_window.as_secs_f64())?;
+    let panic_threshold = p.positive_f64_or("panic_threshold", d.panic_threshold)?;
+    let tick = p.positive_f64_or("tick_s", d.tick.as_secs_f64())?;
+    if panic > stable || tick > stable {
+        return Err(p.error("panic_window_s", "the panic window and the tick must not exceed the stable window"));
+    }
+    p.finish(&[])?;
+    Ok(Box::new(Knative {
+        config: KpaConfig {
+            target,
+            stable_window: SimDuration::from_secs_f64(stable),
+            panic_window: SimDuration::from_secs_f64(panic),
+            panic_threshold,
+            tick: SimDuration::from_secs_f64(tick),
+            ..d
+        },
+    }))
 }
 
 #[cfg(test)]

@@ -121,6 +121,11 @@ pub trait KeepAlive: Send {
     fn vertical(&self) -> Option<VerticalScaling> {
         None
     }
+    /// Whether Knative's autoscaler sizes each app's pods (and with what
+    /// settings); `None`: sandboxes start on demand.
+    fn autoscaler(&self) -> Option<crate::kpa::KpaConfig> {
+        None
+    }
 }
 
 /// Fixed keep-alive.
@@ -383,6 +388,14 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "fixed keep-alive; extra concurrent instances grow the app's microVM by pre-populated memory blocks",
         params: &["keep_alive_min", "populate_ms_per_gb", "process_ms"],
         build: crate::faascale::build,
+    },
+    PolicyInfo {
+        name: "knative",
+        kind: "baseline",
+        source: "Knative Serving's Pod Autoscaler (KPA)",
+        summary: "pods sized every 2 s from the concurrency averaged over 60 s (6 s in panic mode); requests queue at the activator",
+        params: &["target", "stable_window_s", "panic_window_s", "panic_threshold", "tick_s"],
+        build: crate::kpa::build,
     },
     PolicyInfo {
         name: "instainfer",

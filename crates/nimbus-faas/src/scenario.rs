@@ -2,7 +2,8 @@
 //!
 //! Keys:
 //! - `[platform]`: `hosts` (1), `host_memory_gb` (64), `balancer`
-//!   (`openwhisk` | `least-loaded`), `max_wait_s` (60: an invocation that
+//!   (`openwhisk` | `least-loaded`), `concurrency` (1: invocations one
+//!   sandbox runs at once), `max_wait_s` (60: an invocation that
 //!   cannot get memory for this long is dropped), `horizon_h`,
 //!   `record_limit` (rows of the per-invocation table; 100,000; 0: none),
 //!   `models_stay_loaded` (false: handlers load their model on every
@@ -134,6 +135,10 @@ impl Scenario {
             _ => Balancer::OpenWhisk,
         };
         let max_wait = SimDuration::from_secs_f64(p.non_negative_f64_or("max_wait_s", 60.0)?);
+        let concurrency = p.u64_or("concurrency", 1)?;
+        if !(1..=10_000).contains(&concurrency) {
+            return Err(p.error("concurrency", "must be in 1..=10000").into());
+        }
         let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
         let record_limit = p.u64_or("record_limit", 100_000)? as usize;
         let models_stay_loaded = p.bool_or("models_stay_loaded", false)?;
@@ -178,6 +183,7 @@ impl Scenario {
         let platform = Platform {
             host_mem_mb: vec![host_mb; hosts as usize],
             balancer,
+            concurrency: concurrency as u32,
             max_wait,
             horizon: SimTime::ZERO + SimDuration::from_secs_f64(horizon_h * 3600.0),
             record_limit,

@@ -13,6 +13,7 @@ fn platform(hosts: usize, mem_mb: u64) -> Platform {
     Platform {
         host_mem_mb: vec![mem_mb; hosts],
         balancer: Balancer::OpenWhisk,
+        concurrency: 1,
         max_wait: SimDuration::from_secs(60),
         horizon: SimTime::MAX,
         record_limit: 1_000_000,
@@ -185,6 +186,56 @@ fn faascale_scales_a_running_microvm_instead_of_starting_new_ones() {
     assert_eq!(r.records.iter().filter(|x| x.cold).count(), 2);
 }
 
+/// Two invocations at a time per sandbox: the second and third arrivals
+/// join running sandboxes (the second waits for its sandbox's cold start
+/// to end), the fourth needs a new one.
+#[test]
+fn concurrent_invocations_share_a_sandbox_up_to_its_concurrency() {
+    let apps = vec![app("a", 256, 1000.0)];
+    let functions = vec![function(0, 2000.0)];
+    let list = [0.0, 0.5, 3.5, 3.6, 3.7].iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect();
+    let mut p = platform(1, 4096);
+    p.concurrency = 2;
+    let r = run_list(&apps, &functions, &p, list, policy_from("fixed", &[]).as_mut());
+    let mut runs = r.records.clone();
+    runs.sort_by_key(|x| x.arrival);
+    let view: Vec<(bool, f64, f64)> =
+        runs.iter().map(|x| (x.cold, x.start.as_secs_f64(), x.end.as_secs_f64())).collect();
+    // 0 s: cold, runs 1-3 s; 0.5 s joins it, starts at 1 s (ready), ends
+    // 3 s; 3.5 s: idle sandbox, warm; 3.6 s joins it; 3.7 s: full, cold.
+    assert_eq!(view, [(true, 1.0, 3.0), (false, 1.0, 3.0), (false, 3.5, 5.5), (false, 3.6, 5.6), (true, 4.7, 6.7)]);
+}
+
+/// Knative: a pod takes many invocations; scale from zero on the first;
+/// under sustained load the autoscaler adds pods and invocations queue at
+/// the activator rather than cold-starting each.
+#[test]
+fn knative_scales_pods_with_observed_concurrency() {
+    let apps = vec![app("a", 256, 1000.0)];
+    let functions = vec![function(0, 1000.0)];
+    let mut p = platform(1, 64 * 1024);
+    p.concurrency = 10;
+    let list = [0.0, 0.1, 0.2].iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect();
+    let r = run_list(&apps, &functions, &p, list, policy_from("knative", &[]).as_mut());
+    let mut runs = r.records.clone();
+    runs.sort_by_key(|x| x.arrival);
+    let view: Vec<(bool, f64)> = runs.iter().map(|x| (x.cold, x.start.as_secs_f64())).collect();
+    assert_eq!(view, [(true, 1.0), (false, 1.0), (false, 1.0)]);
+    // 20 invocations a second for a minute, one at a time per pod, target
+    // 1: at least the 20 pods the load needs, and at most a few times more
+    // (invocations queued while the first pods start inflate the panic
+    // window, and panic mode never scales down); every invocation served.
+    p.concurrency = 1;
+    let list: Vec<Invocation> = (0..1200).map(|k| Invocation { at: at_s(k as f64 * 0.05), function: 0 }).collect();
+    let r = run_list(&apps, &functions, &p, list, policy_from("knative", &[("target", Value::Float(1.0))]).as_mut());
+    assert_eq!(r.apps[0].invocations, 1200);
+    let pods = r.peak_mb / 256;
+    assert!((20..=80).contains(&pods), "{pods} pods at the peak");
+    // Cold starts are pod starts that invocations waited for, far fewer
+    // than invocations.
+    assert!(r.apps[0].cold >= 1 && r.apps[0].cold < 60, "{}", r.apps[0].cold);
+}
+
 #[test]
 fn full_memory_evicts_idle_sandboxes_or_makes_invocations_wait() {
     // Two apps of 600 MB on a 1,000 MB host.
@@ -226,7 +277,8 @@ proptest! {
     /// completes once or is dropped; cold + warm = completed.
     #[test]
     fn every_invocation_is_accounted_for(
-        which in 0usize..8,
+        which in 0usize..9,
+        concurrency in 1u32..4,
         hosts in 1usize..4,
         host_mb in 300u64..3000,
         mems in prop::collection::vec(50u32..800, 1..6),
@@ -251,11 +303,13 @@ proptest! {
             5 => policy_from("dfaas", &[("tolerance_s", Value::Float(1.0))]),
             6 => policy_from("instainfer", &[("range_min", Value::Int(5)), ("min_samples", Value::Int(1))]),
             7 => policy_from("faascale", &[("keep_alive_min", Value::Float(1.0))]),
+            8 => policy_from("knative", &[("target", Value::Float(1.0))]),
             _ => policy_from("faascache", &[("variant", Value::Str("size".into()))]),
         };
         let mut p = platform(hosts, host_mb);
         p.balancer = if which % 2 == 0 { Balancer::OpenWhisk } else { Balancer::LeastLoaded };
         p.max_wait = SimDuration::from_secs(2);
+        p.concurrency = concurrency;
         let r = run_list(&apps, &functions, &p, invocations, keep.as_mut());
         let completed: u64 = r.apps.iter().map(|a| a.invocations).sum();
         let dropped: u64 = r.apps.iter().map(|a| a.dropped).sum();
