@@ -7,6 +7,7 @@ pub mod dfaas;
 pub mod energy;
 pub mod engine;
 pub mod faascale;
+pub mod faasmeter;
 pub mod instainfer;
 pub mod kpa;
 pub mod metrics;
