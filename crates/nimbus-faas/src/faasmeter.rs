@@ -113,9 +113,9 @@ impl Kalman {
             *x += k * innovation;
         }
         // P ← P − K (H P); H P is (P H)ᵀ since P is symmetric.
-        for i in 0..n {
-            for j in 0..n {
-                self.p[i][j] -= gain[i] * ph[j];
+        for (row, k) in self.p.iter_mut().zip(&gain) {
+            for (v, h) in row.iter_mut().zip(&ph) {
+                *v -= k * h;
             }
         }
     }
@@ -141,7 +141,7 @@ pub struct Disaggregation {
 /// `usage`; the meter's noise variance `r` and the random walk's `q`.
 pub fn disaggregate(usage: &[Vec<f64>], power: &[f64], dt_s: f64, q: f64, r: f64) -> Disaggregation {
     let functions = usage.first().map_or(0, Vec::len);
-    let idle0 = power.iter().copied().fold(f64::INFINITY, f64::min).min(1e6).max(0.0);
+    let idle0 = power.iter().copied().fold(f64::INFINITY, f64::min).clamp(0.0, 1e6);
     let mut filter = Kalman::new(functions, idle0, 1e4, q, r);
     let mut kalman_j = vec![0.0; functions];
     let mut idle_j = 0.0;
@@ -224,6 +224,8 @@ mod tests {
         assert!(worst_kalman < 0.01, "Kalman, online: worst error {worst_kalman}");
         assert!(worst_cpu > 0.3, "CPU time only: worst error {worst_cpu}");
         assert!((d.idle_j / (90.0 * SPAN) - 1.0).abs() < 0.01);
-        eprintln!("worst error: Kalman settled {worst_settled:.4}, online {worst_kalman:.4}, CPU time only {worst_cpu:.3}");
+        eprintln!(
+            "worst error: Kalman settled {worst_settled:.4}, online {worst_kalman:.4}, CPU time only {worst_cpu:.3}"
+        );
     }
 }
