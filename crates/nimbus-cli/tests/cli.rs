@@ -266,6 +266,55 @@ fn faas_run_writes_apps_invocations_and_memory() {
     assert_eq!(apps.lines().count(), 41);
 }
 
+/// Several days of the Azure 2019 format, streamed a day at a time: a
+/// function first seen on day 2 joins, and day 2's invocations arrive a day
+/// later than day 1's.
+#[test]
+fn faas_azure2019_days_are_streamed_in_order() {
+    let dir = temp_dir("faas-days");
+    let header: String = std::iter::once("HashOwner,HashApp,HashFunction,Trigger".to_string())
+        .chain((1..=1440).map(|m| m.to_string()))
+        .collect::<Vec<_>>()
+        .join(",");
+    let row = |owner_app_fn: &str, trigger: &str, counts: &[(usize, u32)]| {
+        let mut minutes = vec![0u32; 1440];
+        for &(m, n) in counts {
+            minutes[m - 1] = n;
+        }
+        let minutes: Vec<String> = minutes.iter().map(u32::to_string).collect();
+        format!("{owner_app_fn},{trigger},{}", minutes.join(","))
+    };
+    let day1 = format!("{header}\n{}\n", row("o,a,f1", "http", &[(1, 1), (1440, 2)]));
+    let day2 = format!("{header}\n{}\n{}\n", row("o,a,f1", "http", &[(1, 3)]), row("o,b,f2", "timer", &[(10, 1)]));
+    std::fs::write(dir.join("d01.csv"), day1).expect("write");
+    std::fs::write(dir.join("d02.csv"), day2).expect("write");
+    let scenario = format!(
+        "name = \"days\"\ndomain = \"faas\"\nseeds = [1]\n[workload]\nkind = \"azure2019\"\ninvocations = [{:?}, {:?}]\n[[policy]]\nname = \"fixed\"\n",
+        dir.join("d01.csv").to_str().expect("utf-8"),
+        dir.join("d02.csv").to_str().expect("utf-8"),
+    );
+    std::fs::write(dir.join("days.toml"), scenario).expect("write");
+    let out = dir.join("out");
+    let result =
+        nimbus(&["run", dir.join("days.toml").to_str().expect("utf-8"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    let invocations = std::fs::read_to_string(out.join("invocations_fixed_seed1.csv")).expect("csv");
+    let arrivals: Vec<(String, f64)> = invocations
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[2].parse::<f64>().expect("arrival"))
+        })
+        .collect();
+    assert_eq!(arrivals.len(), 7, "{invocations}");
+    let day2: Vec<&(String, f64)> = arrivals.iter().filter(|a| a.1 >= 86_400.0).collect();
+    assert_eq!(day2.len(), 4);
+    assert!(day2.iter().any(|a| a.0 == "f2" && (86_940.0..87_000.0).contains(&a.1)), "{day2:?}");
+    assert_eq!(arrivals.iter().filter(|a| (86_340.0..86_400.0).contains(&a.1)).count(), 2);
+}
+
 #[test]
 fn faas_unknown_trigger_names_file_line_and_column() {
     let header: String = std::iter::once("HashOwner,HashApp,HashFunction,Trigger".to_string())

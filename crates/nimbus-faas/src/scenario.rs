@@ -15,11 +15,14 @@
 //!     sample): each function its own app; warm time, cold-start overhead
 //!     (cold − warm) and memory from the metadata; `repeat` replays the
 //!     trace back to back that many times.
-//!   - `azure2019`: `invocations`, `durations`, `memory` (one day of the
-//!     Azure Functions 2019 trace); per-minute counts expanded at seeded
+//!   - `azure2019`: `invocations` (one file of the Azure Functions 2019
+//!     trace, or a list of consecutive days, streamed a day at a time),
+//!     `durations` and `memory` (a file or a list; optional; the first row
+//!     of a function or app wins); per-minute counts expanded at seeded
 //!     uniform offsets; execution times drawn from each function's
-//!     percentiles; app memory from the memory file (`default_mem_mb`
-//!     where an app is missing); `cold_start_ms` (1,000).
+//!     percentiles (1 s where a function has none); app memory from the
+//!     memory files (`default_mem_mb` where an app has none);
+//!     `cold_start_ms` (1,000).
 //!   - `azure2021`: `path`; execution times drawn from each function's
 //!     observed durations; `default_mem_mb`, `cold_start_ms`.
 //!   - `synthetic`: `apps`, `days`, `cold_start_ms`: the generator fitted
@@ -58,7 +61,7 @@ use crate::energy::{CarbonIntensity, EnergyConfig};
 use crate::engine::{self, Balancer, Platform};
 use crate::policy;
 use crate::workload::{
-    self, App, ColdStart, ExecTime, Function, Invocation, ListSource, MinuteSource, ModelArtifact, Pattern,
+    self, App, ColdStart, DaysSource, ExecTime, Function, Invocation, ListSource, ModelArtifact, Pattern,
     PatternSource, Source,
 };
 use nimbus_model::energy::{Embodied, LinearPower};
@@ -80,9 +83,17 @@ pub enum ScenarioError {
 #[derive(Debug, Clone)]
 enum Arrivals {
     List(Arc<Vec<Invocation>>),
-    Minutes(Arc<Vec<(u32, Vec<u32>)>>),
-    Synthetic { days: f64, cold_ms: f64, apps: usize },
-    Poisson { rate: f64, duration_s: f64 },
+    /// Azure 2019 day files, streamed; functions keyed by (owner, app, function).
+    Days(Vec<PathBuf>, Arc<BTreeMap<(String, String, String), u32>>),
+    Synthetic {
+        days: f64,
+        cold_ms: f64,
+        apps: usize,
+    },
+    Poisson {
+        rate: f64,
+        duration_s: f64,
+    },
 }
 
 /// A prepared serverless scenario.
@@ -265,13 +276,19 @@ impl Scenario {
                 }
             }
             "azure2019" => {
-                let inv = w.required_str("invocations")?.to_string();
-                let dur = w.required_str("durations")?.to_string();
-                let mem = w.required_str("memory")?.to_string();
-                if resolve(&inv).exists() {
-                    azure2019(&inv, &dur, &mem, default_mem, cold_ms)?
-                } else {
-                    (Vec::new(), Vec::new(), fallback(&inv, &mut fallbacks))
+                w.require("invocations")?;
+                let inv: Vec<String> =
+                    w.str_or_list("invocations")?.unwrap_or_default().iter().map(|x| x.to_string()).collect();
+                let dur: Vec<String> =
+                    w.str_or_list("durations")?.unwrap_or_default().iter().map(|x| x.to_string()).collect();
+                let mem: Vec<String> =
+                    w.str_or_list("memory")?.unwrap_or_default().iter().map(|x| x.to_string()).collect();
+                if inv.is_empty() {
+                    return Err(w.error("invocations", "needs at least one file").into());
+                }
+                match inv.iter().find(|f| !resolve(f).exists()) {
+                    None => azure2019(&inv, &dur, &mem, default_mem, cold_ms)?,
+                    Some(missing) => (Vec::new(), Vec::new(), fallback(missing, &mut fallbacks)),
                 }
             }
             "azure2021" => {
@@ -324,10 +341,10 @@ impl Scenario {
             Arrivals::List(list) => {
                 (Arc::clone(&self.apps), Arc::clone(&self.functions), Box::new(ListSource::new(list.to_vec())))
             }
-            Arrivals::Minutes(counts) => (
+            Arrivals::Days(days, index) => (
                 Arc::clone(&self.apps),
                 Arc::clone(&self.functions),
-                Box::new(MinuteSource::new(counts.to_vec(), rngs.stream("minutes"))),
+                Box::new(DaysSource::new(days.clone(), Arc::clone(index), rngs.stream("minutes"))),
             ),
             Arrivals::Poisson { rate, duration_s } => (
                 Arc::clone(&self.apps),
@@ -363,6 +380,7 @@ impl Scenario {
         );
         let mut output = crate::metrics::output(&apps, &functions, &result);
         output.notes.extend(self.fallbacks.iter().cloned());
+        output.notes.extend(source.notes());
         Ok(output)
     }
 }
@@ -402,33 +420,55 @@ fn model_table(
 /// The apps, functions and invocation source of one run.
 type Prepared = (Arc<Vec<App>>, Arc<Vec<Function>>, Box<dyn Source>);
 
-fn azure2019(inv: &str, dur: &str, mem: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {
-    let rows = faas::read_azure2019_invocations(&resolve(inv))?;
-    let durations = if resolve(dur).exists() { faas::read_azure2019_durations(&resolve(dur))? } else { Vec::new() };
-    let memory = if resolve(mem).exists() { faas::read_azure2019_memory(&resolve(mem))? } else { Vec::new() };
-    let mut app_index: BTreeMap<String, u32> = BTreeMap::new();
+fn azure2019(
+    days: &[String],
+    durations: &[String],
+    memory: &[String],
+    default_mem: u32,
+    cold_ms: f64,
+) -> Result<Loaded, ScenarioError> {
+    // Per app, the first memory row; per function, the first durations row
+    // (over the files in order; missing files are skipped).
+    let mut app_mb: BTreeMap<(String, String), f64> = BTreeMap::new();
+    for path in memory.iter().filter(|p| resolve(p).exists()) {
+        for m in faas::read_azure2019_memory(&resolve(path))? {
+            app_mb.entry((m.owner, m.app)).or_insert(m.average_mb);
+        }
+    }
+    let mut exec: BTreeMap<(String, String, String), [f64; 7]> = BTreeMap::new();
+    for path in durations.iter().filter(|p| resolve(p).exists()) {
+        for d in faas::read_azure2019_durations(&resolve(path))? {
+            exec.entry((d.owner, d.app, d.function)).or_insert(d.percentiles_ms);
+        }
+    }
+    // One streaming pass over every day checks the files and lists the
+    // functions; the counts are read again, a day at a time, during runs.
+    let mut app_index: BTreeMap<(String, String), u32> = BTreeMap::new();
+    let mut index: BTreeMap<(String, String, String), u32> = BTreeMap::new();
     let mut apps = Vec::new();
     let mut functions = Vec::new();
-    let mut counts = Vec::new();
-    for row in &rows {
-        let app = *app_index.entry(row.app.clone()).or_insert_with(|| {
-            let mb =
-                memory.iter().find(|m| m.app == row.app).map_or(default_mem, |m| m.average_mb.round().max(1.0) as u32);
-            apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
-            (apps.len() - 1) as u32
-        });
-        let exec = durations.iter().find(|d| d.function == row.function && d.app == row.app).map_or(
-            ExecTime::Fixed(1000.0),
-            |d| {
-                ExecTime::Quantiles(
-                    faas::DURATION_PERCENTILES.iter().copied().zip(d.percentiles_ms.iter().copied()).collect(),
-                )
-            },
-        );
-        functions.push(Function { name: row.function.clone(), app, exec, trigger: row.trigger.as_str() });
-        counts.push(((functions.len() - 1) as u32, row.per_minute.clone()));
+    for path in days {
+        faas::for_each_azure2019_invocation(&resolve(path), |row| {
+            let key = (row.owner.clone(), row.app.clone(), row.function.clone());
+            if index.contains_key(&key) {
+                return;
+            }
+            let app = *app_index.entry((row.owner.clone(), row.app.clone())).or_insert_with(|| {
+                let mb = app_mb
+                    .get(&(row.owner.clone(), row.app.clone()))
+                    .map_or(default_mem, |mb| mb.round().max(1.0) as u32);
+                apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
+                (apps.len() - 1) as u32
+            });
+            let exec = exec.get(&key).map_or(ExecTime::Fixed(1000.0), |p| {
+                ExecTime::Quantiles(faas::DURATION_PERCENTILES.iter().copied().zip(p.iter().copied()).collect())
+            });
+            index.insert(key, functions.len() as u32);
+            functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
+        })?;
     }
-    Ok((apps, functions, Arrivals::Minutes(Arc::new(counts))))
+    let days = days.iter().map(|d| resolve(d)).collect();
+    Ok((apps, functions, Arrivals::Days(days, Arc::new(index))))
 }
 
 fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {

@@ -126,6 +126,11 @@ pub trait Source: Send {
     fn next(&mut self) -> Option<Invocation>;
     /// Expected span, for progress reporting.
     fn span(&self) -> SimDuration;
+    /// What went wrong while generating, if anything (a trace file that
+    /// became unreadable mid-run).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A fixed list (small traces).
@@ -154,37 +159,63 @@ impl Source for ListSource {
 
 /// Azure 2019 per-minute counts expanded to invocations: each minute's
 /// `n` invocations of a function at uniformly random offsets within the
-/// minute (seeded), one minute at a time.
+/// minute (seeded), one minute at a time. Counts are held sparsely, by
+/// minute.
 pub struct MinuteSource {
-    /// Per function: counts per minute.
-    counts: Vec<(u32, Vec<u32>)>,
+    /// Per minute: (function, invocations), non-zero only.
+    by_minute: Vec<Vec<(u32, u32)>>,
+    /// Minute index of `by_minute[0]` from the start of the run.
+    first_minute: usize,
     minute: usize,
-    minutes: usize,
     pending: VecDeque<Invocation>,
     rng: SimRng,
 }
 
 impl MinuteSource {
-    /// `counts[k] = (function, per-minute counts)`; minutes beyond the
-    /// shortest list are not generated.
+    /// `counts[k] = (function, per-minute counts)`.
     pub fn new(counts: Vec<(u32, Vec<u32>)>, rng: SimRng) -> Self {
-        let minutes = counts.iter().map(|c| c.1.len()).max().unwrap_or(0);
-        MinuteSource { counts, minute: 0, minutes, pending: VecDeque::new(), rng }
+        let mut day = MinuteCounts::default();
+        for (function, per_minute) in &counts {
+            day.add(*function, per_minute);
+        }
+        Self::from_counts(day, 0, rng)
+    }
+
+    /// One day's sparse counts, starting `first_minute` minutes into the run.
+    fn from_counts(counts: MinuteCounts, first_minute: usize, rng: SimRng) -> Self {
+        MinuteSource { by_minute: counts.by_minute, first_minute, minute: 0, pending: VecDeque::new(), rng }
+    }
+}
+
+/// Per-minute counts of many functions, sparse.
+#[derive(Debug, Default)]
+struct MinuteCounts {
+    by_minute: Vec<Vec<(u32, u32)>>,
+}
+
+impl MinuteCounts {
+    fn add(&mut self, function: u32, per_minute: &[u32]) {
+        if self.by_minute.len() < per_minute.len() {
+            self.by_minute.resize(per_minute.len(), Vec::new());
+        }
+        for (m, &n) in per_minute.iter().enumerate() {
+            if n > 0 {
+                self.by_minute[m].push((function, n));
+            }
+        }
     }
 }
 
 impl Source for MinuteSource {
     fn next(&mut self) -> Option<Invocation> {
         while self.pending.is_empty() {
-            if self.minute >= self.minutes {
-                return None;
-            }
-            let start = self.minute as f64 * 60.0;
+            let counts = self.by_minute.get(self.minute)?;
+            let start = (self.first_minute + self.minute) as f64 * 60.0;
             let mut batch = Vec::new();
-            for (function, counts) in &self.counts {
-                for _ in 0..counts.get(self.minute).copied().unwrap_or(0) {
+            for &(function, n) in counts {
+                for _ in 0..n {
                     let at = SimTime::ZERO + SimDuration::from_secs_f64(start + 60.0 * self.rng.uniform());
-                    batch.push(Invocation { at, function: *function });
+                    batch.push(Invocation { at, function });
                 }
             }
             batch.sort();
@@ -194,7 +225,70 @@ impl Source for MinuteSource {
         self.pending.pop_front()
     }
     fn span(&self) -> SimDuration {
-        SimDuration::from_secs(self.minutes as u64 * 60)
+        SimDuration::from_secs(self.by_minute.len() as u64 * 60)
+    }
+}
+
+/// Azure 2019 invocation files of consecutive days, streamed: one day's
+/// counts in memory at a time (read when the run reaches that day), each
+/// expanded as by [`MinuteSource`]. Functions are matched across days by
+/// (owner, app, function) in `index`; a function absent from the index is
+/// skipped (the index is built from the same files before the run).
+pub struct DaysSource {
+    days: Vec<std::path::PathBuf>,
+    index: std::sync::Arc<std::collections::BTreeMap<(String, String, String), u32>>,
+    day: usize,
+    current: Option<MinuteSource>,
+    rng: Option<SimRng>,
+    error: Option<String>,
+}
+
+impl DaysSource {
+    /// Streams `days` in order.
+    pub fn new(
+        days: Vec<std::path::PathBuf>,
+        index: std::sync::Arc<std::collections::BTreeMap<(String, String, String), u32>>,
+        rng: SimRng,
+    ) -> Self {
+        DaysSource { days, index, day: 0, current: None, rng: Some(rng), error: None }
+    }
+
+    fn load(&mut self) -> bool {
+        let Some(path) = self.days.get(self.day) else { return false };
+        let mut counts = MinuteCounts::default();
+        let index = &self.index;
+        let read = nimbus_trace::faas::for_each_azure2019_invocation(path, |row| {
+            if let Some(&f) = index.get(&(row.owner, row.app, row.function)) {
+                counts.add(f, &row.per_minute);
+            }
+        });
+        if let Err(e) = read {
+            self.error = Some(format!("the trace stopped early: {e}"));
+            return false;
+        }
+        let rng = self.rng.take().or_else(|| self.current.take().map(|c| c.rng)).expect("one holds the stream");
+        self.current = Some(MinuteSource::from_counts(counts, self.day * 1440, rng));
+        self.day += 1;
+        true
+    }
+}
+
+impl Source for DaysSource {
+    fn next(&mut self) -> Option<Invocation> {
+        loop {
+            if let Some(inv) = self.current.as_mut().and_then(Source::next) {
+                return Some(inv);
+            }
+            if self.error.is_some() || !self.load() {
+                return None;
+            }
+        }
+    }
+    fn span(&self) -> SimDuration {
+        SimDuration::from_secs(self.days.len() as u64 * 86_400)
+    }
+    fn notes(&self) -> Vec<String> {
+        self.error.iter().cloned().collect()
     }
 }
 

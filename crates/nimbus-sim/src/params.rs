@@ -280,6 +280,25 @@ impl Params {
         }
     }
 
+    /// An optional string or list of strings (a list of one for a string).
+    pub fn str_or_list(&self, key: &str) -> Result<Option<Vec<&str>>, ParamError> {
+        match self.get(key).map(|p| &p.value) {
+            None => Ok(None),
+            Some(Value::Str(s)) => Ok(Some(vec![s.as_str()])),
+            Some(Value::List(items)) => items
+                .iter()
+                .map(|p| match &p.value {
+                    Value::Str(s) => Ok(s.as_str()),
+                    other => Err(self.error(key, format!("expected a list of strings, found {} in it", other.kind()))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some),
+            Some(other) => {
+                Err(self.error(key, format!("expected a string or a list of strings, found {}", other.kind())))
+            }
+        }
+    }
+
     /// A required string.
     pub fn required_str(&self, key: &str) -> Result<&str, ParamError> {
         self.require(key)?;

@@ -204,6 +204,21 @@ pub fn read_csv_with_header<T>(
     required: &[&str],
     mut row: impl FnMut(&Fields<'_>) -> Result<T, TraceError>,
 ) -> Result<Vec<T>, TraceError> {
+    let mut out = Vec::new();
+    for_each_csv_row(path, required, |fields| {
+        out.push(row(fields)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`read_csv_with_header`] without collecting: `row` sees one record at a
+/// time (for files too large to hold).
+pub fn for_each_csv_row(
+    path: &Path,
+    required: &[&str],
+    mut row: impl FnMut(&Fields<'_>) -> Result<(), TraceError>,
+) -> Result<(), TraceError> {
     let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file);
     let headers =
@@ -227,7 +242,6 @@ pub fn read_csv_with_header<T>(
             }
         }
     }
-    let mut out = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match reader.read_record(&mut record) {
@@ -254,7 +268,7 @@ pub fn read_csv_with_header<T>(
         let values: Vec<&str> = positions.iter().map(|&p| record.get(p).unwrap_or("")).collect();
         let mut fields = Fields::new(path, line, required, values);
         fields.columns.clone_from(&positions);
-        out.push(row(&fields)?);
+        row(&fields)?;
     }
-    Ok(out)
+    Ok(())
 }
