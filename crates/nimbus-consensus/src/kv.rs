@@ -1,0 +1,211 @@
+//! The replicated key-value state machine.
+//!
+//! Every replica applies the same decided commands in the same order; a
+//! command carries its client's id and sequence number, and the store
+//! keeps each client's last sequence number and reply, so a request that a
+//! client retried (after a timeout, to another replica) and that was
+//! decided twice is applied once and answered with the same reply
+//! (exactly-once semantics). Sequence numbers of one client must grow; an
+//! older one than the last applied is answered `Stale`.
+
+use std::collections::BTreeMap;
+
+/// A client's operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Read a key.
+    Get {
+        /// Key.
+        key: String,
+    },
+    /// Write a key (YCSB's update and insert).
+    Put {
+        /// Key.
+        key: String,
+        /// Value.
+        value: Vec<u8>,
+    },
+    /// Read up to `count` keys from `start` in key order.
+    Scan {
+        /// First key.
+        start: String,
+        /// Most keys returned.
+        count: usize,
+    },
+    /// Write a key and return its previous value (YCSB's
+    /// read-modify-write as one atomic step).
+    ReadModifyWrite {
+        /// Key.
+        key: String,
+        /// New value.
+        value: Vec<u8>,
+    },
+}
+
+impl Command {
+    /// The single key it touches (`None` for a scan).
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Command::Get { key } | Command::Put { key, .. } | Command::ReadModifyWrite { key, .. } => Some(key),
+            Command::Scan { .. } => None,
+        }
+    }
+
+    /// Bytes it carries (for network and disk accounting).
+    pub fn payload_bytes(&self) -> usize {
+        match self {
+            Command::Get { key } => key.len(),
+            Command::Put { key, value } | Command::ReadModifyWrite { key, value } => key.len() + value.len(),
+            Command::Scan { start, .. } => start.len() + 8,
+        }
+    }
+}
+
+/// A command from a client session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Client (session) id.
+    pub client: u64,
+    /// The client's sequence number, growing by request.
+    pub seq: u64,
+    /// What to do.
+    pub command: Command,
+}
+
+/// The state machine's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// A read's value (`None`: absent).
+    Value(Option<Vec<u8>>),
+    /// A write was applied.
+    Written,
+    /// A scan's keys and values.
+    Range(Vec<(String, Vec<u8>)>),
+    /// A read-modify-write's previous value.
+    Previous(Option<Vec<u8>>),
+    /// The request is older than the client's last applied one.
+    Stale,
+}
+
+/// A key-value store with client sessions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KvStore {
+    data: BTreeMap<String, Vec<u8>>,
+    sessions: BTreeMap<u64, (u64, Reply)>,
+    applied: u64,
+}
+
+impl KvStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Applies `request` once: a duplicate of the client's last request
+    /// gets the recorded reply without effect.
+    pub fn apply(&mut self, request: &Request) -> Reply {
+        if let Some((seq, reply)) = self.sessions.get(&request.client) {
+            if request.seq == *seq {
+                return reply.clone();
+            }
+            if request.seq < *seq {
+                return Reply::Stale;
+            }
+        }
+        let reply = match &request.command {
+            Command::Get { key } => Reply::Value(self.data.get(key).cloned()),
+            Command::Put { key, value } => {
+                self.data.insert(key.clone(), value.clone());
+                Reply::Written
+            }
+            Command::Scan { start, count } => Reply::Range(
+                self.data.range(start.clone()..).take(*count).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ),
+            Command::ReadModifyWrite { key, value } => Reply::Previous(self.data.insert(key.clone(), value.clone())),
+        };
+        self.applied += 1;
+        self.sessions.insert(request.client, (request.seq, reply.clone()));
+        reply
+    }
+
+    /// Commands applied (duplicates excluded).
+    pub fn applied(&self) -> u64 {
+        self.applied
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&[u8]> {
+        self.data.get(key).map(Vec::as_slice)
+    }
+
+    /// Number of keys.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether it holds no key.
+    pub fn is_empty(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    /// A digest of the data (BLAKE3-free FNV-1a over keys and values, in
+    /// key order), to compare replicas cheaply.
+    pub fn digest(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        let mut eat = |bytes: &[u8]| {
+            for &b in bytes {
+                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+            }
+            h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
+        };
+        for (k, v) in &self.data {
+            eat(k.as_bytes());
+            eat(v);
+        }
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(client: u64, seq: u64, key: &str, value: &[u8]) -> Request {
+        Request { client, seq, command: Command::Put { key: key.into(), value: value.to_vec() } }
+    }
+
+    #[test]
+    fn retried_requests_apply_once_and_get_the_same_reply() {
+        let mut kv = KvStore::new();
+        let rmw = |seq, v: &[u8]| Request {
+            client: 7,
+            seq,
+            command: Command::ReadModifyWrite { key: "k".into(), value: v.to_vec() },
+        };
+        assert_eq!(kv.apply(&put(1, 1, "k", b"a")), Reply::Written);
+        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a".to_vec())));
+        // The same request decided again (a retry): same reply, no effect.
+        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a".to_vec())));
+        assert_eq!(kv.applied(), 2);
+        assert_eq!(kv.get("k"), Some(&b"b"[..]));
+        // An older request of the client is refused.
+        assert_eq!(kv.apply(&rmw(0, b"c")), Reply::Stale);
+        assert_eq!(kv.get("k"), Some(&b"b"[..]));
+    }
+
+    #[test]
+    fn scans_read_in_key_order_and_replicas_agree() {
+        let mut a = KvStore::new();
+        let mut b = KvStore::new();
+        for (i, key) in ["user3", "user1", "user2"].iter().enumerate() {
+            a.apply(&put(1, i as u64 + 1, key, key.as_bytes()));
+            b.apply(&put(1, i as u64 + 1, key, key.as_bytes()));
+        }
+        let scan = Request { client: 2, seq: 1, command: Command::Scan { start: "user15".into(), count: 5 } };
+        let Reply::Range(rows) = a.apply(&scan) else { panic!("a scan returns a range") };
+        assert_eq!(rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["user2", "user3"]);
+        assert_eq!(a.digest(), b.digest());
+        b.apply(&put(1, 9, "user1", b"changed"));
+        assert_ne!(a.digest(), b.digest());
+    }
+}

@@ -1,0 +1,16 @@
+//! Replication for real: the pieces every protocol of this crate shares.
+//!
+//! - [`kv`]: the replicated key-value state machine, with client sessions
+//!   so that a retried request is applied once and answered again;
+//! - [`ycsb`]: YCSB's core workloads A–F (operation mixes, Zipfian,
+//!   latest, uniform and hotspot keys, value sizes), read from YCSB's
+//!   property files or built in;
+//! - [`linearizability`]: a checker for key-value histories (Wing–Gong
+//!   search with Lowe's memoisation, partitioned per key).
+//!
+//! The protocols themselves (Rabia, Racos, and the leader-based full-copy
+//! and erasure-coded baselines) come next; see the README's coverage table.
+
+pub mod kv;
+pub mod linearizability;
+pub mod ycsb;
