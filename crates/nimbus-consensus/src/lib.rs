@@ -6,11 +6,15 @@
 //!   latest, uniform and hotspot keys, value sizes), read from YCSB's
 //!   property files or built in;
 //! - [`linearizability`]: a checker for key-value histories (Wing–Gong
-//!   search with Lowe's memoisation, partitioned per key).
+//!   search with Lowe's memoisation, partitioned per key);
+//! - [`rabia`]: Rabia as a sans-IO state machine (proposal exchange,
+//!   randomized binary consensus with a common coin, NULL slots).
 //!
-//! The protocols themselves (Rabia, Racos, and the leader-based full-copy
-//! and erasure-coded baselines) come next; see the README's coverage table.
+//! Next: Racos (erasure-coded values, descriptors through Rabia), the
+//! leader-based full-copy and erasure-coded baselines, network and disk
+//! models and the loopback service; see the README's coverage table.
 
 pub mod kv;
 pub mod linearizability;
+pub mod rabia;
 pub mod ycsb;
