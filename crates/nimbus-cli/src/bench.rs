@@ -19,6 +19,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "faas" => serverless(quick, false),
         "faas-50k" => serverless(quick, true),
         "snapshot" => snapshots(quick),
+        "consensus" => consensus(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -26,10 +27,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             scheduler("scenarios/gpu/hops-512.toml", "Hops' ILP at 512 GPUs (goal: <= 1 s)")?;
             serving()?;
             serverless(quick, false)?;
-            snapshots(quick)
+            snapshots(quick)?;
+            consensus(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, all"
         )),
     }
 }
@@ -400,4 +402,43 @@ fn captured_python_images(chunk_pages: usize) {
         mb(all),
         100.0 * (all as f64 / criu as f64 - 1.0)
     );
+}
+
+/// The replication twin: five Rabia replicas, closed-loop clients, no
+/// faults; simulated operations per wall second (the twin's speed) and the
+/// simulated throughput and latency.
+fn consensus(quick: bool) -> Result<(), String> {
+    use nimbus_consensus::twin::{TwinConfig, run};
+    let clients = 16;
+    let ops = if quick { 500 } else { 5_000 };
+    let config = TwinConfig {
+        max_crashes: 0,
+        clients,
+        ops_per_client: ops,
+        keys: 1_000,
+        horizon_ns: 3_600_000_000_000,
+        ..TwinConfig::small(5, 2)
+    };
+    outln!(
+        "consensus: Rabia, n = 5, {clients} closed-loop clients x {ops} operations (get, put, read-modify-write on 1,000 uniform keys), 50-500 us links, no faults"
+    );
+    let start = Instant::now();
+    let o = run(&config, 1).map_err(|e| e.to_string())?;
+    let wall = start.elapsed().as_secs_f64();
+    let sim_s = o.end_ns as f64 / 1e9;
+    let messages: u64 = o.messages_sent.iter().sum();
+    outln!(
+        "  {} operations in {:.2} s simulated ({:.0} ops/s simulated, p50 {:.2} ms, p99 {:.2} ms, {:.1} messages per operation)",
+        o.completed,
+        sim_s,
+        o.completed as f64 / sim_s,
+        o.latency_us.quantile(0.5) as f64 / 1e3,
+        o.latency_us.quantile(0.99) as f64 / 1e3,
+        messages as f64 / o.completed.max(1) as f64
+    );
+    outln!("  {wall:.2} s wall: {:.0} simulated operations per wall second", o.completed as f64 / wall);
+    if !(o.finished && o.logs_agree && o.stores_agree) {
+        return Err("the run did not finish cleanly".into());
+    }
+    Ok(())
 }

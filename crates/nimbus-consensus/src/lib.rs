@@ -8,7 +8,9 @@
 //! - [`linearizability`]: a checker for key-value histories (Wing–Gong
 //!   search with Lowe's memoisation, partitioned per key);
 //! - [`rabia`]: Rabia as a sans-IO state machine (proposal exchange,
-//!   randomized binary consensus with a common coin, NULL slots).
+//!   randomized binary consensus with a common coin, NULL slots);
+//! - [`twin`]: a seeded simulation of replicas, clients, message delays
+//!   and crashes that drives the protocol and measures it.
 //!
 //! Next: Racos (erasure-coded values, descriptors through Rabia), the
 //! leader-based full-copy and erasure-coded baselines, network and disk
@@ -17,4 +19,5 @@
 pub mod kv;
 pub mod linearizability;
 pub mod rabia;
+pub mod twin;
 pub mod ycsb;

@@ -120,6 +120,21 @@ pub enum Message {
     },
 }
 
+impl Message {
+    /// Bytes on the wire: a 24-byte header plus any request it carries
+    /// (40 bytes of identifiers and the command's key and value).
+    pub fn wire_bytes(&self) -> usize {
+        let request = |t: Option<&Tagged>| t.map_or(0, |t| 40 + t.request.0.0.command.payload_bytes());
+        24 + match self {
+            Message::Forward(t) => request(Some(t)),
+            Message::Proposal { value, .. }
+            | Message::State { value, .. }
+            | Message::Vote { value, .. }
+            | Message::Decided { value, .. } => request(value.as_ref()),
+        }
+    }
+}
+
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
