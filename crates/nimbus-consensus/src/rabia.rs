@@ -363,14 +363,19 @@ impl Replica {
             if let Some(p) = s.proposals.get(&self.me) {
                 out.push(Effect::Broadcast(Message::Proposal { slot, value: p.clone() }));
             }
-            let value = s.majority.clone();
-            if let Some(&bit) = s.states.get(&s.phase).and_then(|m| m.get(&self.me)) {
-                let value = value.clone().filter(|_| bit);
-                out.push(Effect::Broadcast(Message::State { slot, phase: s.phase, bit, value }));
+            // Every phase's own state and vote: a replica still in an
+            // earlier phase needs those.
+            for (&phase, states) in &s.states {
+                if let Some(&bit) = states.get(&self.me) {
+                    let value = s.majority.clone().filter(|_| bit);
+                    out.push(Effect::Broadcast(Message::State { slot, phase, bit, value }));
+                }
             }
-            if let Some(&vote) = s.votes.get(&s.phase).and_then(|m| m.get(&self.me)) {
-                let value = value.filter(|_| vote == Some(true));
-                out.push(Effect::Broadcast(Message::Vote { slot, phase: s.phase, vote, value }));
+            for (&phase, votes) in &s.votes {
+                if let Some(&vote) = votes.get(&self.me) {
+                    let value = s.majority.clone().filter(|_| vote == Some(true));
+                    out.push(Effect::Broadcast(Message::Vote { slot, phase, vote, value }));
+                }
             }
         }
         out

@@ -2,15 +2,16 @@
 //! replicas, clients that retry with another replica after a timeout, a
 //! network with random per-message delays (so messages reorder), and up to
 //! f replicas crashing at random times (crash-stop; a crash also loses what
-//! its replica had not put on the wire). Everything is seeded: the same
-//! configuration and seed give the same run.
+//! its replica had not put on the wire), and optionally message loss,
+//! duplication and partitions that cut one replica off for a while.
+//! Everything is seeded: the same configuration and seed give the same run.
 //!
 //! A run returns the clients' history (for [`crate::linearizability`]),
 //! whether every replica's log agrees and whether replicas that applied the
 //! same slots hold the same store, whether every client finished within
 //! the horizon, and per-run metrics (operations, latency, messages and
-//! bytes sent per replica). Modelled: message delay only; NIC bandwidth,
-//! disks, partitions and message loss between live replicas are not yet.
+//! bytes sent per replica). Modelled: message delay, loss, duplication and
+//! partitions; NIC bandwidth and disks are not yet.
 
 use nimbus_sim::stats::Histogram;
 use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
@@ -49,6 +50,16 @@ pub struct TwinConfig {
     pub horizon_ns: u64,
     /// `Some(v)`: a deliberately unsafe protocol deciding on `v` votes.
     pub decide_at: Option<usize>,
+    /// Probability that a message (between replicas, or a reply to a
+    /// client) is lost.
+    pub loss: f64,
+    /// Probability that a message between replicas is delivered twice.
+    pub duplicate: f64,
+    /// Network partitions: each cuts one random replica off from the others
+    /// for a time uniform in `partition_ns`, starting in the crash window.
+    pub partitions: usize,
+    /// Length of a partition, uniform in [min, max) ns.
+    pub partition_ns: (u64, u64),
 }
 
 impl TwinConfig {
@@ -69,6 +80,10 @@ impl TwinConfig {
             tick_ns: 10_000_000,
             horizon_ns: 2_000_000_000,
             decide_at: None,
+            loss: 0.0,
+            duplicate: 0.0,
+            partitions: 0,
+            partition_ns: (5_000_000, 50_000_000),
         }
     }
 }
@@ -162,25 +177,43 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
     let mut sent = vec![0u64; n];
     let mut sent_bytes = vec![0u64; n];
     let mut end = SimTime::ZERO;
+    // Partitions: (start, end, the replica cut off).
+    let partitions: Vec<(SimTime, SimTime, usize)> = (0..config.partitions)
+        .map(|_| {
+            let start = SimTime::from_nanos(faults.below(config.crash_window_ns.max(1)));
+            (start, start + delay(&mut faults, config.partition_ns), faults.index(n))
+        })
+        .collect();
+    let cut = |now: SimTime, a: usize, b: usize| {
+        partitions.iter().any(|&(s, e, r)| s <= now && now < e && (a == r) != (b == r))
+    };
     let link = config.link_ns;
     let client_link = config.client_link_ns;
+    let (loss, duplicate) = (config.loss, config.duplicate);
     let mut deliver = |q: &mut EventQueue<Event>, net: &mut SimRng, now: SimTime, from: usize, effects: Vec<Effect>| {
+        let mut send = |q: &mut EventQueue<Event>, net: &mut SimRng, to: usize, message: Message| {
+            sent[from] += 1;
+            sent_bytes[from] += message.wire_bytes() as u64;
+            if net.bernoulli(loss) {
+                return;
+            }
+            if net.bernoulli(duplicate) {
+                q.schedule(now + delay(net, link), Event::Deliver { to, from, message: message.clone() });
+            }
+            q.schedule(now + delay(net, link), Event::Deliver { to, from, message });
+        };
         for e in effects {
             match e {
-                Effect::Send(to, message) => {
-                    sent[from] += 1;
-                    sent_bytes[from] += message.wire_bytes() as u64;
-                    q.schedule(now + delay(net, link), Event::Deliver { to, from, message });
-                }
+                Effect::Send(to, message) => send(q, net, to, message),
                 Effect::Broadcast(message) => {
                     for to in (0..n).filter(|&t| t != from) {
-                        sent[from] += 1;
-                        sent_bytes[from] += message.wire_bytes() as u64;
-                        q.schedule(now + delay(net, link), Event::Deliver { to, from, message: message.clone() });
+                        send(q, net, to, message.clone());
                     }
                 }
                 Effect::Reply { client, seq, reply } => {
-                    q.schedule(now + delay(net, client_link), Event::Reply { client: client as usize, seq, reply });
+                    if !net.bernoulli(loss) {
+                        q.schedule(now + delay(net, client_link), Event::Reply { client: client as usize, seq, reply });
+                    }
                 }
             }
         }
@@ -208,7 +241,7 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
             Event::Deliver { to, from, message } => {
                 // A crash also loses what its replica had not yet put on
                 // the wire: messages from a crashed sender are dropped.
-                if alive[to] && alive[from] {
+                if alive[to] && alive[from] && !cut(now, from, to) {
                     let effects = replicas[to].on_message(from, message);
                     deliver(&mut q, &mut net, now, to, effects);
                 }

@@ -1,7 +1,8 @@
 //! Rabia under seeded fault schedules ([`nimbus_consensus::twin`]): random
 //! message delays (so reordering), up to f replicas crashing at random
 //! times (their undelivered messages are lost), clients that retry with
-//! another replica after a timeout. Every schedule must give agreeing logs,
+//! another replica after a timeout, and in half the schedules 5% message
+//! loss, 5% duplication and two partitions. Every schedule must give agreeing logs,
 //! equal stores on replicas that applied the same slots, a linearizable
 //! client history, and (liveness) every client finishing within the time
 //! bound. A replica that decides on too few votes (a deliberately broken
@@ -21,7 +22,16 @@ fn env(name: &str, default: u64) -> u64 {
 fn rabia_is_safe_and_live_under_seeded_fault_schedules() {
     for seed in env("NIMBUS_FIRST_SCHEDULE", 0)..env("NIMBUS_SCHEDULES", 10_000) {
         let (n, f) = [(3, 1), (5, 2)][seed as usize % 2];
-        let o = run(&TwinConfig::small(n, f), seed).expect("valid configuration");
+        // Every other pair of schedules also loses 5% and duplicates 5% of
+        // messages and cuts a replica off twice.
+        let lossy = seed % 4 >= 2;
+        let config = TwinConfig {
+            loss: if lossy { 0.05 } else { 0.0 },
+            duplicate: if lossy { 0.05 } else { 0.0 },
+            partitions: if lossy { 2 } else { 0 },
+            ..TwinConfig::small(n, f)
+        };
+        let o = run(&config, seed).expect("valid configuration");
         assert!(o.logs_agree, "seed {seed}: replicas decided different requests in a slot");
         assert!(o.stores_agree, "seed {seed}: replicas that applied the same slots differ");
         assert!(o.finished, "seed {seed}: a client did not finish within the time bound: {:#?}", o.summaries);
