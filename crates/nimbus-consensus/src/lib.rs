@@ -1,5 +1,7 @@
 //! Replication for real: the pieces every protocol of this crate shares.
 //!
+//! - [`erasure`]: Reed–Solomon coding of values into shards with a
+//!   BLAKE3 digest each (the coder does not detect corruption), for Racos;
 //! - [`kv`]: the replicated key-value state machine, with client sessions
 //!   so that a retried request is applied once and answered again;
 //! - [`ycsb`]: YCSB's core workloads A–F (operation mixes, Zipfian,
@@ -16,6 +18,7 @@
 //! leader-based full-copy and erasure-coded baselines, network and disk
 //! models and the loopback service; see the README's coverage table.
 
+pub mod erasure;
 pub mod kv;
 pub mod linearizability;
 pub mod rabia;
