@@ -268,7 +268,7 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
                 let request = Request { client: client as u64, seq: c.seq, command: c.command.clone().expect("set") };
                 let target = c.target;
                 q.schedule(
-                    now + SimDuration::from_nanos(20_000_000),
+                    now + SimDuration::from_nanos(config.client_timeout_ns),
                     Event::ClientTimeout { client, attempt: c.attempt },
                 );
                 if alive[target] {
