@@ -21,6 +21,7 @@
 pub mod erasure;
 pub mod kv;
 pub mod linearizability;
+pub mod protocol;
 pub mod rabia;
 pub mod twin;
 pub mod ycsb;

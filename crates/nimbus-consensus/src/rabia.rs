@@ -37,10 +37,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::kv::{KvStore, Reply, Request};
+use crate::kv::{KvStore, Request};
 
-/// A replica id, 0..n.
-pub type ReplicaId = usize;
+pub use crate::protocol::ReplicaId;
 
 /// A request with the proxy's timestamp, which orders the queues.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -135,23 +134,8 @@ impl Message {
     }
 }
 
-/// What the driver must do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Effect {
-    /// Send to one replica.
-    Send(ReplicaId, Message),
-    /// Send to every other replica.
-    Broadcast(Message),
-    /// Answer a client.
-    Reply {
-        /// Client.
-        client: u64,
-        /// Its sequence number.
-        seq: u64,
-        /// The answer.
-        reply: Reply,
-    },
-}
+/// Rabia's effects.
+pub type Effect = crate::protocol::Effect<Message>;
 
 #[derive(Debug, Default)]
 struct Slot {
@@ -502,5 +486,37 @@ impl Replica {
         }
         self.log.insert(slot, value);
         self.next = slot + 1;
+    }
+}
+
+impl crate::protocol::Protocol for Replica {
+    type Message = Message;
+
+    fn on_client(&mut self, request: Request, now: u64) -> Vec<Effect> {
+        Replica::on_client(self, request, now)
+    }
+
+    fn on_message(&mut self, from: ReplicaId, message: Message) -> Vec<Effect> {
+        Replica::on_message(self, from, message)
+    }
+
+    fn tick(&mut self) -> Vec<Effect> {
+        Replica::tick(self)
+    }
+
+    fn wire_bytes(message: &Message) -> usize {
+        message.wire_bytes()
+    }
+
+    fn decisions(&self) -> BTreeMap<u64, Option<(u64, u64)>> {
+        self.log.iter().map(|(&slot, v)| (slot, v.as_ref().map(|t| (t.client, t.seq)))).collect()
+    }
+
+    fn state_digest(&self) -> u64 {
+        self.kv.digest()
+    }
+
+    fn summary(&self) -> String {
+        Replica::summary(self)
     }
 }

@@ -18,7 +18,8 @@ use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
 
 use crate::kv::{Command, Reply, Request};
 use crate::linearizability::{Action, Operation};
-use crate::rabia::{ConfigError, Effect, Message, Replica};
+use crate::protocol::{Effect, Protocol};
+use crate::rabia::{ConfigError, Replica};
 
 /// A twin configuration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,8 +117,8 @@ pub struct Outcome {
 }
 
 #[derive(Debug, Clone)]
-enum Event {
-    Deliver { to: usize, from: usize, message: Message },
+enum Event<M> {
+    Deliver { to: usize, from: usize, message: M },
     ClientSend { client: usize },
     ClientTimeout { client: usize, attempt: u32 },
     Reply { client: usize, seq: u64, reply: Reply },
@@ -138,24 +139,29 @@ fn value_id(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(bytes[..8].try_into().expect("8-byte values"))
 }
 
-/// Runs one seeded schedule; an impossible configuration (n < 2f + 1) is
-/// an error.
+/// Runs one seeded schedule of Rabia; an impossible configuration
+/// (n < 2f + 1) is an error.
 pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
-    let TwinConfig { n, f, clients, ops_per_client: ops, keys, decide_at, .. } = *config;
+    let replicas = (0..config.n)
+        .map(|i| match config.decide_at {
+            Some(votes) => Replica::with_unsafe_decision_threshold(i, config.n, config.f, votes),
+            None => Replica::new(i, config.n, config.f),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(run_protocol(config, seed, replicas))
+}
+
+/// Runs one seeded schedule of any protocol, given its `n` replicas.
+pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, mut replicas: Vec<P>) -> Outcome {
+    let TwinConfig { n, f, clients, ops_per_client: ops, keys, .. } = *config;
     let delay =
         |net: &mut SimRng, (lo, hi): (u64, u64)| SimDuration::from_nanos(lo + net.below(hi.saturating_sub(lo).max(1)));
     let rngs = RngStreams::new(seed);
     let mut net: SimRng = rngs.stream("net");
     let mut work: SimRng = rngs.stream("clients");
     let mut faults: SimRng = rngs.stream("faults");
-    let mut replicas: Vec<Replica> = (0..n)
-        .map(|i| match decide_at {
-            Some(votes) => Replica::with_unsafe_decision_threshold(i, n, f, votes),
-            None => Replica::new(i, n, f),
-        })
-        .collect::<Result<_, _>>()?;
     let mut alive = vec![true; n];
-    let mut q: EventQueue<Event> = EventQueue::new();
+    let mut q: EventQueue<Event<P::Message>> = EventQueue::new();
     let crashes = faults.index(config.max_crashes.min(f) + 1);
     for _ in 0..crashes {
         let r = faults.index(n);
@@ -190,10 +196,14 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
     let link = config.link_ns;
     let client_link = config.client_link_ns;
     let (loss, duplicate) = (config.loss, config.duplicate);
-    let mut deliver = |q: &mut EventQueue<Event>, net: &mut SimRng, now: SimTime, from: usize, effects: Vec<Effect>| {
-        let mut send = |q: &mut EventQueue<Event>, net: &mut SimRng, to: usize, message: Message| {
+    let mut deliver = |q: &mut EventQueue<Event<P::Message>>,
+                       net: &mut SimRng,
+                       now: SimTime,
+                       from: usize,
+                       effects: Vec<Effect<P::Message>>| {
+        let mut send = |q: &mut EventQueue<Event<P::Message>>, net: &mut SimRng, to: usize, message: P::Message| {
             sent[from] += 1;
-            sent_bytes[from] += message.wire_bytes() as u64;
+            sent_bytes[from] += P::wire_bytes(&message) as u64;
             if net.bernoulli(loss) {
                 return;
             }
@@ -322,18 +332,19 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
     }
     let mut logs_agree = true;
     let mut stores_agree = true;
+    let logs: Vec<_> = replicas.iter().map(Protocol::decisions).collect();
     for a in 0..n {
         for b in a + 1..n {
-            let (la, lb) = (replicas[a].log(), replicas[b].log());
+            let (la, lb) = (&logs[a], &logs[b]);
             logs_agree &= la.iter().all(|(slot, v)| lb.get(slot).is_none_or(|w| w == v));
             if la.len() == lb.len() {
-                stores_agree &= replicas[a].store().digest() == replicas[b].store().digest();
+                stores_agree &= replicas[a].state_digest() == replicas[b].state_digest();
             }
         }
     }
-    let summaries = if finished { Vec::new() } else { replicas.iter().map(Replica::summary).collect() };
+    let summaries = if finished { Vec::new() } else { replicas.iter().map(Protocol::summary).collect() };
     let completed = latency_us.count();
-    Ok(Outcome {
+    Outcome {
         history,
         finished,
         logs_agree,
@@ -345,5 +356,5 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
         bytes_sent: sent_bytes,
         alive,
         summaries,
-    })
+    }
 }
