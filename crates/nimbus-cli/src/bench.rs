@@ -440,5 +440,27 @@ fn consensus(quick: bool) -> Result<(), String> {
     if !(o.finished && o.logs_agree && o.stores_agree) {
         return Err("the run did not finish cleanly".into());
     }
+    // Bytes on the wire with 64 KiB values: full-copy Rabia against Racos
+    // RS(3, 2) (n = 5, f = 1). The twin has no NIC bandwidth yet, so only
+    // bytes are compared, not throughput.
+    let big = TwinConfig { f: 1, value_bytes: 64 * 1024, ops_per_client: if quick { 50 } else { 200 }, ..config };
+    let per_op = |o: &nimbus_consensus::twin::Outcome| {
+        let total: u64 = o.bytes_sent.iter().sum();
+        let busiest = o.bytes_sent.iter().copied().max().unwrap_or(0);
+        (total as f64 / o.completed.max(1) as f64, busiest as f64 / o.completed.max(1) as f64)
+    };
+    let rabia = run(&big, 1).map_err(|e| e.to_string())?;
+    let racos = nimbus_consensus::twin::run_racos(&big, 1, 3).map_err(|e| e.to_string())?;
+    let (rt, rb) = per_op(&rabia);
+    let (ct, cb) = per_op(&racos);
+    outln!(
+        "  64 KiB values, n = 5, f = 1: bytes sent per operation, all replicas / busiest replica: Rabia {:.0} / {:.0} KiB, Racos RS(3,2) {:.0} / {:.0} KiB (x{:.3} / x{:.3})",
+        rt / 1024.0,
+        rb / 1024.0,
+        ct / 1024.0,
+        cb / 1024.0,
+        ct / rt,
+        cb / rb
+    );
     Ok(())
 }

@@ -11,17 +11,19 @@
 //!   search with Lowe's memoisation, partitioned per key);
 //! - [`rabia`]: Rabia as a sans-IO state machine (proposal exchange,
 //!   randomized binary consensus with a common coin, NULL slots);
+//! - [`racos`]: Racos, erasure-coded values whose descriptors Rabia
+//!   orders;
 //! - [`twin`]: a seeded simulation of replicas, clients, message delays
 //!   and crashes that drives the protocol and measures it.
 //!
-//! Next: Racos (erasure-coded values, descriptors through Rabia), the
-//! leader-based full-copy and erasure-coded baselines, network and disk
-//! models and the loopback service; see the README's coverage table.
+//! Next: the leader-based full-copy and erasure-coded baselines, NIC and
+//! disk models and the loopback service; see the README's coverage table.
 
 pub mod erasure;
 pub mod kv;
 pub mod linearizability;
 pub mod protocol;
 pub mod rabia;
+pub mod racos;
 pub mod twin;
 pub mod ycsb;

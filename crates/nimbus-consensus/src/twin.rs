@@ -61,6 +61,8 @@ pub struct TwinConfig {
     pub partitions: usize,
     /// Length of a partition, uniform in [min, max) ns.
     pub partition_ns: (u64, u64),
+    /// Bytes per written value (at least 8: a unique id, then padding).
+    pub value_bytes: usize,
 }
 
 impl TwinConfig {
@@ -85,6 +87,7 @@ impl TwinConfig {
             duplicate: 0.0,
             partitions: 0,
             partition_ns: (5_000_000, 50_000_000),
+            value_bytes: 8,
         }
     }
 }
@@ -148,6 +151,14 @@ pub fn run(config: &TwinConfig, seed: u64) -> Result<Outcome, ConfigError> {
             None => Replica::new(i, config.n, config.f),
         })
         .collect::<Result<_, _>>()?;
+    Ok(run_protocol(config, seed, replicas))
+}
+
+/// Runs one seeded schedule of Racos with values coded into `data` data
+/// shards.
+pub fn run_racos(config: &TwinConfig, seed: u64, data: usize) -> Result<Outcome, ConfigError> {
+    let replicas =
+        (0..config.n).map(|i| crate::racos::Racos::new(i, config.n, config.f, data)).collect::<Result<_, _>>()?;
     Ok(run_protocol(config, seed, replicas))
 }
 
@@ -265,7 +276,8 @@ pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, mut replicas: V
                     c.ops_left -= 1;
                     c.seq += 1;
                     let key = format!("k{}", work.index(keys.max(1)));
-                    let value = next_value.to_le_bytes().to_vec();
+                    let mut value = next_value.to_le_bytes().to_vec();
+                    value.resize(config.value_bytes.max(8), 0xa5);
                     next_value += 1;
                     c.command = Some(match work.index(3) {
                         0 => Command::Get { key },

@@ -68,3 +68,42 @@ fn runs_are_deterministic() {
     assert_eq!((a.end_ns, a.messages_sent, a.bytes_sent), (b.end_ns, b.messages_sent, b.bytes_sent));
     assert_eq!(a.completed, 48);
 }
+
+/// Racos (n = 5, f = 1, RS(3, 2); and n = 3, f = 1, RS(1, 2)) under the
+/// same kinds of schedules (a fifth as many: coding makes them slower),
+/// with 100-byte values so coding is exercised.
+#[test]
+fn racos_is_safe_and_live_under_seeded_fault_schedules() {
+    use nimbus_consensus::twin::run_racos;
+    for seed in env("NIMBUS_FIRST_SCHEDULE", 0)..env("NIMBUS_SCHEDULES", 10_000) / 5 {
+        let (n, f, data) = [(3, 1, 1), (5, 1, 3)][seed as usize % 2];
+        let lossy = seed % 4 >= 2;
+        let config = TwinConfig {
+            loss: if lossy { 0.05 } else { 0.0 },
+            duplicate: if lossy { 0.05 } else { 0.0 },
+            partitions: if lossy { 2 } else { 0 },
+            value_bytes: 100,
+            ..TwinConfig::small(n, f)
+        };
+        let o = run_racos(&config, seed, data).expect("valid configuration");
+        assert!(o.logs_agree, "seed {seed}: replicas decided different requests in a slot");
+        assert!(o.stores_agree, "seed {seed}: replicas that applied the same slots differ");
+        assert!(o.finished, "seed {seed}: a client did not finish within the time bound: {:#?}", o.summaries);
+        assert_eq!(check(&o.history, None, 5_000_000), Verdict::Linearizable, "seed {seed}");
+    }
+}
+
+/// Large values: Racos' replicas send far fewer bytes than full-copy Rabia
+/// (shards of V/3 instead of V in every forward, proposal and decision).
+#[test]
+fn racos_sends_fewer_bytes_than_full_copy_rabia_at_64_kib() {
+    use nimbus_consensus::twin::run_racos;
+    let config = TwinConfig { max_crashes: 0, value_bytes: 64 * 1024, ..TwinConfig::small(5, 1) };
+    let rabia = run(&config, 3).expect("valid");
+    let racos = run_racos(&config, 3, 3).expect("valid");
+    assert!(rabia.finished && racos.finished);
+    let total = |o: &nimbus_consensus::twin::Outcome| o.bytes_sent.iter().sum::<u64>() as f64 / o.completed as f64;
+    let ratio = total(&racos) / total(&rabia);
+    eprintln!("bytes per operation: Rabia {:.0}, Racos {:.0} (x{ratio:.3})", total(&rabia), total(&racos));
+    assert!(ratio < 0.25, "{ratio}");
+}
