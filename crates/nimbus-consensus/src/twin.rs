@@ -11,7 +11,8 @@
 //! same slots hold the same store, whether every client finished within
 //! the horizon, and per-run metrics (operations, latency, messages and
 //! bytes sent per replica). Modelled: message delay, loss, duplication and
-//! partitions; NIC bandwidth and disks are not yet.
+//! partitions, and optionally each replica's NIC bandwidth; disks are not
+//! yet.
 
 use nimbus_sim::stats::Histogram;
 use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
@@ -63,6 +64,10 @@ pub struct TwinConfig {
     pub partition_ns: (u64, u64),
     /// Bytes per written value (at least 8: a unique id, then padding).
     pub value_bytes: usize,
+    /// Each replica's NIC, bytes per second (`None`: unlimited): a message
+    /// occupies its sender's NIC for size ÷ bandwidth, in FIFO order, before
+    /// its link delay starts.
+    pub nic_bytes_per_s: Option<f64>,
 }
 
 impl TwinConfig {
@@ -88,6 +93,7 @@ impl TwinConfig {
             partitions: 0,
             partition_ns: (5_000_000, 50_000_000),
             value_bytes: 8,
+            nic_bytes_per_s: None,
         }
     }
 }
@@ -207,21 +213,33 @@ pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, mut replicas: V
     let link = config.link_ns;
     let client_link = config.client_link_ns;
     let (loss, duplicate) = (config.loss, config.duplicate);
+    let mut nic_free = vec![SimTime::ZERO; n];
+    let nic = config.nic_bytes_per_s.filter(|b| *b > 0.0);
     let mut deliver = |q: &mut EventQueue<Event<P::Message>>,
                        net: &mut SimRng,
                        now: SimTime,
                        from: usize,
                        effects: Vec<Effect<P::Message>>| {
         let mut send = |q: &mut EventQueue<Event<P::Message>>, net: &mut SimRng, to: usize, message: P::Message| {
+            let bytes = P::wire_bytes(&message);
             sent[from] += 1;
-            sent_bytes[from] += P::wire_bytes(&message) as u64;
+            sent_bytes[from] += bytes as u64;
+            // The sender's NIC serialises its messages one after another.
+            let on_wire = match nic {
+                Some(bandwidth) => {
+                    let done = nic_free[from].max(now) + SimDuration::from_secs_f64(bytes as f64 / bandwidth);
+                    nic_free[from] = done;
+                    done
+                }
+                None => now,
+            };
             if net.bernoulli(loss) {
                 return;
             }
             if net.bernoulli(duplicate) {
-                q.schedule(now + delay(net, link), Event::Deliver { to, from, message: message.clone() });
+                q.schedule(on_wire + delay(net, link), Event::Deliver { to, from, message: message.clone() });
             }
-            q.schedule(now + delay(net, link), Event::Deliver { to, from, message });
+            q.schedule(on_wire + delay(net, link), Event::Deliver { to, from, message });
         };
         for e in effects {
             match e {

@@ -107,3 +107,20 @@ fn racos_sends_fewer_bytes_than_full_copy_rabia_at_64_kib() {
     eprintln!("bytes per operation: Rabia {:.0}, Racos {:.0} (x{ratio:.3})", total(&rabia), total(&racos));
     assert!(ratio < 0.25, "{ratio}");
 }
+
+/// NICs serialise messages: with 64 KiB values a 10 GbE NIC slows full-copy
+/// Rabia more than Racos, whose replicas send shards and descriptors.
+#[test]
+fn nic_bandwidth_slows_full_copy_more_than_erasure_coding() {
+    use nimbus_consensus::twin::run_racos;
+    let base = TwinConfig { max_crashes: 0, value_bytes: 64 * 1024, ..TwinConfig::small(5, 1) };
+    let nic = TwinConfig { nic_bytes_per_s: Some(1.25e9), ..base };
+    let (rabia, rabia_nic) = (run(&base, 5).expect("valid"), run(&nic, 5).expect("valid"));
+    let (racos, racos_nic) = (run_racos(&base, 5, 3).expect("valid"), run_racos(&nic, 5, 3).expect("valid"));
+    assert!(rabia_nic.finished && racos_nic.finished);
+    let slowdown =
+        |a: &nimbus_consensus::twin::Outcome, b: &nimbus_consensus::twin::Outcome| b.end_ns as f64 / a.end_ns as f64;
+    assert!(slowdown(&rabia, &rabia_nic) > 1.2, "{}", slowdown(&rabia, &rabia_nic));
+    assert!(slowdown(&racos, &racos_nic) < slowdown(&rabia, &rabia_nic));
+    assert!(racos_nic.end_ns < rabia_nic.end_ns);
+}
