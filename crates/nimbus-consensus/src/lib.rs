@@ -13,14 +13,17 @@
 //!   randomized binary consensus with a common coin, NULL slots);
 //! - [`racos`]: Racos, erasure-coded values whose descriptors Rabia
 //!   orders;
+//! - [`leader`]: the leader-based baselines in steady state (Multi-Paxos
+//!   full copy, RS-Paxos-style erasure coding);
 //! - [`twin`]: a seeded simulation of replicas, clients, message delays
 //!   and crashes that drives the protocol and measures it.
 //!
-//! Next: the leader-based full-copy and erasure-coded baselines, NIC and
-//! disk models and the loopback service; see the README's coverage table.
+//! Next: leader election for the baselines, a disk model, crash-restart
+//! and the loopback service; see the README's coverage table.
 
 pub mod erasure;
 pub mod kv;
+pub mod leader;
 pub mod linearizability;
 pub mod protocol;
 pub mod rabia;

@@ -168,6 +168,15 @@ pub fn run_racos(config: &TwinConfig, seed: u64, data: usize) -> Result<Outcome,
     Ok(run_protocol(config, seed, replicas))
 }
 
+/// Runs one seeded schedule of the steady-state leader-based baseline
+/// (`coded`: erasure coding with that many data shards). It has no
+/// failover: run it without crashes, loss or partitions.
+pub fn run_leader(config: &TwinConfig, seed: u64, coded: Option<usize>) -> Result<Outcome, ConfigError> {
+    let replicas =
+        (0..config.n).map(|i| crate::leader::Leader::new(i, config.n, config.f, coded)).collect::<Result<_, _>>()?;
+    Ok(run_protocol(config, seed, replicas))
+}
+
 /// Runs one seeded schedule of any protocol, given its `n` replicas.
 pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, mut replicas: Vec<P>) -> Outcome {
     let TwinConfig { n, f, clients, ops_per_client: ops, keys, .. } = *config;

@@ -124,3 +124,20 @@ fn nic_bandwidth_slows_full_copy_more_than_erasure_coding() {
     assert!(slowdown(&racos, &racos_nic) < slowdown(&rabia, &rabia_nic));
     assert!(racos_nic.end_ns < rabia_nic.end_ns);
 }
+
+/// The leader-based baselines (steady state: no crashes, loss or
+/// partitions, which they cannot survive without failover) under random
+/// delays: agreeing logs, equal stores, linearizable histories.
+#[test]
+fn leader_baselines_are_linearizable_in_steady_state() {
+    use nimbus_consensus::twin::run_leader;
+    for seed in 0..400u64 {
+        let coded = [None, Some(3)][seed as usize % 2];
+        let config = TwinConfig { max_crashes: 0, value_bytes: 100, ..TwinConfig::small(5, 1) };
+        let o = run_leader(&config, seed, coded).expect("valid configuration");
+        assert!(o.logs_agree && o.stores_agree, "seed {seed}");
+        assert!(o.finished, "seed {seed}: {:#?}", o.summaries);
+        assert_eq!(check(&o.history, None, 5_000_000), Verdict::Linearizable, "seed {seed}");
+    }
+    assert!(run_leader(&TwinConfig::small(5, 2), 0, Some(3)).is_err(), "RS(3,2) quorums cannot survive 2 crashes");
+}
