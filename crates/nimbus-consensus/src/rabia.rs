@@ -3,10 +3,11 @@
 //! messages and effects out; no clocks, sockets or threads inside.
 //!
 //! Mechanism, per log slot:
-//! 1. A replica that receives a client request forwards it to every
-//!    replica; each keeps pending requests in a queue ordered by (proxy
-//!    timestamp, client, sequence number), so correct replicas tend to have
-//!    the same head; a request seen only in a proposal joins the queue too.
+//! 1. A replica that receives client requests batches them (a new batch
+//!    whenever its previous one is decided, up to 64 requests) and forwards
+//!    the batch to every replica; each keeps batches in a queue ordered by
+//!    (proxy timestamp, proxy, batch number), so correct replicas tend to
+//!    have the same head; a batch seen only in a proposal joins the queue.
 //! 2. Proposal exchange: each replica broadcasts its head (or nothing) and
 //!    waits for n − f proposals. A request proposed by a majority
 //!    (⌊n/2⌋ + 1) sets its state to 1, else 0.
@@ -15,7 +16,7 @@
 //!    votes; f + 1 matching votes decide that bit; otherwise a replica
 //!    adopts a non-"?" vote it saw or, when all were "?", a common coin
 //!    (a hash of the slot and phase, the same at every replica).
-//! 4. Decision 1 commits the majority request; 0 is a NULL slot. Deciders
+//! 4. Decision 1 commits the majority batch; 0 is a NULL slot. Deciders
 //!    broadcast the decision with the request, so replicas still in the
 //!    slot (or behind) adopt it.
 //!
@@ -30,7 +31,8 @@
 //! request is applied once (client sessions).
 //!
 //! Deviations: no fast path (every slot runs at least one consensus
-//! phase); no batching; crash-stop replicas (recovery from durable state is
+//! phase); one batch per slot and no pipelining of slots; crash-stop
+//! replicas (recovery from durable state is
 //! not written yet); lost messages are recovered by `tick`, which re-sends
 //! the current slot's messages, and replicas ahead answer messages of
 //! decided slots with the decision.
@@ -41,24 +43,26 @@ use crate::kv::{KvStore, Request};
 
 pub use crate::protocol::ReplicaId;
 
-/// A request with the proxy's timestamp, which orders the queues.
+/// A proxy's batch of client requests with its timestamp, which orders
+/// the queues; the unit a slot commits.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Tagged {
     /// Proxy timestamp (ns of its clock).
     pub ts: u64,
-    /// Client id.
-    pub client: u64,
-    /// Client sequence number.
-    pub seq: u64,
-    /// Replica that answers the client.
+    /// Replica that formed the batch and answers its clients.
     pub proxy: ReplicaId,
-    /// The request.
-    pub request: RequestKey,
+    /// The proxy's batch number.
+    pub batch: u64,
+    /// The requests, in order.
+    pub requests: Vec<RequestOrd>,
 }
 
-/// A request, comparable (the command's key orders ties deterministically).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RequestKey(pub Box<RequestOrd>);
+impl Tagged {
+    /// The batch's identity.
+    pub fn id(&self) -> (u64, u64) {
+        (self.proxy as u64, self.batch)
+    }
+}
 
 /// A [`Request`] with a total order for the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,7 +127,9 @@ impl Message {
     /// Bytes on the wire: a 24-byte header plus any request it carries
     /// (40 bytes of identifiers and the command's key and value).
     pub fn wire_bytes(&self) -> usize {
-        let request = |t: Option<&Tagged>| t.map_or(0, |t| 40 + t.request.0.0.command.payload_bytes());
+        let request = |t: Option<&Tagged>| {
+            t.map_or(0, |t| 24 + t.requests.iter().map(|r| 16 + r.0.command.payload_bytes()).sum::<usize>())
+        };
         24 + match self {
             Message::Forward(t) => request(Some(t)),
             Message::Proposal { value, .. }
@@ -173,6 +179,13 @@ pub struct Replica {
     /// Requests already committed (client, seq), so late forwards are not queued.
     committed: BTreeSet<(u64, u64)>,
     slots: BTreeMap<u64, Slot>,
+    /// Client requests not yet in a batch.
+    pending: Vec<RequestOrd>,
+    /// Most requests per batch.
+    max_batch: usize,
+    next_batch: u64,
+    /// Latest time a client request brought (batch timestamps).
+    clock: u64,
     /// Matching votes that decide (f + 1).
     decide_at: usize,
     /// The next slot to decide and apply.
@@ -194,6 +207,10 @@ impl Replica {
             queue: BTreeSet::new(),
             committed: BTreeSet::new(),
             slots: BTreeMap::new(),
+            pending: Vec::new(),
+            max_batch: 64,
+            next_batch: 0,
+            clock: 0,
             decide_at: f + 1,
             next: 0,
             log: BTreeMap::new(),
@@ -249,26 +266,35 @@ impl Replica {
 
     /// A client's request arrives at this replica at time `now`.
     pub fn on_client(&mut self, request: Request, now: u64) -> Vec<Effect> {
+        self.clock = self.clock.max(now);
         if self.committed.contains(&(request.client, request.seq)) {
             // A retry of a request already applied: the session's reply.
             let reply = self.kv.apply(&request);
             return vec![Effect::Reply { client: request.client, seq: request.seq, reply }];
         }
-        let tagged = Tagged {
-            ts: now,
-            client: request.client,
-            seq: request.seq,
-            proxy: self.me,
-            request: RequestKey(Box::new(RequestOrd(request))),
-        };
-        let mut out = vec![Effect::Broadcast(Message::Forward(tagged.clone()))];
-        self.enqueue(tagged);
+        self.pending.push(RequestOrd(request));
+        let mut out = Vec::new();
+        self.flush(&mut out);
         self.advance(&mut out);
         out
     }
 
+    /// Forms a batch of the pending requests unless one of this proxy's
+    /// batches is still undecided (so requests arriving meanwhile batch up).
+    fn flush(&mut self, out: &mut Vec<Effect>) {
+        if self.pending.is_empty() || self.queue.iter().any(|t| t.proxy == self.me) {
+            return;
+        }
+        let take = self.pending.len().min(self.max_batch);
+        let requests: Vec<RequestOrd> = self.pending.drain(..take).collect();
+        let tagged = Tagged { ts: self.clock, proxy: self.me, batch: self.next_batch, requests };
+        self.next_batch += 1;
+        out.push(Effect::Broadcast(Message::Forward(tagged.clone())));
+        self.enqueue(tagged);
+    }
+
     fn enqueue(&mut self, t: Tagged) {
-        if !self.committed.contains(&(t.client, t.seq)) {
+        if t.requests.iter().any(|r| !self.committed.contains(&(r.0.client, r.0.seq))) {
             self.queue.insert(t);
         }
     }
@@ -472,20 +498,29 @@ impl Replica {
         self.slots.remove(&slot);
         if let Some(t) = &value {
             self.queue.remove(t);
-            // Another proxy's copy of a retried request leaves too.
-            let stale: Vec<Tagged> =
-                self.queue.iter().filter(|q| q.client == t.client && q.seq <= t.seq).cloned().collect();
+            for r in &t.requests {
+                // A retried request may be in two batches: the session
+                // applies it once and answers the copy with the same reply.
+                self.committed.insert((r.0.client, r.0.seq));
+                let reply = self.kv.apply(&r.0);
+                if t.proxy == self.me {
+                    out.push(Effect::Reply { client: r.0.client, seq: r.0.seq, reply });
+                }
+            }
+            // Batches whose every request is now applied leave the queue.
+            let stale: Vec<Tagged> = self
+                .queue
+                .iter()
+                .filter(|q| q.requests.iter().all(|r| self.committed.contains(&(r.0.client, r.0.seq))))
+                .cloned()
+                .collect();
             for q in stale {
                 self.queue.remove(&q);
-            }
-            self.committed.insert((t.client, t.seq));
-            let reply = self.kv.apply(&t.request.0.0);
-            if t.proxy == self.me {
-                out.push(Effect::Reply { client: t.client, seq: t.seq, reply });
             }
         }
         self.log.insert(slot, value);
         self.next = slot + 1;
+        self.flush(out);
     }
 }
 
@@ -509,7 +544,7 @@ impl crate::protocol::Protocol for Replica {
     }
 
     fn decisions(&self) -> BTreeMap<u64, Option<(u64, u64)>> {
-        self.log.iter().map(|(&slot, v)| (slot, v.as_ref().map(|t| (t.client, t.seq)))).collect()
+        self.log.iter().map(|(&slot, v)| (slot, v.as_ref().map(Tagged::id))).collect()
     }
 
     fn state_digest(&self) -> u64 {

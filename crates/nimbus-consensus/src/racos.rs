@@ -140,6 +140,9 @@ impl Racos {
                     p.decided = Some(reply);
                     self.finish(client, seq, out);
                 }
+                // A second answer to a request already answered (it was in
+                // two batches): its reply holds a descriptor, not a value.
+                Effect::Reply { .. } => {}
                 other => out.push(other),
             }
         }
