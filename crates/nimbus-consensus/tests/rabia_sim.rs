@@ -21,7 +21,7 @@ fn env(name: &str, default: u64) -> u64 {
 #[test]
 fn rabia_is_safe_and_live_under_seeded_fault_schedules() {
     for seed in env("NIMBUS_FIRST_SCHEDULE", 0)..env("NIMBUS_SCHEDULES", 10_000) {
-        let (n, f) = [(3, 1), (5, 2)][seed as usize % 2];
+        let (n, f) = [(3, 1), (5, 2), (7, 3)][seed as usize % 3];
         // Every other pair of schedules also loses 5% and duplicates 5% of
         // messages and cuts a replica off twice.
         let lossy = seed % 4 >= 2;
