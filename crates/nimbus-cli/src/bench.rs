@@ -230,7 +230,8 @@ const FUNCTIONBENCH: [&str; 12] = [
 /// (median of repeats), with every restore checked byte for byte.
 fn snapshots(quick: bool) -> Result<(), String> {
     use nimbus_faas::snapipeline::{Dedup, Store};
-    use nimbus_faas::snapshot::{Composition, CompressedImage, Execution, synthetic_images};
+    use nimbus_faas::snapshot::{Composition, CompressedImage, Execution, Restored, SnapshotError, synthetic_images};
+    use std::time::Duration;
     let mib = if quick { 16 } else { 64 };
     let repeats = if quick { 3 } else { 5 };
     let chunk_pages = 16;
@@ -284,31 +285,25 @@ fn snapshots(quick: bool) -> Result<(), String> {
     };
     for ((image, snap), criu) in images.iter().zip(&snaps).zip(&criu) {
         let expected = Execution::expected(image);
+        // One timed restore, checked byte for byte: (time to first
+        // response, whole restore done), ms.
+        type Restore<'a> = &'a dyn Fn(&(dyn Fn() -> Duration + Sync)) -> Result<Restored, SnapshotError>;
+        let timed = |how: &str, restore: Restore| -> Result<(f64, f64), String> {
+            let start = Instant::now();
+            let r = restore(&|| start.elapsed()).map_err(|e| e.to_string())?;
+            if r.bytes != image.bytes || r.digest != expected {
+                return Err(format!("{how} restore of {} is not byte-identical", image.name));
+            }
+            Ok((r.first_response.as_secs_f64() * 1e3, r.restore_done.as_secs_f64() * 1e3))
+        };
         let (mut a, mut b, mut c, mut d) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..repeats {
-            let start = Instant::now();
-            let clock = || start.elapsed();
-            let check = |r: &nimbus_faas::snapshot::Restored, how: &str| {
-                if r.bytes != image.bytes || r.digest != expected {
-                    Err(format!("{how} restore of {} is not byte-identical", image.name))
-                } else {
-                    Ok(())
-                }
-            };
-            let r = criu.restore(&image.hot, &clock).map_err(|e| e.to_string())?;
-            check(&r, "serial")?;
-            a.push(r.first_response.as_secs_f64() * 1e3);
-            let start = Instant::now();
-            let clock = || start.elapsed();
-            let r = store.restore_serial(snap, &files, &image.hot, &clock).map_err(|e| e.to_string())?;
-            check(&r, "dedup serial")?;
-            b.push(r.first_response.as_secs_f64() * 1e3);
-            let start = Instant::now();
-            let clock = || start.elapsed();
-            let r = store.restore_pipelined(snap, &files, &image.hot, 32, &clock).map_err(|e| e.to_string())?;
-            check(&r, "pipelined")?;
-            c.push(r.first_response.as_secs_f64() * 1e3);
-            d.push(r.restore_done.as_secs_f64() * 1e3);
+            a.push(timed("serial", &|clock| criu.restore(&image.hot, clock))?.0);
+            b.push(timed("dedup serial", &|clock| store.restore_serial(snap, &files, &image.hot, clock))?.0);
+            let (first, done) =
+                timed("pipelined", &|clock| store.restore_pipelined(snap, &files, &image.hot, 32, clock))?;
+            c.push(first);
+            d.push(done);
         }
         serial_ms.push(median(a));
         dedup_ms.push(median(b));
@@ -316,22 +311,19 @@ fn snapshots(quick: bool) -> Result<(), String> {
         pipelined_done_ms.push(median(d));
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
-    let report_ttfr = |serial_ms: &[f64], dedup_ms: &[f64], pipelined_ms: &[f64], done_ms: &[f64]| {
-        outln!("    CRIU-style serial      {:>8.2} ms", mean(serial_ms));
-        outln!(
-            "    dedup, serial          {:>8.2} ms ({:+.1}%)",
-            mean(dedup_ms),
-            100.0 * (mean(dedup_ms) / mean(serial_ms) - 1.0)
-        );
-        outln!(
-            "    Snapipeline pipelined  {:>8.2} ms ({:+.1}% vs CRIU-style; paper: -53% end-to-end on average); whole restore done at {:.2} ms",
-            mean(pipelined_ms),
-            100.0 * (mean(pipelined_ms) / mean(serial_ms) - 1.0),
-            mean(done_ms)
-        );
-    };
     outln!("  time to first response, mean over functions of the median of {repeats} (every restore byte-identical):");
-    report_ttfr(&serial_ms, &dedup_ms, &pipelined_ms, &pipelined_done_ms);
+    outln!("    CRIU-style serial      {:>8.2} ms", mean(&serial_ms));
+    outln!(
+        "    dedup, serial          {:>8.2} ms ({:+.1}%)",
+        mean(&dedup_ms),
+        100.0 * (mean(&dedup_ms) / mean(&serial_ms) - 1.0)
+    );
+    outln!(
+        "    Snapipeline pipelined  {:>8.2} ms ({:+.1}% vs CRIU-style; paper: -53% end-to-end on average); whole restore done at {:.2} ms",
+        mean(&pipelined_ms),
+        100.0 * (mean(&pipelined_ms) / mean(&serial_ms) - 1.0),
+        mean(&pipelined_done_ms)
+    );
     captured_python_images(chunk_pages);
     Ok(())
 }

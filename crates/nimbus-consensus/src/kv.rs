@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 /// A client's operation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Command {
     /// Read a key.
     Get {
@@ -61,8 +61,9 @@ impl Command {
     }
 }
 
-/// A command from a client session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A command from a client session (ordered by client, then sequence
+/// number).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Request {
     /// Client (session) id.
     pub client: u64,

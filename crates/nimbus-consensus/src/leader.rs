@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use crate::erasure::{self, Shard};
 use crate::kv::{Command, KvStore, Request};
-use crate::protocol::{Effect, Protocol, ReplicaId};
+use crate::protocol::{Effect, HEADER_BYTES, Protocol, ReplicaId};
 use crate::rabia::ConfigError;
 
 /// Messages.
@@ -241,17 +241,18 @@ impl Protocol for Leader {
     }
 
     fn wire_bytes(message: &Message) -> usize {
-        24 + match message {
-            Message::Forward { request, .. } => 40 + request.command.payload_bytes(),
-            Message::Accept { request, shard, .. } => {
-                40 + request.command.payload_bytes() + shard.as_ref().map_or(0, |s| 34 + s.bytes.len())
+        HEADER_BYTES
+            + match message {
+                Message::Forward { request, .. } => 40 + request.command.payload_bytes(),
+                Message::Accept { request, shard, .. } => {
+                    40 + request.command.payload_bytes() + shard.as_ref().map_or(0, |s| 34 + s.bytes.len())
+                }
+                Message::Accepted { .. } | Message::Commit { .. } => 8,
+                Message::Answer { reply, .. } => match reply {
+                    crate::kv::Reply::Value(Some(v)) | crate::kv::Reply::Previous(Some(v)) => v.len(),
+                    _ => 8,
+                },
             }
-            Message::Accepted { .. } | Message::Commit { .. } => 8,
-            Message::Answer { reply, .. } => match reply {
-                crate::kv::Reply::Value(Some(v)) | crate::kv::Reply::Previous(Some(v)) => v.len(),
-                _ => 8,
-            },
-        }
     }
 
     fn decisions(&self) -> BTreeMap<u64, Option<(u64, u64)>> {

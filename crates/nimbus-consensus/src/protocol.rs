@@ -6,6 +6,10 @@ use std::collections::BTreeMap;
 
 use crate::kv::{Reply, Request};
 
+/// Bytes of every message's header (sender, type, slot or ids) in the
+/// protocols' wire-size accounting.
+pub const HEADER_BYTES: usize = 24;
+
 /// A replica id, 0..n.
 pub type ReplicaId = usize;
 

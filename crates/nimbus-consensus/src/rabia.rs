@@ -54,29 +54,13 @@ pub struct Tagged {
     /// The proxy's batch number.
     pub batch: u64,
     /// The requests, in order.
-    pub requests: Vec<RequestOrd>,
+    pub requests: Vec<Request>,
 }
 
 impl Tagged {
     /// The batch's identity.
     pub fn id(&self) -> (u64, u64) {
         (self.proxy as u64, self.batch)
-    }
-}
-
-/// A [`Request`] with a total order for the queue.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestOrd(pub Request);
-
-impl PartialOrd for RequestOrd {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for RequestOrd {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        (self.0.client, self.0.seq).cmp(&(other.0.client, other.0.seq))
     }
 }
 
@@ -124,19 +108,21 @@ pub enum Message {
 }
 
 impl Message {
-    /// Bytes on the wire: a 24-byte header plus any request it carries
-    /// (40 bytes of identifiers and the command's key and value).
+    /// Bytes on the wire: a header plus any batch it carries (24 bytes of
+    /// batch identifiers, then 16 bytes of ids and the command's key and
+    /// value per request).
     pub fn wire_bytes(&self) -> usize {
         let request = |t: Option<&Tagged>| {
-            t.map_or(0, |t| 24 + t.requests.iter().map(|r| 16 + r.0.command.payload_bytes()).sum::<usize>())
+            t.map_or(0, |t| 24 + t.requests.iter().map(|r| 16 + r.command.payload_bytes()).sum::<usize>())
         };
-        24 + match self {
-            Message::Forward(t) => request(Some(t)),
-            Message::Proposal { value, .. }
-            | Message::State { value, .. }
-            | Message::Vote { value, .. }
-            | Message::Decided { value, .. } => request(value.as_ref()),
-        }
+        crate::protocol::HEADER_BYTES
+            + match self {
+                Message::Forward(t) => request(Some(t)),
+                Message::Proposal { value, .. }
+                | Message::State { value, .. }
+                | Message::Vote { value, .. }
+                | Message::Decided { value, .. } => request(value.as_ref()),
+            }
     }
 }
 
@@ -150,7 +136,6 @@ struct Slot {
     /// The majority request, once seen.
     majority: Option<Tagged>,
     phase: u32,
-    bit: Option<bool>,
     states: BTreeMap<u32, BTreeMap<ReplicaId, bool>>,
     votes: BTreeMap<u32, BTreeMap<ReplicaId, Option<bool>>>,
     voted: BTreeSet<u32>,
@@ -180,7 +165,7 @@ pub struct Replica {
     committed: BTreeSet<(u64, u64)>,
     slots: BTreeMap<u64, Slot>,
     /// Client requests not yet in a batch.
-    pending: Vec<RequestOrd>,
+    pending: Vec<Request>,
     /// Most requests per batch.
     max_batch: usize,
     next_batch: u64,
@@ -272,7 +257,7 @@ impl Replica {
             let reply = self.kv.apply(&request);
             return vec![Effect::Reply { client: request.client, seq: request.seq, reply }];
         }
-        self.pending.push(RequestOrd(request));
+        self.pending.push(request);
         let mut out = Vec::new();
         self.flush(&mut out);
         self.advance(&mut out);
@@ -286,7 +271,7 @@ impl Replica {
             return;
         }
         let take = self.pending.len().min(self.max_batch);
-        let requests: Vec<RequestOrd> = self.pending.drain(..take).collect();
+        let requests: Vec<Request> = self.pending.drain(..take).collect();
         let tagged = Tagged { ts: self.clock, proxy: self.me, batch: self.next_batch, requests };
         self.next_batch += 1;
         out.push(Effect::Broadcast(Message::Forward(tagged.clone())));
@@ -294,7 +279,7 @@ impl Replica {
     }
 
     fn enqueue(&mut self, t: Tagged) {
-        if t.requests.iter().any(|r| !self.committed.contains(&(r.0.client, r.0.seq))) {
+        if t.requests.iter().any(|r| !self.committed.contains(&(r.client, r.seq))) {
             self.queue.insert(t);
         }
     }
@@ -433,7 +418,6 @@ impl Replica {
                 }
                 s.phase = 1;
                 let bit = s.majority.is_some();
-                s.bit = Some(bit);
                 s.states.entry(1).or_default().insert(me, bit);
                 let value = s.majority.clone().filter(|_| bit);
                 out.push(Effect::Broadcast(Message::State { slot, phase: 1, bit, value }));
@@ -487,7 +471,6 @@ impl Replica {
                 Self::coin(slot, phase) && s.majority.is_some()
             };
             s.phase = phase + 1;
-            s.bit = Some(bit);
             s.states.entry(phase + 1).or_default().insert(me, bit);
             let value = s.majority.clone().filter(|_| bit);
             out.push(Effect::Broadcast(Message::State { slot, phase: phase + 1, bit, value }));
@@ -501,17 +484,17 @@ impl Replica {
             for r in &t.requests {
                 // A retried request may be in two batches: the session
                 // applies it once and answers the copy with the same reply.
-                self.committed.insert((r.0.client, r.0.seq));
-                let reply = self.kv.apply(&r.0);
+                self.committed.insert((r.client, r.seq));
+                let reply = self.kv.apply(r);
                 if t.proxy == self.me {
-                    out.push(Effect::Reply { client: r.0.client, seq: r.0.seq, reply });
+                    out.push(Effect::Reply { client: r.client, seq: r.seq, reply });
                 }
             }
             // Batches whose every request is now applied leave the queue.
             let stale: Vec<Tagged> = self
                 .queue
                 .iter()
-                .filter(|q| q.requests.iter().all(|r| self.committed.contains(&(r.0.client, r.0.seq))))
+                .filter(|q| q.requests.iter().all(|r| self.committed.contains(&(r.client, r.seq))))
                 .cloned()
                 .collect();
             for q in stale {

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 use crate::erasure::{self, Shard};
 use crate::kv::{Command, Reply, Request};
-use crate::protocol::{Effect, Protocol, ReplicaId};
+use crate::protocol::{Effect, HEADER_BYTES, Protocol, ReplicaId};
 use crate::rabia::{self, ConfigError};
 
 /// A write's identity: its client and sequence number.
@@ -279,8 +279,10 @@ impl Protocol for Racos {
     fn wire_bytes(message: &Message) -> usize {
         match message {
             Message::Rabia(m) => m.wire_bytes(),
-            Message::Store { shard, .. } | Message::Fetched { shard: Some(shard), .. } => 24 + 34 + shard.bytes.len(),
-            Message::Stored { .. } | Message::Fetch { .. } | Message::Fetched { shard: None, .. } => 24,
+            Message::Store { shard, .. } | Message::Fetched { shard: Some(shard), .. } => {
+                HEADER_BYTES + 34 + shard.bytes.len()
+            }
+            Message::Stored { .. } | Message::Fetch { .. } | Message::Fetched { shard: None, .. } => HEADER_BYTES,
         }
     }
 

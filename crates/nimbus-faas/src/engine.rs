@@ -22,7 +22,7 @@ use std::collections::{BTreeSet, VecDeque};
 use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
 
 use crate::kpa::{Kpa, KpaConfig};
-use crate::policy::{AfterExecution, KeepAlive};
+use crate::policy::{AfterExecution, KeepAlive, PreloadPlan};
 use crate::workload::{App, Function, Invocation, Source};
 
 /// How new sandboxes are placed.
@@ -108,9 +108,9 @@ struct Sandbox {
     timer_at: Option<SimTime>,
     /// The invocations running (at most the platform's concurrency).
     running: Vec<Running>,
-    /// `Some(t)`: started by the autoscaler, ready at `t` (until then it
-    /// serves nothing).
-    starting_until: Option<SimTime>,
+    /// Started by the autoscaler and not ready yet (until `ready_at`); it
+    /// serves nothing meanwhile.
+    starting: bool,
     /// When its start-up (cold start or scale-up) is over: an invocation
     /// joining it earlier waits until then.
     ready_at: SimTime,
@@ -334,7 +334,7 @@ impl Engine<'_> {
             expire_at: None,
             timer_at: None,
             running: Vec::new(),
-            starting_until: None,
+            starting: false,
             ready_at: self.now,
             model_ready: None,
             scaled_up: false,
@@ -368,7 +368,7 @@ impl Engine<'_> {
             self.idle_mb_by_host[s.host as usize] -= u64::from(s.mem_mb);
         }
         self.sandboxes_by_app[s.app as usize] -= 1;
-        if s.starting_until.is_some() {
+        if s.starting {
             self.starting_by_app[s.app as usize] -= 1;
         }
         let on_hosts = &mut self.hosts_by_app[s.app as usize];
@@ -681,13 +681,15 @@ impl Engine<'_> {
             self.result.instance_start_us.record((run.cold_ms * 1e3) as u64);
         }
         self.result.exec_us.record((run.exec_ms * 1e3) as u64);
-        if let Some(model) = self.apps[app as usize].model {
+        // Asked once per completion: whether the pre-loader holds the model
+        // here, and when it loads or drops it if the sandbox falls idle.
+        let preload = self.preload_plan(app);
+        if self.apps[app as usize].model.is_some() {
             self.result.model_load_us.record((run.model_ms * 1e3) as u64);
             // A stateless handler frees its model when it returns, unless
             // the platform's pre-loader holds it (it would load it there
             // again anyway).
-            let held = self.policy.preload(app, self.now).is_some_and(|p| model.size_mb <= p.budget_mb);
-            if !self.platform.models_stay_loaded && !held && left == 0 {
+            if !self.platform.models_stay_loaded && preload.is_none() && left == 0 {
                 self.sandboxes[id as usize].as_mut().expect("sandbox").model_ready = None;
             }
         }
@@ -757,11 +759,11 @@ impl Engine<'_> {
             AfterExecution::KeepFor(keep) => {
                 self.mark_idle(id);
                 self.set_expiry(id, self.now + keep);
-                self.plan_preload(id);
+                self.plan_preload(id, preload);
             }
             AfterExecution::KeepUntilEvicted => {
                 self.mark_idle(id);
-                self.plan_preload(id);
+                self.plan_preload(id, preload);
             }
             AfterExecution::Unload { prewarm_after, keep_for } => {
                 self.mark_idle(id);
@@ -806,7 +808,7 @@ impl Engine<'_> {
                     let id = self.new_sandbox(app, host);
                     let until = self.now + SimDuration::from_secs_f64(self.apps[a].cold.total_ms() / 1e3);
                     let s = self.sandboxes[id as usize].as_mut().expect("new pod");
-                    s.starting_until = Some(until);
+                    s.starting = true;
                     s.ready_at = until;
                     self.starting_by_app[a] += 1;
                     self.events.schedule(until, Event::PodReady(id, self.slot_epoch[id as usize]));
@@ -845,7 +847,7 @@ impl Engine<'_> {
             return;
         }
         let Some(s) = self.sandboxes[id as usize].as_mut() else { return };
-        if s.starting_until.take().is_none() {
+        if !std::mem::take(&mut s.starting) {
             return;
         }
         let app = s.app;
@@ -934,7 +936,8 @@ impl Engine<'_> {
         s.priority = priority;
         self.mark_idle(id);
         self.set_expiry(id, self.now + SimDuration::from_nanos(keep_ns));
-        self.plan_preload(id);
+        let preload = self.preload_plan(app);
+        self.plan_preload(id, preload);
     }
 
     /// Under vertical scaling, a host already running `app`'s microVM with
@@ -969,17 +972,19 @@ impl Engine<'_> {
         idle.pop()
     }
 
-    /// Asks the policy whether idle sandbox `id` pre-loads its model, and
-    /// schedules the load and the off-load.
-    fn plan_preload(&mut self, id: u32) {
+    /// The policy's pre-load plan for `app`'s model, if it has one that
+    /// fits the per-sandbox budget.
+    fn preload_plan(&mut self, app: u32) -> Option<PreloadPlan> {
+        let model = self.apps[app as usize].model?;
+        self.policy.preload(app, self.now).filter(|p| model.size_mb <= p.budget_mb)
+    }
+
+    /// Schedules idle sandbox `id`'s model load and off-load by `plan`.
+    fn plan_preload(&mut self, id: u32, plan: Option<PreloadPlan>) {
+        let Some(plan) = plan else { return };
         let Some(s) = self.sandboxes[id as usize].as_ref() else { return };
         let (app, since) = (s.app, s.idle_since.expect("idle"));
-        let Some(model) = self.apps[app as usize].model else { return };
         let loaded = s.model_ready.is_some();
-        let Some(plan) = self.policy.preload(app, self.now) else { return };
-        if model.size_mb > plan.budget_mb {
-            return;
-        }
         let base = self.last_end[app as usize].unwrap_or(self.now);
         let load_at = (base + plan.after).max(self.now);
         let token = since.since(SimTime::ZERO).as_nanos();
@@ -1039,7 +1044,7 @@ impl Engine<'_> {
         for (id, s) in self.sandboxes.iter().enumerate() {
             let Some(s) = s else { continue };
             assert!(s.running.len() <= limit, "sandbox {id} runs {} of {limit}", s.running.len());
-            assert_eq!(s.idle_since.is_some(), s.running.is_empty() && s.starting_until.is_none(), "sandbox {id} idle");
+            assert_eq!(s.idle_since.is_some(), s.running.is_empty() && !s.starting, "sandbox {id} idle");
             let spare = self.spare_by_app[s.app as usize].iter().filter(|&&x| x as usize == id).count();
             let expect = usize::from(!s.running.is_empty() && s.running.len() < limit);
             assert_eq!(spare, expect, "sandbox {id} listed as spare");

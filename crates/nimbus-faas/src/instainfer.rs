@@ -91,8 +91,8 @@ impl KeepAlive for InstaInfer {
     }
 
     fn preload(&mut self, app: u32, _now: SimTime) -> Option<PreloadPlan> {
-        let gaps = self.gaps.get(app as usize).map(|g| g.iter().copied().collect::<Vec<_>>()).unwrap_or_default();
-        let plan = match poisson_rate(&gaps) {
+        let gaps: &[f64] = self.gaps.get_mut(app as usize).map_or(&[], |g| g.make_contiguous());
+        let plan = match poisson_rate(gaps) {
             None => PreloadPlan { after: SimDuration::ZERO, offload_after: None, budget_mb: self.budget_mb },
             Some(rate) => PreloadPlan {
                 after: SimDuration::from_secs_f64(-(1.0 - self.p_load).ln() / rate),

@@ -219,11 +219,8 @@ impl Store {
             self.install(r, &mut bytes[at..at + PAGE], files, chunk)?;
         }
         let restore_done = clock();
-        let mut run = Execution::new();
-        for &p in hot {
-            run.touch(&bytes[p as usize * PAGE..(p as usize + 1) * PAGE]);
-        }
-        Ok(Restored { digest: run.finish(), first_response: clock(), restore_done, bytes })
+        let digest = Execution::over(&bytes, hot)?;
+        Ok(Restored { digest, first_response: clock(), restore_done, bytes })
     }
 
     /// Restores `snapshot` as a three-stage pipeline: a thread decompresses

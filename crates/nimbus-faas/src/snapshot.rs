@@ -107,13 +107,20 @@ impl Execution {
         *self.hasher.finalize().as_bytes()
     }
 
+    /// The first run over memory already in place: touches `hot` pages of
+    /// `bytes` in order.
+    pub fn over(bytes: &[u8], hot: &[u32]) -> Result<[u8; 32], SnapshotError> {
+        let mut run = Execution::new();
+        for &p in hot {
+            let p = p as usize;
+            run.touch(bytes.get(p * PAGE..(p + 1) * PAGE).ok_or(SnapshotError::PageOutOfRange(p))?);
+        }
+        Ok(run.finish())
+    }
+
     /// The result a correct restore of `image` must give.
     pub fn expected(image: &MemoryImage) -> [u8; 32] {
-        let mut run = Execution::new();
-        for &p in &image.hot {
-            run.touch(image.page(p as usize));
-        }
-        run.finish()
+        Self::over(&image.bytes, &image.hot).expect("an image's hot pages lie inside it")
     }
 }
 
@@ -169,12 +176,8 @@ impl CompressedImage {
             }
         }
         let restore_done = clock();
-        let mut run = Execution::new();
-        for &p in hot {
-            let p = p as usize;
-            run.touch(bytes.get(p * PAGE..(p + 1) * PAGE).ok_or(SnapshotError::PageOutOfRange(p))?);
-        }
-        Ok(Restored { digest: run.finish(), first_response: clock(), restore_done, bytes })
+        let digest = Execution::over(&bytes, hot)?;
+        Ok(Restored { digest, first_response: clock(), restore_done, bytes })
     }
 }
 
