@@ -267,7 +267,7 @@ impl Domain for FaasDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "serverless platforms: sandboxes, cold starts, keep-alive, pre-warming, deferral and energy attribution"
+        "serverless platforms: sandboxes with cold starts and concurrency, keep-alive, pre-warming and model pre-loading, Knative autoscaling, vertical scaling, deferral and energy attribution"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {
