@@ -9,6 +9,11 @@
 //! older one than the last applied is answered `Stale`.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// A value's bytes, shared: a batch broadcast to four replicas, or held by
+/// five replicas of one process (the twin), is one buffer.
+pub type Value = Arc<[u8]>;
 
 /// A client's operation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -23,7 +28,7 @@ pub enum Command {
         /// Key.
         key: String,
         /// Value.
-        value: Vec<u8>,
+        value: Value,
     },
     /// Read up to `count` keys from `start` in key order.
     Scan {
@@ -38,7 +43,7 @@ pub enum Command {
         /// Key.
         key: String,
         /// New value.
-        value: Vec<u8>,
+        value: Value,
     },
 }
 
@@ -77,23 +82,42 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
     /// A read's value (`None`: absent).
-    Value(Option<Vec<u8>>),
+    Value(Option<Value>),
     /// A write was applied.
     Written,
     /// A scan's keys and values.
-    Range(Vec<(String, Vec<u8>)>),
+    Range(Vec<(String, Value)>),
     /// A read-modify-write's previous value.
-    Previous(Option<Vec<u8>>),
+    Previous(Option<Value>),
     /// The request is older than the client's last applied one.
     Stale,
+    /// The replica cannot do this (e.g. a command its protocol does not
+    /// support); nothing was applied.
+    Refused(String),
+}
+
+impl Reply {
+    /// Bytes on the wire to the client: 16 bytes of ids and status, and
+    /// any value it returns.
+    pub fn wire_bytes(&self) -> usize {
+        16 + match self {
+            Reply::Value(Some(v)) | Reply::Previous(Some(v)) => v.len(),
+            Reply::Range(rows) => rows.iter().map(|(k, v)| k.len() + v.len() + 8).sum(),
+            Reply::Refused(why) => why.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// A key-value store with client sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
-    data: BTreeMap<String, Vec<u8>>,
+    data: BTreeMap<String, Value>,
     sessions: BTreeMap<u64, (u64, Reply)>,
     applied: u64,
+    /// Values replaced by writes since the last `take_overwritten`, when
+    /// tracked (Racos frees the shards of overwritten values).
+    overwritten: Option<Vec<Value>>,
 }
 
 impl KvStore {
@@ -116,17 +140,67 @@ impl KvStore {
         let reply = match &request.command {
             Command::Get { key } => Reply::Value(self.data.get(key).cloned()),
             Command::Put { key, value } => {
-                self.data.insert(key.clone(), value.clone());
+                let old = self.data.insert(key.clone(), value.clone());
+                if let (Some(list), Some(old)) = (self.overwritten.as_mut(), old) {
+                    list.push(old);
+                }
                 Reply::Written
             }
             Command::Scan { start, count } => Reply::Range(
                 self.data.range(start.clone()..).take(*count).map(|(k, v)| (k.clone(), v.clone())).collect(),
             ),
-            Command::ReadModifyWrite { key, value } => Reply::Previous(self.data.insert(key.clone(), value.clone())),
+            Command::ReadModifyWrite { key, value } => {
+                let old = self.data.insert(key.clone(), value.clone());
+                if let (Some(list), Some(old)) = (self.overwritten.as_mut(), &old) {
+                    list.push(old.clone());
+                }
+                Reply::Previous(old)
+            }
         };
         self.applied += 1;
         self.sessions.insert(request.client, (request.seq, reply.clone()));
         reply
+    }
+
+    /// Starts keeping the values that writes replace.
+    pub fn track_overwritten(&mut self) {
+        self.overwritten.get_or_insert_with(Vec::new);
+    }
+
+    /// The values replaced since the last call (when tracked).
+    pub fn take_overwritten(&mut self) -> Vec<Value> {
+        self.overwritten.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Whether the client's request `seq` (or a later one) was applied:
+    /// sequence numbers of one client grow, one request at a time.
+    pub fn is_applied(&self, client: u64, seq: u64) -> bool {
+        self.sessions.get(&client).is_some_and(|(last, _)| *last >= seq)
+    }
+
+    /// Sets a key without a client (the records a workload loads before
+    /// it runs).
+    pub fn preload(&mut self, key: String, value: Value) {
+        self.data.insert(key, value);
+    }
+
+    /// Replaces the data and sessions with a snapshot's, keeping whether
+    /// overwrites are tracked.
+    pub fn restore(&mut self, snapshot: &KvStore) {
+        let tracked = self.overwritten.is_some();
+        *self = KvStore { overwritten: tracked.then(Vec::new), ..snapshot.clone() };
+    }
+
+    /// Bytes the store holds (keys, values and sessions), as a snapshot
+    /// of it would carry.
+    pub fn bytes(&self) -> usize {
+        let reply = |r: &Reply| match r {
+            Reply::Value(Some(v)) | Reply::Previous(Some(v)) => v.len(),
+            Reply::Range(rows) => rows.iter().map(|(k, v)| k.len() + v.len()).sum(),
+            _ => 0,
+        };
+        self.data.iter().map(|(k, v)| k.len() + v.len() + 8).sum::<usize>()
+            + self.sessions.values().map(|(_, r)| 24 + reply(r)).sum::<usize>()
     }
 
     /// Commands applied (duplicates excluded).
@@ -136,7 +210,7 @@ impl KvStore {
 
     /// The value of `key`.
     pub fn get(&self, key: &str) -> Option<&[u8]> {
-        self.data.get(key).map(Vec::as_slice)
+        self.data.get(key).map(|v| &v[..])
     }
 
     /// Number of keys.
@@ -161,7 +235,7 @@ impl KvStore {
         };
         for (k, v) in &self.data {
             eat(k.as_bytes());
-            eat(v);
+            eat(&v[..]);
         }
         h
     }
@@ -172,7 +246,7 @@ mod tests {
     use super::*;
 
     fn put(client: u64, seq: u64, key: &str, value: &[u8]) -> Request {
-        Request { client, seq, command: Command::Put { key: key.into(), value: value.to_vec() } }
+        Request { client, seq, command: Command::Put { key: key.into(), value: value.into() } }
     }
 
     #[test]
@@ -181,12 +255,13 @@ mod tests {
         let rmw = |seq, v: &[u8]| Request {
             client: 7,
             seq,
-            command: Command::ReadModifyWrite { key: "k".into(), value: v.to_vec() },
+            command: Command::ReadModifyWrite { key: "k".into(), value: v.into() },
         };
         assert_eq!(kv.apply(&put(1, 1, "k", b"a")), Reply::Written);
-        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a".to_vec())));
+        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a"[..].into())));
+        assert!(kv.is_applied(7, 1) && !kv.is_applied(7, 2));
         // The same request decided again (a retry): same reply, no effect.
-        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a".to_vec())));
+        assert_eq!(kv.apply(&rmw(1, b"b")), Reply::Previous(Some(b"a"[..].into())));
         assert_eq!(kv.applied(), 2);
         assert_eq!(kv.get("k"), Some(&b"b"[..]));
         // An older request of the client is refused.

@@ -19,7 +19,7 @@
 use std::collections::BTreeMap;
 
 use crate::erasure::{self, Shard};
-use crate::kv::{Command, KvStore, Request};
+use crate::kv::{Command, KvStore, Request, Value};
 use crate::protocol::{Effect, HEADER_BYTES, Protocol, ReplicaId};
 use crate::rabia::ConfigError;
 
@@ -138,6 +138,8 @@ impl Leader {
             };
             out.push(Effect::Send(to, Message::Accept { slot, request, shard }));
         }
+        // The leader's own copy is durable before anything it sends next.
+        out.push(Effect::Persist(Message::Accept { slot, request: request.clone(), shard: None }));
         let mut accepted = vec![false; self.n];
         accepted[self.me] = true;
         self.slots.insert(slot, (request, descriptor, accepted, proxy));
@@ -172,7 +174,7 @@ impl Leader {
 fn descriptor_of(request: &Request) -> Request {
     let mut d = request.clone();
     if let Command::Put { value, .. } | Command::ReadModifyWrite { value, .. } = &mut d.command {
-        *value = (value.len() as u64).to_le_bytes().to_vec();
+        *value = (value.len() as u64).to_le_bytes().to_vec().into();
     }
     d
 }
@@ -190,6 +192,9 @@ impl Leader {
                 self.descriptors.apply(request); // already a descriptor
             }
             self.log.insert(self.applied, Some((request.client, request.seq)));
+            // Steady state: an applied slot is not needed again (there is
+            // no failover to replay it).
+            self.stored.remove(&self.applied);
             self.applied += 1;
         }
     }
@@ -217,7 +222,9 @@ impl Protocol for Leader {
                 }
             }
             Message::Accept { slot, request, shard } => {
+                let record = Message::Accept { slot, request: request.clone(), shard: shard.clone() };
                 self.stored.insert(slot, (request, shard));
+                out.push(Effect::Persist(record));
                 out.push(Effect::Send(from, Message::Accepted { slot }));
                 self.apply_committed();
             }
@@ -240,6 +247,24 @@ impl Protocol for Leader {
         Vec::new()
     }
 
+    /// Steady state only: a follower takes back the slots it stored; the
+    /// leader's log is not rebuilt (there is no failover to use it).
+    fn recover(&mut self, durable: Vec<Message>) -> Vec<Effect<Message>> {
+        for record in durable {
+            if let Message::Accept { slot, request, shard } = record
+                && self.me != 0
+            {
+                self.stored.insert(slot, (request, shard));
+            }
+        }
+        Vec::new()
+    }
+
+    fn preload(&mut self, key: &str, value: &Value) {
+        self.kv.preload(key.to_string(), value.clone());
+        self.descriptors.preload(key.to_string(), (value.len() as u64).to_le_bytes().to_vec().into());
+    }
+
     fn wire_bytes(message: &Message) -> usize {
         HEADER_BYTES
             + match message {
@@ -257,6 +282,10 @@ impl Protocol for Leader {
 
     fn decisions(&self) -> BTreeMap<u64, Option<(u64, u64)>> {
         self.log.clone()
+    }
+
+    fn applied_slots(&self) -> u64 {
+        if self.me == 0 { self.committed } else { self.applied }
     }
 
     fn state_digest(&self) -> u64 {

@@ -258,16 +258,32 @@ pub struct Generator {
     /// Records that exist (loaded plus inserted).
     count: u64,
     rng: SimRng,
+    /// Draw value bytes (off: values are empty and the caller fills them).
+    values: bool,
 }
 
 impl Generator {
     /// A generator over the loaded records.
     pub fn new(workload: Workload, rng: SimRng) -> Self {
         let zipf = Zipfian::new(workload.records, 0.99);
-        Generator { count: workload.records, workload, zipf, rng }
+        Generator { count: workload.records, workload, zipf, rng, values: true }
+    }
+
+    /// The same operations with empty values, for callers that write
+    /// their own (the twin puts a unique id in each); draws no value bytes.
+    pub fn without_values(self) -> Self {
+        Generator { values: false, ..self }
+    }
+
+    /// The workload it draws from.
+    pub fn workload(&self) -> &Workload {
+        &self.workload
     }
 
     fn value(&mut self) -> Vec<u8> {
+        if !self.values {
+            return Vec::new();
+        }
         let n = self.workload.record_bytes();
         let mut v = vec![0u8; n];
         for chunk in v.chunks_mut(8) {
