@@ -310,19 +310,29 @@ pub fn run_leader(config: &TwinConfig, seed: u64, coded: Option<usize>) -> Resul
 
 /// Runs one seeded schedule of the chosen protocol.
 pub fn run_with(config: &TwinConfig, seed: u64, choice: ProtocolChoice) -> Result<Outcome, ConfigError> {
+    run_observed(config, seed, choice, &mut |_| {})
+}
+
+/// [`run_with`], reporting the fraction of workload operations answered.
+pub fn run_observed(
+    config: &TwinConfig,
+    seed: u64,
+    choice: ProtocolChoice,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Outcome, ConfigError> {
     let (n, f) = (config.n, config.f);
     Ok(match choice {
         ProtocolChoice::Rabia(c) => {
             Replica::with_config(0, n, f, c)?;
-            run_protocol(config, seed, |i| Replica::with_config(i, n, f, c).expect("checked"))
+            drive(config, seed, |i| Replica::with_config(i, n, f, c).expect("checked"), progress)
         }
         ProtocolChoice::Racos(c) => {
             Racos::with_config(0, n, f, c)?;
-            run_protocol(config, seed, |i| Racos::with_config(i, n, f, c).expect("checked"))
+            drive(config, seed, |i| Racos::with_config(i, n, f, c).expect("checked"), progress)
         }
         ProtocolChoice::Leader { coded } => {
             crate::leader::Leader::new(0, n, f, coded)?;
-            run_protocol(config, seed, |i| crate::leader::Leader::new(i, n, f, coded).expect("checked"))
+            drive(config, seed, |i| crate::leader::Leader::new(i, n, f, coded).expect("checked"), progress)
         }
     })
 }
@@ -377,6 +387,15 @@ impl<M> Node<M> {
 /// Runs one seeded schedule of any protocol; `make(i)` builds replica i
 /// (at the start and at each restart).
 pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, make: impl Fn(ReplicaId) -> P) -> Outcome {
+    drive(config, seed, make, &mut |_| {})
+}
+
+fn drive<P: Protocol>(
+    config: &TwinConfig,
+    seed: u64,
+    make: impl Fn(ReplicaId) -> P,
+    progress: &mut dyn FnMut(f64),
+) -> Outcome {
     let TwinConfig { n, f, clients, ops_per_client: ops, .. } = *config;
     let rngs = RngStreams::new(seed);
     let mut net: SimRng = rngs.stream("net");
@@ -709,6 +728,9 @@ pub fn run_protocol<P: Protocol>(config: &TwinConfig, seed: u64, make: impl Fn(R
                     latency_us.record(now.since(SimTime::from_nanos(c.call)).as_nanos() / 1_000);
                     answers.push(now.as_nanos());
                     end = end.max(now);
+                    if answers.len() % 4096 == 0 {
+                        progress(answers.len() as f64 / (clients as f64 * f64::from(ops)).max(1.0));
+                    }
                 }
                 q.schedule(
                     now + SimDuration::from_nanos(work.below(config.think_ns.max(1))),

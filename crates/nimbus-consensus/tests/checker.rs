@@ -58,3 +58,50 @@ proptest! {
         }
     }
 }
+
+/// Random histories, linearizable or not: unique values written, reads
+/// of any written value (or none), read-modify-writes, unanswered
+/// operations. The zone test and the exhaustive search must agree.
+fn arbitrary(spec: &[(u64, u64, u8, u8, u8, bool)]) -> Vec<Operation> {
+    spec.iter()
+        .enumerate()
+        .map(|(i, &(call, len, kind, pick, key, answered))| {
+            let seen = if pick % 4 == 0 { None } else { Some(1000 + u64::from(pick) % spec.len() as u64) };
+            let action = match kind % 3 {
+                0 => Action::Read(seen),
+                1 => Action::Write(1000 + i as u64),
+                _ => Action::ReadWrite(1000 + i as u64, seen),
+            };
+            let ret = (answered || kind % 3 == 0).then_some(call + len);
+            Operation { key: format!("k{}", key % 2), call, ret, action }
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 2_000,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7a6f_6e65),
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn the_zone_test_agrees_with_the_exhaustive_search(
+        spec in prop::collection::vec((0u64..40, 0u64..15, 0u8..3, 0u8..12, 0u8..2, prop::bool::weighted(0.9)), 1..14),
+    ) {
+        let h = arbitrary(&spec);
+        let fast = check(&h, None, 5_000_000);
+        let slow = nimbus_consensus::linearizability::check_by_search(&h, None, 5_000_000);
+        prop_assume!(!matches!(slow, Verdict::Unknown { .. }));
+        prop_assert_eq!(matches!(fast, Verdict::Linearizable), matches!(slow, Verdict::Linearizable), "{:?}", h);
+    }
+
+    #[test]
+    fn atomic_histories_with_read_modify_writes_pass_the_zone_test(
+        spec in prop::collection::vec((0u64..2_000, 1u64..400, 0u64..400, 0u8..3, 0u8..3), 1..400),
+    ) {
+        // Long histories only the zone test can afford.
+        let h = history(&spec);
+        prop_assert_eq!(check(&h, None, 1), Verdict::Linearizable);
+    }
+}
