@@ -114,7 +114,10 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
         out!("{}", nimbus_report::terminal::render(&header, &rows));
         outln!();
     }
-    let scenarios = find_scenarios(Path::new("scenarios"));
+    let scenarios: Vec<PathBuf> = find_scenarios(Path::new("scenarios"))
+        .into_iter()
+        .filter(|s| only.is_none_or(|n| domain_of(s) == Some(n.to_string())))
+        .collect();
     if !scenarios.is_empty() {
         outln!("scenarios");
         for s in scenarios {
@@ -122,6 +125,15 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The `domain = "..."` of a scenario file, read without preparing it.
+fn domain_of(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let (key, value) = line.split_once('=')?;
+        (key.trim() == "domain").then(|| value.trim().trim_matches('"').to_string())
+    })
 }
 
 fn find_scenarios(dir: &Path) -> Vec<PathBuf> {

@@ -332,3 +332,52 @@ fn faas_unknown_trigger_names_file_line_and_column() {
         "{stderr}"
     );
 }
+
+#[test]
+fn consensus_run_writes_replicas_plots_and_checks() {
+    let out = temp_dir("consensus");
+    let result = nimbus(&["run", &fixture("consensus_small.toml"), "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "stdout: {stdout}\nstderr: {stderr}");
+    for word in ["throughput_ops_s", "racos", "rabia", "rs-paxos", "multi-paxos", "linearizable", "Claims"] {
+        assert!(stdout.contains(word), "{word} missing: {stdout}");
+    }
+    assert!(stdout.contains("test: Racos sends fewer bytes") && stdout.contains("holds"), "{stdout}");
+    for file in ["replicas_racos_seed1.csv", "replicas_multi-paxos_seed2.csv", "throughput.svg", "latency_cdf.svg"] {
+        assert!(out.join(file).is_file(), "missing {file}");
+    }
+    let replicas = std::fs::read_to_string(out.join("replicas_rabia_seed1.csv")).expect("csv");
+    assert!(replicas.starts_with("replica,alive,messages,bytes_sent,disk_bytes,nic_busy_pct,disk_busy_pct"));
+    assert_eq!(replicas.lines().count(), 6, "{replicas}");
+    // Every run is checked and linearizable, and every operation answered.
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("csv");
+    let header: Vec<&str> = runs.lines().next().expect("header").split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+    for line in runs.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[col("linearizable")], "1", "{line}");
+        assert_eq!(cells[col("ops_completed")], "320", "{line}");
+    }
+}
+
+#[test]
+fn consensus_refuses_leader_baselines_under_faults_and_bad_keys() {
+    let result = nimbus(&["run", &fixture("consensus_leader_faults.toml")]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("consensus_leader_faults.toml:") && stderr.contains("without [faults]"), "{stderr}");
+
+    let result = nimbus(&["run", &fixture("consensus_small.toml"), "--set", "cluster.replica=3"]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("cluster.replica") && stderr.contains("accepted keys here") && stderr.contains("replicas"));
+
+    let result = nimbus(&["run", &fixture("consensus_small.toml"), "--set", "cluster.faults_tolerated=3"]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("tolerate at most 2 crashes"), "{stderr}");
+
+    let result = nimbus(&["run", &fixture("consensus_small.toml"), "--set", "workload.core=\"z\""]);
+    assert!(!result.status.success());
+    assert!(text(&result).1.contains("workload.core"), "{:?}", text(&result));
+}

@@ -87,3 +87,14 @@ fn faas_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "apps_hybrid_seed1.csv", "invocations_faascache_seed2.csv", "memory.svg"],
     );
 }
+
+/// The replication domain (seeded delays, YCSB keys, real coding) is
+/// byte-identical across runs and thread counts.
+#[test]
+fn consensus_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "consensus",
+        &[&fixture("consensus_small.toml")],
+        &["summary.json", "runs.csv", "replicas_racos_seed1.csv", "replicas_rs-paxos_seed2.csv", "throughput.svg"],
+    );
+}

@@ -8,7 +8,7 @@
 //! (exactly-once semantics). Sequence numbers of one client must grow; an
 //! older one than the last applied is answered `Stale`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// A value's bytes, shared: a batch broadcast to four replicas, or held by
@@ -109,11 +109,18 @@ impl Reply {
     }
 }
 
+/// Client ids from here on have no session: their requests are applied
+/// every time they are decided and no reply is recorded (replicas use them
+/// for idempotent reads of their own, which may be several at once).
+pub const SESSIONLESS: u64 = u64::MAX - (1 << 20);
+
 /// A key-value store with client sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
     data: BTreeMap<String, Value>,
     sessions: BTreeMap<u64, (u64, Reply)>,
+    /// Session-less requests applied (so a batch is not run twice).
+    sessionless: BTreeSet<(u64, u64)>,
     applied: u64,
     /// Values replaced by writes since the last `take_overwritten`, when
     /// tracked (Racos frees the shards of overwritten values).
@@ -129,7 +136,8 @@ impl KvStore {
     /// Applies `request` once: a duplicate of the client's last request
     /// gets the recorded reply without effect.
     pub fn apply(&mut self, request: &Request) -> Reply {
-        if let Some((seq, reply)) = self.sessions.get(&request.client) {
+        let sessionless = request.client >= SESSIONLESS;
+        if let Some((seq, reply)) = self.sessions.get(&request.client).filter(|_| !sessionless) {
             if request.seq == *seq {
                 return reply.clone();
             }
@@ -158,7 +166,11 @@ impl KvStore {
             }
         };
         self.applied += 1;
-        self.sessions.insert(request.client, (request.seq, reply.clone()));
+        if sessionless {
+            self.sessionless.insert((request.client, request.seq));
+        } else {
+            self.sessions.insert(request.client, (request.seq, reply.clone()));
+        }
         reply
     }
 
@@ -175,6 +187,9 @@ impl KvStore {
     /// Whether the client's request `seq` (or a later one) was applied:
     /// sequence numbers of one client grow, one request at a time.
     pub fn is_applied(&self, client: u64, seq: u64) -> bool {
+        if client >= SESSIONLESS {
+            return self.sessionless.contains(&(client, seq));
+        }
         self.sessions.get(&client).is_some_and(|(last, _)| *last >= seq)
     }
 
@@ -223,21 +238,17 @@ impl KvStore {
         self.data.is_empty()
     }
 
-    /// A digest of the data (BLAKE3-free FNV-1a over keys and values, in
-    /// key order), to compare replicas cheaply.
+    /// A digest of the data (BLAKE3 over keys and values, in key order,
+    /// each with its length), to compare replicas.
     pub fn digest(&self) -> u64 {
-        let mut h = 0xcbf2_9ce4_8422_2325u64;
-        let mut eat = |bytes: &[u8]| {
-            for &b in bytes {
-                h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-            }
-            h = (h ^ 0xff).wrapping_mul(0x0100_0000_01b3);
-        };
+        let mut h = blake3::Hasher::new();
         for (k, v) in &self.data {
-            eat(k.as_bytes());
-            eat(&v[..]);
+            h.update(&(k.len() as u64).to_le_bytes());
+            h.update(k.as_bytes());
+            h.update(&(v.len() as u64).to_le_bytes());
+            h.update(v);
         }
-        h
+        u64::from_le_bytes(h.finalize().as_bytes()[..8].try_into().expect("8 bytes"))
     }
 }
 

@@ -260,9 +260,12 @@ impl Protocol for Leader {
         Vec::new()
     }
 
-    fn preload(&mut self, key: &str, value: &Value) {
-        self.kv.preload(key.to_string(), value.clone());
-        self.descriptors.preload(key.to_string(), (value.len() as u64).to_le_bytes().to_vec().into());
+    fn preload(replicas: &mut [Self], key: &str, value: &Value) {
+        let d: Value = (value.len() as u64).to_le_bytes().to_vec().into();
+        for r in replicas {
+            r.kv.preload(key.to_string(), value.clone());
+            r.descriptors.preload(key.to_string(), d.clone());
+        }
     }
 
     fn wire_bytes(message: &Message) -> usize {

@@ -15,18 +15,21 @@
 //!   orders;
 //! - [`leader`]: the leader-based baselines in steady state (Multi-Paxos
 //!   full copy, RS-Paxos-style erasure coding);
-//! - [`twin`]: a seeded simulation of replicas, clients, message delays
-//!   and crashes that drives the protocol and measures it.
-//!
-//! Next: leader election for the baselines, a disk model, crash-restart
-//! and the loopback service; see the README's coverage table.
+//! - [`protocol`]: the sans-IO interface every protocol implements
+//!   (messages, ticks and durable records in, effects out);
+//! - [`twin`]: a seeded simulation of replicas, clients, networks, disks,
+//!   crashes and restarts that drives a protocol and measures it;
+//! - [`policy`] and [`scenario`]: the protocols a scenario compares and
+//!   the scenario keys, runs and metrics of the `consensus` domain.
 
 pub mod erasure;
 pub mod kv;
 pub mod leader;
 pub mod linearizability;
+pub mod policy;
 pub mod protocol;
 pub mod rabia;
 pub mod racos;
+pub mod scenario;
 pub mod twin;
 pub mod ycsb;

@@ -54,9 +54,13 @@ pub trait Protocol {
     /// A restarted replica (fresh from its constructor) takes back the
     /// records it persisted before it crashed, in the order it wrote them.
     fn recover(&mut self, durable: Vec<Self::Message>) -> Vec<Effect<Self::Message>>;
-    /// Loads a record before the run, as every replica's copy of a value
-    /// written before the history starts (YCSB's load phase).
-    fn preload(&mut self, key: &str, value: &Value);
+    /// Loads a record before the run into these replicas (all of them, or
+    /// one that restarts), as their copy of a value written before the
+    /// history starts (YCSB's load phase); work the replicas share (coding
+    /// a value) is done once.
+    fn preload(replicas: &mut [Self], key: &str, value: &Value)
+    where
+        Self: Sized;
     /// Bytes a message takes on the wire (and a record on disk).
     fn wire_bytes(message: &Self::Message) -> usize;
     /// Each decided slot's batch or request as an id pair, `None` for a

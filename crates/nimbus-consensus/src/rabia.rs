@@ -883,8 +883,10 @@ impl crate::protocol::Protocol for Replica {
         Replica::recover(self, durable)
     }
 
-    fn preload(&mut self, key: &str, value: &Value) {
-        Replica::preload(self, key, value)
+    fn preload(replicas: &mut [Self], key: &str, value: &Value) {
+        for r in replicas {
+            Replica::preload(r, key, value);
+        }
     }
 
     fn wire_bytes(message: &Message) -> usize {

@@ -36,7 +36,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::erasure::{self, Shard};
-use crate::kv::{Command, Reply, Request, Value};
+use crate::kv::{self, Command, Reply, Request, Value};
 use crate::protocol::{Effect, HEADER_BYTES, Protocol, ReplicaId};
 use crate::rabia::{self, ConfigError, RabiaConfig};
 
@@ -72,6 +72,9 @@ pub enum Message {
         /// The shard.
         shard: Option<Shard>,
     },
+    /// A durable record only: the replica's incarnation, so the ids of its
+    /// own retried reads never repeat across restarts.
+    Epoch(u64),
 }
 
 /// A descriptor's bytes in the replicated store: the write id and length.
@@ -123,7 +126,7 @@ impl RacosConfig {
         RacosConfig {
             data,
             cache_bytes: 32 << 20,
-            garbage_bytes: 64 << 20,
+            garbage_bytes: 16 << 20,
             rabia: RabiaConfig::default(),
             unsafe_ack_before_stored: false,
         }
@@ -175,8 +178,10 @@ pub struct Racos {
     /// Shards of overwritten values, oldest first, and their bytes.
     garbage: VecDeque<(WriteId, usize)>,
     garbage_used: usize,
-    /// Sequence numbers of this proxy's own retried reads.
+    /// Sequence numbers of this proxy's own retried reads, and its
+    /// incarnation (their high bits).
     retries: u64,
+    epoch: u64,
 }
 
 impl Racos {
@@ -208,6 +213,7 @@ impl Racos {
             garbage: VecDeque::new(),
             garbage_used: 0,
             retries: 0,
+            epoch: 0,
         })
     }
 
@@ -238,9 +244,11 @@ impl Racos {
         self.cache_order.push_back(write);
     }
 
-    /// The client id of this proxy's retried reads (no real client).
-    fn retry_client(&self) -> u64 {
-        u64::MAX - 1 - self.me as u64
+    /// The id of this proxy's next retried read: a session-less client
+    /// of its own, unique across its incarnations.
+    fn next_retry(&mut self) -> (u64, u64) {
+        self.retries += 1;
+        (kv::SESSIONLESS + self.me as u64, self.epoch << 40 | self.retries)
     }
 
     /// Frees the shards of values the store no longer holds, once the
@@ -364,8 +372,7 @@ impl Racos {
             let Some(get) = p.get.clone() else { continue };
             let answer_as = p.answer_as;
             self.pending.remove(&key);
-            self.retries += 1;
-            let retry = (self.retry_client(), self.retries);
+            let retry = self.next_retry();
             let pending =
                 Pending { decided: None, write: None, read: None, ticks: 0, answer_as, get: Some(get.clone()) };
             self.pending.insert(retry, pending);
@@ -475,6 +482,7 @@ impl Protocol for Racos {
                 }
             }
             Message::Fetched { write, shard: None } => self.shard_missing(from, write, &mut out),
+            Message::Epoch(_) => {} // a record, never sent
         }
         out
     }
@@ -512,19 +520,28 @@ impl Protocol for Racos {
                 Message::Store { write, shard } => {
                     self.store_own(write, shard);
                 }
+                Message::Epoch(e) => self.epoch = self.epoch.max(e),
                 _ => {}
             }
         }
-        Self::wrap(self.core.recover(ordering))
+        self.epoch += 1;
+        let mut out = vec![Effect::Persist(Message::Epoch(self.epoch))];
+        out.extend(Self::wrap(self.core.recover(ordering)));
+        out
     }
 
-    fn preload(&mut self, key: &str, value: &Value) {
+    fn preload(replicas: &mut [Self], key: &str, value: &Value) {
+        let Some(first) = replicas.first() else { return };
         let write = preload_id(key);
-        let data = self.config.data;
-        if let Ok(coded) = erasure::encode(value, data, self.n - data) {
-            self.shards.insert(write, coded.shards[self.me].clone());
+        let (data, n) = (first.config.data, first.n);
+        let coded = erasure::encode(value, data, n - data).ok();
+        let d: Value = descriptor(write, value.len()).into();
+        for r in replicas {
+            if let Some(coded) = &coded {
+                r.shards.insert(write, coded.shards[r.me].clone());
+            }
+            r.core.preload(key, &d);
         }
-        self.core.preload(key, &descriptor(write, value.len()).into());
     }
 
     fn wire_bytes(message: &Message) -> usize {
@@ -534,6 +551,7 @@ impl Protocol for Racos {
                 HEADER_BYTES + 34 + shard.bytes.len()
             }
             Message::Stored { .. } | Message::Fetch { .. } | Message::Fetched { shard: None, .. } => HEADER_BYTES,
+            Message::Epoch(_) => HEADER_BYTES + 8,
         }
     }
 

@@ -79,6 +79,9 @@ pub struct TwinConfig {
     pub f: usize,
     /// Crash events in a run: uniform in 0..=this (crash-stop: at most f).
     pub max_crashes: usize,
+    /// Exactly `max_crashes` crash events instead (a crash of a replica
+    /// while f are down is skipped).
+    pub exact_crashes: bool,
     /// Crashes happen at uniform times in [0, this), ns.
     pub crash_window_ns: u64,
     /// A crashed replica restarts after a downtime uniform in [min, max)
@@ -144,6 +147,7 @@ impl TwinConfig {
             n,
             f,
             max_crashes: f,
+            exact_crashes: false,
             crash_window_ns: 20_000_000,
             restart_ns: None,
             clients: 4,
@@ -196,7 +200,8 @@ pub struct Outcome {
     pub latency_us: Histogram,
     /// Each workload answer's time, ns (for throughput over time).
     pub answers_ns: Vec<u64>,
-    /// Messages each replica sent.
+    /// Messages each replica sent during the workload (these counters
+    /// leave out the read-back).
     pub messages_sent: Vec<u64>,
     /// Bytes each replica sent to replicas and clients.
     pub bytes_sent: Vec<u64>,
@@ -244,7 +249,7 @@ enum Event<M> {
     Deliver { to: usize, from: usize, incarnation: u32, on_wire: SimTime, message: M },
     Request { to: usize, request: Request },
     ClientSend { client: usize },
-    ClientTimeout { client: usize, attempt: u32 },
+    ClientTimeout { client: usize, seq: u64, attempt: u32 },
     Reply { client: usize, from: usize, incarnation: u32, on_wire: SimTime, seq: u64, reply: Reply },
     Crash(usize),
     Restart(usize),
@@ -361,6 +366,25 @@ struct Node<M> {
     disk_busy: u64,
 }
 
+/// Per-replica counters at one moment.
+struct Counters {
+    messages: Vec<u64>,
+    bytes: Vec<u64>,
+    disk_bytes: Vec<u64>,
+    nic_busy: Vec<u64>,
+    disk_busy: Vec<u64>,
+}
+
+fn counters<M>(nodes: &[Node<M>]) -> Counters {
+    Counters {
+        messages: nodes.iter().map(|x| x.sent).collect(),
+        bytes: nodes.iter().map(|x| x.bytes).collect(),
+        disk_bytes: nodes.iter().map(|x| x.disk_bytes).collect(),
+        nic_busy: nodes.iter().map(|x| x.nic_busy).collect(),
+        disk_busy: nodes.iter().map(|x| x.disk_busy).collect(),
+    }
+}
+
 impl<M> Node<M> {
     /// Writes a record of `bytes` issued at `now`; returns when it is
     /// durable. Group commit: a record written before the next scheduled
@@ -407,7 +431,7 @@ fn drive<P: Protocol>(
 
     // Faults, drawn first so the workload does not shift them.
     let max_crashes = if config.restart_ns.is_some() { config.max_crashes } else { config.max_crashes.min(f) };
-    let crashes = faults.index(max_crashes + 1);
+    let crashes = if config.exact_crashes { max_crashes } else { faults.index(max_crashes + 1) };
     for _ in 0..crashes {
         let r = faults.index(n);
         q.schedule(SimTime::from_nanos(faults.below(config.crash_window_ns.max(1))), Event::Crash(r));
@@ -453,9 +477,7 @@ fn drive<P: Protocol>(
         for i in 0..w.records {
             let key = ycsb::key(i);
             let value = make_value(next_value, config.value_bytes);
-            for r in replicas.iter_mut() {
-                r.preload(&key, &value);
-            }
+            P::preload(&mut replicas, &key, &value);
             history.push(Operation { key: key.clone(), call: 0, ret: Some(0), action: Action::Write(next_value) });
             written.insert(key);
             next_value += 1;
@@ -487,6 +509,7 @@ fn drive<P: Protocol>(
     let mut end = SimTime::ZERO;
     let mut start: Option<SimTime> = None;
     let mut healed = false;
+    let mut workload_counters: Option<Counters> = None;
     let mut read_back = (0u64, 0u64);
     let mut restarts = 0u32;
     let mut crash_count = 0u32;
@@ -644,7 +667,7 @@ fn drive<P: Protocol>(
                 if let Some(w) = &config.ycsb {
                     // The loaded records are on every replica's disk.
                     for i in 0..w.records {
-                        replicas[r].preload(&ycsb::key(i), &make_value(i + 1, config.value_bytes));
+                        P::preload(&mut replicas[r..=r], &ycsb::key(i), &make_value(i + 1, config.value_bytes));
                     }
                 }
                 let effects = replicas[r].recover(durable);
@@ -688,7 +711,7 @@ fn drive<P: Protocol>(
                 let target = c.target;
                 q.schedule(
                     now + SimDuration::from_nanos(config.client_timeout_ns),
-                    Event::ClientTimeout { client, attempt: c.attempt },
+                    Event::ClientTimeout { client, seq: c.seq, attempt: c.attempt },
                 );
                 let arrive = now + client_delay(&mut net, client, target);
                 if (!healed && net.bernoulli(config.loss)) || arrive > limit {
@@ -702,9 +725,11 @@ fn drive<P: Protocol>(
                     apply(&mut q, &mut net, &mut nodes, healed, now, to, effects);
                 }
             }
-            Event::ClientTimeout { client, attempt } => {
+            Event::ClientTimeout { client, seq, attempt } => {
                 let c = &mut cs[client];
-                if c.command.is_some() && c.attempt == attempt {
+                // Only the timer of the operation still waiting, at its
+                // latest attempt, counts.
+                if c.command.is_some() && c.seq == seq && c.attempt == attempt {
                     c.attempt += 1;
                     c.target = (c.target + 1) % n;
                     q.schedule(now, Event::ClientSend { client });
@@ -736,9 +761,11 @@ fn drive<P: Protocol>(
                     now + SimDuration::from_nanos(work.below(config.think_ns.max(1))),
                     Event::ClientSend { client },
                 );
-                // Everyone done with the workload: heal, then read back.
+                // Everyone done with the workload: heal, then read back
+                // (its traffic is not the workload's).
                 if config.read_back && !healed && cs.iter().all(|c| c.ops_left == 0 && c.command.is_none()) {
                     healed = true;
+                    workload_counters = Some(counters(&nodes));
                     for (i, key) in written.iter().enumerate() {
                         cs[i % clients].read_back.push(key.clone());
                     }
@@ -768,17 +795,19 @@ fn drive<P: Protocol>(
     let mut logs_agree = true;
     let mut stores_agree = true;
     let logs: Vec<_> = replicas.iter().map(Protocol::decisions).collect();
+    let digests: Vec<u64> = replicas.iter().map(Protocol::state_digest).collect();
     for a in 0..n {
         for b in a + 1..n {
             let (la, lb) = (&logs[a], &logs[b]);
             logs_agree &= la.iter().all(|(slot, v)| lb.get(slot).is_none_or(|w| w == v));
             if replicas[a].applied_slots() == replicas[b].applied_slots() {
-                stores_agree &= replicas[a].state_digest() == replicas[b].state_digest();
+                stores_agree &= digests[a] == digests[b];
             }
         }
     }
     let summaries = if finished { Vec::new() } else { replicas.iter().map(Protocol::summary).collect() };
     let completed = latency_us.count();
+    let c = workload_counters.unwrap_or_else(|| counters(&nodes));
     Outcome {
         history,
         finished,
@@ -790,11 +819,11 @@ fn drive<P: Protocol>(
         end_ns: end.as_nanos(),
         latency_us,
         answers_ns: answers,
-        messages_sent: nodes.iter().map(|x| x.sent).collect(),
-        bytes_sent: nodes.iter().map(|x| x.bytes).collect(),
-        disk_bytes: nodes.iter().map(|x| x.disk_bytes).collect(),
-        nic_busy_ns: nodes.iter().map(|x| x.nic_busy).collect(),
-        disk_busy_ns: nodes.iter().map(|x| x.disk_busy).collect(),
+        messages_sent: c.messages,
+        bytes_sent: c.bytes,
+        disk_bytes: c.disk_bytes,
+        nic_busy_ns: c.nic_busy,
+        disk_busy_ns: c.disk_busy,
         crashes: crash_count,
         restarts,
         alive: nodes.iter().map(|x| x.alive).collect(),

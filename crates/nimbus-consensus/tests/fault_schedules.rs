@@ -225,7 +225,7 @@ fn racos_gets_of_freed_values_run_again() {
         keys: nimbus_consensus::ycsb::KeyChooser::Uniform,
         ..Workload::core('a').expect("a")
     };
-    for seed in 0..500u64 {
+    for seed in env("NIMBUS_FIRST_SCHEDULE", 0)..env("NIMBUS_SCHEDULES", 10_000) / 20 {
         let twin =
             TwinConfig { value_bytes: 100, clients: 8, ycsb: Some(gets_and_puts.clone()), ..schedule(seed, 5, 1) };
         let o = run_with(&twin, seed, ProtocolChoice::Racos(config)).expect("valid");

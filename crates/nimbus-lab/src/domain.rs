@@ -56,7 +56,7 @@ pub trait Prepared: Send + Sync {
 }
 
 /// Every domain.
-pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain];
+pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -302,6 +302,68 @@ impl DomainScenario for nimbus_faas::scenario::Scenario {
         use nimbus_faas::policy::{REGISTRY, find};
         let info = find(policy).ok_or_else(|| unknown_policy("faas", policy, REGISTRY.iter().map(|p| p.name)))?;
         (info.build)(params).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run_one(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
+        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
+    }
+
+    fn substitutions(&self) -> &[String] {
+        self.fallbacks()
+    }
+}
+
+struct ConsensusDomain;
+
+impl Domain for ConsensusDomain {
+    fn name(&self) -> &'static str {
+        "consensus"
+    }
+
+    fn summary(&self) -> &'static str {
+        "state-machine replication: Rabia, Racos and leader-based baselines on a seeded network and disks, with faults and a linearizability check"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_consensus::policy::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: "real protocol, modelled network and disks",
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["cluster", "workload", "faults", "checks"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_consensus::scenario::{Scenario, ScenarioError};
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl DomainScenario for nimbus_consensus::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_consensus::scenario::ScenarioError;
+        nimbus_consensus::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
     }
 
     fn run_one(
