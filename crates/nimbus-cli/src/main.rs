@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod bench;
 mod commands;
+mod kv;
 
 /// Writes to stdout; a closed pipe ends the program with success, any other
 /// write error with failure.
@@ -96,6 +97,11 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// The loopback key-value service: replicas of Rabia or Racos over TCP, and a benchmark against them.
+    Kv {
+        #[command(subcommand)]
+        command: kv::KvCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +114,7 @@ fn main() -> ExitCode {
         Command::Show { what } => commands::show(&what),
         Command::Trace { format, path } => commands::trace(&format, &path),
         Command::Bench { what, quick } => bench::run(&what, quick),
+        Command::Kv { command } => kv::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,11 +1,13 @@
 //! End-to-end tests of the `nimbus` binary.
 //!
-//! Topic modules: `cli` (commands, output, error messages), `determinism`
+//! Topic modules: `cli` (commands, output, error messages), `kv` (the
+//! loopback service's processes under kills), `determinism`
 //! (byte-identical results), `validation` (published numbers, needs
 //! `../shared/data`), `regression` (one case per fixed bug).
 
 mod cli;
 mod determinism;
+mod kv;
 mod regression;
 mod validation;
 

@@ -117,11 +117,11 @@ pub const SESSIONLESS: u64 = u64::MAX - (1 << 20);
 /// A key-value store with client sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
-    data: BTreeMap<String, Value>,
-    sessions: BTreeMap<u64, (u64, Reply)>,
+    pub(crate) data: BTreeMap<String, Value>,
+    pub(crate) sessions: BTreeMap<u64, (u64, Reply)>,
     /// Session-less requests applied (so a batch is not run twice).
-    sessionless: BTreeSet<(u64, u64)>,
-    applied: u64,
+    pub(crate) sessionless: BTreeSet<(u64, u64)>,
+    pub(crate) applied: u64,
     /// Values replaced by writes since the last `take_overwritten`, when
     /// tracked (Racos frees the shards of overwritten values).
     overwritten: Option<Vec<Value>>,

@@ -19,6 +19,10 @@
 //!   (messages, ticks and durable records in, effects out);
 //! - [`twin`]: a seeded simulation of replicas, clients, networks, disks,
 //!   crashes and restarts that drives a protocol and measures it;
+//! - [`workload`]: what a client does (the same for the twin and the
+//!   loopback service), with values that carry unique ids;
+//! - [`wire`]: a binary encoding of messages, commands and replies that
+//!   rejects garbage with an error, for real wires and disks;
 //! - [`policy`] and [`scenario`]: the protocols a scenario compares and
 //!   the scenario keys, runs and metrics of the `consensus` domain.
 
@@ -32,4 +36,6 @@ pub mod rabia;
 pub mod racos;
 pub mod scenario;
 pub mod twin;
+pub mod wire;
+pub mod workload;
 pub mod ycsb;

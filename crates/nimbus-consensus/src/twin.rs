@@ -41,12 +41,13 @@ use std::collections::BTreeSet;
 use nimbus_sim::stats::Histogram;
 use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
 
-use crate::kv::{Command, Reply, Request, Value};
+use crate::kv::{Command, Reply, Request};
 use crate::linearizability::{Action, Operation};
 use crate::protocol::{Effect, Protocol, ReplicaId};
 use crate::rabia::{ConfigError, RabiaConfig, Replica};
 use crate::racos::{Racos, RacosConfig};
-use crate::ycsb::{self, YcsbOp};
+use crate::workload::{make_value, next_command, pending, record};
+use crate::ycsb;
 
 /// A disk: sequential write bandwidth and the latency of an fsync.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -272,17 +273,6 @@ impl Client {
     fn done(&self) -> bool {
         self.ops_left == 0 && self.command.is_none() && self.read_back.is_empty()
     }
-}
-
-fn value_id(bytes: &[u8]) -> u64 {
-    bytes.get(..8).and_then(|b| b.try_into().ok()).map_or(u64::MAX, u64::from_le_bytes)
-}
-
-/// A value of `len` bytes (at least 8) whose first eight are `id`.
-fn make_value(id: u64, len: usize) -> Value {
-    let mut v = id.to_le_bytes().to_vec();
-    v.resize(len.max(8), 0xa5);
-    v.into()
 }
 
 /// Runs one seeded schedule of Rabia (or, with `decide_at`, its unsafe
@@ -687,7 +677,7 @@ fn drive<P: Protocol>(
                     let key_op = if c.ops_left > 0 {
                         c.ops_left -= 1;
                         c.reading_back = false;
-                        Some(next_command(config, &mut generator, &mut work, &mut next_value))
+                        Some(next_command(config.keys, config.value_bytes, &mut generator, &mut work, &mut next_value))
                     } else if let Some(key) = c.read_back.pop() {
                         c.reading_back = true;
                         read_back.1 += 1;
@@ -782,14 +772,8 @@ fn drive<P: Protocol>(
     let finished = cs.iter().all(Client::done) && (!config.read_back || healed);
     // Unanswered operations may or may not have happened.
     for c in &cs {
-        if let Some(command) = &c.command {
-            let action = match command {
-                Command::Get { .. } | Command::Scan { .. } => continue,
-                Command::Put { value, .. } => Action::Write(value_id(value)),
-                Command::ReadModifyWrite { value, .. } => Action::ReadWrite(value_id(value), None),
-            };
-            let key = command.key().expect("single key").to_string();
-            history.push(Operation { key, call: c.call, ret: None, action });
+        if let Some(op) = c.command.as_ref().and_then(|command| pending(command, c.call)) {
+            history.push(op);
         }
     }
     let mut logs_agree = true;
@@ -829,47 +813,4 @@ fn drive<P: Protocol>(
         alive: nodes.iter().map(|x| x.alive).collect(),
         summaries,
     }
-}
-
-/// The next workload operation; every written value carries a fresh id.
-fn next_command(
-    config: &TwinConfig,
-    generator: &mut Option<ycsb::Generator>,
-    work: &mut SimRng,
-    next_value: &mut u64,
-) -> Command {
-    let value = make_value(*next_value, config.value_bytes);
-    *next_value += 1;
-    match generator {
-        Some(g) => match g.next_op() {
-            YcsbOp::Read(key) => Command::Get { key },
-            YcsbOp::Update(key, _) | YcsbOp::Insert(key, _) => Command::Put { key, value },
-            YcsbOp::Scan(start, count) => Command::Scan { start, count },
-            YcsbOp::ReadModifyWrite(key, _) => Command::ReadModifyWrite { key, value },
-        },
-        None => {
-            let key = format!("k{}", work.index(config.keys.max(1)));
-            match work.index(3) {
-                0 => Command::Get { key },
-                1 => Command::Put { key, value },
-                _ => Command::ReadModifyWrite { key, value },
-            }
-        }
-    }
-}
-
-/// The history entry of an answered operation (scans and refusals are not
-/// checked; a reply of the wrong kind is recorded as a read of a value
-/// nobody wrote, so the checker fails).
-fn record(command: Command, reply: Reply, call: u64, ret: u64) -> Option<Operation> {
-    let (key, action) = match (command, reply) {
-        (Command::Scan { .. }, _) | (_, Reply::Refused(_)) => return None,
-        (Command::Get { key }, Reply::Value(v)) => (key, Action::Read(v.as_deref().map(value_id))),
-        (Command::Put { key, value }, Reply::Written) => (key, Action::Write(value_id(&value))),
-        (Command::ReadModifyWrite { key, value }, Reply::Previous(old)) => {
-            (key, Action::ReadWrite(value_id(&value), old.as_deref().map(value_id)))
-        }
-        (command, _) => (command.key().unwrap_or("").to_string(), Action::Read(Some(u64::MAX))),
-    };
-    Some(Operation { key, call, ret: Some(ret), action })
 }

@@ -1,0 +1,179 @@
+//! A cluster of replica processes on this machine, for the benchmark
+//! command and the tests: free loopback ports, one `nimbus kv serve`
+//! process per replica (the token passed in the environment, not on the
+//! command line), output in the data directory, and killing or restarting
+//! one replica on demand. Dropping the cluster kills what is left.
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::server::ServiceProtocol;
+
+/// The environment variable that carries the cluster's token.
+pub const TOKEN_ENV: &str = "NIMBUS_KV_TOKEN";
+
+/// Replica processes on loopback.
+pub struct LocalCluster {
+    program: PathBuf,
+    /// Every replica's address.
+    pub addrs: Vec<SocketAddr>,
+    /// The cluster's token.
+    pub token: String,
+    f: usize,
+    protocol: ServiceProtocol,
+    dir: PathBuf,
+    children: Vec<Option<Child>>,
+}
+
+/// `n` free loopback addresses (bound, read and released; another process
+/// could take one in between, which the caller sees as a failed start).
+pub fn free_addrs(n: usize) -> std::io::Result<Vec<SocketAddr>> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    listeners.iter().map(TcpListener::local_addr).collect()
+}
+
+impl LocalCluster {
+    /// Starts `n` replicas of `program kv serve` with data under `dir`,
+    /// and waits until each accepts connections.
+    pub fn start(
+        program: &Path,
+        n: usize,
+        f: usize,
+        protocol: ServiceProtocol,
+        dir: &Path,
+        token: &str,
+    ) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut cluster = LocalCluster {
+            program: program.to_path_buf(),
+            addrs: free_addrs(n)?,
+            token: token.to_string(),
+            f,
+            protocol,
+            dir: dir.to_path_buf(),
+            children: (0..n).map(|_| None).collect(),
+        };
+        for i in 0..n {
+            cluster.spawn(i)?;
+        }
+        for i in 0..n {
+            cluster.wait_ready(i, Duration::from_secs(20))?;
+        }
+        Ok(cluster)
+    }
+
+    fn spawn(&mut self, i: usize) -> std::io::Result<()> {
+        let peers: Vec<String> = self.addrs.iter().map(ToString::to_string).collect();
+        let out =
+            std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join(format!("replica-{i}.out")))?;
+        let mut command = Command::new(&self.program);
+        command
+            .args(["kv", "serve", "--id", &i.to_string(), "--peers", &peers.join(","), "--f", &self.f.to_string()])
+            .arg("--data-dir")
+            .arg(&self.dir)
+            .env(TOKEN_ENV, &self.token)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        match self.protocol {
+            ServiceProtocol::Rabia => command.args(["--protocol", "rabia"]),
+            ServiceProtocol::Racos { data } => {
+                command.args(["--protocol", "racos", "--data-shards", &data.to_string()])
+            }
+        };
+        self.children[i] = Some(command.spawn()?);
+        Ok(())
+    }
+
+    fn wait_ready(&mut self, i: usize, wait: Duration) -> std::io::Result<()> {
+        let mut waited = Duration::ZERO;
+        let step = Duration::from_millis(20);
+        while waited < wait {
+            if let Some(child) = self.children[i].as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                let log = std::fs::read_to_string(self.dir.join(format!("replica-{i}.out"))).unwrap_or_default();
+                return Err(std::io::Error::other(format!("replica {i} exited ({status}): {}", log.trim())));
+            }
+            if TcpStream::connect_timeout(&self.addrs[i], step).is_ok() {
+                return Ok(());
+            }
+            std::thread::sleep(step);
+            waited += step;
+        }
+        Err(std::io::Error::other(format!(
+            "replica {i} did not accept connections on {} within {wait:?}",
+            self.addrs[i]
+        )))
+    }
+
+    /// Kills replica `i` at once (SIGKILL: no shutdown, only what it made
+    /// durable survives).
+    pub fn kill(&mut self, i: usize) -> std::io::Result<()> {
+        if let Some(mut child) = self.children.get_mut(i).and_then(Option::take) {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// Starts replica `i` again from its durable log.
+    pub fn restart(&mut self, i: usize) -> std::io::Result<()> {
+        self.kill(i)?;
+        self.spawn(i)?;
+        self.wait_ready(i, Duration::from_secs(20))
+    }
+
+    /// Whether replica `i` runs.
+    pub fn is_running(&mut self, i: usize) -> bool {
+        self.children.get_mut(i).and_then(Option::as_mut).is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// Where replica `i`'s output goes.
+    pub fn output_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("replica-{i}.out"))
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        for i in 0..self.children.len() {
+            let _ = self.kill(i);
+        }
+    }
+}
+
+/// Starts `n` replicas as threads of this process (for tests: they serve
+/// until the process ends and cannot be killed one by one); returns their
+/// addresses once each is bound.
+pub fn start_in_process(
+    n: usize,
+    f: usize,
+    protocol: ServiceProtocol,
+    dir: &Path,
+    token: &str,
+    limits: crate::server::Limits,
+) -> std::io::Result<Vec<SocketAddr>> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<Result<Vec<_>, _>>()?;
+    let addrs = listeners.iter().map(TcpListener::local_addr).collect::<Result<Vec<_>, _>>()?;
+    for (id, listener) in listeners.into_iter().enumerate() {
+        let config = crate::server::ReplicaConfig {
+            id,
+            peers: addrs.clone(),
+            f,
+            token: token.to_string(),
+            protocol,
+            data_dir: dir.to_path_buf(),
+            tick: Duration::from_millis(20),
+            limits,
+        };
+        std::thread::Builder::new().name(format!("serve-{id}")).spawn(move || {
+            if let Err(e) = crate::server::serve_on(config, listener) {
+                eprintln!("replica {id}: {e}");
+            }
+        })?;
+    }
+    Ok(addrs)
+}
