@@ -31,7 +31,7 @@
 //!
 //! States and votes of 1 carry the majority id, and a coin of 1 is taken
 //! only by a replica that knows it, so every replica in state 1 knows what
-//! 1 commits (a liveness bug the fault schedules of `tests/rabia_sim.rs`
+//! 1 commits (a liveness bug the fault schedules of `tests/fault_schedules.rs`
 //! found, where a crash loses undelivered messages).
 //!
 //! Durability and recovery: a replica persists every body it holds and its
