@@ -29,9 +29,11 @@ impl Shard {
 }
 
 fn digest(index: u16, bytes: &[u8]) -> [u8; 32] {
+    // The contents first, so the large update starts on a chunk boundary
+    // (BLAKE3 then hashes whole subtrees at once).
     let mut h = blake3::Hasher::new();
-    h.update(&index.to_le_bytes());
     h.update(bytes);
+    h.update(&index.to_le_bytes());
     *h.finalize().as_bytes()
 }
 
@@ -103,7 +105,12 @@ pub fn encode(value: &[u8], data: usize, parity: usize) -> Result<Encoded, Erasu
 
 /// Rebuilds a value of `len` bytes from any `data` intact shards (extra,
 /// duplicate or corrupted shards are ignored).
-pub fn decode(len: usize, data: usize, parity: usize, shards: &[Shard]) -> Result<Vec<u8>, ErasureError> {
+pub fn decode<'a>(
+    len: usize,
+    data: usize,
+    parity: usize,
+    shards: impl IntoIterator<Item = &'a Shard>,
+) -> Result<Vec<u8>, ErasureError> {
     if !(1..=32_768).contains(&data) || !(1..=32_768).contains(&parity) {
         return Err(ErasureError::Counts { data, parity });
     }

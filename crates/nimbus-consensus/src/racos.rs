@@ -327,9 +327,9 @@ impl Racos {
         }
         let value = match &p.read {
             None => None,
+            Some(read) if read.shards.len() < self.config.data => return, // more shards to come
             Some(read) => {
-                let shards: Vec<Shard> = read.shards.values().cloned().collect();
-                match erasure::decode(read.len, self.config.data, self.n - self.config.data, &shards) {
+                match erasure::decode(read.len, self.config.data, self.n - self.config.data, read.shards.values()) {
                     Ok(v) => Some((read.write, Value::from(v))),
                     Err(_) => return, // more shards to come
                 }

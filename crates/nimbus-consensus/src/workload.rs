@@ -35,21 +35,24 @@ pub fn next_command(
     rng: &mut SimRng,
     next_value: &mut u64,
 ) -> Command {
-    let value = make_value(*next_value, value_bytes);
+    // Every operation takes an id (reads too), so ids do not depend on
+    // the mix; only writes build their value.
+    let id = *next_value;
     *next_value += 1;
+    let value = || make_value(id, value_bytes);
     match generator {
         Some(g) => match g.next_op() {
             YcsbOp::Read(key) => Command::Get { key },
-            YcsbOp::Update(key, _) | YcsbOp::Insert(key, _) => Command::Put { key, value },
+            YcsbOp::Update(key, _) | YcsbOp::Insert(key, _) => Command::Put { key, value: value() },
             YcsbOp::Scan(start, count) => Command::Scan { start, count },
-            YcsbOp::ReadModifyWrite(key, _) => Command::ReadModifyWrite { key, value },
+            YcsbOp::ReadModifyWrite(key, _) => Command::ReadModifyWrite { key, value: value() },
         },
         None => {
             let key = format!("k{}", rng.index(keys.max(1)));
             match rng.index(3) {
                 0 => Command::Get { key },
-                1 => Command::Put { key, value },
-                _ => Command::ReadModifyWrite { key, value },
+                1 => Command::Put { key, value: value() },
+                _ => Command::ReadModifyWrite { key, value: value() },
             }
         }
     }
