@@ -129,7 +129,7 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
 
 /// The `domain = "..."` of a scenario file, read without preparing it.
 fn domain_of(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = nimbus_lab::scenario::read_scenario_text(path).ok()?;
     text.lines().find_map(|line| {
         let (key, value) = line.split_once('=')?;
         (key.trim() == "domain").then(|| value.trim().trim_matches('"').to_string())

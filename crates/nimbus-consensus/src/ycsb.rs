@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use nimbus_sim::SimRng;
+use nimbus_trace::input::quote;
 
 /// A key-value operation of the workload.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,9 @@ pub enum YcsbError {
         /// Cause.
         source: std::io::Error,
     },
+    /// The file is too large or not text (the message names it).
+    #[error("{0}")]
+    Input(String),
     /// A property is malformed.
     #[error("{path}:{line}: {message}")]
     Invalid {
@@ -118,8 +122,14 @@ impl Workload {
     /// Reads a YCSB properties file: `key=value` lines, `#` comments;
     /// unknown properties are ignored, as YCSB does.
     pub fn read(path: &Path) -> Result<Self, YcsbError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| YcsbError::Io { path: path.display().to_string(), source })?;
+        // Property files are a few hundred bytes; a larger file is the wrong one.
+        let text =
+            nimbus_trace::input::read_document(nimbus_trace::Source::file(path), 1 << 20).map_err(|e| match e {
+                nimbus_trace::TraceError::Io { path, source } => {
+                    YcsbError::Io { path: path.display().to_string(), source }
+                }
+                other => YcsbError::Input(other.to_string()),
+            })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -135,7 +145,7 @@ impl Workload {
                 return Err(YcsbError::Invalid {
                     path: origin.into(),
                     line: i + 1,
-                    message: format!("expected key=value, found `{line}`"),
+                    message: format!("expected key=value, found `{}`", quote(line)),
                 });
             };
             props.insert(k.trim(), (i + 1, v.trim()));
@@ -147,10 +157,23 @@ impl Workload {
                     v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0).ok_or_else(|| YcsbError::Invalid {
                         path: origin.into(),
                         line,
-                        message: format!("`{key}` must be a non-negative number, found `{v}`"),
+                        message: format!("`{key}` must be a non-negative number, found `{}`", quote(v)),
                     })
                 }
             }
+        };
+        // A count must be whole and below `max` (a bound on what the
+        // consumers can hold), never saturated or wrapped.
+        let count = |key: &str, default: u64, max: u64| -> Result<u64, YcsbError> {
+            let x = number(key, default as f64)?;
+            if x.fract() != 0.0 || x > max as f64 {
+                return Err(YcsbError::Invalid {
+                    path: origin.into(),
+                    line: props.get(key).map_or(0, |p| p.0),
+                    message: format!("`{key}` must be a whole number at most {max}, found {x}"),
+                });
+            }
+            Ok(x as u64)
         };
         let mix = [
             number("readproportion", 0.95)?,
@@ -179,24 +202,26 @@ impl Workload {
                     path: origin.into(),
                     line: props.get("requestdistribution").map_or(0, |p| p.0),
                     message: format!(
-                        "unknown requestdistribution `{other}`; expected zipfian, latest, uniform or hotspot"
+                        "unknown requestdistribution `{}`; expected zipfian, latest, uniform or hotspot",
+                        quote(other)
                     ),
                 });
             }
         };
+        let as_usize = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         Ok(Workload {
-            records: number("recordcount", 1000.0)?.max(1.0) as u64,
+            records: count("recordcount", 1000, 1 << 40)?.max(1),
             mix,
             keys,
-            field_count: number("fieldcount", 10.0)? as usize,
-            field_length: number("fieldlength", 100.0)? as usize,
-            max_scan: number("maxscanlength", 1000.0)?.max(1.0) as usize,
+            field_count: as_usize(count("fieldcount", 10, 1 << 20)?),
+            field_length: as_usize(count("fieldlength", 100, 1 << 30)?),
+            max_scan: as_usize(count("maxscanlength", 1000, 1 << 30)?.max(1)),
         })
     }
 
     /// Bytes per record.
     pub fn record_bytes(&self) -> usize {
-        self.field_count * self.field_length
+        self.field_count.saturating_mul(self.field_length)
     }
 }
 

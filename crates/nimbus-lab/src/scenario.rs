@@ -25,6 +25,10 @@ pub enum LabError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The file is larger than a scenario can be, or not text (the
+    /// message names the file and position).
+    #[error("{0}")]
+    Input(String),
     /// The file is not valid TOML.
     #[error("{}{}: invalid TOML: {message}", path.display(), span.map(|s| format!(":{}:{}", s.line, s.column)).unwrap_or_default())]
     Syntax {
@@ -109,12 +113,29 @@ pub struct Overrides {
     pub set: Vec<(String, String)>,
 }
 
+/// The largest scenario file accepted: scenarios are written by hand, and
+/// a larger file is almost certainly the wrong one (`/dev/zero`, a trace).
+pub const MAX_SCENARIO_BYTES: u64 = 4 << 20;
+
+/// The most seeds and policies one scenario may list.
+pub const MAX_SEEDS: usize = 10_000;
+/// See [`MAX_SEEDS`].
+pub const MAX_POLICIES: usize = 1_000;
+
+/// Reads a scenario file of at most [`MAX_SCENARIO_BYTES`] as UTF-8.
+pub fn read_scenario_text(path: &Path) -> Result<String, LabError> {
+    nimbus_trace::input::read_document(nimbus_trace::Source::file(path), MAX_SCENARIO_BYTES).map_err(|e| match e {
+        nimbus_trace::TraceError::Io { path, source } => LabError::Io { path, source },
+        other => LabError::Input(other.to_string()),
+    })
+}
+
 const LAB_KEYS: &[&str] = &["name", "domain", "description", "seeds", "metrics", "policy", "claim"];
 
 impl Scenario {
     /// Loads, validates and prepares a scenario file.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Scenario, LabError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LabError::Io { path: path.to_path_buf(), source })?;
+        let text = read_scenario_text(path)?;
         Self::from_text(path, &text, overrides)
     }
 
@@ -151,6 +172,9 @@ impl Scenario {
         if seeds.is_empty() {
             return Err(param_err(root.error("seeds", "needs at least one seed")));
         }
+        if seeds.len() > MAX_SEEDS {
+            return Err(param_err(root.error("seeds", format!("lists {} seeds; at most {MAX_SEEDS}", seeds.len()))));
+        }
         let metrics = match root.get("metrics").map(|p| &p.value) {
             None => Vec::new(),
             Some(Value::List(items)) => items
@@ -182,6 +206,11 @@ impl Scenario {
         }
         if policies.is_empty() {
             return Err(param_err(root.error("policy", "needs at least one [[policy]] table")));
+        }
+        if policies.len() > MAX_POLICIES {
+            return Err(param_err(
+                root.error("policy", format!("lists {} policies; at most {MAX_POLICIES}", policies.len())),
+            ));
         }
 
         let mut claims = Vec::new();

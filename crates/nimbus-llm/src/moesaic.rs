@@ -204,9 +204,22 @@ impl TensorStore {
     }
 }
 
+/// The largest safetensors file [`read_safetensors`] reads (the store holds
+/// every tensor in memory).
+pub const MAX_SAFETENSORS_BYTES: u64 = 16 << 30;
+
 /// Reads a safetensors file: the named tensors' raw bytes, in file order.
+///
+/// Files above [`MAX_SAFETENSORS_BYTES`] are refused rather than read.
 pub fn read_safetensors(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let data = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    use std::io::Read;
+    let mut data = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_SAFETENSORS_BYTES + 1).read_to_end(&mut data))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if data.len() as u64 > MAX_SAFETENSORS_BYTES {
+        return Err(format!("{}: larger than {MAX_SAFETENSORS_BYTES} bytes", path.display()));
+    }
     parse_safetensors(&data).map_err(|e| format!("{}: {e}", path.display()))
 }
 
@@ -224,24 +237,33 @@ pub fn parse_safetensors(data: &[u8]) -> Result<Vec<(String, Vec<u8>)>, String> 
     let json: serde_json::Value =
         serde_json::from_slice(header).map_err(|e| format!("header is not JSON: {e} (column {})", e.column()))?;
     let object = json.as_object().ok_or("header is not a JSON object")?;
-    let mut tensors = Vec::new();
+    let mut spans = Vec::new();
     for (name, entry) in object {
         if name == "__metadata__" {
             continue;
         }
+        let shown = nimbus_trace::input::quote(name);
         let offsets = entry
             .get("data_offsets")
             .and_then(|o| o.as_array())
             .filter(|o| o.len() == 2)
-            .and_then(|o| Some((o[0].as_u64()? as usize, o[1].as_u64()? as usize)))
-            .ok_or_else(|| format!("tensor `{name}`: expected `data_offsets: [begin, end]`"))?;
-        let bytes = body
-            .get(offsets.0..offsets.1)
-            .ok_or_else(|| format!("tensor `{name}`: data_offsets {offsets:?} outside the {}-byte data", body.len()))?;
-        tensors.push((offsets.0, name.clone(), bytes.to_vec()));
+            .and_then(|o| Some((usize::try_from(o[0].as_u64()?).ok()?, usize::try_from(o[1].as_u64()?).ok()?)))
+            .ok_or_else(|| format!("tensor `{shown}`: expected `data_offsets: [begin, end]`"))?;
+        if offsets.0 > offsets.1 || offsets.1 > body.len() {
+            return Err(format!("tensor `{shown}`: data_offsets {offsets:?} outside the {}-byte data", body.len()));
+        }
+        spans.push((offsets, name.clone()));
     }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
-    Ok(tensors.into_iter().map(|(_, n, b)| (n, b)).collect())
+    // Tensors must not share bytes (the format lays them out one after
+    // another); overlapping spans would also multiply the memory copied.
+    spans.sort();
+    for pair in spans.windows(2) {
+        if pair[1].0.0 < pair[0].0.1 {
+            let (a, b) = (nimbus_trace::input::quote(&pair[0].1), nimbus_trace::input::quote(&pair[1].1));
+            return Err(format!("tensors `{a}` and `{b}` overlap in the data"));
+        }
+    }
+    Ok(spans.into_iter().map(|((begin, end), name)| (name, body[begin..end].to_vec())).collect())
 }
 
 /// Writes tensors as a safetensors file's bytes (dtype `F16`, 1-D shapes).

@@ -9,7 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
+
+/// The longest duration a key may give: about 31.7 years, so that sums of
+/// a few durations stay far from `u64` nanoseconds' limit (584 years).
+pub const MAX_DURATION_NS: u64 = 1_000_000_000 * 1_000_000_000;
 
 /// Where a value was written: 1-based line and column in the source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +276,73 @@ impl Params {
         Ok(self.u64(key)?.unwrap_or(default))
     }
 
+    /// A non-negative integer with a default that must lie in `range`
+    /// (inclusive); the error states the range.
+    pub fn u64_in(&self, key: &str, default: u64, range: RangeInclusive<u64>) -> Result<u64, ParamError> {
+        let v = self.u64_or(key, default)?;
+        if !range.contains(&v) {
+            return Err(self.error(key, format!("must be in {}..={}, found {v}", range.start(), range.end())));
+        }
+        Ok(v)
+    }
+
+    /// [`Params::u64_in`] converted to `u32` (the range must fit).
+    pub fn u32_in(&self, key: &str, default: u32, range: RangeInclusive<u32>) -> Result<u32, ParamError> {
+        let v = self.u64_in(key, u64::from(default), u64::from(*range.start())..=u64::from(*range.end()))?;
+        u32::try_from(v).map_err(|_| self.error(key, format!("{v} does not fit in 32 bits")))
+    }
+
+    /// [`Params::u64_in`] converted to `usize` (the range must fit).
+    pub fn usize_in(&self, key: &str, default: usize, range: RangeInclusive<usize>) -> Result<usize, ParamError> {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        let v = self.u64_in(key, wide(default), wide(*range.start())..=wide(*range.end()))?;
+        usize::try_from(v).map_err(|_| self.error(key, format!("{v} does not fit in this machine's address size")))
+    }
+
+    /// A number with a default that must lie in `range` (inclusive).
+    pub fn f64_in(&self, key: &str, default: f64, range: RangeInclusive<f64>) -> Result<f64, ParamError> {
+        let v = self.f64_or(key, default)?;
+        if !range.contains(&v) {
+            return Err(self.error(key, format!("must be in {}..={}, found {v}", range.start(), range.end())));
+        }
+        Ok(v)
+    }
+
+    /// A fraction in 0..=1 with a default (probabilities, utilizations).
+    pub fn fraction_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
+        self.f64_in(key, default, 0.0..=1.0)
+    }
+
+    /// A duration written in a unit of `unit_ns` nanoseconds (the key's
+    /// suffix: 1e6 for `_ms`), as whole nanoseconds. It must be finite, not
+    /// negative, and at most [`MAX_DURATION_NS`]; with `positive`, it must
+    /// also be at least the 1-ns time resolution (a positive value that
+    /// rounds to zero would make a tick or a period that never advances).
+    pub fn duration_ns_or(&self, key: &str, default: f64, unit_ns: f64, positive: bool) -> Result<u64, ParamError> {
+        let v = self.f64_or(key, default)?;
+        let ns = v * unit_ns;
+        if v < 0.0 || !ns.is_finite() {
+            return Err(self.error(key, format!("expected a non-negative duration, found {v}")));
+        }
+        if ns > MAX_DURATION_NS as f64 {
+            return Err(self.error(
+                key,
+                format!("{v} is longer than the longest simulated span, {} s", MAX_DURATION_NS / 1_000_000_000),
+            ));
+        }
+        let whole = ns.round() as u64;
+        if positive && whole == 0 {
+            return Err(self.error(
+                key,
+                format!(
+                    "must be positive and at least the 1-ns time resolution ({} in this key's unit), found {v}",
+                    1.0 / unit_ns
+                ),
+            ));
+        }
+        Ok(whole)
+    }
+
     /// An optional string.
     pub fn str(&self, key: &str) -> Result<Option<&str>, ParamError> {
         match self.get(key).map(|p| &p.value) {
@@ -443,6 +515,34 @@ mod tests {
         let err = p.finish(&["rate", "kind"]).expect_err("typo is unknown");
         assert_eq!(err.key, "workload.typo");
         assert!(err.message.contains("accepted keys here: kind, rate"));
+    }
+
+    #[test]
+    fn ranges_and_durations_are_checked() {
+        let mut p = Params::new("w", None);
+        for (k, v) in [
+            ("big", Value::Int(4_294_967_297)),
+            ("tiny_ms", Value::Float(1e-9)),
+            ("one_ns_ms", Value::Float(1e-6)),
+            ("neg_ms", Value::Float(-1.0)),
+            ("huge_s", Value::Float(1e30)),
+            ("half", Value::Float(0.5)),
+        ] {
+            p.insert(k, Param { value: v, span: None });
+        }
+        let err = p.u32_in("big", 1, 1..=u32::MAX).expect_err("wraps in u32");
+        assert_eq!(err.message, "must be in 1..=4294967295, found 4294967297");
+        assert_eq!(p.u64_in("big", 0, 0..=u64::MAX), Ok(4_294_967_297));
+        assert_eq!(p.usize_in("absent", 7, 1..=10), Ok(7));
+        let err = p.duration_ns_or("tiny_ms", 10.0, 1e6, true).expect_err("below resolution");
+        assert!(err.message.contains("1-ns time resolution"), "{}", err.message);
+        assert_eq!(p.duration_ns_or("tiny_ms", 10.0, 1e6, false), Ok(0));
+        assert_eq!(p.duration_ns_or("one_ns_ms", 10.0, 1e6, true), Ok(1));
+        assert!(p.duration_ns_or("neg_ms", 10.0, 1e6, false).is_err());
+        assert!(p.duration_ns_or("huge_s", 1.0, 1e9, true).expect_err("too long").message.contains("longest"));
+        assert_eq!(p.duration_ns_or("absent_ms", 2.5, 1e6, true), Ok(2_500_000));
+        assert_eq!(p.fraction_or("half", 0.0), Ok(0.5));
+        assert!(p.fraction_or("big", 0.0).is_err());
     }
 
     #[test]

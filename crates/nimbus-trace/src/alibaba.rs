@@ -4,9 +4,8 @@
 //! Workloads with Fragmentation Gradient Descent", USENIX ATC 2023
 //! (`alibaba/clusterdata`, `cluster-trace-gpu-v2023`, CC BY 4.0).
 
-use std::path::Path;
-
 use crate::error::{TraceError, read_csv_with_header};
+use crate::input::Source;
 
 /// One node (`sn,cpu_milli,memory_mib,gpu,model`).
 #[derive(Debug, Clone, PartialEq)]
@@ -47,8 +46,8 @@ pub struct Pod {
 }
 
 /// Reads `openb_node_list_*.csv`.
-pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TraceError> {
-    read_csv_with_header(path, &["sn", "cpu_milli", "memory_mib", "gpu", "model"], |f| {
+pub fn read_nodes<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Node>, TraceError> {
+    read_csv_with_header(source, &["sn", "cpu_milli", "memory_mib", "gpu", "model"], |f| {
         Ok(Node {
             name: f.non_empty(0)?.to_string(),
             cpu_milli: f.u64(1)?,
@@ -60,7 +59,7 @@ pub fn read_nodes(path: &Path) -> Result<Vec<Node>, TraceError> {
 }
 
 /// Reads `openb_pod_list_*.csv`.
-pub fn read_pods(path: &Path) -> Result<Vec<Pod>, TraceError> {
+pub fn read_pods<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Pod>, TraceError> {
     let columns = [
         "name",
         "cpu_milli",
@@ -72,7 +71,7 @@ pub fn read_pods(path: &Path) -> Result<Vec<Pod>, TraceError> {
         "deletion_time",
         "scheduled_time",
     ];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         let creation_s = f.non_negative_f64(6)?;
         let deletion_s = f.non_negative_f64(7)?;
         if deletion_s < creation_s {

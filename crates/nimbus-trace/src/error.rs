@@ -3,6 +3,8 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::input::{Source, csv_error, csv_reader, quote};
+
 /// Where in a file a problem was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Location {
@@ -73,11 +75,6 @@ impl TraceError {
     }
 }
 
-/// Reads a whole file, mapping the I/O error.
-pub fn read_to_string(path: &Path) -> Result<String, TraceError> {
-    std::fs::read_to_string(path).map_err(|e| TraceError::io(path, e))
-}
-
 /// Typed access to the fields of one delimited row, with errors that say
 /// where the bad value is and what was expected.
 pub struct Fields<'a> {
@@ -135,7 +132,7 @@ impl<'a> Fields<'a> {
         let text = self.text(index)?.trim();
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() => Ok(v),
-            _ => Err(self.error(index, format!("expected a number, found `{text}`"))),
+            _ => Err(self.error(index, format!("expected a number, found `{}`", quote(text)))),
         }
     }
 
@@ -143,9 +140,8 @@ impl<'a> Fields<'a> {
     pub fn non_negative_f64(&self, index: usize) -> Result<f64, TraceError> {
         let v = self.f64(index)?;
         if v < 0.0 {
-            return Err(
-                self.error(index, format!("expected a non-negative number, found `{}`", self.text(index)?.trim()))
-            );
+            return Err(self
+                .error(index, format!("expected a non-negative number, found `{}`", quote(self.text(index)?.trim()))));
         }
         Ok(v)
     }
@@ -154,7 +150,9 @@ impl<'a> Fields<'a> {
     pub fn positive_f64(&self, index: usize) -> Result<f64, TraceError> {
         let v = self.f64(index)?;
         if v <= 0.0 {
-            return Err(self.error(index, format!("expected a positive number, found `{}`", self.text(index)?.trim())));
+            return Err(
+                self.error(index, format!("expected a positive number, found `{}`", quote(self.text(index)?.trim())))
+            );
         }
         Ok(v)
     }
@@ -168,7 +166,7 @@ impl<'a> Fields<'a> {
         }
         match text.parse::<f64>() {
             Ok(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9.0e15 => Ok(v as u64),
-            _ => Err(self.error(index, format!("expected a non-negative integer, found `{text}`"))),
+            _ => Err(self.error(index, format!("expected a non-negative integer, found `{}`", quote(text)))),
         }
     }
 
@@ -199,13 +197,13 @@ impl<'a> Fields<'a> {
 /// Reads a comma-separated file with a header row, checking the header
 /// contains `required` columns, and calls `row` with each record's fields
 /// arranged in `required` order.
-pub fn read_csv_with_header<T>(
-    path: &Path,
+pub fn read_csv_with_header<'a, T>(
+    source: impl Into<Source<'a>>,
     required: &[&str],
     mut row: impl FnMut(&Fields<'_>) -> Result<T, TraceError>,
 ) -> Result<Vec<T>, TraceError> {
     let mut out = Vec::new();
-    for_each_csv_row(path, required, |fields| {
+    for_each_csv_row(source, required, |fields| {
         out.push(row(fields)?);
         Ok(())
     })?;
@@ -214,15 +212,18 @@ pub fn read_csv_with_header<T>(
 
 /// [`read_csv_with_header`] without collecting: `row` sees one record at a
 /// time (for files too large to hold).
-pub fn for_each_csv_row(
-    path: &Path,
+pub fn for_each_csv_row<'a>(
+    source: impl Into<Source<'a>>,
     required: &[&str],
     mut row: impl FnMut(&Fields<'_>) -> Result<(), TraceError>,
 ) -> Result<(), TraceError> {
-    let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(file);
-    let headers =
-        reader.headers().map_err(|e| TraceError::file(path, format!("cannot read the header row: {e}")))?.clone();
+    let source = source.into();
+    let path = source.name();
+    let mut reader = csv_reader(source, true)?;
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(csv_error(path, &mut reader, e)),
+    };
     let mut positions = Vec::with_capacity(required.len());
     for name in required {
         match headers.iter().position(|h| h.trim() == *name) {
@@ -235,8 +236,8 @@ pub fn for_each_csv_row(
                     None,
                     format!(
                         "missing column `{name}`; expected columns {}, found {}",
-                        required.join(","),
-                        headers.iter().collect::<Vec<_>>().join(",")
+                        quote(&required.join(",")),
+                        quote(&headers.iter().collect::<Vec<_>>().join(","))
                     ),
                 ));
             }
@@ -247,12 +248,10 @@ pub fn for_each_csv_row(
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(0);
-                return Err(TraceError::parse(path, line, 0, None, format!("malformed CSV: {e}")));
-            }
+            Err(e) => return Err(csv_error(path, &mut reader, e)),
         }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let offset = record.position().map_or(0, csv::Position::byte);
+        let line = reader.get_mut().record_line(offset);
         if record.iter().all(|f| f.trim().is_empty()) {
             continue; // blank line
         }

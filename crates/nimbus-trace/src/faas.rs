@@ -12,10 +12,9 @@
 //! - Ilúvatar's sample: `func_name, invoke_time_ms` and per-function
 //!   `func_name, cold_dur_ms, warm_dur_ms, mem_mb, mean_iat`.
 
-use std::path::Path;
-
 use crate::TraceError;
 use crate::error::{for_each_csv_row, read_csv_with_header};
+use crate::input::Source;
 
 /// What triggers an Azure function (the 2019 trace's `Trigger` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -81,19 +80,22 @@ pub struct FunctionMinutes {
 }
 
 /// Reads an Azure 2019 invocations file.
-pub fn read_azure2019_invocations(path: &Path) -> Result<Vec<FunctionMinutes>, TraceError> {
+pub fn read_azure2019_invocations<'a>(source: impl Into<Source<'a>>) -> Result<Vec<FunctionMinutes>, TraceError> {
     let mut rows = Vec::new();
-    for_each_azure2019_invocation(path, |row| rows.push(row))?;
+    for_each_azure2019_invocation(source, |row| rows.push(row))?;
     Ok(rows)
 }
 
 /// Streams an Azure 2019 invocations file one function at a time (a day of
 /// the full trace is ~50,000 rows of 1,440 counts).
-pub fn for_each_azure2019_invocation(path: &Path, mut each: impl FnMut(FunctionMinutes)) -> Result<(), TraceError> {
+pub fn for_each_azure2019_invocation<'a>(
+    source: impl Into<Source<'a>>,
+    mut each: impl FnMut(FunctionMinutes),
+) -> Result<(), TraceError> {
     let minute_names: Vec<String> = (1..=1440).map(|m| m.to_string()).collect();
     let mut names: Vec<&str> = vec!["HashOwner", "HashApp", "HashFunction", "Trigger"];
     names.extend(minute_names.iter().map(String::as_str));
-    for_each_csv_row(path, &names, |f| {
+    for_each_csv_row(source, &names, |f| {
         let trigger_text = f.non_empty(3)?;
         let trigger = Trigger::parse(trigger_text).ok_or_else(|| {
             f.invalid(
@@ -140,7 +142,7 @@ pub struct FunctionDurations {
 pub const DURATION_PERCENTILES: [f64; 7] = [0.0, 0.01, 0.25, 0.5, 0.75, 0.99, 1.0];
 
 /// Reads an Azure 2019 durations file.
-pub fn read_azure2019_durations(path: &Path) -> Result<Vec<FunctionDurations>, TraceError> {
+pub fn read_azure2019_durations<'a>(source: impl Into<Source<'a>>) -> Result<Vec<FunctionDurations>, TraceError> {
     let names = [
         "HashOwner",
         "HashApp",
@@ -155,7 +157,7 @@ pub fn read_azure2019_durations(path: &Path) -> Result<Vec<FunctionDurations>, T
         "percentile_Average_99",
         "percentile_Average_100",
     ];
-    read_csv_with_header(path, &names, |f| {
+    read_csv_with_header(source, &names, |f| {
         let mut percentiles_ms = [0.0; 7];
         for (k, p) in percentiles_ms.iter_mut().enumerate() {
             *p = f.non_negative_f64(5 + k)?;
@@ -190,7 +192,7 @@ pub struct AppMemory {
 }
 
 /// Reads an Azure 2019 memory file (with or without `HashFunction`).
-pub fn read_azure2019_memory(path: &Path) -> Result<Vec<AppMemory>, TraceError> {
+pub fn read_azure2019_memory<'a>(source: impl Into<Source<'a>>) -> Result<Vec<AppMemory>, TraceError> {
     let names = [
         "HashOwner",
         "HashApp",
@@ -205,7 +207,7 @@ pub fn read_azure2019_memory(path: &Path) -> Result<Vec<AppMemory>, TraceError> 
         "AverageAllocatedMb_pct99",
         "AverageAllocatedMb_pct100",
     ];
-    read_csv_with_header(path, &names, |f| {
+    read_csv_with_header(source, &names, |f| {
         let mut percentiles_mb = [0.0; 8];
         for (k, p) in percentiles_mb.iter_mut().enumerate() {
             *p = f.non_negative_f64(4 + k)?;
@@ -234,8 +236,8 @@ pub struct Invocation2021 {
 }
 
 /// Reads an Azure 2021 per-invocation file.
-pub fn read_azure2021(path: &Path) -> Result<Vec<Invocation2021>, TraceError> {
-    read_csv_with_header(path, &["app", "func", "end_timestamp", "duration"], |f| {
+pub fn read_azure2021<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Invocation2021>, TraceError> {
+    read_csv_with_header(source, &["app", "func", "end_timestamp", "duration"], |f| {
         let end = f.non_negative_f64(2)?;
         let duration_s = f.non_negative_f64(3)?;
         Ok(Invocation2021 {
@@ -248,8 +250,8 @@ pub fn read_azure2021(path: &Path) -> Result<Vec<Invocation2021>, TraceError> {
 }
 
 /// Reads Ilúvatar's trace: (function, invocation time in ms).
-pub fn read_iluvatar_trace(path: &Path) -> Result<Vec<(String, f64)>, TraceError> {
-    read_csv_with_header(path, &["func_name", "invoke_time_ms"], |f| {
+pub fn read_iluvatar_trace<'a>(source: impl Into<Source<'a>>) -> Result<Vec<(String, f64)>, TraceError> {
+    read_csv_with_header(source, &["func_name", "invoke_time_ms"], |f| {
         Ok((f.non_empty(0)?.to_string(), f.non_negative_f64(1)?))
     })
 }
@@ -270,8 +272,8 @@ pub struct FunctionMetadata {
 }
 
 /// Reads Ilúvatar's metadata file.
-pub fn read_iluvatar_metadata(path: &Path) -> Result<Vec<FunctionMetadata>, TraceError> {
-    read_csv_with_header(path, &["func_name", "cold_dur_ms", "warm_dur_ms", "mem_mb", "mean_iat"], |f| {
+pub fn read_iluvatar_metadata<'a>(source: impl Into<Source<'a>>) -> Result<Vec<FunctionMetadata>, TraceError> {
+    read_csv_with_header(source, &["func_name", "cold_dur_ms", "warm_dur_ms", "mem_mb", "mean_iat"], |f| {
         Ok(FunctionMetadata {
             function: f.non_empty(0)?.to_string(),
             cold_ms: f.non_negative_f64(1)?,
@@ -296,8 +298,8 @@ pub struct InferenceModel {
 }
 
 /// Reads InstaInfer's model table (`action,model,model_loading_latency_ms,model_size_mb`).
-pub fn read_instainfer_models(path: &Path) -> Result<Vec<InferenceModel>, TraceError> {
-    read_csv_with_header(path, &["action", "model", "model_loading_latency_ms", "model_size_mb"], |f| {
+pub fn read_instainfer_models<'a>(source: impl Into<Source<'a>>) -> Result<Vec<InferenceModel>, TraceError> {
+    read_csv_with_header(source, &["action", "model", "model_loading_latency_ms", "model_size_mb"], |f| {
         Ok(InferenceModel {
             action: f.non_empty(0)?.to_string(),
             model: f.non_empty(1)?.to_string(),
@@ -309,8 +311,8 @@ pub fn read_instainfer_models(path: &Path) -> Result<Vec<InferenceModel>, TraceE
 
 /// Reads an Electricity Maps hourly carbon-intensity file: the life-cycle
 /// (LCA) intensity of each hour, gCO2e/kWh, in file order.
-pub fn read_hourly_carbon_intensity(path: &Path) -> Result<Vec<f64>, TraceError> {
-    read_csv_with_header(path, &["Datetime (UTC)", "Carbon Intensity gCO₂eq/kWh (LCA)"], |f| {
+pub fn read_hourly_carbon_intensity<'a>(source: impl Into<Source<'a>>) -> Result<Vec<f64>, TraceError> {
+    read_csv_with_header(source, &["Datetime (UTC)", "Carbon Intensity gCO₂eq/kWh (LCA)"], |f| {
         f.non_empty(0)?;
         f.non_negative_f64(1)
     })

@@ -11,11 +11,12 @@
 //! sequence the reference simulator sees for the same seed and table.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
 use nimbus_sim::PyRandom;
 
-use crate::error::{Fields, TraceError, read_to_string};
+use crate::error::{Fields, TraceError};
+use crate::input::Source;
+use crate::input::{MAX_DOCUMENT_BYTES, for_each_line, quote, read_document};
 
 /// `(job type, scale factor)`: Gavel's key for a throughput entry.
 pub type JobKey = (String, u32);
@@ -50,8 +51,10 @@ impl ThroughputTable {
     }
 
     /// Reads `simulation_throughputs.json` (or any file of that schema).
-    pub fn read(path: &Path) -> Result<Self, TraceError> {
-        let text = read_to_string(path)?;
+    pub fn read<'a>(source: impl Into<Source<'a>>) -> Result<Self, TraceError> {
+        let source = source.into();
+        let path = source.name();
+        let text = read_document(source, MAX_DOCUMENT_BYTES)?;
         let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
             TraceError::parse(path, e.line() as u64, e.column() as u64, None, format!("invalid JSON: {e}"))
         })?;
@@ -59,30 +62,29 @@ impl ThroughputTable {
             json.as_object().ok_or_else(|| TraceError::file(path, "expected a JSON object keyed by worker type"))?;
         let mut by_worker = BTreeMap::new();
         for (worker, jobs) in workers {
+            let w = quote(worker);
             let jobs = jobs.as_object().ok_or_else(|| {
-                TraceError::file(path, format!("worker type `{worker}`: expected an object keyed by job type"))
+                TraceError::file(path, format!("worker type `{w}`: expected an object keyed by job type"))
             })?;
             let mut entries = BTreeMap::new();
             for (key, value) in jobs {
+                let k = quote(key);
                 let job_key = parse_job_key(key).ok_or_else(|| {
-                    TraceError::file(
-                        path,
-                        format!("worker `{worker}`: expected a key like \"('Model', 1)\", found {key:?}"),
-                    )
+                    TraceError::file(path, format!("worker `{w}`: expected a key like \"('Model', 1)\", found \"{k}\""))
                 })?;
-                let obj = value.as_object().ok_or_else(|| {
-                    TraceError::file(path, format!("worker `{worker}`, job {key}: expected an object"))
-                })?;
+                let obj = value
+                    .as_object()
+                    .ok_or_else(|| TraceError::file(path, format!("worker `{w}`, job {k}: expected an object")))?;
                 let isolated = obj.get("null").and_then(serde_json::Value::as_f64).ok_or_else(|| {
                     TraceError::file(
                         path,
-                        format!("worker `{worker}`, job {key}: missing numeric \"null\" (isolated throughput)"),
+                        format!("worker `{w}`, job {k}: missing numeric \"null\" (isolated throughput)"),
                     )
                 })?;
                 if !(isolated.is_finite() && isolated >= 0.0) {
                     return Err(TraceError::file(
                         path,
-                        format!("worker `{worker}`, job {key}: negative or non-finite throughput {isolated}"),
+                        format!("worker `{w}`, job {k}: negative or non-finite throughput {isolated}"),
                     ));
                 }
                 let mut pairs = BTreeMap::new();
@@ -90,15 +92,16 @@ impl ThroughputTable {
                     if other == "null" {
                         continue;
                     }
+                    let o = quote(other);
                     let other_key = parse_job_key(other).ok_or_else(|| {
-                        TraceError::file(path, format!("worker `{worker}`, job {key}: bad pair key {other:?}"))
+                        TraceError::file(path, format!("worker `{w}`, job {k}: bad pair key \"{o}\""))
                     })?;
                     let pair =
                         tputs.as_array().filter(|a| a.len() == 2).and_then(|a| Some((a[0].as_f64()?, a[1].as_f64()?)));
                     let pair = pair.ok_or_else(|| {
                         TraceError::file(
                             path,
-                            format!("worker `{worker}`, job {key} with {other}: expected [self, other] throughputs"),
+                            format!("worker `{w}`, job {k} with {o}: expected [self, other] throughputs"),
                         )
                     })?;
                     pairs.insert(other_key, pair);
@@ -340,13 +343,13 @@ const SHOCKWAVE_COLUMNS: &[&str] = &[
 /// Reads a Gavel or Shockwave trace: tab-separated, 7 columns (the old
 /// per-VC MSR traces), 10 columns (Gavel's current format) or 12 columns
 /// (Shockwave). Jobs come back in file order.
-pub fn read_trace(path: &Path) -> Result<Vec<GavelJob>, TraceError> {
-    let text = read_to_string(path)?;
+pub fn read_trace<'a>(source: impl Into<Source<'a>>) -> Result<Vec<GavelJob>, TraceError> {
+    let source = source.into();
+    let path = source.name();
     let mut jobs = Vec::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = index as u64 + 1;
+    for_each_line(source, |line, raw| {
         if raw.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let values: Vec<&str> = raw.split('\t').collect();
         let names = match values.len() {
@@ -383,7 +386,8 @@ pub fn read_trace(path: &Path) -> Result<Vec<GavelJob>, TraceError> {
             }
         };
         jobs.push(GavelJob { job_type, total_steps, scale_factor, priority_weight, slo, arrival_s, duration_s, mode });
-    }
+        Ok(())
+    })?;
     Ok(jobs)
 }
 

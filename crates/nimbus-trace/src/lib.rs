@@ -18,9 +18,11 @@ pub mod alibaba;
 pub mod error;
 pub mod faas;
 pub mod gavel;
+pub mod input;
 pub mod llm;
 pub mod philly;
 pub mod sia;
 pub mod tiresias;
 
 pub use error::TraceError;
+pub use input::Source;

@@ -13,9 +13,10 @@
 //!   latency forms (`profiler-*.json`).
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use crate::error::{TraceError, read_csv_with_header, read_to_string};
+use crate::error::{TraceError, read_csv_with_header};
+use crate::input::Source;
+use crate::input::{MAX_DOCUMENT_BYTES, csv_error, csv_reader, for_each_line, quote, read_document};
 
 /// One inference request of a trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,8 +73,8 @@ fn tokens(f: &crate::error::Fields<'_>, i: usize) -> Result<u32, TraceError> {
 }
 
 /// Reads an Azure LLM inference trace (2023 format).
-pub fn read_azure(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
-    let rows = read_csv_with_header(path, &["TIMESTAMP", "ContextTokens", "GeneratedTokens"], |f| {
+pub fn read_azure<'a>(source: impl Into<Source<'a>>) -> Result<Vec<LlmRequest>, TraceError> {
+    let rows = read_csv_with_header(source, &["TIMESTAMP", "ContextTokens", "GeneratedTokens"], |f| {
         let text = f.non_empty(0)?;
         let arrival_s = parse_datetime(text)
             .ok_or_else(|| f.invalid(0, format!("expected a date-time like 2023-11-16 18:15:46.68, found `{text}`")))?;
@@ -88,8 +89,8 @@ pub fn read_azure(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
 }
 
 /// Reads a Vidur processed trace (`arrived_at,num_prefill_tokens,num_decode_tokens`).
-pub fn read_vidur_trace(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
-    let rows = read_csv_with_header(path, &["arrived_at", "num_prefill_tokens", "num_decode_tokens"], |f| {
+pub fn read_vidur_trace<'a>(source: impl Into<Source<'a>>) -> Result<Vec<LlmRequest>, TraceError> {
+    let rows = read_csv_with_header(source, &["arrived_at", "num_prefill_tokens", "num_decode_tokens"], |f| {
         Ok(LlmRequest {
             arrival_s: f.non_negative_f64(0)?,
             prompt_tokens: tokens(f, 1)?,
@@ -102,18 +103,18 @@ pub fn read_vidur_trace(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
 
 /// Reads prompt/output lengths without arrival times (ShareGPT statistics,
 /// arXiv summarisation statistics): `num_prefill_tokens,num_decode_tokens`.
-pub fn read_lengths(path: &Path) -> Result<Vec<(u32, u32)>, TraceError> {
-    read_csv_with_header(path, &["num_prefill_tokens", "num_decode_tokens"], |f| Ok((tokens(f, 0)?, tokens(f, 1)?)))
+pub fn read_lengths<'a>(source: impl Into<Source<'a>>) -> Result<Vec<(u32, u32)>, TraceError> {
+    read_csv_with_header(source, &["num_prefill_tokens", "num_decode_tokens"], |f| Ok((tokens(f, 0)?, tokens(f, 1)?)))
 }
 
 /// Reads a Mooncake trace (JSON lines).
-pub fn read_mooncake(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
-    let text = read_to_string(path)?;
+pub fn read_mooncake<'a>(source: impl Into<Source<'a>>) -> Result<Vec<LlmRequest>, TraceError> {
+    let source = source.into();
+    let path = source.name();
     let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line_no = i as u64 + 1;
+    for_each_line(source, |line_no, line| {
         if line.trim().is_empty() {
-            continue;
+            return Ok(());
         }
         let v: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| TraceError::parse(path, line_no, e.column() as u64, None, format!("invalid JSON: {e}")))?;
@@ -143,7 +144,8 @@ pub fn read_mooncake(path: &Path) -> Result<Vec<LlmRequest>, TraceError> {
             output_tokens: small(field("output_length")?, "output_length")?,
             prefix_blocks: blocks,
         });
-    }
+        Ok(())
+    })?;
     Ok(offsets(out))
 }
 
@@ -169,7 +171,7 @@ pub struct SplitwiseRow {
 }
 
 /// Reads `perf_model.csv`; repeated measurements are kept.
-pub fn read_splitwise(path: &Path) -> Result<Vec<SplitwiseRow>, TraceError> {
+pub fn read_splitwise<'a>(source: impl Into<Source<'a>>) -> Result<Vec<SplitwiseRow>, TraceError> {
     let columns = [
         "model",
         "hardware",
@@ -180,7 +182,7 @@ pub fn read_splitwise(path: &Path) -> Result<Vec<SplitwiseRow>, TraceError> {
         "prompt_time",
         "token_time",
     ];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         let small = |i: usize| -> Result<u32, TraceError> {
             u32::try_from(f.positive_u64(i)?).map_err(|_| f.invalid(i, "too large"))
         };
@@ -221,8 +223,12 @@ pub struct DistServeFit {
 }
 
 /// Reads a DistServe profiler JSON: model → tensor parallelism → fit.
-pub fn read_distserve(path: &Path) -> Result<BTreeMap<String, BTreeMap<u32, DistServeFit>>, TraceError> {
-    let text = read_to_string(path)?;
+pub fn read_distserve<'a>(
+    source: impl Into<Source<'a>>,
+) -> Result<BTreeMap<String, BTreeMap<u32, DistServeFit>>, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let text = read_document(source, MAX_DOCUMENT_BYTES)?;
     let json: serde_json::Value = serde_json::from_str(&text)
         .map_err(|e| TraceError::parse(path, e.line() as u64, e.column() as u64, None, format!("invalid JSON: {e}")))?;
     let models = json.as_object().ok_or_else(|| TraceError::file(path, "expected an object keyed by model"))?;
@@ -247,8 +253,15 @@ pub fn read_distserve(path: &Path) -> Result<BTreeMap<String, BTreeMap<u32, Dist
                 }
                 Ok(v)
             };
-            let threshold =
-                fit.get("decoding_large_small_bs_threshold").and_then(serde_json::Value::as_u64).unwrap_or(95) as u32;
+            let threshold = match fit.get("decoding_large_small_bs_threshold") {
+                None => 95,
+                Some(v) => v.as_u64().and_then(|t| u32::try_from(t).ok()).ok_or_else(|| {
+                    TraceError::file(
+                        path,
+                        format!("{model} TP{tp}: `decoding_large_small_bs_threshold` must be a batch size"),
+                    )
+                })?,
+            };
             fits.insert(
                 tp,
                 DistServeFit {
@@ -270,15 +283,14 @@ pub type OperatorTimes = BTreeMap<u32, BTreeMap<String, f64>>;
 
 /// Reads a Vidur `mlp.csv`: median time per operator, by tensor
 /// parallelism and number of tokens.
-pub fn read_vidur_mlp(path: &Path) -> Result<BTreeMap<u32, OperatorTimes>, TraceError> {
-    let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
-    let mut reader = csv::Reader::from_reader(file);
-    let headers = reader.headers().map_err(|e| TraceError::file(path, format!("cannot read the header: {e}")))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let tokens_col = col("num_tokens").ok_or_else(|| TraceError::file(path, "missing column `num_tokens`"))?;
-    let tp_col = col("num_tensor_parallel_workers")
-        .ok_or_else(|| TraceError::file(path, "missing column `num_tensor_parallel_workers`"))?;
-    let ops: Vec<(usize, String)> = headers
+pub fn read_vidur_mlp<'a>(source: impl Into<Source<'a>>) -> Result<BTreeMap<u32, OperatorTimes>, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let mut table = ProfileTable::open(source)?;
+    let tokens_col = table.column("num_tokens")?;
+    let tp_col = table.column("num_tensor_parallel_workers")?;
+    let ops: Vec<(usize, String)> = table
+        .headers
         .iter()
         .enumerate()
         .filter_map(|(i, h)| {
@@ -286,19 +298,14 @@ pub fn read_vidur_mlp(path: &Path) -> Result<BTreeMap<u32, OperatorTimes>, Trace
         })
         .collect();
     let mut out: BTreeMap<u32, OperatorTimes> = BTreeMap::new();
-    for (n, record) in reader.records().enumerate() {
-        let record =
-            record.map_err(|e| TraceError::parse(path, n as u64 + 2, 0, None, format!("malformed CSV: {e}")))?;
-        let line = record.position().map_or(n as u64 + 2, |p| p.line());
+    while let Some((line, record)) = table.next()? {
         let int = |i: usize, name: &str| -> Result<u32, TraceError> {
-            record
-                .get(i)
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .filter(|v| *v >= 0.0 && v.fract() == 0.0)
-                .map(|v| v as u32)
-                .ok_or_else(|| {
-                    TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative integer")
-                })
+            // Profiles write integers as floats (`128.0`).
+            let text = record.get(i).unwrap_or("").trim();
+            let v = text.parse::<f64>().ok().filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= f64::from(u32::MAX));
+            v.map(|v| v as u32).ok_or_else(|| {
+                TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative integer below 2^32")
+            })
         };
         let tokens = int(tokens_col, "num_tokens")?;
         let tp = int(tp_col, "num_tensor_parallel_workers")?;
@@ -308,8 +315,14 @@ pub fn read_vidur_mlp(path: &Path) -> Result<BTreeMap<u32, OperatorTimes>, Trace
             if value.is_empty() {
                 continue;
             }
-            let ms: f64 = value.parse().map_err(|_| {
-                TraceError::parse(path, line, *i as u64 + 1, Some(op), format!("expected a number, found `{value}`"))
+            let ms = value.parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+                TraceError::parse(
+                    path,
+                    line,
+                    *i as u64 + 1,
+                    Some(op),
+                    format!("expected a non-negative number, found `{}`", quote(value)),
+                )
             })?;
             entry.insert(op.clone(), ms);
         }
@@ -323,31 +336,37 @@ pub fn read_vidur_mlp(path: &Path) -> Result<BTreeMap<u32, OperatorTimes>, Trace
 pub type CollectiveTimes = BTreeMap<(u32, u32), Vec<(u64, f64)>>;
 
 /// Reads a Vidur collective profile.
-pub fn read_vidur_collective(path: &Path) -> Result<CollectiveTimes, TraceError> {
-    let file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
-    let mut reader = csv::Reader::from_reader(file);
-    let headers = reader.headers().map_err(|e| TraceError::file(path, format!("cannot read the header: {e}")))?.clone();
-    let col = |name: &str| headers.iter().position(|h| h == name);
-    let time_col = headers
+pub fn read_vidur_collective<'a>(source: impl Into<Source<'a>>) -> Result<CollectiveTimes, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let mut table = ProfileTable::open(source)?;
+    let time_col = table
+        .headers
         .iter()
         .position(|h| h.starts_with("time_stats.") && h.ends_with(".median"))
         .ok_or_else(|| TraceError::file(path, "missing a `time_stats.<collective>.median` column"))?;
-    let need = |name: &str| col(name).ok_or_else(|| TraceError::file(path, format!("missing column `{name}`")));
-    let (size_col, workers_col, per_node_col) = (need("size")?, need("num_workers")?, need("devices_per_node")?);
+    let (size_col, workers_col, per_node_col) =
+        (table.column("size")?, table.column("num_workers")?, table.column("devices_per_node")?);
     let mut out: CollectiveTimes = BTreeMap::new();
-    for (n, record) in reader.records().enumerate() {
-        let record =
-            record.map_err(|e| TraceError::parse(path, n as u64 + 2, 0, None, format!("malformed CSV: {e}")))?;
-        let line = record.position().map_or(n as u64 + 2, |p| p.line());
-        let number = |i: usize, name: &str| -> Result<f64, TraceError> {
-            record.get(i).and_then(|v| v.trim().parse::<f64>().ok()).filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(
-                || TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative number"),
-            )
+    while let Some((line, record)) = table.next()? {
+        let text = |i: usize| record.get(i).unwrap_or("").trim();
+        let integer = |i: usize, name: &str| -> Result<u64, TraceError> {
+            // Profiles write integers as floats (`1048576.0`).
+            let v = text(i).parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0);
+            v.filter(|v| *v < 9.0e15).map(|v| v as u64).ok_or_else(|| {
+                TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative integer")
+            })
         };
-        let size = number(size_col, "size")? as u64;
-        let workers = number(workers_col, "num_workers")? as u32;
-        let per_node = number(per_node_col, "devices_per_node")? as u32;
-        let ms = number(time_col, "median")?;
+        let small = |i: usize, name: &str| -> Result<u32, TraceError> {
+            u32::try_from(integer(i, name)?)
+                .map_err(|_| TraceError::parse(path, line, i as u64 + 1, Some(name), "too large"))
+        };
+        let size = integer(size_col, "size")?;
+        let workers = small(workers_col, "num_workers")?;
+        let per_node = small(per_node_col, "devices_per_node")?;
+        let ms = text(time_col).parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0).ok_or_else(|| {
+            TraceError::parse(path, line, time_col as u64 + 1, Some("median"), "expected a non-negative number")
+        })?;
         out.entry((workers, per_node)).or_default().push((size, ms));
     }
     for points in out.values_mut() {
@@ -355,6 +374,49 @@ pub fn read_vidur_collective(path: &Path) -> Result<CollectiveTimes, TraceError>
         points.dedup_by_key(|p| p.0);
     }
     Ok(out)
+}
+
+/// A CSV profile whose columns are found by name (Vidur's wide tables).
+struct ProfileTable<'a> {
+    name: &'a std::path::Path,
+    reader: csv::Reader<crate::input::Counted<Box<dyn std::io::Read + 'a>>>,
+    headers: csv::StringRecord,
+    record: csv::StringRecord,
+}
+
+impl<'a> ProfileTable<'a> {
+    fn open(source: Source<'a>) -> Result<Self, TraceError> {
+        let name = source.name();
+        let mut reader = csv_reader(source, true)?;
+        let headers = match reader.headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(csv_error(name, &mut reader, e)),
+        };
+        Ok(ProfileTable { name, reader, headers, record: csv::StringRecord::new() })
+    }
+
+    fn column(&self, wanted: &str) -> Result<usize, TraceError> {
+        self.headers
+            .iter()
+            .position(|h| h == wanted)
+            .ok_or_else(|| TraceError::parse(self.name, 1, 0, None, format!("missing column `{wanted}`")))
+    }
+
+    /// The next record and its line; blank lines are skipped.
+    fn next(&mut self) -> Result<Option<(u64, &csv::StringRecord)>, TraceError> {
+        loop {
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => return Ok(None),
+                Ok(true) => {}
+                Err(e) => return Err(csv_error(self.name, &mut self.reader, e)),
+            }
+            let offset = self.record.position().map_or(0, csv::Position::byte);
+            let line = self.reader.get_mut().record_line(offset);
+            if !self.record.iter().all(|f| f.trim().is_empty()) {
+                return Ok(Some((line, &self.record)));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@
 //! Source: Jeon et al., "Analysis of Large-Scale Multi-Tenant GPU Clusters
 //! for DNN Training Workloads", USENIX ATC 2019 (the Philly trace).
 
-use std::path::Path;
-
 use crate::error::{TraceError, read_csv_with_header};
+use crate::input::Source;
 
 /// One Philly job: run time and GPUs.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,8 +20,8 @@ pub struct PhillyJob {
 }
 
 /// Reads Gavel's `philly_job_distribution.csv` (`duration_s,num_gpus`).
-pub fn read_gavel_distribution(path: &Path) -> Result<Vec<PhillyJob>, TraceError> {
-    read_csv_with_header(path, &["duration_s", "num_gpus"], |f| {
+pub fn read_gavel_distribution<'a>(source: impl Into<Source<'a>>) -> Result<Vec<PhillyJob>, TraceError> {
+    read_csv_with_header(source, &["duration_s", "num_gpus"], |f| {
         Ok(PhillyJob {
             timestamp: None,
             duration_s: f.non_negative_f64(0)?,
@@ -33,8 +32,8 @@ pub fn read_gavel_distribution(path: &Path) -> Result<Vec<PhillyJob>, TraceError
 }
 
 /// Reads Sia's `traces/philly.csv` (`timestamp,duration,num_gpus,gpu_time,cluster`).
-pub fn read_sia_jobs(path: &Path) -> Result<Vec<PhillyJob>, TraceError> {
-    read_csv_with_header(path, &["timestamp", "duration", "num_gpus", "cluster"], |f| {
+pub fn read_sia_jobs<'a>(source: impl Into<Source<'a>>) -> Result<Vec<PhillyJob>, TraceError> {
+    read_csv_with_header(source, &["timestamp", "duration", "num_gpus", "cluster"], |f| {
         Ok(PhillyJob {
             timestamp: Some(f.non_empty(0)?.to_string()),
             duration_s: f.non_negative_f64(1)?,

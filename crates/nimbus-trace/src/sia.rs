@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{TraceError, read_csv_with_header};
+use crate::input::Source;
 
 /// One job of a Sia/Pollux workload (`name,time,application,num_replicas,batch_size`).
 #[derive(Debug, Clone, PartialEq)]
@@ -26,9 +27,9 @@ pub struct WorkloadJob {
 }
 
 /// Reads a workload CSV.
-pub fn read_workload(path: &Path) -> Result<Vec<WorkloadJob>, TraceError> {
+pub fn read_workload<'a>(source: impl Into<Source<'a>>) -> Result<Vec<WorkloadJob>, TraceError> {
     let columns = ["name", "time", "application", "num_replicas", "batch_size"];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         Ok(WorkloadJob {
             name: f.non_empty(0)?.trim().to_string(),
             time_s: f.non_negative_f64(1)?,
@@ -98,9 +99,9 @@ pub struct AppProfile {
 }
 
 /// Reads `placements*.csv`.
-pub fn read_placements(path: &Path) -> Result<Vec<PlacementRow>, TraceError> {
+pub fn read_placements<'a>(source: impl Into<Source<'a>>) -> Result<Vec<PlacementRow>, TraceError> {
     let columns = ["placement", "local_bsz", "step_time", "sync_time"];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         let text = f.non_empty(0)?.trim();
         let placement: Option<Vec<u32>> = text.chars().map(|c| c.to_digit(10).filter(|d| *d > 0)).collect();
         let placement =
@@ -115,9 +116,9 @@ pub fn read_placements(path: &Path) -> Result<Vec<PlacementRow>, TraceError> {
 }
 
 /// Reads `scalability*.csv`.
-pub fn read_scalability(path: &Path) -> Result<Vec<ScalabilityRow>, TraceError> {
+pub fn read_scalability<'a>(source: impl Into<Source<'a>>) -> Result<Vec<ScalabilityRow>, TraceError> {
     let columns = ["num_nodes", "num_replicas", "local_bsz", "step_time", "sync_time"];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         let small = |i: usize| -> Result<u32, TraceError> {
             u32::try_from(f.positive_u64(i)?).map_err(|_| f.invalid(i, "value too large"))
         };
@@ -132,9 +133,9 @@ pub fn read_scalability(path: &Path) -> Result<Vec<ScalabilityRow>, TraceError> 
 }
 
 /// Reads `validation-<bsz>.csv`.
-pub fn read_validation(path: &Path) -> Result<Vec<ValidationRow>, TraceError> {
+pub fn read_validation<'a>(source: impl Into<Source<'a>>) -> Result<Vec<ValidationRow>, TraceError> {
     let columns = ["progress", "iteration", "metric", "grad_sqr", "grad_var"];
-    read_csv_with_header(path, &columns, |f| {
+    read_csv_with_header(source, &columns, |f| {
         Ok(ValidationRow {
             progress: f.non_negative_f64(0)?,
             iteration: f.non_negative_f64(1)?,

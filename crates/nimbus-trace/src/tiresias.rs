@@ -3,9 +3,8 @@
 //! Source: Gu et al., "Tiresias: A GPU Cluster Manager for Distributed Deep
 //! Learning", NSDI 2019 (`SymbioticLab/Tiresias`, `simulator/`, Apache-2.0).
 
-use std::path::Path;
-
 use crate::error::{TraceError, read_csv_with_header};
+use crate::input::Source;
 
 /// One job (`job_id,num_gpu,submit_time,iterations,model_name,duration,interval`).
 #[derive(Debug, Clone, PartialEq)]
@@ -34,8 +33,8 @@ pub struct ClusterShape {
 }
 
 /// Reads a job list (`60_job.csv`, `tf_job.csv`).
-pub fn read_jobs(path: &Path) -> Result<Vec<TiresiasJob>, TraceError> {
-    read_csv_with_header(path, &["job_id", "num_gpu", "submit_time", "model_name", "duration"], |f| {
+pub fn read_jobs<'a>(source: impl Into<Source<'a>>) -> Result<Vec<TiresiasJob>, TraceError> {
+    read_csv_with_header(source, &["job_id", "num_gpu", "submit_time", "model_name", "duration"], |f| {
         Ok(TiresiasJob {
             id: f.u64(0)?,
             num_gpus: u32::try_from(f.positive_u64(1)?).map_err(|_| f.invalid(1, "too many GPUs"))?,
@@ -47,8 +46,10 @@ pub fn read_jobs(path: &Path) -> Result<Vec<TiresiasJob>, TraceError> {
 }
 
 /// Reads a cluster shape file (first data row).
-pub fn read_cluster_shape(path: &Path) -> Result<ClusterShape, TraceError> {
-    let rows = read_csv_with_header(path, &["num_switch", "num_node_p_switch", "num_gpu_p_node"], |f| {
+pub fn read_cluster_shape<'a>(source: impl Into<Source<'a>>) -> Result<ClusterShape, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let rows = read_csv_with_header(source, &["num_switch", "num_node_p_switch", "num_gpu_p_node"], |f| {
         let n = |i: usize| -> Result<u32, TraceError> {
             u32::try_from(f.positive_u64(i)?).map_err(|_| f.invalid(i, "value too large"))
         };
@@ -59,6 +60,6 @@ pub fn read_cluster_shape(path: &Path) -> Result<ClusterShape, TraceError> {
 
 /// Reads GPU-time samples (`yarn-gput*.csv`, column `duration`), for the
 /// Gittins-index policy.
-pub fn read_gpu_time_samples(path: &Path) -> Result<Vec<f64>, TraceError> {
-    read_csv_with_header(path, &["duration"], |f| f.non_negative_f64(0))
+pub fn read_gpu_time_samples<'a>(source: impl Into<Source<'a>>) -> Result<Vec<f64>, TraceError> {
+    read_csv_with_header(source, &["duration"], |f| f.non_negative_f64(0))
 }

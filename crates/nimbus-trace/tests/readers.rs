@@ -308,3 +308,40 @@ fn malformed_serverless_rows_say_where_and_what() {
     let err = message(faas::read_instainfer_models(&path).expect_err("non-numeric latency"));
     assert!(err.contains(":3:3") && err.contains("model_loading_latency_ms"), "{err}");
 }
+
+/// Regression: the CSV parser places a record after the `\r` of a CRLF, so
+/// errors in CRLF files (two shipped public traces are CRLF) pointed one line
+/// too early.
+#[test]
+fn crlf_lf_and_mixed_files_report_the_same_line() {
+    use nimbus_trace::{Source, llm};
+    let lf =
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,374,44\n\n2023-11-16 18:15:50.99,abc,109\n";
+    let crlf = lf.replace('\n', "\r\n");
+    let mixed =
+        "TIMESTAMP,ContextTokens,GeneratedTokens\r\n2023-11-16 18:15:46.68,374,44\n\r\n2023-11-16 18:15:50.99,abc,109";
+    for text in [lf, crlf.as_str(), mixed] {
+        let err = message(llm::read_azure(Source::bytes(Path::new("t.csv"), text.as_bytes())).expect_err("bad row"));
+        assert!(err.starts_with("t.csv:4:2 (`ContextTokens`)"), "{err:?} for {text:?}");
+    }
+    let trace = "a\tc\tn\t0\t100\t0\t1\nb\tc\tn\t0\t100\t0\t0\n";
+    for text in [trace.to_string(), trace.replace('\n', "\r\n")] {
+        let err =
+            message(gavel::read_trace(Source::bytes(Path::new("g.trace"), text.as_bytes())).expect_err("zero steps"));
+        assert!(err.starts_with("g.trace:2:"), "{err:?}");
+    }
+}
+
+/// Regression: a huge first line was echoed whole into the message.
+#[test]
+fn long_lines_are_refused_and_never_echoed_whole() {
+    use nimbus_trace::{Source, input::MAX_LINE_BYTES, llm};
+    let header = format!("TIMESTAMP,{}\n", "x".repeat(100_000));
+    let err = message(llm::read_azure(Source::bytes(Path::new("h.csv"), header.as_bytes())).expect_err("no columns"));
+    assert!(err.len() < 600, "{} bytes: {}", err.len(), &err[..300]);
+    let huge = "y".repeat(MAX_LINE_BYTES + 1);
+    let err = message(llm::read_azure(Source::bytes(Path::new("h.csv"), huge.as_bytes())).expect_err("too long"));
+    assert!(err.starts_with("h.csv:1: line longer than"), "{}", &err[..200.min(err.len())]);
+    let err = message(llm::read_mooncake(Source::bytes(Path::new("m.jsonl"), huge.as_bytes())).expect_err("too long"));
+    assert!(err.starts_with("m.jsonl:1: line longer than"), "{}", &err[..200.min(err.len())]);
+}
