@@ -10,6 +10,10 @@ use nimbus_report::{Manifest, claims_table, comparison_table, write_results};
 
 use crate::{DelayedProgress, commit_of};
 
+/// `--jobs` beyond this many threads per core only adds memory and
+/// contention (runs are CPU-bound).
+const MAX_JOBS_PER_CORE: usize = 4;
+
 /// `nimbus run`.
 pub fn run(
     path: &Path,
@@ -26,6 +30,18 @@ pub fn run(
             .ok_or_else(|| format!("--set {item:?}: expected KEY=VALUE, e.g. workload.jobs_per_hour=3"))?;
         overrides.set.push((k.trim().to_string(), v.trim().to_string()));
     }
+    let jobs = match jobs {
+        None => None,
+        Some(0) => return Err("--jobs 0: at least one worker thread is needed".into()),
+        Some(n) => {
+            let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+            let cap = MAX_JOBS_PER_CORE * cores;
+            if n > cap && !quiet {
+                eprintln!("warning: --jobs {n}: capped at {cap} ({MAX_JOBS_PER_CORE} per core on {cores} cores)");
+            }
+            Some(n.min(cap))
+        }
+    };
     let scenario = Scenario::load(path, &overrides).map_err(|e| e.to_string())?;
     let total = scenario.policies.len() * scenario.seeds.len();
     if !quiet {

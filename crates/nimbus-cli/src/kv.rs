@@ -87,7 +87,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 200)]
     ops: u32,
     /// Clients stop issuing operations after this many seconds.
-    #[arg(long, default_value_t = 30.0)]
+    #[arg(long, default_value_t = 30.0, value_parser = seconds)]
     max_seconds: f64,
     /// Keys of the uniform get/put/read-modify-write workload.
     #[arg(long, default_value_t = 16)]
@@ -138,6 +138,15 @@ fn parse_addrs(list: &[String]) -> Result<Vec<SocketAddr>, String> {
                 .map_err(|e| format!("--peers entry {} ({a:?}): {e}; expected IP:PORT", i + 1))
         })
         .collect()
+}
+
+/// A number of seconds for a flag: finite, in 0..=86,400 (a day).
+fn seconds(text: &str) -> Result<f64, String> {
+    let v: f64 = text.trim().parse().map_err(|_| format!("expected a number of seconds, found {text:?}"))?;
+    if !(0.0..=86_400.0).contains(&v) {
+        return Err(format!("expected seconds in 0..=86400, found {text}"));
+    }
+    Ok(v)
 }
 
 fn choose_protocol(args: &ProtocolArgs, n: usize) -> Result<(ServiceProtocol, usize), String> {
@@ -249,7 +258,7 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
         },
         clients: args.clients.max(1),
         ops_per_client: args.ops,
-        max_duration: Duration::from_secs_f64(args.max_seconds.clamp(0.0, 86_400.0)),
+        max_duration: Duration::from_secs_f64(args.max_seconds),
         op_deadline: Duration::from_secs(10),
         keys: args.keys.max(1),
         value_bytes: args.value_bytes.max(8),

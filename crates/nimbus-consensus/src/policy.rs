@@ -1,7 +1,7 @@
 //! The replication protocols a scenario can compare, with their
 //! parameters: Racos (the paper's system) and its baselines.
 
-use nimbus_sim::params::{ParamError, Params};
+use nimbus_sim::params::{ParamError, Params, round_to_u64};
 
 use crate::rabia::RabiaConfig;
 use crate::racos::RacosConfig;
@@ -36,16 +36,20 @@ pub struct PolicyInfo {
     pub build: fn(&Params, &Env) -> Result<ProtocolChoice, ParamError>,
 }
 
+/// A memory budget written in MiB (at most 1 TiB), as bytes.
+#[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
+fn mib(p: &Params, key: &str, default_bytes: usize) -> Result<usize, ParamError> {
+    let mib = p.f64_in(key, (default_bytes >> 20) as f64, 0.0..=1_048_576.0)?;
+    Ok(round_to_u64(mib * 1_048_576.0).and_then(|b| usize::try_from(b).ok()).unwrap_or(usize::MAX))
+}
+
+#[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
 fn rabia_config(p: &Params) -> Result<RabiaConfig, ParamError> {
     let d = RabiaConfig::default();
-    let max_batch = p.u64_or("max_batch", d.max_batch as u64)?;
-    if !(1..=100_000).contains(&max_batch) {
-        return Err(p.error("max_batch", "must be in 1..=100000 requests"));
-    }
     Ok(RabiaConfig {
-        max_batch: max_batch as usize,
+        max_batch: p.usize_in("max_batch", d.max_batch, 1..=100_000)?,
         fast_path: p.bool_or("fast_path", d.fast_path)?,
-        retain_bytes: (p.non_negative_f64_or("retain_mib", (d.retain_bytes >> 20) as f64)? * 1048576.0) as usize,
+        retain_bytes: mib(p, "retain_mib", d.retain_bytes)?,
     })
 }
 
@@ -60,10 +64,11 @@ fn rabia(p: &Params, _env: &Env) -> Result<ProtocolChoice, ParamError> {
 
 /// Data shards: `data`, by default n − 2f (the most that leaves data + f
 /// shards after f crashes); checked against the cluster.
+#[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
 fn data_shards(p: &Params, env: &Env) -> Result<usize, ParamError> {
     let most = env.n.saturating_sub(2 * env.f);
-    let data = p.u64_or("data", most as u64)? as usize;
-    if data == 0 || data > most {
+    let data = p.u64_or("data", most as u64)?;
+    if data == 0 || data > most as u64 {
         return Err(p.error(
             "data",
             format!(
@@ -72,7 +77,7 @@ fn data_shards(p: &Params, env: &Env) -> Result<usize, ParamError> {
             ),
         ));
     }
-    Ok(data)
+    Ok(usize::try_from(data).unwrap_or(most))
 }
 
 fn racos(p: &Params, env: &Env) -> Result<ProtocolChoice, ParamError> {
@@ -81,13 +86,10 @@ fn racos(p: &Params, env: &Env) -> Result<ProtocolChoice, ParamError> {
     }
     let data = data_shards(p, env)?;
     let d = RacosConfig::new(data);
-    let mib = |key: &str, default: usize| -> Result<usize, ParamError> {
-        Ok((p.non_negative_f64_or(key, (default >> 20) as f64)? * 1048576.0) as usize)
-    };
     let config = RacosConfig {
         data,
-        cache_bytes: mib("cache_mib", d.cache_bytes)?,
-        garbage_bytes: mib("garbage_mib", d.garbage_bytes)?,
+        cache_bytes: mib(p, "cache_mib", d.cache_bytes)?,
+        garbage_bytes: mib(p, "garbage_mib", d.garbage_bytes)?,
         rabia: rabia_config(p)?,
         unsafe_ack_before_stored: false,
     };

@@ -32,7 +32,7 @@
 use std::path::Path;
 
 use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
-use nimbus_sim::params::{ParamError, Params, Value};
+use nimbus_sim::params::{MAX_DURATION_NS, ParamError, Params, Value, round_to_u64};
 
 use crate::linearizability::{self, Verdict};
 use crate::policy::{self, Env};
@@ -102,14 +102,22 @@ pub struct Scenario {
     fallbacks: Vec<String>,
 }
 
-fn range(p: &Params, key: &str, default: (f64, f64), scale: f64) -> Result<(u64, u64), ParamError> {
-    let Some(list) = p.f64_list(key)? else {
-        return Ok(((default.0 * scale) as u64, (default.1 * scale) as u64));
+/// `[min, max]` durations in a unit of `unit_ns` nanoseconds, as whole ns.
+#[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
+fn range(p: &Params, key: &str, default: (f64, f64), unit_ns: f64) -> Result<(u64, u64), ParamError> {
+    let (lo, hi) = match p.f64_list(key)? {
+        None => default,
+        Some(list) => match list[..] {
+            [lo, hi] if lo >= 0.0 && hi >= lo => (lo, hi),
+            _ => return Err(p.error(key, "expected [min, max] with 0 <= min <= max")),
+        },
     };
-    match list[..] {
-        [lo, hi] if lo >= 0.0 && hi >= lo => Ok(((lo * scale) as u64, (hi * scale) as u64)),
-        _ => Err(p.error(key, "expected [min, max] with 0 <= min <= max")),
-    }
+    let ns = |x: f64| -> Result<u64, ParamError> {
+        round_to_u64(x * unit_ns)
+            .filter(|v| *v <= MAX_DURATION_NS)
+            .ok_or_else(|| p.error(key, format!("{x} is longer than the longest simulated span")))
+    };
+    Ok((ns(lo)?, ns(hi)?))
 }
 
 fn probability(p: &Params, key: &str) -> Result<f64, ParamError> {
@@ -122,14 +130,12 @@ fn probability(p: &Params, key: &str) -> Result<f64, ParamError> {
 
 impl Scenario {
     /// Reads `cluster`, `workload`, `faults` and `checks`.
+    #[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
     pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
         let empty = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty);
-        let n = c.u64_or("replicas", 5)? as usize;
-        if !(1..=64).contains(&n) {
-            return Err(c.error("replicas", "must be in 1..=64").into());
-        }
-        let f = c.u64_or("faults_tolerated", 1)? as usize;
+        let n = c.usize_in("replicas", 5, 1..=64)?;
+        let f = c.usize_in("faults_tolerated", 1, 0..=63)?;
         if n <= 2 * f {
             return Err(c
                 .error("faults_tolerated", format!("n = {n} replicas tolerate at most {} crashes", (n - 1) / 2))
@@ -141,17 +147,20 @@ impl Scenario {
         let gbps = c.non_negative_f64_or("nic_gbps", 10.0)?;
         twin.nic_bytes_per_s = (gbps > 0.0).then_some(gbps * 1e9 / 8.0);
         let disk_mb_s = c.non_negative_f64_or("disk_mb_s", 2000.0)?;
-        let fsync_us = c.non_negative_f64_or("fsync_us", 50.0)?;
-        twin.disk =
-            (disk_mb_s > 0.0).then_some(DiskModel { bytes_per_s: disk_mb_s * 1e6, fsync_ns: (fsync_us * 1e3) as u64 });
-        twin.tick_ns = (c.positive_f64_or("tick_ms", 10.0)? * 1e6) as u64;
+        let fsync_ns = c.duration_ns_or("fsync_us", 50.0, 1e3, false)?;
+        twin.disk = (disk_mb_s > 0.0).then_some(DiskModel { bytes_per_s: disk_mb_s * 1e6, fsync_ns });
+        twin.tick_ns = c.duration_ns_or("tick_ms", 10.0, 1e6, true)?;
         if c.choice_or("network", &["lan", "wan"], "lan")? == "wan" {
             let regions =
                 c.u64_list("regions")?.ok_or_else(|| c.error("regions", "a WAN needs each replica's region"))?;
             if regions.len() != n {
                 return Err(c.error("regions", format!("lists {} regions for {n} replicas", regions.len())).into());
             }
-            let count = regions.iter().max().map_or(0, |m| *m as usize + 1);
+            if let Some(r) = regions.iter().find(|r| **r >= 64) {
+                return Err(c.error("regions", format!("region {r}: regions are numbered 0..64")).into());
+            }
+            let regions: Vec<usize> = regions.iter().map(|r| usize::try_from(*r).unwrap_or(usize::MAX)).collect();
+            let count = regions.iter().max().map_or(0, |m| m + 1);
             let table = c.require("region_one_way_ms")?;
             let Value::List(rows) = &table.value else {
                 return Err(c.error("region_one_way_ms", "expected a list of lists of milliseconds").into());
@@ -164,11 +173,15 @@ impl Scenario {
                 let mut out = Vec::new();
                 for cell in cells {
                     let ms = match cell.value {
-                        Value::Float(x) if x >= 0.0 && x.is_finite() => x,
-                        Value::Int(i) if i >= 0 => i as f64,
-                        _ => return Err(c.error("region_one_way_ms", "delays must be non-negative numbers").into()),
+                        Value::Float(x) if (0.0..=1e6).contains(&x) => x,
+                        Value::Int(i) if (0..=1_000_000).contains(&i) => i as f64,
+                        _ => {
+                            return Err(c
+                                .error("region_one_way_ms", "delays must be numbers of milliseconds in 0..=1000000")
+                                .into());
+                        }
                     };
-                    out.push((ms * 1e6) as u64);
+                    out.push(round_to_u64(ms * 1e6).unwrap_or(0));
                 }
                 one_way.push(out);
             }
@@ -177,9 +190,8 @@ impl Scenario {
                     .error("region_one_way_ms", format!("must be a square table covering the {count} regions used"))
                     .into());
             }
-            let jitter_ns = (c.non_negative_f64_or("jitter_us", 100.0)? * 1e3) as u64;
-            twin.wan =
-                Some(Wan { regions: regions.iter().map(|r| *r as usize).collect(), one_way_ns: one_way, jitter_ns });
+            let jitter_ns = c.duration_ns_or("jitter_us", 100.0, 1e3, false)?;
+            twin.wan = Some(Wan { regions, one_way_ns: one_way, jitter_ns });
         }
         c.finish(CLUSTER_KEYS)?;
 
@@ -199,20 +211,15 @@ impl Scenario {
                     }
                     None => core,
                 };
-                workload.records = w.u64_or("records", workload.records)?;
-                if !(1..=1_000_000).contains(&workload.records) {
-                    return Err(w.error("records", "must be in 1..=1000000").into());
-                }
-                twin.value_bytes = w.u64_or("value_bytes", workload.record_bytes() as u64)? as usize;
+                workload.records = w.u64_in("records", workload.records, 1..=1_000_000)?;
+                // The first 8 bytes of a value carry the write's id.
+                twin.value_bytes = w.usize_in("value_bytes", workload.record_bytes(), 8..=(16 << 20))?;
                 scans = workload.mix[3] > 0.0;
                 twin.ycsb = Some(workload);
             }
             _ => {
-                twin.keys = w.u64_or("keys", 1000)? as usize;
-                twin.value_bytes = w.u64_or("value_bytes", 1000)? as usize;
-                if twin.keys == 0 {
-                    return Err(w.error("keys", "must be at least 1").into());
-                }
+                twin.keys = w.usize_in("keys", 1000, 1..=10_000_000)?;
+                twin.value_bytes = w.usize_in("value_bytes", 1000, 8..=(16 << 20))?;
             }
         }
         if !(8..=(16 << 20)).contains(&twin.value_bytes) {
@@ -220,35 +227,43 @@ impl Scenario {
                 .error("value_bytes", "must be in 8..=16777216 (the first 8 bytes carry the write's id)")
                 .into());
         }
-        twin.clients = w.u64_or("clients", 64)? as usize;
-        twin.ops_per_client = w.u64_or("ops_per_client", 100)? as u32;
-        if twin.clients == 0
-            || twin.clients > 100_000
-            || twin.clients as u64 * u64::from(twin.ops_per_client) > 20_000_000
-        {
-            return Err(w.error("clients", "1..=100000 clients, at most 20,000,000 operations in all").into());
+        twin.clients = w.usize_in("clients", 64, 1..=100_000)?;
+        twin.ops_per_client = w.u32_in("ops_per_client", 100, 0..=20_000_000)?;
+        if twin.clients as u64 * u64::from(twin.ops_per_client) > 20_000_000 {
+            return Err(w
+                .error(
+                    "ops_per_client",
+                    format!(
+                        "{} clients × {} operations is more than 20,000,000 operations in all",
+                        twin.clients, twin.ops_per_client
+                    ),
+                )
+                .into());
         }
-        twin.think_ns = (w.non_negative_f64_or("think_us", 0.0)? * 1e3) as u64;
-        twin.client_timeout_ns = (w.positive_f64_or("client_timeout_ms", 1000.0)? * 1e6) as u64;
-        twin.horizon_ns = (w.positive_f64_or("horizon_s", 600.0)?.min(1e6) * 1e9) as u64;
+        twin.think_ns = w.duration_ns_or("think_us", 0.0, 1e3, false)?;
+        twin.client_timeout_ns = w.duration_ns_or("client_timeout_ms", 1000.0, 1e6, true)?;
+        twin.horizon_ns = w.duration_ns_or("horizon_s", 600.0, 1e9, true)?;
+        if twin.horizon_ns > 1_000_000 * 1_000_000_000 {
+            return Err(w.error("horizon_s", "must be at most 1000000 s").into());
+        }
         w.finish(WORKLOAD_KEYS)?;
 
         twin.max_crashes = 0;
         let faults = match root.table("faults")? {
             None => false,
             Some(x) => {
-                twin.max_crashes = x.u64_or("crashes", f as u64)?.min(10_000) as usize;
+                twin.max_crashes = x.usize_in("crashes", f, 0..=10_000)?;
                 twin.exact_crashes = true;
-                twin.crash_window_ns = (x.positive_f64_or("crash_window_ms", 1000.0)? * 1e6) as u64;
+                twin.crash_window_ns = x.duration_ns_or("crash_window_ms", 1000.0, 1e6, true)?;
                 if x.contains("restart_ms") {
                     twin.restart_ns = Some(range(x, "restart_ms", (0.0, 0.0), 1e6)?);
                 }
                 twin.loss = probability(x, "loss")?;
                 twin.duplicate = probability(x, "duplicate")?;
-                twin.partitions = x.u64_or("partitions", 0)?.min(1000) as usize;
+                twin.partitions = x.usize_in("partitions", 0, 0..=1000)?;
                 twin.partition_ns = range(x, "partition_ms", (5.0, 50.0), 1e6)?;
-                twin.slow_disks = x.u64_or("slow_disks", 0)? as usize;
-                twin.slow_disk_factor = x.positive_f64_or("slow_disk_factor", 10.0)?;
+                twin.slow_disks = x.usize_in("slow_disks", 0, 0..=n)?;
+                twin.slow_disk_factor = x.f64_in("slow_disk_factor", 10.0, 1.0..=1e6)?;
                 x.finish(FAULT_KEYS)?;
                 twin.max_crashes > 0 || twin.loss > 0.0 || twin.duplicate > 0.0 || twin.partitions > 0
             }
@@ -268,6 +283,11 @@ impl Scenario {
     /// The twin configuration every policy runs on.
     pub fn twin(&self) -> &TwinConfig {
         &self.twin
+    }
+
+    /// The metrics a run of this scenario reports.
+    pub fn metric_names(&self) -> Vec<String> {
+        METRICS.iter().filter(|m| self.check_linearizability || **m != "linearizable").map(|m| m.to_string()).collect()
     }
 
     /// Substitutions made while preparing.
@@ -303,6 +323,27 @@ fn unknown(name: &str) -> ScenarioError {
         policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
     ))
 }
+
+/// Every metric [`report`] gives; `linearizable` only when the history is
+/// checked.
+pub const METRICS: &[&str] = &[
+    "throughput_ops_s",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "latency_ms_mean",
+    "ops_completed",
+    "net_kib_per_op",
+    "busiest_nic_kib_per_op",
+    "busiest_nic_utilization",
+    "disk_kib_per_op",
+    "busiest_disk_utilization",
+    "messages_per_op",
+    "finished",
+    "logs_agree",
+    "stores_agree",
+    "read_back_unanswered",
+    "linearizable",
+];
 
 /// A run's metrics, per-replica table, series and notes.
 pub fn report(config: &TwinConfig, o: &Outcome, check_linearizability: bool) -> RunOutput {

@@ -36,7 +36,7 @@
 //! the horizon, and metrics: operations, latency, messages, bytes, disk
 //! bytes and NIC and disk busy time per replica.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use nimbus_sim::stats::Histogram;
 use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
@@ -208,9 +208,11 @@ pub struct Outcome {
     pub bytes_sent: Vec<u64>,
     /// Bytes each replica persisted.
     pub disk_bytes: Vec<u64>,
-    /// Time each replica's NIC spent sending, ns.
+    /// Time each replica's NIC spent sending between `start_ns` and
+    /// `end_ns` (never more than that span).
     pub nic_busy_ns: Vec<u64>,
-    /// Time each replica's disk spent writing and syncing, ns.
+    /// Time each replica's disk spent writing or syncing between `start_ns`
+    /// and `end_ns` (overlapping writes and syncs count once).
     pub disk_busy_ns: Vec<u64>,
     /// Crashes and restarts that happened.
     pub crashes: u32,
@@ -332,6 +334,64 @@ pub fn run_observed(
     })
 }
 
+/// The time a device (a NIC, a disk) works, as the union of the intervals
+/// it works in: overlapping work (a disk writing while a sync runs) counts
+/// once, so busy time within a window never exceeds the window and a
+/// utilization cannot pass 1.
+#[derive(Debug, Default)]
+struct Busy {
+    /// Busy time in intervals that ended by the latest query.
+    settled: u64,
+    /// Disjoint intervals `start → end` (ns) not yet settled.
+    live: BTreeMap<u64, u64>,
+}
+
+impl Busy {
+    /// Adds work over `[start, end)`; work is only ever added at or after
+    /// the latest query's time.
+    fn add(&mut self, start: SimTime, end: SimTime) {
+        let (mut start, mut end) = (start.as_nanos(), end.as_nanos());
+        if end <= start {
+            return;
+        }
+        // Merge with every live interval that overlaps or touches it.
+        let touching: Vec<(u64, u64)> =
+            self.live.range(..=end).filter(|(_, e)| **e >= start).map(|(s, e)| (*s, *e)).collect();
+        for (s, e) in touching {
+            self.live.remove(&s);
+            start = start.min(s);
+            end = end.max(e);
+        }
+        self.live.insert(start, end);
+    }
+
+    /// Busy time up to `now`; intervals over by then are settled.
+    fn through(&mut self, now: SimTime) -> u64 {
+        let now = now.as_nanos();
+        while let Some(entry) = self.live.first_entry() {
+            if *entry.get() > now {
+                break;
+            }
+            let (s, e) = entry.remove_entry();
+            self.settled += e - s;
+        }
+        self.settled + self.live.iter().map(|(s, e)| (*e).min(now).saturating_sub(*s)).sum::<u64>()
+    }
+
+    /// Drops work planned after `now` (the device's replica crashed).
+    fn cut(&mut self, now: SimTime) {
+        let now = now.as_nanos();
+        let planned: Vec<(u64, u64)> = self.live.range(..).filter(|(_, e)| **e > now).map(|(s, e)| (*s, *e)).collect();
+        for (s, e) in planned {
+            self.live.remove(&s);
+            if s < now {
+                self.live.insert(s, now);
+            }
+            let _ = e;
+        }
+    }
+}
+
 /// Per-replica resources and accounting.
 struct Node<M> {
     alive: bool,
@@ -352,8 +412,8 @@ struct Node<M> {
     sent: u64,
     bytes: u64,
     disk_bytes: u64,
-    nic_busy: u64,
-    disk_busy: u64,
+    nic_busy: Busy,
+    disk_busy: Busy,
 }
 
 /// Per-replica counters at one moment.
@@ -365,13 +425,19 @@ struct Counters {
     disk_busy: Vec<u64>,
 }
 
-fn counters<M>(nodes: &[Node<M>]) -> Counters {
+/// Per-replica differences `at − before` (`at` alone without `before`).
+fn since(at: &[u64], before: Option<&Vec<u64>>) -> Vec<u64> {
+    at.iter().enumerate().map(|(i, v)| v.saturating_sub(before.and_then(|b| b.get(i)).copied().unwrap_or(0))).collect()
+}
+
+/// The counters at `now`; busy times are those up to `now`.
+fn counters<M>(nodes: &mut [Node<M>], now: SimTime) -> Counters {
     Counters {
         messages: nodes.iter().map(|x| x.sent).collect(),
         bytes: nodes.iter().map(|x| x.bytes).collect(),
         disk_bytes: nodes.iter().map(|x| x.disk_bytes).collect(),
-        nic_busy: nodes.iter().map(|x| x.nic_busy).collect(),
-        disk_busy: nodes.iter().map(|x| x.disk_busy).collect(),
+        nic_busy: nodes.iter_mut().map(|x| x.nic_busy.through(now)).collect(),
+        disk_busy: nodes.iter_mut().map(|x| x.disk_busy.through(now)).collect(),
     }
 }
 
@@ -382,15 +448,16 @@ impl<M> Node<M> {
     /// previous one ends.
     fn write(&mut self, now: SimTime, bytes: usize, disk: DiskModel) -> SimTime {
         let busy = SimDuration::from_secs_f64(bytes as f64 / disk.bytes_per_s * self.disk_slowdown);
-        self.disk_busy += busy.as_nanos();
-        self.disk_free = self.disk_free.max(now) + busy;
+        let begin = self.disk_free.max(now);
+        self.disk_free = begin + busy;
+        self.disk_busy.add(begin, self.disk_free);
         let written = self.disk_free;
         match self.sync {
             Some((start, end)) if written <= start => end,
             previous => {
                 let fsync = SimDuration::from_nanos((disk.fsync_ns as f64 * self.disk_slowdown) as u64);
                 let start = written.max(previous.map_or(SimTime::ZERO, |p| p.1));
-                self.disk_busy += fsync.as_nanos();
+                self.disk_busy.add(start, start + fsync);
                 self.sync = Some((start, start + fsync));
                 start + fsync
             }
@@ -452,8 +519,8 @@ fn drive<P: Protocol>(
             sent: 0,
             bytes: 0,
             disk_bytes: 0,
-            nic_busy: 0,
-            disk_busy: 0,
+            nic_busy: Busy::default(),
+            disk_busy: Busy::default(),
         })
         .collect();
     let keep_records = config.restart_ns.is_some();
@@ -500,6 +567,8 @@ fn drive<P: Protocol>(
     let mut start: Option<SimTime> = None;
     let mut healed = false;
     let mut workload_counters: Option<Counters> = None;
+    // Busy time before the first operation is not the workload's.
+    let mut busy_at_start: Option<Counters> = None;
     let mut read_back = (0u64, 0u64);
     let mut restarts = 0u32;
     let mut crash_count = 0u32;
@@ -562,8 +631,9 @@ fn drive<P: Protocol>(
             match nic {
                 Some(bandwidth) => {
                     let busy = SimDuration::from_secs_f64(bytes as f64 / bandwidth);
-                    node.nic_busy += busy.as_nanos();
-                    node.nic_free = node.nic_free.max(ready) + busy;
+                    let begin = node.nic_free.max(ready);
+                    node.nic_free = begin + busy;
+                    node.nic_busy.add(begin, node.nic_free);
                     node.nic_free
                 }
                 None => ready,
@@ -639,6 +709,8 @@ fn drive<P: Protocol>(
                     node.records.retain(|(at, _)| *at <= now);
                     node.nic_free = now;
                     node.disk_free = now;
+                    node.nic_busy.cut(now);
+                    node.disk_busy.cut(now);
                     node.sync = None;
                     node.durable_at = now;
                     if let Some(range) = config.restart_ns {
@@ -695,6 +767,9 @@ fn drive<P: Protocol>(
                     c.command = Some(command);
                     c.call = now.as_nanos();
                     c.attempt = 0;
+                    if start.is_none() {
+                        busy_at_start = Some(counters(&mut nodes, now));
+                    }
                     start = Some(start.map_or(now, |s| s.min(now)));
                 }
                 let request = Request { client: client as u64, seq: c.seq, command: c.command.clone().expect("set") };
@@ -755,7 +830,7 @@ fn drive<P: Protocol>(
                 // (its traffic is not the workload's).
                 if config.read_back && !healed && cs.iter().all(|c| c.ops_left == 0 && c.command.is_none()) {
                     healed = true;
-                    workload_counters = Some(counters(&nodes));
+                    workload_counters = Some(counters(&mut nodes, now));
                     for (i, key) in written.iter().enumerate() {
                         cs[i % clients].read_back.push(key.clone());
                     }
@@ -791,7 +866,7 @@ fn drive<P: Protocol>(
     }
     let summaries = if finished { Vec::new() } else { replicas.iter().map(Protocol::summary).collect() };
     let completed = latency_us.count();
-    let c = workload_counters.unwrap_or_else(|| counters(&nodes));
+    let c = workload_counters.unwrap_or_else(|| counters(&mut nodes, end));
     Outcome {
         history,
         finished,
@@ -806,11 +881,45 @@ fn drive<P: Protocol>(
         messages_sent: c.messages,
         bytes_sent: c.bytes,
         disk_bytes: c.disk_bytes,
-        nic_busy_ns: c.nic_busy,
-        disk_busy_ns: c.disk_busy,
+        nic_busy_ns: since(&c.nic_busy, busy_at_start.as_ref().map(|b| &b.nic_busy)),
+        disk_busy_ns: since(&c.disk_busy, busy_at_start.as_ref().map(|b| &b.disk_busy)),
         crashes: crash_count,
         restarts,
         alive: nodes.iter().map(|x| x.alive).collect(),
         summaries,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(ns: u64) -> SimTime {
+        SimTime::from_nanos(ns)
+    }
+
+    #[test]
+    fn busy_time_is_the_union_of_intervals() {
+        let mut busy = Busy::default();
+        busy.add(t(0), t(10));
+        busy.add(t(5), t(20)); // overlaps: counts 10..20 once more
+        busy.add(t(30), t(40));
+        busy.add(t(20), t(25)); // touches the first
+        assert_eq!(busy.through(t(3)), 3);
+        assert_eq!(busy.through(t(25)), 25);
+        assert_eq!(busy.through(t(35)), 30);
+        busy.add(t(38), t(60));
+        assert_eq!(busy.through(t(100)), 25 + 30);
+        assert!(busy.live.is_empty(), "everything over by the query is settled");
+    }
+
+    #[test]
+    fn a_crash_drops_planned_work() {
+        let mut busy = Busy::default();
+        busy.add(t(0), t(10));
+        busy.add(t(10), t(50));
+        busy.add(t(60), t(70));
+        busy.cut(t(30));
+        assert_eq!(busy.through(t(100)), 30);
     }
 }

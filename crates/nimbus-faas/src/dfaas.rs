@@ -37,11 +37,8 @@ impl KeepAlive for Dfaas {
 
 /// Builds the policy from `keep_alive_min` (10) and `tolerance_s` (300).
 pub fn build(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
-    let minutes = p.positive_f64_or("keep_alive_min", 10.0)?;
-    let tolerance = p.non_negative_f64_or("tolerance_s", 300.0)?;
+    let keep = SimDuration::from_nanos(p.duration_ns_or("keep_alive_min", 10.0, 60e9, true)?);
+    let tolerance = SimDuration::from_nanos(p.duration_ns_or("tolerance_s", 300.0, 1e9, false)?);
     p.finish(&[])?;
-    Ok(Box::new(Dfaas {
-        keep: SimDuration::from_secs_f64(minutes * 60.0),
-        tolerance: SimDuration::from_secs_f64(tolerance),
-    }))
+    Ok(Box::new(Dfaas { keep, tolerance }))
 }

@@ -60,14 +60,11 @@ impl KeepAlive for Faascale {
 /// (100: about 10 GB/s of page population, inferred) and `process_ms` (5,
 /// inferred).
 pub fn build(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
-    let minutes = p.positive_f64_or("keep_alive_min", 10.0)?;
+    let keep = SimDuration::from_nanos(p.duration_ns_or("keep_alive_min", 10.0, 60e9, true)?);
     let populate_ms_per_gb = p.non_negative_f64_or("populate_ms_per_gb", 100.0)?;
     let process_ms = p.non_negative_f64_or("process_ms", 5.0)?;
     p.finish(&[])?;
-    Ok(Box::new(Faascale {
-        keep: SimDuration::from_secs_f64(minutes * 60.0),
-        scaling: VerticalScaling { populate_ms_per_gb, process_ms },
-    }))
+    Ok(Box::new(Faascale { keep, scaling: VerticalScaling { populate_ms_per_gb, process_ms } }))
 }
 
 /// Instances busy in each minute.

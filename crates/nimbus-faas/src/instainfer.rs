@@ -113,7 +113,7 @@ pub fn build(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
     if p_load >= 1.0 || p_offload >= 1.0 || p_offload <= p_load {
         return Err(p.error("p_offload", "needs 0 <= p_load < p_offload < 1"));
     }
-    let budget_mb = p.u64_or("budget_mb", 2047)?.min(u64::from(u32::MAX)) as u32;
+    let budget_mb = p.u32_in("budget_mb", 2047, 0..=1 << 20)?;
     p.finish(&[])?;
     Ok(Box::new(InstaInfer { inner, p_load, p_offload, budget_mb, gaps: Vec::new(), last_arrival: Vec::new() }))
 }

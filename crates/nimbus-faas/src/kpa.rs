@@ -159,23 +159,19 @@ impl KeepAlive for Knative {
 pub fn build(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
     let d = KpaConfig::default();
     let target = p.positive_f64_or("target", d.target)?;
-    let stable = p.positive_f64_or("stable_window_s", d.stable_window.as_secs_f64())?;
-    let panic = p.positive_f64_or("panic_window_s", d.panic_window.as_secs_f64())?;
+    let duration = |key: &str, default: SimDuration| -> Result<SimDuration, ParamError> {
+        Ok(SimDuration::from_nanos(p.duration_ns_or(key, default.as_secs_f64(), 1e9, true)?))
+    };
+    let stable = duration("stable_window_s", d.stable_window)?;
+    let panic = duration("panic_window_s", d.panic_window)?;
     let panic_threshold = p.positive_f64_or("panic_threshold", d.panic_threshold)?;
-    let tick = p.positive_f64_or("tick_s", d.tick.as_secs_f64())?;
+    let tick = duration("tick_s", d.tick)?;
     if panic > stable || tick > stable {
         return Err(p.error("panic_window_s", "the panic window and the tick must not exceed the stable window"));
     }
     p.finish(&[])?;
     Ok(Box::new(Knative {
-        config: KpaConfig {
-            target,
-            stable_window: SimDuration::from_secs_f64(stable),
-            panic_window: SimDuration::from_secs_f64(panic),
-            panic_threshold,
-            tick: SimDuration::from_secs_f64(tick),
-            ..d
-        },
+        config: KpaConfig { target, stable_window: stable, panic_window: panic, panic_threshold, tick, ..d },
     }))
 }
 

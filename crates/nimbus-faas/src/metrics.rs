@@ -6,6 +6,42 @@ use nimbus_sim::stats::quantile;
 use crate::engine::RunResult;
 use crate::workload::{App, Function};
 
+/// Every metric [`output`] reports.
+pub const METRICS: &[&str] = &[
+    "app_cold_start_pct_p75",
+    "cold_start_pct",
+    "wasted_memory_gb_s",
+    "loaded_memory_gb_s",
+    "memory_gb_mean",
+    "memory_gb_peak",
+    "latency_ms_p50",
+    "latency_ms_p99",
+    "cold_start_ms_mean",
+    "instance_start_ms_mean",
+    "exec_ms_mean",
+    "scale_ups",
+    "invocations",
+    "cold_starts",
+    "dropped",
+    "evictions",
+    "prewarms",
+    "deferred",
+    "tolerance_misses",
+    "start_delay_ms_p99",
+];
+
+/// Reported when some app loads an ML model (InstaInfer).
+pub const MODEL_METRICS: &[&str] = &["model_load_ms_mean", "model_load_ms_p99", "preloads", "offloads"];
+
+/// Reported when the scenario has an `[energy]` table.
+pub const ENERGY_METRICS: &[&str] = &[
+    "energy_kwh",
+    "carbon_kg",
+    "embodied_carbon_kg",
+    "energy_unattributed_pct_shapley",
+    "energy_unattributed_pct_cpu",
+];
+
 /// The run's metrics, tables and series.
 pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOutput {
     let invocations: u64 = result.apps.iter().map(|a| a.invocations).sum();

@@ -310,23 +310,20 @@ pub struct PolicyInfo {
 }
 
 fn fixed(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {
-    let minutes = p.positive_f64_or("keep_alive_min", 10.0)?;
+    let keep = SimDuration::from_nanos(p.duration_ns_or("keep_alive_min", 10.0, 60e9, true)?);
     p.finish(&[])?;
-    Ok(Box::new(Fixed { keep: SimDuration::from_secs_f64(minutes * 60.0) }))
+    Ok(Box::new(Fixed { keep }))
 }
 
 /// The hybrid policy from its parameters (also the base of `instainfer`).
 pub(crate) fn hybrid_from(p: &Params) -> Result<Hybrid, ParamError> {
-    let range_min = p.u64_or("range_min", 240)?;
-    if !(1..=10_080).contains(&range_min) {
-        return Err(p.error("range_min", "must be in 1..=10080 minutes"));
-    }
+    let range_min = p.usize_in("range_min", 240, 1..=10_080)?;
     let start = match p.choice_or("keepalive_from", &["prewarm", "execution"], "prewarm")? {
         "execution" => WindowStart::Execution,
         _ => WindowStart::Prewarm,
     };
     let min_samples = p.u64_or("min_samples", 5)?;
-    Ok(Hybrid { range_min: range_min as usize, min_samples, start, apps: Vec::new() })
+    Ok(Hybrid { range_min, min_samples, start, apps: Vec::new() })
 }
 
 fn hybrid(p: &Params) -> Result<Box<dyn KeepAlive>, ParamError> {

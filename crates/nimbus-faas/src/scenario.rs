@@ -53,7 +53,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use nimbus_sim::output::RunOutput;
-use nimbus_sim::params::{ParamError, Params};
+use nimbus_sim::params::{ParamError, Params, round_to_u64};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::{TraceError, faas};
 
@@ -131,27 +131,51 @@ fn resolve(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The largest memory an app may ask for, MB (1 TiB).
+const MAX_MEM_MB: u32 = 1 << 20;
+
+/// The most rows the per-invocation table may be asked to keep (each row
+/// is held in memory until the run ends).
+pub const MAX_RECORD_LIMIT: usize = 10_000_000;
+
+/// The most invocations a trace read into memory (Ilúvatar, Azure 2021)
+/// may hold after repeats.
+pub const MAX_LISTED_INVOCATIONS: usize = 100_000_000;
+
+/// An app's memory from a trace, checked: a whole number of MB in
+/// 1..=[`MAX_MEM_MB`] (at least 1 after rounding).
+#[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // trace input: checked conversions only
+fn mem_mb(mb: f64, file: &str, app: &str) -> Result<u32, ScenarioError> {
+    round_to_u64(mb.max(1.0)).and_then(|m| u32::try_from(m).ok()).filter(|m| *m <= MAX_MEM_MB).ok_or_else(|| {
+        ScenarioError::Invalid(format!(
+            "{file}: app `{}` asks for {mb} MB; at most {MAX_MEM_MB} MB is accepted",
+            nimbus_trace::input::quote(app)
+        ))
+    })
+}
+
+/// An index into apps, functions or models, as the engine's 32-bit id.
+fn index_u32(i: usize) -> Result<u32, ScenarioError> {
+    u32::try_from(i).map_err(|_| ScenarioError::Invalid(format!("more than {} apps or functions", u32::MAX)))
+}
+
 impl Scenario {
     /// Reads `platform` and `workload`.
+    #[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
     pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
         let empty = Params::new("platform", None);
         let p = root.table("platform")?.unwrap_or(&empty);
-        let hosts = p.u64_or("hosts", 1)?;
-        if !(1..=100_000).contains(&hosts) {
-            return Err(p.error("hosts", "must be in 1..=100000").into());
-        }
-        let host_mb = (p.positive_f64_or("host_memory_gb", 64.0)? * 1024.0).round() as u64;
+        let hosts = p.usize_in("hosts", 1, 1..=100_000)?;
+        let host_gb = p.f64_in("host_memory_gb", 64.0, 0.001..=1_048_576.0)?;
+        let host_mb = round_to_u64(host_gb * 1024.0).unwrap_or(1).max(1);
         let balancer = match p.choice_or("balancer", &["openwhisk", "least-loaded"], "openwhisk")? {
             "least-loaded" => Balancer::LeastLoaded,
             _ => Balancer::OpenWhisk,
         };
-        let max_wait = SimDuration::from_secs_f64(p.non_negative_f64_or("max_wait_s", 60.0)?);
-        let concurrency = p.u64_or("concurrency", 1)?;
-        if !(1..=10_000).contains(&concurrency) {
-            return Err(p.error("concurrency", "must be in 1..=10000").into());
-        }
-        let horizon_h = p.positive_f64_or("horizon_h", 24.0 * 15.0)?;
-        let record_limit = p.u64_or("record_limit", 100_000)? as usize;
+        let max_wait = SimDuration::from_nanos(p.duration_ns_or("max_wait_s", 60.0, 1e9, false)?);
+        let concurrency = p.u32_in("concurrency", 1, 1..=10_000)?;
+        let horizon = SimDuration::from_nanos(p.duration_ns_or("horizon_h", 24.0 * 15.0, 3600e9, true)?);
+        let record_limit = p.usize_in("record_limit", 100_000, 0..=MAX_RECORD_LIMIT)?;
         let models_stay_loaded = p.bool_or("models_stay_loaded", false)?;
         let first_run_penalty = p.non_negative_f64_or("first_run_penalty", 0.0)?;
         p.finish(&[])?;
@@ -164,7 +188,7 @@ impl Scenario {
                 if max_w < idle_w {
                     return Err(e.error("max_w", "must be at least idle_w").into());
                 }
-                let cores = e.u64_or("cores", 32)?.clamp(1, 4096) as u32;
+                let cores = e.u32_in("cores", 32, 1..=4096)?;
                 let constant = e.non_negative_f64_or("ci_g_per_kwh", 400.0)?;
                 let intensity = match e.str("ci_file")? {
                     Some(file) if resolve(file).exists() => {
@@ -192,11 +216,11 @@ impl Scenario {
             }
         };
         let platform = Platform {
-            host_mem_mb: vec![host_mb; hosts as usize],
+            host_mem_mb: vec![host_mb; hosts],
             balancer,
-            concurrency: concurrency as u32,
+            concurrency,
             max_wait,
-            horizon: SimTime::ZERO + SimDuration::from_secs_f64(horizon_h * 3600.0),
+            horizon: SimTime::ZERO + horizon,
             record_limit,
             check_invariants: false,
             energy,
@@ -207,12 +231,9 @@ impl Scenario {
         let w = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
         let kind = w.choice_or("kind", &["iluvatar", "azure2019", "azure2021", "synthetic", "poisson"], "synthetic")?;
         let cold_ms = w.non_negative_f64_or("cold_start_ms", 1000.0)?;
-        let default_mem = w.u64_or("default_mem_mb", 256)? as u32;
-        let synthetic_apps = w.u64_or("apps", 1000)? as usize;
-        let days = w.positive_f64_or("days", 1.0)?;
-        if synthetic_apps == 0 || synthetic_apps > 1_000_000 || days > 30.0 {
-            return Err(w.error("apps", "apps must be in 1..=1000000 and days at most 30").into());
-        }
+        let default_mem = w.u32_in("default_mem_mb", 256, 1..=MAX_MEM_MB)?;
+        let synthetic_apps = w.usize_in("apps", 1000, 1..=1_000_000)?;
+        let days = w.f64_in("days", 1.0, 1e-6..=30.0)?;
         let fallback = |what: &str, fallbacks: &mut Vec<String>| {
             fallbacks.push(format!(
                 "{what} is absent: the synthetic Azure-2019-like workload stands in ({synthetic_apps} apps, {days} days)"
@@ -222,7 +243,7 @@ impl Scenario {
         let models = match w.str("models")? {
             None => None,
             Some(path) => {
-                let count = w.u64_or("model_functions", 8)? as usize;
+                let count = w.usize_in("model_functions", 8, 0..=1_000_000)?;
                 let seed = w.u64_or("model_seed", 1)?;
                 Some(ModelAssignment { table: model_table(path, count, seed, &mut fallbacks)?, count, seed })
             }
@@ -231,7 +252,7 @@ impl Scenario {
             "iluvatar" => {
                 let trace = w.required_str("trace")?.to_string();
                 let metadata = w.required_str("metadata")?.to_string();
-                let repeat = w.u64_or("repeat", 1)?.clamp(1, 10_000);
+                let repeat = w.usize_in("repeat", 1, 1..=10_000)?;
                 if resolve(&trace).exists() && resolve(&metadata).exists() {
                     let meta = faas::read_iluvatar_metadata(&resolve(&metadata))?;
                     let rows = faas::read_iluvatar_trace(&resolve(&trace))?;
@@ -239,25 +260,40 @@ impl Scenario {
                         meta.iter().enumerate().map(|(i, m)| (m.function.as_str(), i)).collect();
                     let apps: Vec<App> = meta
                         .iter()
-                        .map(|m| App {
-                            name: m.function.clone(),
-                            mem_mb: m.mem_mb.round().max(1.0) as u32,
-                            cold: ColdStart::split((m.cold_ms - m.warm_ms).max(0.0)),
-                            model: None,
+                        .map(|m| {
+                            Ok(App {
+                                name: m.function.clone(),
+                                mem_mb: mem_mb(m.mem_mb, &metadata, &m.function)?,
+                                cold: ColdStart::split((m.cold_ms - m.warm_ms).max(0.0)),
+                                model: None,
+                            })
                         })
-                        .collect();
+                        .collect::<Result<_, ScenarioError>>()?;
+                    if rows.len().saturating_mul(repeat) > MAX_LISTED_INVOCATIONS {
+                        return Err(w
+                            .error(
+                                "repeat",
+                                format!(
+                                    "{} invocations × {repeat} repeats is more than the {MAX_LISTED_INVOCATIONS} a listed trace may hold",
+                                    rows.len()
+                                ),
+                            )
+                            .into());
+                    }
                     let functions: Vec<Function> = meta
                         .iter()
                         .enumerate()
-                        .map(|(i, m)| Function {
-                            name: m.function.clone(),
-                            app: i as u32,
-                            exec: ExecTime::Fixed(m.warm_ms),
-                            trigger: "http",
+                        .map(|(i, m)| {
+                            Ok(Function {
+                                name: m.function.clone(),
+                                app: index_u32(i)?,
+                                exec: ExecTime::Fixed(m.warm_ms),
+                                trigger: "http",
+                            })
                         })
-                        .collect();
+                        .collect::<Result<_, ScenarioError>>()?;
                     let span_ms = rows.iter().map(|r| r.1).fold(0.0, f64::max) + 1.0;
-                    let mut list = Vec::with_capacity(rows.len() * repeat as usize);
+                    let mut list = Vec::with_capacity(rows.len() * repeat);
                     for k in 0..repeat {
                         for (line, (name, ms)) in rows.iter().enumerate() {
                             let f = *index.get(name.as_str()).ok_or_else(|| {
@@ -267,7 +303,7 @@ impl Scenario {
                                 ))
                             })?;
                             let at = SimTime::ZERO + SimDuration::from_secs_f64((k as f64 * span_ms + ms) / 1e3);
-                            list.push(Invocation { at, function: f as u32 });
+                            list.push(Invocation { at, function: index_u32(f)? });
                         }
                     }
                     (apps, functions, Arrivals::List(Arc::new(list)))
@@ -302,8 +338,8 @@ impl Scenario {
             "poisson" => {
                 let rate = w.positive_f64_or("rate_per_s", 1.0)?;
                 let exec_ms = w.non_negative_f64_or("exec_ms", 10.0)?;
-                let mem = w.u64_or("mem_mb", 128)? as u32;
-                let duration_s = w.positive_f64_or("duration_s", 3600.0)?;
+                let mem = w.u32_in("mem_mb", 128, 1..=MAX_MEM_MB)?;
+                let duration_s = w.duration_ns_or("duration_s", 3600.0, 1e9, true)? as f64 / 1e9;
                 let apps =
                     vec![App { name: "app0".into(), mem_mb: mem.max(1), cold: ColdStart::split(cold_ms), model: None }];
                 let functions =
@@ -314,6 +350,19 @@ impl Scenario {
         };
         w.finish(&[])?;
         Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks, models })
+    }
+
+    /// The metrics a run of this scenario reports.
+    pub fn metric_names(&self) -> Vec<String> {
+        use crate::metrics::{ENERGY_METRICS, METRICS, MODEL_METRICS};
+        let models = self.models.is_some() || self.apps.iter().any(|a| a.model.is_some());
+        let energy = self.platform.energy.is_some();
+        METRICS
+            .iter()
+            .chain(if models { MODEL_METRICS } else { &[] })
+            .chain(if energy { ENERGY_METRICS } else { &[] })
+            .map(|m| m.to_string())
+            .collect()
     }
 
     /// Data substitutions made.
@@ -399,8 +448,8 @@ fn model_table(
     let table: Vec<ModelArtifact> = if resolve(path).exists() {
         faas::read_instainfer_models(&resolve(path))?
             .iter()
-            .map(|m| ModelArtifact { load_ms: m.load_ms, size_mb: m.size_mb.round() as u32 })
-            .collect()
+            .map(|m| Ok(ModelArtifact { load_ms: m.load_ms, size_mb: mem_mb(m.size_mb, path, &m.model)? }))
+            .collect::<Result<_, ScenarioError>>()?
     } else {
         fallbacks.push(format!(
             "{path} is absent: {count} synthetic models (log-normal load time around 1 s, size around 1 GB) stand in"
@@ -408,7 +457,9 @@ fn model_table(
         (0..count.max(1))
             .map(|_| ModelArtifact {
                 load_ms: rng.lognormal(1000f64.ln(), 0.7),
-                size_mb: rng.lognormal(1024f64.ln(), 0.4).round() as u32,
+                size_mb: round_to_u64(rng.lognormal(1024f64.ln(), 0.4))
+                    .and_then(|m| u32::try_from(m).ok())
+                    .unwrap_or(1024),
             })
             .collect()
     };
@@ -447,25 +498,41 @@ fn azure2019(
     let mut index: BTreeMap<(String, String, String), u32> = BTreeMap::new();
     let mut apps = Vec::new();
     let mut functions = Vec::new();
+    let mut failure: Option<ScenarioError> = None;
     for path in days {
         faas::for_each_azure2019_invocation(&resolve(path), |row| {
             let key = (row.owner.clone(), row.app.clone(), row.function.clone());
-            if index.contains_key(&key) {
+            if failure.is_some() || index.contains_key(&key) {
                 return;
             }
-            let app = *app_index.entry((row.owner.clone(), row.app.clone())).or_insert_with(|| {
-                let mb = app_mb
-                    .get(&(row.owner.clone(), row.app.clone()))
-                    .map_or(default_mem, |mb| mb.round().max(1.0) as u32);
-                apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
-                (apps.len() - 1) as u32
-            });
+            let app = match app_index.get(&(row.owner.clone(), row.app.clone())) {
+                Some(&a) => a,
+                None => {
+                    let mb = match app_mb.get(&(row.owner.clone(), row.app.clone())) {
+                        None => Ok(default_mem),
+                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app),
+                    };
+                    let (mb, a) = match mb.and_then(|mb| Ok((mb, index_u32(apps.len())?))) {
+                        Ok(pair) => pair,
+                        Err(e) => return failure = Some(e),
+                    };
+                    apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
+                    app_index.insert((row.owner.clone(), row.app.clone()), a);
+                    a
+                }
+            };
             let exec = exec.get(&key).map_or(ExecTime::Fixed(1000.0), |p| {
                 ExecTime::Quantiles(faas::DURATION_PERCENTILES.iter().copied().zip(p.iter().copied()).collect())
             });
-            index.insert(key, functions.len() as u32);
+            match index_u32(functions.len()) {
+                Ok(f) => index.insert(key, f),
+                Err(e) => return failure = Some(e),
+            };
             functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
         })?;
+    }
+    if let Some(e) = failure {
+        return Err(e);
     }
     let days = days.iter().map(|d| resolve(d)).collect();
     Ok((apps, functions, Arrivals::Days(days, Arc::new(index))))
@@ -473,6 +540,12 @@ fn azure2019(
 
 fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {
     let rows = faas::read_azure2021(&resolve(path))?;
+    if rows.len() > MAX_LISTED_INVOCATIONS {
+        return Err(ScenarioError::Invalid(format!(
+            "{path}: {} invocations; at most {MAX_LISTED_INVOCATIONS} are read into memory",
+            rows.len()
+        )));
+    }
     let mut app_index: BTreeMap<String, u32> = BTreeMap::new();
     let mut fn_index: BTreeMap<(String, String), u32> = BTreeMap::new();
     let mut apps = Vec::new();

@@ -168,8 +168,19 @@ pub struct MinuteSource {
     first_minute: usize,
     minute: usize,
     pending: VecDeque<Invocation>,
+    /// A minute too large to expand at once: per function, its next
+    /// arrival, as (function, arrivals left after it, position in 0..1).
+    streams: EventQueue<(u32, u32, f64)>,
+    /// Start of the minute `streams` belongs to, s.
+    stream_start_s: f64,
     rng: SimRng,
 }
+
+/// Minutes with more invocations than this (all functions together) are
+/// generated in order, function by function, instead of expanded and
+/// sorted at once: memory stays O(functions) whatever a count says (one
+/// cell of the trace may legally hold up to 2^32 − 1 invocations).
+pub const MINUTE_EXPANSION_LIMIT: u64 = 1 << 20;
 
 impl MinuteSource {
     /// `counts[k] = (function, per-minute counts)`.
@@ -183,7 +194,15 @@ impl MinuteSource {
 
     /// One day's sparse counts, starting `first_minute` minutes into the run.
     fn from_counts(counts: MinuteCounts, first_minute: usize, rng: SimRng) -> Self {
-        MinuteSource { by_minute: counts.by_minute, first_minute, minute: 0, pending: VecDeque::new(), rng }
+        MinuteSource {
+            by_minute: counts.by_minute,
+            first_minute,
+            minute: 0,
+            pending: VecDeque::new(),
+            streams: EventQueue::new(),
+            stream_start_s: 0.0,
+            rng,
+        }
     }
 }
 
@@ -208,9 +227,27 @@ impl MinuteCounts {
 
 impl Source for MinuteSource {
     fn next(&mut self) -> Option<Invocation> {
+        if let Some((at, (function, left, position))) = self.streams.pop() {
+            if left > 0 {
+                let next = next_order_statistic(&mut self.rng, position, left);
+                self.streams.schedule(minute_offset(self.stream_start_s, next), (function, left - 1, next));
+            }
+            return Some(Invocation { at, function });
+        }
         while self.pending.is_empty() {
             let counts = self.by_minute.get(self.minute)?;
             let start = (self.first_minute + self.minute) as f64 * 60.0;
+            if counts.iter().map(|&(_, n)| u64::from(n)).sum::<u64>() > MINUTE_EXPANSION_LIMIT {
+                // Each function's arrivals as ascending uniform order
+                // statistics, merged by time.
+                self.stream_start_s = start;
+                for &(function, n) in counts {
+                    let first = next_order_statistic(&mut self.rng, 0.0, n);
+                    self.streams.schedule(minute_offset(start, first), (function, n - 1, first));
+                }
+                self.minute += 1;
+                return self.next();
+            }
             let mut batch = Vec::new();
             for &(function, n) in counts {
                 for _ in 0..n {
@@ -227,6 +264,19 @@ impl Source for MinuteSource {
     fn span(&self) -> SimDuration {
         SimDuration::from_secs(self.by_minute.len() as u64 * 60)
     }
+}
+
+/// The smallest of `n` uniform draws on `(after, 1)`: the next of `n`
+/// remaining sorted uniform arrivals once one sits at `after` (the
+/// sequential method for ascending order statistics).
+fn next_order_statistic(rng: &mut SimRng, after: f64, n: u32) -> f64 {
+    let smallest = 1.0 - rng.uniform().powf(1.0 / f64::from(n.max(1)));
+    after + (1.0 - after) * smallest
+}
+
+/// The time `fraction` (0..1) into the minute starting at `start_s`.
+fn minute_offset(start_s: f64, fraction: f64) -> SimTime {
+    SimTime::ZERO + SimDuration::from_secs_f64(start_s + 60.0 * fraction)
 }
 
 /// Azure 2019 invocation files of consecutive days, streamed: one day's
@@ -440,6 +490,29 @@ mod tests {
             |m: u64, f: u32| all.iter().filter(|i| i.function == f && i.at.as_nanos() / 60_000_000_000 == m).count();
         assert_eq!((in_minute(0, 0), in_minute(1, 0), in_minute(2, 0)), (3, 0, 2));
         assert_eq!((in_minute(0, 1), in_minute(1, 1), in_minute(2, 1)), (1, 1, 0));
+    }
+
+    #[test]
+    fn huge_minutes_are_generated_in_order_without_expanding_them() {
+        let big = u32::try_from(MINUTE_EXPANSION_LIMIT).expect("fits") + 5;
+        let mut src = MinuteSource::new(
+            vec![(0, vec![big, 2]), (1, vec![7, 1]), (2, vec![0, 3])],
+            RngStreams::new(3).stream("m"),
+        );
+        let mut counts = [[0u32; 2]; 3];
+        let mut last = SimTime::ZERO;
+        while let Some(i) = src.next() {
+            assert!(i.at >= last, "in time order");
+            last = i.at;
+            let minute = usize::try_from(i.at.as_nanos() / 60_000_000_000).expect("small");
+            counts[i.function as usize][minute] += 1;
+        }
+        assert_eq!(counts, [[big, 2], [7, 1], [0, 3]]);
+        // The first minute is huge: its arrivals spread over the whole minute.
+        let mut src = MinuteSource::new(vec![(0, vec![u32::MAX])], RngStreams::new(4).stream("m"));
+        let first: Vec<SimTime> = (0..1000).map_while(|_| src.next().map(|i| i.at)).collect();
+        assert_eq!(first.len(), 1000);
+        assert!(first[999].as_nanos() < 1_000_000, "4.3e9 per minute: the first thousand within a millisecond");
     }
 
     #[test]

@@ -31,6 +31,27 @@ use crate::cluster::Cluster;
 use crate::engine::{EndReason, EngineResult};
 use crate::job::Outcome;
 
+/// Every metric [`output`] reports, for checking scenario metric names
+/// when a scenario is loaded.
+pub const METRICS: &[&str] = &[
+    "jct_h_mean",
+    "jct_h_p50",
+    "jct_h_p99",
+    "makespan_h",
+    "wait_h_mean",
+    "gpu_hours_per_job",
+    "utilization",
+    "fragmented_gpus_per_round",
+    "latency_ratio_max",
+    "ftf_rho_max",
+    "restarts_per_job",
+    "jobs_measured_completed",
+    "jobs_completed",
+    "jobs_unfinished",
+    "jobs_unschedulable",
+    "rounds",
+];
+
 /// Builds the run's output from what the engine recorded.
 pub fn output(cluster: &Cluster, result: &EngineResult) -> RunOutput {
     let total_gpus = f64::from(cluster.total_gpus());

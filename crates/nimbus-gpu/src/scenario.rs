@@ -97,9 +97,18 @@ fn resolve(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The most jobs the Gavel generator may be asked for.
+pub const MAX_GENERATED_JOBS: usize = 10_000_000;
+
 impl Scenario {
+    /// The metrics a run of this scenario reports.
+    pub fn metric_names(&self) -> Vec<String> {
+        crate::metrics::METRICS.iter().map(|m| m.to_string()).collect()
+    }
+
     /// Reads the `cluster`, `workload` and `engine` tables of a scenario,
     /// loading the data the given seeds need.
+    #[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
     pub fn from_params(root: &Params, seeds: &[u64]) -> Result<Self, ScenarioError> {
         let cluster =
             root.table("cluster")?.ok_or_else(|| root.error("cluster", "is required: the servers of the cluster"))?;
@@ -107,14 +116,9 @@ impl Scenario {
         for server in cluster.tables("servers")? {
             let gpu = server.required_str("gpu")?.to_string();
             let profile = server.str("profile")?.map(str::to_string);
-            let count = server.u64("count")?.ok_or_else(|| server.error("count", "is required but missing"))?;
-            let gpus_per_server = server.u64_or("gpus_per_server", 1)?;
-            if count == 0 || gpus_per_server == 0 {
-                return Err(server.error("count", "servers and GPUs per server must be at least 1").into());
-            }
-            if count > 100_000 || gpus_per_server > 64 {
-                return Err(server.error("count", "at most 100,000 servers of at most 64 GPUs per group").into());
-            }
+            server.require("count")?;
+            let count = server.u32_in("count", 1, 1..=100_000)?;
+            let gpus_per_server = server.u32_in("gpus_per_server", 1, 1..=64)?;
             let speed = match (server.f64("speed_min")?, server.f64("speed_max")?) {
                 (Some(lo), Some(hi)) if 0.0 < lo && lo <= hi => (lo, hi),
                 (None, None) => {
@@ -128,13 +132,7 @@ impl Scenario {
                 }
             };
             server.finish(&["gpu", "profile", "count", "gpus_per_server", "speed", "speed_min", "speed_max"])?;
-            groups.push(ServerGroup {
-                gpu,
-                profile,
-                count: count as u32,
-                gpus_per_server: gpus_per_server as u32,
-                speed,
-            });
+            groups.push(ServerGroup { gpu, profile, count, gpus_per_server, speed });
         }
         if groups.is_empty() {
             return Err(cluster.error("servers", "is required: at least one [[cluster.servers]] group").into());
@@ -195,17 +193,15 @@ impl Scenario {
             ..EngineConfig::default()
         };
         if let Some(e) = root.table("engine")? {
-            if let Some(r) = e.f64("round_s")? {
-                if r <= 0.0 {
-                    return Err(e.error("round_s", "expected a positive number of seconds").into());
+            if e.contains("round_s") {
+                let ns = e.duration_ns_or("round_s", 360.0, 1e9, true)?;
+                if ns < 1_000_000 {
+                    return Err(e.error("round_s", "a round must last at least 1 ms").into());
                 }
-                engine.round_s = Some(r);
+                engine.round_s = Some(ns as f64 / 1e9);
             }
-            if let Some(h) = e.f64("max_hours")? {
-                if h <= 0.0 {
-                    return Err(e.error("max_hours", "expected a positive number of hours").into());
-                }
-                engine.max_time = SimDuration::from_secs_f64(h * 3600.0);
+            if e.contains("max_hours") {
+                engine.max_time = SimDuration::from_nanos(e.duration_ns_or("max_hours", 1.0, 3600e9, true)?);
             }
             e.finish(&["round_s", "max_hours"])?;
         }
@@ -236,14 +232,26 @@ impl Scenario {
             jobs_per_hour: workload.positive_f64_or("jobs_per_hour", 2.0)?,
             multi_gpu: workload.bool_or("multi_gpu", false)?,
             multi_priority: workload.bool_or("multi_priority", false)?,
-            fixed_duration_s: workload.f64("fixed_duration_s")?,
+            fixed_duration_s: match workload.contains("fixed_duration_s") {
+                true => Some(workload.f64_in("fixed_duration_s", 1.0, 1e-3..=1e10)?),
+                false => None,
+            },
         };
         let measure = match workload.u64_list("measure")? {
-            Some(v) if v.len() == 2 && v[0] < v[1] => Some((v[0] as usize, v[1] as usize)),
-            Some(_) => return Err(workload.error("measure", "expected [first, end) job ids with first < end").into()),
+            Some(v) if v.len() == 2 && v[0] < v[1] && v[1] <= MAX_GENERATED_JOBS as u64 => {
+                Some((usize::try_from(v[0]).unwrap_or(0), usize::try_from(v[1]).unwrap_or(MAX_GENERATED_JOBS)))
+            }
+            Some(_) => {
+                return Err(workload
+                    .error("measure", format!("expected [first, end) job ids with first < end <= {MAX_GENERATED_JOBS}"))
+                    .into());
+            }
             None => None,
         };
-        let max_jobs = workload.u64("max_jobs")?.map(|n| n as usize);
+        let max_jobs = match workload.contains("max_jobs") {
+            true => Some(workload.usize_in("max_jobs", 1, 1..=MAX_GENERATED_JOBS)?),
+            false => None,
+        };
         if measure.is_none() && max_jobs.is_none() {
             return Err(workload
                 .error("max_jobs", "a generated workload needs `max_jobs` or a `measure` window, or it never ends")

@@ -53,6 +53,9 @@ pub trait Prepared: Send + Sync {
     -> Result<RunOutput, String>;
     /// Data substitutions made while preparing (synthetic stand-ins).
     fn fallbacks(&self) -> Vec<String>;
+    /// Every metric a run of this scenario can report (the names a
+    /// scenario's `metrics` and claims may use).
+    fn metric_names(&self) -> Vec<String>;
 }
 
 /// Every domain.
@@ -84,6 +87,8 @@ trait DomainScenario: Send + Sync {
     ) -> Result<RunOutput, String>;
     /// Data substitutions made while preparing.
     fn substitutions(&self) -> &[String];
+    /// Every metric a run can report.
+    fn metrics(&self) -> Vec<String>;
 }
 
 struct Adapter<S>(S);
@@ -105,6 +110,10 @@ impl<S: DomainScenario> Prepared for Adapter<S> {
 
     fn fallbacks(&self) -> Vec<String> {
         self.0.substitutions().to_vec()
+    }
+
+    fn metric_names(&self) -> Vec<String> {
+        self.0.metrics()
     }
 }
 
@@ -193,6 +202,10 @@ impl DomainScenario for nimbus_gpu::scenario::Scenario {
     fn substitutions(&self) -> &[String] {
         self.fallbacks()
     }
+
+    fn metrics(&self) -> Vec<String> {
+        self.metric_names()
+    }
 }
 
 struct LlmDomain;
@@ -240,8 +253,12 @@ impl Domain for LlmDomain {
 impl DomainScenario for nimbus_llm::scenario::Scenario {
     fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_llm::policy::{REGISTRY, find};
-        let info = find(policy).ok_or_else(|| unknown_policy("llm", policy, REGISTRY.iter().map(|p| p.name)))?;
-        (info.build)(params).map(|_| ()).map_err(DomainError::Param)
+        use nimbus_llm::scenario::ScenarioError;
+        find(policy).ok_or_else(|| unknown_policy("llm", policy, REGISTRY.iter().map(|p| p.name)))?;
+        nimbus_llm::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
     }
 
     fn run_one(
@@ -256,6 +273,10 @@ impl DomainScenario for nimbus_llm::scenario::Scenario {
 
     fn substitutions(&self) -> &[String] {
         self.fallbacks()
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        self.metric_names()
     }
 }
 
@@ -316,6 +337,10 @@ impl DomainScenario for nimbus_faas::scenario::Scenario {
 
     fn substitutions(&self) -> &[String] {
         self.fallbacks()
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        self.metric_names()
     }
 }
 
@@ -378,5 +403,9 @@ impl DomainScenario for nimbus_consensus::scenario::Scenario {
 
     fn substitutions(&self) -> &[String] {
         self.fallbacks()
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        self.metric_names()
     }
 }

@@ -95,6 +95,7 @@ pub fn run_scenario(
         };
         progress(Progress { fraction: sum / total as f64, finished, total });
     };
+    let declared = scenario.prepared.metric_names();
     let work = || {
         pairs
             .par_iter()
@@ -106,6 +107,19 @@ pub fn run_scenario(
                     scenario.prepared.run(&spec.name, &spec.params, *seed, &mut on_progress).map_err(|message| {
                         LabError::Run { path: scenario.path.clone(), policy: spec.label.clone(), seed: *seed, message }
                     })?;
+                // A domain must report only the metrics it declares, or
+                // scenarios could not be checked against them at load time.
+                if let Some(m) = output.metrics.iter().find(|m| !declared.contains(&m.name)) {
+                    return Err(LabError::Run {
+                        path: scenario.path.clone(),
+                        policy: spec.label.clone(),
+                        seed: *seed,
+                        message: format!(
+                            "internal error: metric {:?} is not among the domain's declared metrics",
+                            m.name
+                        ),
+                    });
+                }
                 report(index, 1.0, true);
                 Ok(RunRecord { policy: spec.label.clone(), seed: *seed, output })
             })

@@ -243,6 +243,17 @@ impl Scenario {
         for policy in &policies {
             prepared.check_policy(&policy.name, &policy.params).map_err(domain_error)?;
         }
+        let known = prepared.metric_names();
+        let unknown_metric =
+            |name: &str| format!("unknown metric {name:?}; domain `{}` reports: {}", domain.name(), known.join(", "));
+        if let Some(bad) = metrics.iter().find(|m| !known.contains(m)) {
+            return Err(param_err(root.error("metrics", unknown_metric(bad))));
+        }
+        for (table, claim) in root.tables("claim").map_err(param_err)?.into_iter().zip(&claims) {
+            if !known.contains(&claim.metric) {
+                return Err(param_err(table.error("metric", unknown_metric(&claim.metric))));
+            }
+        }
 
         let mut hash_input = text.to_string();
         for (k, v) in &overrides.set {

@@ -40,6 +40,41 @@ fn cdf(name: &str, x_label: &str, values: &[f64]) -> Series {
     Series { name: name.into(), x_label: x_label.into(), y_label: "fraction of requests".into(), points }
 }
 
+/// The metrics [`output`] reports before the per-class SLO attainments
+/// (`slo_attainment_<class>`, present when a scenario defines more than one
+/// class).
+pub const METRICS_FIRST: &[&str] = &[
+    "ttft_s_p50",
+    "ttft_s_p90",
+    "ttft_s_p99",
+    "tbt_ms_p50",
+    "tbt_ms_p90",
+    "tbt_ms_p99",
+    "tbt_mean_ms_p50",
+    "e2e_s_p50",
+    "e2e_s_p90",
+    "e2e_s_p99",
+    "slo_attainment",
+];
+
+/// The metrics [`output`] reports after the per-class SLO attainments.
+pub const METRICS_LAST: &[&str] = &[
+    "throughput_rps",
+    "tokens_per_s",
+    "gpu_busy",
+    "kv_used_mean",
+    "cost_usd_per_1k_tokens",
+    "preemptions",
+    "swaps",
+    "model_loads",
+    "gpus",
+    "instances_per_gpu",
+    "requests_completed",
+    "requests_unfinished",
+    "requests_rejected",
+    "iterations",
+];
+
 /// The run's metrics, per-request table and series.
 pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
     let reqs = &result.requests;

@@ -69,18 +69,12 @@ const SCHEDULERS: [&str; 3] = ["vllm", "sarathi", "orca"];
 
 fn scheduler(params: &Params, default: &str) -> Result<SchedulerKind, ParamError> {
     let name = params.choice_or("scheduler", &SCHEDULERS, default)?;
-    let max_tokens = params.u64_or("max_tokens", 4096)?;
-    let chunk = params.u64_or("chunk", 512)?;
-    if max_tokens == 0 || max_tokens > 1 << 20 {
-        return Err(params.error("max_tokens", "must be in 1..=1048576"));
-    }
-    if chunk == 0 || chunk > 1 << 20 {
-        return Err(params.error("chunk", "must be in 1..=1048576"));
-    }
+    let max_tokens = params.u32_in("max_tokens", 4096, 1..=1 << 20)?;
+    let chunk = params.u32_in("chunk", 512, 1..=1 << 20)?;
     Ok(match name {
-        "sarathi" => SchedulerKind::Sarathi { chunk: chunk as u32 },
+        "sarathi" => SchedulerKind::Sarathi { chunk },
         "orca" => SchedulerKind::Orca,
-        _ => SchedulerKind::Vllm { max_tokens: max_tokens as u32 },
+        _ => SchedulerKind::Vllm { max_tokens },
     })
 }
 
@@ -113,26 +107,22 @@ fn qlm(params: &Params) -> Result<PolicySpec, ParamError> {
         _ => Estimator::Mean,
     };
     let reorder = match params.choice_or("reorder", &["edf", "milp"], "edf")? {
-        "milp" => Reorder::Milp { max_groups: params.u64_or("milp_max_groups", 8)?.clamp(2, 32) as usize },
+        "milp" => Reorder::Milp { max_groups: params.usize_in("milp_max_groups", 8, 2..=32)? },
         _ => Reorder::Edf,
     };
     let placement = match params.choice_or("placement", &["rwt", "random"], "rwt")? {
         "random" => Placement::Random,
         _ => Placement::Rwt,
     };
-    let group_size = params.u64_or("group_size", 16)?;
-    if group_size == 0 {
-        return Err(params.error("group_size", "must be at least 1"));
-    }
     let config = QlmConfig {
         estimator,
         reorder,
         placement,
-        group_size: group_size as usize,
-        pull_limit: params.u64_or("pull_limit", 0)? as usize,
-        prior_output_mean: params.positive_f64_or("prior_output_tokens", 100.0)?,
+        group_size: params.usize_in("group_size", 16, 1..=1_000_000)?,
+        pull_limit: params.usize_in("pull_limit", 0, 0..=1_000_000)?,
+        prior_output_mean: params.f64_in("prior_output_tokens", 100.0, 1e-3..=1e7)?,
         evict: params.bool_or("evict", true)?,
-        evict_margin_s: params.non_negative_f64_or("evict_margin_s", 60.0)?,
+        evict_margin_s: params.f64_in("evict_margin_s", 60.0, 0.0..=1e9)?,
     };
     params.finish(&[
         "scheduler",

@@ -537,6 +537,9 @@ impl Qlm {
     }
 }
 
+/// The metrics QLM adds to a run's output.
+pub const QLM_METRICS: &[&str] = &["rwt_error_median", "qlm_reorders", "qlm_milp_solves", "qlm_evictions"];
+
 impl Dispatcher for Qlm {
     fn on_arrival(&mut self, id: ReqId, world: &mut World) -> Vec<u32> {
         let spec = world.requests[id as usize].spec;

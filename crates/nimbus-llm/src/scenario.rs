@@ -37,8 +37,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nimbus_sim::output::RunOutput;
-use nimbus_sim::params::{ParamError, Params};
-use nimbus_sim::{RngStreams, SimTime};
+use nimbus_sim::params::{ParamError, Params, round_to_u64};
+use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::TraceError;
 use nimbus_trace::llm;
 
@@ -138,32 +138,27 @@ fn gpu_profile_dir(gpu: &str) -> &'static str {
 
 impl Scenario {
     /// Reads `replicas`, `engine` and `workload`.
+    #[warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // user input: checked conversions only
     pub fn from_params(root: &Params) -> Result<Self, ScenarioError> {
         let mut fallbacks = Vec::new();
         let mut notes = Vec::new();
         let empty = Params::new("engine", None);
         let engine = root.table("engine")?.unwrap_or(&empty);
-        let block_tokens = engine.u64_or("block_tokens", 16)?;
-        if !(1..=1024).contains(&block_tokens) {
-            return Err(engine.error("block_tokens", "must be in 1..=1024").into());
-        }
+        let block_tokens = engine.u32_in("block_tokens", 16, 1..=1024)?;
         let watermark = engine.non_negative_f64_or("watermark", 0.01)?;
         let memory_fraction = engine.positive_f64_or("memory_fraction", 0.9)?;
         if watermark >= 0.5 || memory_fraction > 1.0 {
             return Err(engine.error("watermark", "watermark must be < 0.5 and memory_fraction <= 1").into());
         }
-        let max_seqs = engine.u64_or("max_seqs", 128)?;
-        if !(1..=65_536).contains(&max_seqs) {
-            return Err(engine.error("max_seqs", "must be in 1..=65536").into());
-        }
+        let max_seqs = engine.u32_in("max_seqs", 128, 1..=65_536)?;
         let preemption = match engine.choice_or("preemption", &["recompute", "swap"], "recompute")? {
             "swap" => Preemption::Swap,
             _ => Preemption::Recompute,
         };
         let pcie = engine.positive_f64_or("pcie_gbps", 25.0)? * 1e9;
         let load_bw = engine.positive_f64_or("load_gbps", 25.0)? * 1e9;
-        let load_fixed_s = engine.non_negative_f64_or("load_fixed_s", 5.0)?;
-        let horizon_s = engine.positive_f64_or("horizon_s", 4.0 * 3600.0)?;
+        let load_fixed_s = engine.f64_in("load_fixed_s", 5.0, 0.0..=1e6)?;
+        let horizon = SimDuration::from_nanos(engine.duration_ns_or("horizon_s", 4.0 * 3600.0, 1e9, true)?);
         let exec_kind = engine.choice_or("exec", &["roofline", "profile", "fitted"], "roofline")?.to_string();
         let profiles = engine.str("profiles")?.unwrap_or("../shared/data/vidur-profiles").to_string();
         let distserve_path = engine
@@ -187,17 +182,19 @@ impl Scenario {
         let workload = root.table("workload")?.ok_or_else(|| root.error("workload", "is required"))?;
         let mut classes = Vec::new();
         for c in workload.tables("classes")? {
+            // Objectives are durations: positive, at least 1 ns, bounded.
+            let objective = |key: &str, unit_ns: f64| -> Result<Option<f64>, ParamError> {
+                if c.contains(key) {
+                    c.duration_ns_or(key, 1.0, unit_ns, true)?;
+                }
+                c.f64(key)
+            };
             let class = ClassSpec {
                 name: c.required_str("name")?.to_string(),
-                ttft_s: c.f64("ttft_s")?,
-                tbt_ms: c.f64("tbt_ms")?,
-                deadline_s: c.f64("deadline_s")?,
+                ttft_s: objective("ttft_s", 1e9)?,
+                tbt_ms: objective("tbt_ms", 1e6)?,
+                deadline_s: objective("deadline_s", 1e9)?,
             };
-            for (key, v) in [("ttft_s", class.ttft_s), ("tbt_ms", class.tbt_ms), ("deadline_s", class.deadline_s)] {
-                if v.is_some_and(|v| v.is_nan() || v <= 0.0) {
-                    return Err(c.error(key, "must be positive").into());
-                }
-            }
             c.finish(&[])?;
             if classes.iter().any(|k: &ClassSpec| k.name == class.name) {
                 return Err(c.error("name", format!("class `{}` is defined twice", class.name)).into());
@@ -213,13 +210,15 @@ impl Scenario {
             let spec = model::model(name).ok_or_else(|| {
                 p.error(key, format!("unknown model `{name}`; known: {}", model::model_names().join(", ")))
             })?;
-            Ok(match model_names.iter().position(|m| m == spec.name) {
-                Some(i) => i as u16,
+            let i = match model_names.iter().position(|m| m == spec.name) {
+                Some(i) => i,
                 None => {
                     model_names.push(spec.name.to_string());
-                    (model_names.len() - 1) as u16
+                    model_names.len() - 1
                 }
-            })
+            };
+            // The catalog holds a few dozen models.
+            Ok(u16::try_from(i).unwrap_or(u16::MAX))
         };
 
         let mut groups = Vec::new();
@@ -228,22 +227,26 @@ impl Scenario {
             let device = Device::from_catalog(gpu).ok_or_else(|| {
                 r.error("gpu", format!("unknown GPU `{gpu}`; known: {}", nimbus_model::gpu_names().join(", ")))
             })?;
-            let count = r.u64("count")?.ok_or_else(|| r.error("count", "is required"))?;
-            let tp = r.u64_or("tp", 1)?;
-            if !(1..=10_000).contains(&count) || !(1..=64).contains(&tp) {
-                return Err(r.error("count", "count must be in 1..=10000 and tp in 1..=64").into());
-            }
+            r.require("count")?;
+            let count = r.u32_in("count", 1, 1..=10_000)?;
+            let tp = r.u32_in("tp", 1, 1..=64)?;
             let model = r.required_str("model")?.to_string();
             model_index(&model, r, "model")?;
             let price = r.positive_f64_or("gpu_hour_usd", default_price(&device.name))?;
+            let within = |key: &str, range: std::ops::RangeInclusive<f64>| -> Result<Option<f64>, ParamError> {
+                match r.contains(key) {
+                    false => Ok(None),
+                    true => r.f64_in(key, 0.0, range).map(Some),
+                }
+            };
             let overrides = RooflineOverrides {
-                eta_bandwidth: r.f64("eta_bandwidth")?,
-                eta_compute: r.f64("eta_compute")?,
-                iteration_overhead_ms: r.f64("iteration_overhead_ms")?,
-                request_overhead_ms: r.f64("request_overhead_ms")?,
+                eta_bandwidth: within("eta_bandwidth", 1e-6..=1.0)?,
+                eta_compute: within("eta_compute", 1e-6..=1.0)?,
+                iteration_overhead_ms: within("iteration_overhead_ms", 0.0..=1e6)?,
+                request_overhead_ms: within("request_overhead_ms", 0.0..=1e6)?,
             };
             r.finish(&[])?;
-            groups.push(GroupSpec { gpu: device.name, count: count as u32, tp: tp as u32, model, price, overrides });
+            groups.push(GroupSpec { gpu: device.name, count, tp, model, price, overrides });
         }
         if groups.is_empty() {
             return Err(root.error("replicas", "is required: at least one [[replicas]] group").into());
@@ -256,15 +259,18 @@ impl Scenario {
             let model_name = s.required_str("model")?;
             let model = model_index(model_name, s, "model")?;
             let class = match s.str("class")? {
-                Some(c) => classes.iter().position(|k| k.name == c).ok_or_else(|| {
-                    s.error(
-                        "class",
-                        format!(
-                            "unknown class `{c}`; defined: {}",
-                            classes.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
-                        ),
-                    )
-                })? as u16,
+                Some(c) => {
+                    let i = classes.iter().position(|k| k.name == c).ok_or_else(|| {
+                        s.error(
+                            "class",
+                            format!(
+                                "unknown class `{c}`; defined: {}",
+                                classes.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ")
+                            ),
+                        )
+                    })?;
+                    u16::try_from(i).map_err(|_| s.error("class", "more than 65,535 classes"))?
+                }
                 None => 0,
             };
             let synthetic_name = s.choice_or("synthetic", &["azure-conv", "azure-code", "sharegpt"], "azure-conv")?;
@@ -326,32 +332,29 @@ impl Scenario {
                     lengths = Some(Lengths::Synthetic(synthetic));
                 }
             }
-            if let (Some(p), Some(o)) = (s.u64("prompt_tokens")?, s.u64("output_tokens")?) {
-                if p == 0 || o == 0 || p > 1 << 20 || o > 1 << 20 {
-                    return Err(s.error("prompt_tokens", "prompt and output tokens must be in 1..=1048576").into());
+            match (s.contains("prompt_tokens"), s.contains("output_tokens")) {
+                (true, true) => {
+                    let p = s.u32_in("prompt_tokens", 1, 1..=1 << 20)?;
+                    let o = s.u32_in("output_tokens", 1, 1..=1 << 20)?;
+                    lengths = Some(Lengths::Fixed(p, o));
                 }
-                lengths = Some(Lengths::Fixed(p as u32, o as u32));
+                (false, false) => {}
+                (true, false) => return Err(s.error("prompt_tokens", "give output_tokens too").into()),
+                (false, true) => return Err(s.error("output_tokens", "give prompt_tokens too").into()),
             }
             let arrivals = arrivals.ok_or_else(|| {
                 s.error("arrivals", "give a `trace`, or `arrivals = \"poisson\"` or `\"gamma\"` with `rate`")
             })?;
             let lengths = lengths.unwrap_or(Lengths::Synthetic(synthetic));
             let rate_scale = s.positive_f64_or("rate_scale", 1.0)?;
-            let instance = s.u64_or("instance", 0)?;
-            if instance >= 128 {
-                return Err(s.error("instance", "must be below 128").into());
-            }
-            let instance = instance as u16;
-            let start_s = s.non_negative_f64_or("start_s", 0.0)?;
-            let duration_s = s.positive_f64_or("duration_s", 3600.0)?;
-            let max_requests = s.u64_or("max_requests", 1_000_000)?;
+            let instance = u16::try_from(s.u32_in("instance", 0, 0..=127)?).unwrap_or(0);
+            let start_s = s.duration_ns_or("start_s", 0.0, 1e9, false)? as f64 / 1e9;
+            let duration_s = s.duration_ns_or("duration_s", 3600.0, 1e9, true)? as f64 / 1e9;
+            let max_requests = s.usize_in("max_requests", 1_000_000, 0..=10_000_000)?;
             let truncate_to = match s.choice_or("over_length", &["reject", "truncate"], "reject")? {
                 "truncate" => Some(model::model(model_name).map_or(u32::MAX, |m| m.max_seq_len)),
                 _ => None,
             };
-            if max_requests > 10_000_000 {
-                return Err(s.error("max_requests", "at most 10,000,000").into());
-            }
             s.finish(&[])?;
             streams.push(Stream {
                 name,
@@ -363,7 +366,7 @@ impl Scenario {
                 rate_scale,
                 start_s,
                 duration_s,
-                max_requests: max_requests as usize,
+                max_requests,
                 truncate_to,
             });
         }
@@ -378,12 +381,9 @@ impl Scenario {
         let moe = match root.table("moe")? {
             None => None,
             Some(m) => {
-                let instances = m.u64("instances")?.ok_or_else(|| m.error("instances", "is required"))?;
-                if !(1..=64).contains(&instances) {
-                    return Err(m.error("instances", "must be in 1..=64").into());
-                }
+                m.require("instances")?;
                 let settings = MoeSettings {
-                    instances: instances as u32,
+                    instances: m.u32_in("instances", 1, 1..=64)?,
                     skew: m.non_negative_f64_or("skew", 0.0)?,
                     kv_bytes_per_instance: m.positive_f64_or("kv_gb_per_instance", 7.0)? * 1e9,
                 };
@@ -496,12 +496,16 @@ impl Scenario {
                     }
                     _ => Arc::new(roofline),
                 };
-                let total_blocks = (kv_tokens / block_tokens as f64).floor().min(u32::MAX as f64 / 2.0) as u32;
+                let total_blocks =
+                    round_to_u64((kv_tokens / f64::from(block_tokens)).floor().min(f64::from(u32::MAX / 2)))
+                        .and_then(|b| u32::try_from(b).ok())
+                        .unwrap_or(0);
                 // Decode throughput at a full batch of 1k-token contexts.
-                let batch =
-                    (max_seqs as f64).min((total_blocks as f64 * block_tokens as f64 / 1024.0).floor()).max(1.0);
+                let batch = f64::from(max_seqs)
+                    .min((f64::from(total_blocks) * f64::from(block_tokens) / 1024.0).floor())
+                    .max(1.0);
                 let mut shape = BatchShape::default();
-                for _ in 0..batch as u32 {
+                for _ in 0..round_to_u64(batch).unwrap_or(1) {
                     shape.add_decode(1024);
                 }
                 let decode_tokens_per_s = batch / exec.iteration_s(&shape).max(1e-9);
@@ -532,7 +536,7 @@ impl Scenario {
                 gpu: g.gpu.clone(),
                 count: g.count,
                 tp: g.tp,
-                initial_model: initial.map(|i| i as u16),
+                initial_model: initial.and_then(|i| u16::try_from(i).ok()),
                 deployments,
                 gpu_hour_usd: g.price,
                 pinned_instance: None,
@@ -545,14 +549,14 @@ impl Scenario {
             classes,
             scheduler: SchedulerConfig {
                 kind: SchedulerKind::Vllm { max_tokens: 4096 },
-                max_seqs: max_seqs as u32,
-                block_tokens: block_tokens as u32,
+                max_seqs,
+                block_tokens,
                 watermark,
                 preemption,
                 order: QueueOrder::Fcfs,
             },
             pcie_bandwidth: pcie,
-            horizon: SimTime::ZERO + nimbus_sim::SimDuration::from_secs_f64(horizon_s),
+            horizon: SimTime::ZERO + horizon,
             check_invariants: false,
         };
         Ok(Scenario { fleet, streams, fallbacks, notes, moe, builds, memory_fraction })
@@ -651,6 +655,50 @@ impl Scenario {
         }
         all.sort_by_key(|x| (x.0, x.1, x.2));
         (all.into_iter().map(|x| x.3).collect(), clipped)
+    }
+
+    /// The metrics a run of this scenario reports, under any policy (QLM's
+    /// own only under QLM).
+    pub fn metric_names(&self) -> Vec<String> {
+        use crate::metrics::{METRICS_FIRST, METRICS_LAST};
+        let mut names: Vec<String> = METRICS_FIRST.iter().map(|m| m.to_string()).collect();
+        if self.fleet.classes.len() > 1 {
+            names.extend(self.fleet.classes.iter().map(|c| format!("slo_attainment_{}", c.name)));
+        }
+        names.extend(METRICS_LAST.iter().chain(crate::qlm::QLM_METRICS).map(|m| m.to_string()));
+        names
+    }
+
+    /// Checks that policy `policy_name` accepts `params` and can serve
+    /// this workload: a router sends each request to a replica already
+    /// holding its model, so under a router every stream's model must be
+    /// some replica group's `model` (QLM can swap a model in; MoE policies
+    /// place their own deployments).
+    pub fn check(&self, policy_name: &str, params: &Params) -> Result<(), ScenarioError> {
+        let info = policy::find(policy_name).ok_or_else(|| {
+            ScenarioError::Invalid(format!(
+                "unknown llm policy `{policy_name}`; available: {}",
+                policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        let spec = (info.build)(params)?;
+        if matches!(spec.dispatch, DispatchSpec::Router(_)) && spec.moe == MoeMode::None {
+            let served: Vec<u16> = self.fleet.groups.iter().filter_map(|g| g.initial_model).collect();
+            if let Some(stream) = self.streams.iter().find(|s| !served.contains(&s.model)) {
+                let name = |m: u16| self.fleet.models.get(usize::from(m)).map_or("?", String::as_str);
+                let mut serving: Vec<&str> = served.iter().map(|&m| name(m)).collect();
+                serving.dedup();
+                return Err(ScenarioError::Invalid(format!(
+                    "policy `{policy_name}` routes each request to a replica holding its model, but stream `{}` asks \
+                     for `{}`, which no [[replicas]] group serves (they serve {}); add a group with that model, \
+                     or use qlm, which swaps models in",
+                    stream.name,
+                    name(stream.model),
+                    serving.join(", ")
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// Runs one policy with one seed.

@@ -16,6 +16,20 @@ use std::sync::Mutex;
 /// a few durations stay far from `u64` nanoseconds' limit (584 years).
 pub const MAX_DURATION_NS: u64 = 1_000_000_000 * 1_000_000_000;
 
+/// `x` rounded to the nearest integer when that integer is a `u64`;
+/// `None` for NaN, infinities, negative values below -0.5 and values at or
+/// above 2^64. The one place a float from input becomes an integer.
+pub fn round_to_u64(x: f64) -> Option<u64> {
+    let r = x.round();
+    // 2^64 is exactly representable; every f64 below it converts exactly.
+    if (0.0..18_446_744_073_709_551_616.0).contains(&r) {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // in range: checked above
+        Some(r as u64)
+    } else {
+        None
+    }
+}
+
 /// Where a value was written: 1-based line and column in the source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -330,7 +344,7 @@ impl Params {
                 format!("{v} is longer than the longest simulated span, {} s", MAX_DURATION_NS / 1_000_000_000),
             ));
         }
-        let whole = ns.round() as u64;
+        let whole = round_to_u64(ns).unwrap_or(MAX_DURATION_NS);
         if positive && whole == 0 {
             return Err(self.error(
                 key,
@@ -515,6 +529,17 @@ mod tests {
         let err = p.finish(&["rate", "kind"]).expect_err("typo is unknown");
         assert_eq!(err.key, "workload.typo");
         assert!(err.message.contains("accepted keys here: kind, rate"));
+    }
+
+    #[test]
+    fn floats_round_to_u64_only_in_range() {
+        assert_eq!(round_to_u64(2.5), Some(3));
+        assert_eq!(round_to_u64(-0.4), Some(0));
+        assert_eq!(round_to_u64(-0.6), None);
+        assert_eq!(round_to_u64(f64::NAN), None);
+        assert_eq!(round_to_u64(f64::INFINITY), None);
+        assert_eq!(round_to_u64(1.8e19), Some(18_000_000_000_000_000_000));
+        assert_eq!(round_to_u64(1.9e19), None);
     }
 
     #[test]

@@ -123,7 +123,7 @@ pub const INFO_MAX_SUM_THROUGHPUT: PolicyInfo = PolicyInfo {
 };
 
 fn build(params: &Params, env: &PolicyEnv, objective: Objective) -> Result<Box<dyn Policy>, ParamError> {
-    let round_s = params.positive_f64_or("round_s", 360.0)?;
+    let round_s = params.f64_in("round_s", 360.0, 1e-3..=1e7)?;
     let reset_interval_s = params.non_negative_f64_or("reset_interval_s", 1920.0)?;
     params.finish(PARAMS)?;
     Ok(Box::new(Gavel::new(&env.cluster, env.seed, objective, round_s, reset_interval_s)))

@@ -71,12 +71,12 @@ pub const INFO: PolicyInfo = PolicyInfo {
 
 fn build(params: &Params, env: &PolicyEnv) -> Result<Box<dyn Policy>, ParamError> {
     let hops = Hops {
-        round_s: params.positive_f64_or("round_s", 360.0)?,
+        round_s: params.f64_in("round_s", 360.0, 1e-3..=1e7)?,
         sigma: params.positive_f64_or("sigma", 1.4)?,
         lambda: params.positive_f64_or("lambda", 1.0)?,
-        top_servers: params.u64_or("top_servers", 2)?.max(1) as usize,
-        extra_plans: params.u64_or("extra_plans", 2)? as usize,
-        node_limit: params.u64_or("node_limit", 200)?,
+        top_servers: params.usize_in("top_servers", 2, 1..=1024)?,
+        extra_plans: params.usize_in("extra_plans", 2, 0..=64)?,
+        node_limit: params.u64_in("node_limit", 200, 1..=1_000_000_000)?,
         server_order: servers_by_speed(&env.cluster),
         profile: BTreeMap::new(),
     };

@@ -60,13 +60,13 @@ pub const INFO: PolicyInfo = PolicyInfo {
 };
 
 fn build(params: &Params, env: &PolicyEnv) -> Result<Box<dyn Policy>, ParamError> {
-    let round_s = params.positive_f64_or("round_s", 60.0)?;
+    let round_s = params.f64_in("round_s", 60.0, 1e-3..=1e7)?;
     let p = params.f64_or("p", -0.5)?;
     if p == 0.0 {
         return Err(params.error("p", "p must be non-zero (negative: fairness, positive: efficiency)"));
     }
     let lambda_n = params.f64_or("lambda_n", 1.1)?;
-    let node_limit = params.u64_or("node_limit", 5000)?;
+    let node_limit = params.u64_in("node_limit", 5000, 1..=1_000_000_000)?;
     params.finish(INFO.params)?;
     Ok(Box::new(Sia::new(&env.cluster, round_s, p, lambda_n, node_limit)))
 }

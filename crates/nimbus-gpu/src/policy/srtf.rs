@@ -22,7 +22,7 @@ pub const INFO: PolicyInfo = PolicyInfo {
 };
 
 fn build(params: &Params, _env: &PolicyEnv) -> Result<Box<dyn Policy>, ParamError> {
-    let round_s = params.positive_f64_or("round_s", 360.0)?;
+    let round_s = params.f64_in("round_s", 360.0, 1e-3..=1e7)?;
     params.finish(INFO.params)?;
     Ok(Box::new(Srtf { round_s }))
 }

@@ -40,7 +40,7 @@ pub const INFO: PolicyInfo = PolicyInfo {
 };
 
 fn build(params: &Params, _env: &PolicyEnv) -> Result<Box<dyn Policy>, ParamError> {
-    let round_s = params.positive_f64_or("round_s", 360.0)?;
+    let round_s = params.f64_in("round_s", 360.0, 1e-3..=1e7)?;
     let mut thresholds = params.f64_list("thresholds_gpu_s")?.unwrap_or_else(|| vec![3600.0]);
     if thresholds.iter().any(|t| *t <= 0.0) {
         return Err(params.error("thresholds_gpu_s", "thresholds must be positive GPU-seconds"));
