@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use nimbus_lab::domain::REGISTRY;
 use nimbus_lab::matrix::Progress;
 use nimbus_lab::scenario::Overrides;
-use nimbus_lab::{Scenario, run_scenario};
+use nimbus_lab::{Limits, Scenario, run_scenario_within};
 use nimbus_report::{Manifest, claims_table, comparison_table, write_results};
 
 use crate::{DelayedProgress, commit_of};
@@ -21,6 +21,7 @@ pub fn run(
     out: Option<PathBuf>,
     set: &[String],
     jobs: Option<usize>,
+    limits: &Limits,
     quiet: bool,
 ) -> Result<(), String> {
     let mut overrides = Overrides { seeds, set: Vec::new() };
@@ -64,7 +65,7 @@ pub fn run(
             bar.update((p.fraction * 1000.0) as u64, format!("{}/{} runs", p.finished, p.total));
         }
     };
-    let result = run_scenario(&scenario, jobs, &on_progress).map_err(|e| e.to_string())?;
+    let result = run_scenario_within(&scenario, jobs, limits, &on_progress).map_err(|e| e.to_string())?;
     bar.finish();
 
     let labels: Vec<String> = scenario.policies.iter().map(|p| p.label.clone()).collect();
@@ -199,6 +200,16 @@ pub fn show(what: &str) -> Result<(), String> {
         for f in scenario.prepared.fallbacks() {
             outln!("data        {f}");
         }
+        let workers = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        let unlimited = Limits { memory_bytes: u64::MAX, events_per_run: u64::MAX };
+        let budget = nimbus_lab::budget::check(&scenario, workers, &unlimited).map_err(|e| e.to_string())?;
+        outln!(
+            "needs       about {} of memory ({} run{} at once), at most {:.2e} events per run",
+            nimbus_sim::estimate::bytes(budget.memory_bytes),
+            budget.concurrent,
+            if budget.concurrent == 1 { "" } else { "s" },
+            budget.events_max as f64
+        );
         return Ok(());
     }
     for domain in REGISTRY {

@@ -58,12 +58,18 @@ pub struct ServeArgs {
     /// The cluster's shared token (default: the NIMBUS_KV_TOKEN environment variable).
     #[arg(long)]
     token: Option<String>,
-    /// Longest value a client may write, bytes.
-    #[arg(long, default_value_t = 1 << 20)]
-    max_value_bytes: usize,
+    /// Longest value a client may write, bytes (at most 32 MiB).
+    #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(8..=32 << 20))]
+    max_value_bytes: u64,
     /// The protocol's timer (re-sends), ms.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     tick_ms: u64,
+    /// Exit when standard input closes (set by the process that started this replica, so it dies with it).
+    #[arg(long, hide = true)]
+    exit_with_parent: bool,
+    /// With --exit-with-parent: remove this directory on the way out (a temporary cluster's).
+    #[arg(long, hide = true, requires = "exit_with_parent")]
+    remove_on_exit: Option<PathBuf>,
 }
 
 /// `nimbus kv bench`.
@@ -80,24 +86,24 @@ pub struct BenchArgs {
     /// The cluster's token (default: NIMBUS_KV_TOKEN, or a fresh one for --spawn).
     #[arg(long)]
     token: Option<String>,
-    /// Closed-loop clients.
-    #[arg(long, default_value_t = 8)]
-    clients: usize,
+    /// Closed-loop clients (1 to 10,000).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    clients: u64,
     /// Operations per client.
     #[arg(long, default_value_t = 200)]
     ops: u32,
     /// Clients stop issuing operations after this many seconds.
     #[arg(long, default_value_t = 30.0, value_parser = seconds)]
     max_seconds: f64,
-    /// Keys of the uniform get/put/read-modify-write workload.
-    #[arg(long, default_value_t = 16)]
-    keys: usize,
+    /// Keys of the uniform get/put/read-modify-write workload (1 to 10,000,000).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    keys: u64,
     /// A YCSB workload instead: a letter a–f, or a YCSB property file.
     #[arg(long)]
     workload: Option<String>,
-    /// Bytes per written value (at least 8).
-    #[arg(long, default_value_t = 1024)]
-    value_bytes: usize,
+    /// Bytes per written value (8 to 32 MiB; the replicas refuse more than their --max-value-bytes).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(8..=32 << 20))]
+    value_bytes: u64,
     /// Seeds the clients' choices of operations and keys.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -105,10 +111,10 @@ pub struct BenchArgs {
     #[arg(long)]
     kill: Option<usize>,
     /// ... this many ms after the workload starts.
-    #[arg(long, default_value_t = 300)]
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     kill_after_ms: u64,
     /// ... and start it again from its durable log this many ms after the kill.
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     restart_after_ms: Option<u64>,
     /// Skip the read-back of every key written.
     #[arg(long)]
@@ -171,6 +177,10 @@ fn token_from(arg: Option<String>) -> Option<String> {
 }
 
 fn serve(args: ServeArgs) -> Result<(), String> {
+    if args.exit_with_parent {
+        nimbus_kv::cluster::exit_with_parent(args.remove_on_exit.clone())
+            .map_err(|e| format!("watching the parent process: {e}"))?;
+    }
     let peers = parse_addrs(&args.peers)?;
     let (protocol, f) = choose_protocol(&args.protocol, peers.len())?;
     let token = token_from(args.token).ok_or_else(|| format!("no cluster token: give --token or set {TOKEN_ENV}"))?;
@@ -181,8 +191,12 @@ fn serve(args: ServeArgs) -> Result<(), String> {
         token,
         protocol,
         data_dir: args.data_dir,
-        tick: Duration::from_millis(args.tick_ms.max(1)),
-        limits: Limits { value_bytes: args.max_value_bytes, ..Limits::default() },
+        tick: Duration::from_millis(args.tick_ms),
+        limits: Limits {
+            value_bytes: usize::try_from(args.max_value_bytes).unwrap_or(usize::MAX),
+            client_frame_bytes: usize::try_from(args.max_value_bytes).unwrap_or(usize::MAX) + (1 << 20),
+            ..Limits::default()
+        },
     };
     server::serve(config).map_err(|e| e.to_string())
 }
@@ -221,8 +235,6 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
         return Err("--kill needs --spawn (this command kills only replicas it started)".into());
     }
     let ycsb = args.workload.as_deref().map(workload).transpose()?;
-    let temp = std::env::temp_dir().join(format!("nimbus-kv-{}", std::process::id()));
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.clone());
     let mut cluster = None;
     let (addrs, token, protocol) = match spawn {
         Some(n) => {
@@ -236,8 +248,14 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
             {
                 return Err(format!("--kill {k}: there are replicas 0..{n}"));
             }
-            let started = LocalCluster::start(&program, n, f, protocol, &data_dir, &token)
-                .map_err(|e| format!("starting {n} replicas in {}: {e}", data_dir.display()))?;
+            // In a directory of the user's, or a temporary one that goes
+            // with the replicas however this command ends.
+            let started = match &args.data_dir {
+                Some(dir) => LocalCluster::start(&program, n, f, protocol, dir, &token)
+                    .map_err(|e| format!("starting {n} replicas in {}: {e}", dir.display()))?,
+                None => LocalCluster::start_temporary(&program, n, f, protocol, &token)
+                    .map_err(|e| format!("starting {n} replicas in a temporary directory: {e}"))?,
+            };
             let addrs = started.addrs.clone();
             cluster = Some(started);
             (addrs, token, Some(protocol))
@@ -256,17 +274,18 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
             attempt_timeout: Duration::from_millis(500),
             frame_limit: 64 << 20,
         },
-        clients: args.clients.max(1),
+        clients: usize::try_from(args.clients).unwrap_or(1),
         ops_per_client: args.ops,
         max_duration: Duration::from_secs_f64(args.max_seconds),
         op_deadline: Duration::from_secs(10),
-        keys: args.keys.max(1),
-        value_bytes: args.value_bytes.max(8),
+        keys: usize::try_from(args.keys).unwrap_or(1),
+        value_bytes: usize::try_from(args.value_bytes).unwrap_or(8),
         ycsb,
         seed: args.seed,
         read_back: !args.no_read_back,
-        // Distinct sessions per run against a long-lived cluster.
+        // Distinct sessions and keys per run against a long-lived cluster.
         first_client_id: u64::from(std::process::id()) << 24,
+        key_space: format!("run-{}-", &fresh_token()[..12]),
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -330,15 +349,28 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
                 }
             })
         });
-        let report = bench::run(&config, progress.clone()).await;
+        // SIGINT or SIGTERM stops the run; the replicas and their
+        // temporary directory go with the cluster below.
+        let report = tokio::select! {
+            report = bench::run(&config, progress.clone()) => report,
+            signal = interrupted() => return Err(signal),
+        };
         if let Some(k) = killer {
             let _ = k.await;
         }
         watcher.abort();
         let states = bench::settle(&config.client, Duration::from_secs(5)).await;
-        (report, states)
+        Ok((report, states))
     });
-    let (report, states) = report;
+    let (report, states) = match report {
+        Ok(done) => done,
+        Err(signal) => {
+            if let Ok(mut c) = cluster.lock() {
+                c.take();
+            }
+            return Err(format!("interrupted by {signal}; the replicas this command started are stopped"));
+        }
+    };
     let killed = match killed.load(Ordering::Relaxed) {
         u64::MAX => None,
         k => Some(k as usize),
@@ -352,14 +384,26 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
     if let Some(path) = &args.json {
         write_json(path, &config, protocol, &report, &outcome)?;
     }
-    // Stop the replicas this command started; keep their files only when asked.
+    // Stop the replicas this command started (a temporary directory goes
+    // with them).
     if let Ok(mut c) = cluster.lock() {
         c.take();
     }
-    if args.data_dir.is_none() && spawn.is_some() {
-        let _ = std::fs::remove_dir_all(&temp);
-    }
     outcome.verdict()
+}
+
+/// Waits for SIGINT or SIGTERM and names it.
+async fn interrupted() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        // Without handlers the default actions apply; the replicas still
+        // exit when this process does.
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = int.recv() => "SIGINT",
+        _ = term.recv() => "SIGTERM",
+    }
 }
 
 /// What the fault injection did, in answered operations.
@@ -373,6 +417,8 @@ struct Faults {
 /// The checks of a benchmark run.
 struct Summary {
     faults: Faults,
+    unanswered: u64,
+    refused: u64,
     linearizable: Result<(), String>,
     lost_reads: u64,
     answered: usize,
@@ -394,6 +440,8 @@ impl Summary {
         let agree = live.windows(2).all(|w| w[0] == w[1]);
         Summary {
             faults,
+            unanswered: report.unanswered,
+            refused: report.refused,
             linearizable,
             lost_reads: report.read_back.1 - report.read_back.0,
             answered: live.len(),
@@ -404,6 +452,12 @@ impl Summary {
     }
 
     fn verdict(&self) -> Result<(), String> {
+        if self.unanswered > 0 || self.refused > 0 {
+            return Err(format!(
+                "{} operations went unanswered and {} were refused by the replicas",
+                self.unanswered, self.refused
+            ));
+        }
         if let Err(e) = &self.linearizable {
             return Err(format!("the history is {e}"));
         }

@@ -62,9 +62,15 @@ enum Command {
         /// Override a scenario key, e.g. --set workload.jobs_per_hour=3 (value in TOML syntax).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Worker threads for running policies and seeds in parallel (default: all cores).
+        /// Worker threads for running policies and seeds in parallel (default: all cores; at most 4 per core).
         #[arg(long)]
         jobs: Option<usize>,
+        /// Refuse the scenario if its runs would need more memory than this (e.g. 12G, 512M; default: half of physical memory).
+        #[arg(long, value_parser = nimbus_sim::estimate::parse_bytes)]
+        max_memory: Option<u64>,
+        /// Refuse the scenario if a run would process more events than this (default 1e11).
+        #[arg(long, value_parser = events)]
+        max_events: Option<u64>,
         /// Print only errors.
         #[arg(long)]
         quiet: bool,
@@ -107,8 +113,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seeds, out, set, jobs, quiet } => {
-            commands::run(&scenario, seeds, out, &set, jobs, quiet)
+        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet } => {
+            let mut limits = nimbus_lab::Limits::for_this_machine();
+            limits.memory_bytes = max_memory.unwrap_or(limits.memory_bytes);
+            limits.events_per_run = max_events.unwrap_or(limits.events_per_run);
+            commands::run(&scenario, seeds, out, &set, jobs, &limits, quiet)
         }
         Command::List { domain } => commands::list(domain.as_deref()),
         Command::Show { what } => commands::show(&what),
@@ -123,6 +132,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// An event count for a flag: a whole number, written plainly or as `1e9`.
+fn events(text: &str) -> Result<u64, String> {
+    let v: f64 = text.trim().parse().map_err(|_| format!("expected a number of events, found {text:?}"))?;
+    if !(v >= 1.0 && v.fract() == 0.0) {
+        return Err(format!("expected a whole number of events of at least 1, found {text:?}"));
+    }
+    nimbus_sim::params::round_to_u64(v).ok_or_else(|| format!("{text} events is more than can be counted"))
 }
 
 /// A progress bar that appears only when a run lasts longer than a second

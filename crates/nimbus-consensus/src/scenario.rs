@@ -31,12 +31,13 @@
 
 use std::path::Path;
 
+use nimbus_sim::estimate::{Estimate, bytes, product, saturating};
 use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
 use nimbus_sim::params::{MAX_DURATION_NS, ParamError, Params, Value, round_to_u64};
 
 use crate::linearizability::{self, Verdict};
 use crate::policy::{self, Env};
-use crate::twin::{self, DiskModel, Outcome, TwinConfig, Wan};
+use crate::twin::{self, DiskModel, Outcome, ProtocolChoice, TwinConfig, Wan};
 use crate::ycsb::Workload;
 
 /// Why a scenario cannot be prepared or run.
@@ -283,6 +284,67 @@ impl Scenario {
     /// The twin configuration every policy runs on.
     pub fn twin(&self) -> &TwinConfig {
         &self.twin
+    }
+
+    /// What one run of protocol `name` needs: memory from the values it
+    /// stores, carries and retains, events from its messages and ticks.
+    pub fn estimate(&self, name: &str, params: &Params) -> Result<Estimate, ScenarioError> {
+        let info = policy::find(name).ok_or_else(|| unknown(name))?;
+        let choice = (info.build)(params, &self.env)?;
+        let t = &self.twin;
+        let n = t.n as u64;
+        let v = t.value_bytes as u64;
+        let clients = t.clients as u64;
+        let ops = product(&[clients, u64::from(t.ops_per_client)]);
+        // Writes per operation and the keys they can touch; a YCSB run
+        // loads every record first.
+        let (write_share, keys, loaded) = match &t.ycsb {
+            Some(w) => {
+                let total: f64 = w.mix.iter().sum();
+                let writes = (w.mix[1] + w.mix[2] + w.mix[4]) / total.max(f64::MIN_POSITIVE);
+                let inserts = saturating(ops as f64 * w.mix[2] / total.max(f64::MIN_POSITIVE));
+                (writes, w.records.saturating_add(inserts), w.records)
+            }
+            None => (2.0 / 3.0, t.keys as u64, 0),
+        };
+        let writes = saturating(ops as f64 * write_share);
+        let live = keys.min(loaded.saturating_add(writes));
+        // The twin shares a full-copy value between replicas; a coded
+        // protocol keeps one shard per replica.
+        let (copies, retained) = match choice {
+            ProtocolChoice::Rabia(c) => (1.0, product(&[n, c.retain_bytes as u64])),
+            ProtocolChoice::Racos(c) => (
+                n as f64 / c.data.max(1) as f64,
+                product(&[n, (c.cache_bytes + c.garbage_bytes + c.rabia.retain_bytes) as u64]),
+            ),
+            ProtocolChoice::Leader { coded: Some(k) } => (n as f64 / k.max(1) as f64, 0),
+            ProtocolChoice::Leader { coded: None } => (1.0, 0),
+        };
+        let mut e = Estimate::default();
+        e.memory("base", 32 << 20);
+        e.memory(
+            format!("stored values ({live} keys × {} × {copies:.2} copies)", bytes(v)),
+            saturating(live as f64 * v as f64 * copies),
+        );
+        e.memory(
+            format!("values in flight ({clients} clients × {} × {} messages)", bytes(v), n + 2),
+            product(&[clients, v, n + 2]),
+        );
+        e.memory("retained batches, caches and freed shards", retained);
+        if t.restart_ns.is_some() {
+            e.memory(
+                format!("durable records kept for restarts ({writes} writes × {})", bytes(v)),
+                saturating(writes as f64 * v as f64 * copies),
+            );
+        }
+        e.memory(format!("client history ({ops} operations)"), product(&[ops.saturating_add(loaded), 160]));
+        e.output_bytes = product(&[n, 256]).saturating_add(64 << 10);
+        e.events(
+            format!("messages ({ops} operations × about {} per operation)", 8 * n * n + 16),
+            product(&[ops, 8 * n * n + 16]),
+        );
+        e.events("re-send ticks until the horizon", product(&[n, t.horizon_ns / t.tick_ns.max(1)]));
+        Ok(e)
     }
 
     /// The metrics a run of this scenario reports.

@@ -52,6 +52,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use nimbus_sim::estimate::{Estimate, product, saturating};
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params, round_to_u64};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
@@ -84,7 +85,9 @@ pub enum ScenarioError {
 enum Arrivals {
     List(Arc<Vec<Invocation>>),
     /// Azure 2019 day files, streamed; functions keyed by (owner, app, function).
-    Days(Vec<PathBuf>, Arc<BTreeMap<(String, String, String), u32>>),
+    /// The last field: invocations in all the files, and the busiest
+    /// minute's.
+    Days(Vec<PathBuf>, Arc<BTreeMap<(String, String, String), u32>>, (u64, u64)),
     Synthetic {
         days: f64,
         cold_ms: f64,
@@ -352,6 +355,67 @@ impl Scenario {
         Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks, models })
     }
 
+    /// What one run of `policy_name` needs: memory for apps, sandboxes,
+    /// waiting invocations and per-invocation rows; events from the
+    /// invocations (and the autoscaler's ticks).
+    pub fn estimate(&self, policy_name: &str, params: &Params) -> Result<Estimate, ScenarioError> {
+        let info = policy::find(policy_name)
+            .ok_or_else(|| ScenarioError::Invalid(format!("unknown faas policy `{policy_name}`")))?;
+        let keep_alive = (info.build)(params)?;
+        // Invocations, the peak arrival rate (per second) and the span (s).
+        let (invocations, peak_rate, span_s, apps) = match &self.arrivals {
+            Arrivals::List(list) => {
+                let span = list.iter().map(|i| i.at.as_secs_f64()).fold(0.0, f64::max).max(1.0);
+                (list.len() as u64, list.len() as f64, span, self.apps.len() as u64)
+            }
+            Arrivals::Days(days, _, (total, busiest)) => {
+                (*total, *busiest as f64 / 60.0, days.len() as f64 * 86_400.0, self.apps.len() as u64)
+            }
+            Arrivals::Poisson { rate, duration_s } => {
+                (saturating(rate * duration_s * 1.01 + 10.0), *rate, *duration_s, 1)
+            }
+            Arrivals::Synthetic { days, cold_ms, apps } => {
+                let (_, _, patterns) =
+                    workload::synthetic(*apps, *cold_ms, &mut RngStreams::new(0).stream("synthetic-apps"));
+                let rate: f64 = patterns
+                    .iter()
+                    .map(|p| match p {
+                        Pattern::Poisson(r) => *r,
+                        Pattern::Timer { period_s, .. } => 1.0 / period_s.max(1e-9),
+                    })
+                    .sum();
+                let span = days * 86_400.0;
+                // The generator draws per seed; allow a fifth more.
+                (saturating(rate * span * 1.2 + 10.0), rate, span, *apps as u64)
+            }
+        };
+        let span_s = span_s.min(self.platform.horizon.as_secs_f64());
+        let host_mb: u64 = self.platform.host_mem_mb.iter().fold(0u64, |a, m| a.saturating_add(*m));
+        let smallest_app_mb = u64::from(self.apps.iter().map(|a| a.mem_mb).min().unwrap_or(1).max(1));
+        let sandboxes = (host_mb / smallest_app_mb).min(invocations).saturating_add(apps);
+        let waiting = saturating(peak_rate * self.platform.max_wait.as_secs_f64()).min(invocations);
+        let rows = (self.platform.record_limit as u64).min(invocations);
+        let mut e = Estimate::default();
+        e.memory("base", 32 << 20);
+        e.memory(format!("{apps} apps and their functions"), product(&[apps, 2048]));
+        e.memory(format!("up to {sandboxes} sandboxes"), product(&[sandboxes, 512]));
+        e.memory(format!("up to {waiting} waiting invocations"), product(&[waiting, 64]));
+        e.memory(format!("{rows} per-invocation rows"), product(&[rows, 160]));
+        if let Arrivals::Days(..) = self.arrivals {
+            e.memory(
+                "one day of per-minute counts and one minute expanded",
+                product(&[apps, 1440 * 8]).saturating_add(16 << 20),
+            );
+        }
+        e.output_bytes = product(&[rows, 128]).saturating_add(product(&[apps, 256]));
+        e.events(format!("{invocations} invocations (arrival, start, end, expiry)"), product(&[invocations, 4]));
+        if let Some(kpa) = keep_alive.autoscaler() {
+            let ticks = saturating(span_s / kpa.tick.as_secs_f64().max(1e-9));
+            e.events(format!("{ticks} autoscaler ticks over {apps} apps"), product(&[ticks, apps.max(1)]));
+        }
+        Ok(e)
+    }
+
     /// The metrics a run of this scenario reports.
     pub fn metric_names(&self) -> Vec<String> {
         use crate::metrics::{ENERGY_METRICS, METRICS, MODEL_METRICS};
@@ -390,7 +454,7 @@ impl Scenario {
             Arrivals::List(list) => {
                 (Arc::clone(&self.apps), Arc::clone(&self.functions), Box::new(ListSource::new(list.to_vec())))
             }
-            Arrivals::Days(days, index) => (
+            Arrivals::Days(days, index, _) => (
                 Arc::clone(&self.apps),
                 Arc::clone(&self.functions),
                 Box::new(DaysSource::new(days.clone(), Arc::clone(index), rngs.stream("minutes"))),
@@ -499,8 +563,16 @@ fn azure2019(
     let mut apps = Vec::new();
     let mut functions = Vec::new();
     let mut failure: Option<ScenarioError> = None;
+    let (mut total, mut busiest) = (0u64, 0u64);
     for path in days {
+        let mut per_minute: Vec<u64> = Vec::new();
         faas::for_each_azure2019_invocation(&resolve(path), |row| {
+            if per_minute.len() < row.per_minute.len() {
+                per_minute.resize(row.per_minute.len(), 0);
+            }
+            for (m, &n) in row.per_minute.iter().enumerate() {
+                per_minute[m] = per_minute[m].saturating_add(u64::from(n));
+            }
             let key = (row.owner.clone(), row.app.clone(), row.function.clone());
             if failure.is_some() || index.contains_key(&key) {
                 return;
@@ -530,12 +602,14 @@ fn azure2019(
             };
             functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
         })?;
+        total = per_minute.iter().fold(total, |t, n| t.saturating_add(*n));
+        busiest = busiest.max(per_minute.iter().copied().max().unwrap_or(0));
     }
     if let Some(e) = failure {
         return Err(e);
     }
     let days = days.iter().map(|d| resolve(d)).collect();
-    Ok((apps, functions, Arrivals::Days(days, Arc::new(index))))
+    Ok((apps, functions, Arrivals::Days(days, Arc::new(index), (total, busiest))))
 }
 
 fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {

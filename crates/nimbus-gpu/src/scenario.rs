@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use nimbus_sim::estimate::{Estimate, product, saturating};
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
@@ -413,6 +414,38 @@ impl Scenario {
         let mut output = crate::metrics::output(&cluster, &result);
         output.notes.extend(self.fallbacks.iter().cloned());
         Ok(output)
+    }
+
+    /// What one run of `policy_name` needs: memory for its jobs, rounds
+    /// and per-job output; events are rounds (each round's cost grows
+    /// with the jobs present, which the memory term covers).
+    pub fn estimate(&self, policy_name: &str, policy_params: &Params) -> Result<Estimate, ScenarioError> {
+        let info = policy::find(policy_name)
+            .ok_or_else(|| ScenarioError::Invalid(format!("unknown GPU policy `{policy_name}`")))?;
+        let env = PolicyEnv { seed: 0, cluster: self.cluster(0) };
+        let round_s = self.engine.round_s.unwrap_or((info.build)(policy_params, &env)?.round_s()).max(1e-3);
+        let jobs = match &self.workload {
+            WorkloadSpec::GavelGenerator { measure, max_jobs, .. } => {
+                // With a measurement window, arrivals go on until the
+                // window's jobs finish: allow twice the window.
+                max_jobs.map_or_else(|| measure.map_or(0, |m| m.1.saturating_mul(2)), |m| m) as u64
+            }
+            WorkloadSpec::GavelTrace { jobs, .. } => jobs.len() as u64,
+            WorkloadSpec::Sia { workloads, .. } => workloads.values().map(|w| w.len()).max().unwrap_or(0) as u64,
+        };
+        let span_rounds = saturating(self.expected_span_s() * 4.0 / round_s);
+        let rounds =
+            span_rounds.min(self.engine.max_rounds).min(saturating(self.engine.max_time.as_secs_f64() / round_s));
+        let gpus: u64 = self.groups.iter().map(|g| u64::from(g.count) * u64::from(g.gpus_per_server)).sum();
+        let mut e = Estimate::default();
+        e.memory("base", 32 << 20);
+        e.memory(format!("{jobs} jobs"), product(&[jobs, 4096]));
+        e.memory(format!("{rounds} rounds of statistics"), product(&[rounds, 64]));
+        e.memory(format!("{gpus} GPUs"), product(&[gpus, 256]));
+        e.output_bytes = product(&[jobs, 1024]).saturating_add(1 << 20);
+        e.events(format!("{rounds} rounds of {round_s} s"), rounds);
+        e.events(format!("{jobs} job arrivals"), jobs);
+        Ok(e)
     }
 
     /// A rough simulated span for progress reporting.

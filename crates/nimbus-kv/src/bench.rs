@@ -46,6 +46,24 @@ pub struct BenchConfig {
     /// Session ids used are this and up (distinct per run, so a rerun
     /// against the same cluster does not look like stale retries).
     pub first_client_id: u64,
+    /// Prefixed to every key the run touches: a key space of its own, so
+    /// what earlier runs left in a live cluster is not in its history (a
+    /// read of such a value would look like a read of a value never
+    /// written). Empty for the bare keys.
+    pub key_space: String,
+}
+
+/// `command` on the run's own key space.
+fn in_key_space(command: Command, space: &str) -> Command {
+    if space.is_empty() {
+        return command;
+    }
+    match command {
+        Command::Get { key } => Command::Get { key: format!("{space}{key}") },
+        Command::Put { key, value } => Command::Put { key: format!("{space}{key}"), value },
+        Command::Scan { start, count } => Command::Scan { start: format!("{space}{start}"), count },
+        Command::ReadModifyWrite { key, value } => Command::ReadModifyWrite { key: format!("{space}{key}"), value },
+    }
 }
 
 /// What a benchmark measured.
@@ -106,7 +124,7 @@ pub async fn run(config: &BenchConfig, progress: Arc<AtomicU64>) -> BenchReport 
     if let Some(w) = &config.ycsb {
         let mut loader = KvClient::new(config.client.clone(), config.first_client_id, 0);
         for i in 0..w.records {
-            let key = ycsb::key(i);
+            let key = format!("{}{}", config.key_space, ycsb::key(i));
             let command = Command::Put { key: key.clone(), value: make_value(i + 1, value_bytes) };
             let call = ns_since(start);
             match loader.call(command, Instant::now() + config.op_deadline).await {
@@ -131,6 +149,7 @@ pub async fn run(config: &BenchConfig, progress: Arc<AtomicU64>) -> BenchReport 
         let mut generator =
             config.ycsb.clone().map(|w| ycsb::Generator::new(w, streams.stream(&format!("ycsb-{c}"))).without_values());
         let (ops, keys, op_deadline) = (config.ops_per_client, config.keys, config.op_deadline);
+        let key_space = config.key_space.clone();
         let progress = progress.clone();
         // Value ids: the load phase uses 1..=records; client c uses its own
         // range, so every written value is unique.
@@ -149,7 +168,10 @@ pub async fn run(config: &BenchConfig, progress: Arc<AtomicU64>) -> BenchReport 
                 if Instant::now() >= stop_issuing {
                     break;
                 }
-                let command = next_command(keys, value_bytes, &mut generator, &mut rng, &mut next_value);
+                let command = in_key_space(
+                    next_command(keys, value_bytes, &mut generator, &mut rng, &mut next_value),
+                    &key_space,
+                );
                 let call = ns_since(start);
                 match client.call(command.clone(), Instant::now() + op_deadline).await {
                     Ok(reply) => {

@@ -8,8 +8,9 @@
 //! requests and gets replies, errors and status.
 //!
 //! A frame longer than the receiver's limit is refused before it is read
-//! (the length is all that is trusted), and a body that does not decode is
-//! an error with the byte where decoding stopped.
+//! (the length is all that is trusted, and memory is taken only as bytes
+//! arrive), and a body that does not decode is an error with the byte where
+//! decoding stopped.
 
 use nimbus_consensus::kv::{Command, Reply};
 use nimbus_consensus::wire::{Reader, Wire, WireError, put_bytes};
@@ -179,8 +180,13 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R, limit: usize) -> R
     if len == 0 {
         return Err(FrameError::Empty);
     }
-    let mut body = vec![0u8; len];
-    reader.read_exact(&mut body).await?;
+    // Grow the buffer as bytes arrive rather than trusting the length: a
+    // peer that announces a large frame and sends nothing holds no memory.
+    let mut body = Vec::with_capacity(len.min(64 << 10));
+    let got = reader.take(len as u64).read_to_end(&mut body).await?;
+    if got < len {
+        return Err(FrameError::Io(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "the frame was cut short")));
+    }
     Ok(body)
 }
 

@@ -181,6 +181,7 @@ async fn bad_input_gets_an_error_and_the_replicas_keep_serving() {
         seed: 1,
         read_back: true,
         first_client_id: 100,
+        key_space: String::new(),
     };
     let report = bench::run(&config, Arc::new(AtomicU64::new(0))).await;
     assert_eq!((report.completed, report.unanswered), (120, 0), "{:?}", report.errors);
@@ -221,6 +222,7 @@ async fn scenario_in_service(protocol: ServiceProtocol, name: &str) -> (Verdict,
         seed: 7,
         read_back: true,
         first_client_id: 1,
+        key_space: String::new(),
     };
     let report = bench::run(&config, Arc::new(AtomicU64::new(0))).await;
     let finished = report.unanswered == 0 && report.read_back.0 == report.read_back.1;
@@ -247,4 +249,43 @@ async fn the_same_client_scenario_passes_the_same_checks_in_the_twin_and_for_rea
         assert!(agree, "{name}: the three replicas applied the same slots and hold the same store");
         assert_eq!(completed, 120, "{name}: service");
     }
+}
+
+/// Regression: connections that had not said hello could each make a
+/// replica hold a buffer as large as a client frame, so a few hundred of
+/// them grew it to gigabytes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unauthenticated_connections_are_capped_and_hold_little() {
+    let dir = temp_dir("unauthenticated");
+    let limits = Limits { unauthenticated: 8, hello_timeout: Duration::from_millis(400), ..Limits::default() };
+    let addrs = start_in_process(3, 1, ServiceProtocol::Rabia, &dir, TOKEN, limits).expect("replicas start");
+    let a = addrs[0];
+
+    // A hello announced larger than a hello can be is refused unread.
+    let (frames, closed) = answer_to(a, &(1u32 << 20).to_le_bytes(), Duration::from_secs(2)).await;
+    assert!(error_text(&frames).contains("exceeds the limit of 4096 bytes"), "{frames:?}");
+    assert!(closed);
+
+    // Eight connections that announce a hello and never send it fill the
+    // slots; the ninth is closed at once, without an answer.
+    let mut idle = Vec::new();
+    for _ in 0..8 {
+        let mut s = TcpStream::connect(a).await.expect("connects");
+        s.write_all(&4000u32.to_le_bytes()).await.expect("sends");
+        idle.push(s);
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut ninth = TcpStream::connect(a).await.expect("the listener still accepts");
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_millis(300), ninth.read(&mut byte)).await;
+    assert!(matches!(read, Ok(Ok(0)) | Ok(Err(_))), "closed at once: {read:?}");
+
+    // Once the hello timeout frees them, clients are served again.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut client = KvClient::new(client_config(&addrs), 77, 0);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let put = client.call(Command::Put { key: "a".into(), value: b"12345678"[..].into() }, deadline).await;
+    assert!(matches!(put, Ok(Reply::Written)), "{put:?}");
+    drop(idle);
+    let _ = std::fs::remove_dir_all(&dir);
 }

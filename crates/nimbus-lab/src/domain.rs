@@ -1,5 +1,6 @@
 //! The registry of domains, the only way the lab and the CLI reach them.
 
+use nimbus_sim::estimate::Estimate;
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params};
 
@@ -56,6 +57,8 @@ pub trait Prepared: Send + Sync {
     /// Every metric a run of this scenario can report (the names a
     /// scenario's `metrics` and claims may use).
     fn metric_names(&self) -> Vec<String>;
+    /// What one run of `policy` needs (memory, events), before it runs.
+    fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, String>;
 }
 
 /// Every domain.
@@ -89,6 +92,8 @@ trait DomainScenario: Send + Sync {
     fn substitutions(&self) -> &[String];
     /// Every metric a run can report.
     fn metrics(&self) -> Vec<String>;
+    /// What one run of `policy` needs.
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String>;
 }
 
 struct Adapter<S>(S);
@@ -114,6 +119,10 @@ impl<S: DomainScenario> Prepared for Adapter<S> {
 
     fn metric_names(&self) -> Vec<String> {
         self.0.metrics()
+    }
+
+    fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.0.needs(policy, &params.without(&[]))
     }
 }
 
@@ -206,6 +215,10 @@ impl DomainScenario for nimbus_gpu::scenario::Scenario {
     fn metrics(&self) -> Vec<String> {
         self.metric_names()
     }
+
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.estimate(policy, params).map_err(|e| e.to_string())
+    }
 }
 
 struct LlmDomain;
@@ -278,6 +291,10 @@ impl DomainScenario for nimbus_llm::scenario::Scenario {
     fn metrics(&self) -> Vec<String> {
         self.metric_names()
     }
+
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.estimate(policy, params).map_err(|e| e.to_string())
+    }
 }
 
 struct FaasDomain;
@@ -341,6 +358,10 @@ impl DomainScenario for nimbus_faas::scenario::Scenario {
 
     fn metrics(&self) -> Vec<String> {
         self.metric_names()
+    }
+
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.estimate(policy, params).map_err(|e| e.to_string())
     }
 }
 
@@ -407,5 +428,9 @@ impl DomainScenario for nimbus_consensus::scenario::Scenario {
 
     fn metrics(&self) -> Vec<String> {
         self.metric_names()
+    }
+
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.estimate(policy, params).map_err(|e| e.to_string())
     }
 }

@@ -8,6 +8,8 @@
 //!   runs (each run is single-threaded and independent).
 //! - [`stats`]: means and 95% confidence intervals across seeds, paired
 //!   per-seed ratios between policies.
+//! - [`budget`]: every run's memory and events estimated before any
+//!   starts, checked against the machine's limits.
 //! - [`claims`]: a paper's claim checked against the runs, with a verdict
 //!   that can fail: `holds`, `does not hold` or `not comparable`.
 //!
@@ -19,6 +21,7 @@
 //! - Results are deterministic: runs are ordered by (policy, seed) whatever
 //!   order they finish in.
 
+pub mod budget;
 pub mod claims;
 pub mod domain;
 pub mod matrix;
@@ -26,6 +29,7 @@ pub mod scenario;
 pub mod stats;
 mod toml_params;
 
+pub use budget::Limits;
 pub use claims::{Claim, Expect, Verdict};
-pub use matrix::{LabResult, RunRecord, run_scenario};
+pub use matrix::{LabResult, RunRecord, run_scenario, run_scenario_within};
 pub use scenario::{LabError, PolicySpec, Scenario};

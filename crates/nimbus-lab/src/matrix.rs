@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use nimbus_sim::output::RunOutput;
 use rayon::prelude::*;
 
+use crate::budget::{self, Limits};
 use crate::claims::{self, ClaimResult};
 use crate::scenario::{LabError, Scenario};
 use crate::stats::Summary;
@@ -69,12 +70,25 @@ pub struct Progress {
 }
 
 /// Runs every policy × seed (in parallel on `threads` threads, or rayon's
-/// default), then checks the claims.
+/// default), then checks the claims; refuses first, with the reason, a
+/// scenario whose runs would exceed this machine's default [`Limits`].
 pub fn run_scenario(
     scenario: &Scenario,
     threads: Option<usize>,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<LabResult, LabError> {
+    run_scenario_within(scenario, threads, &Limits::for_this_machine(), progress)
+}
+
+/// [`run_scenario`] under explicit limits.
+pub fn run_scenario_within(
+    scenario: &Scenario,
+    threads: Option<usize>,
+    limits: &Limits,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<LabResult, LabError> {
+    let workers = threads.unwrap_or_else(rayon::current_num_threads);
+    budget::check(scenario, workers, limits)?;
     let pairs: Vec<(usize, u64)> =
         scenario.policies.iter().enumerate().flat_map(|(i, _)| scenario.seeds.iter().map(move |s| (i, *s))).collect();
     let total = pairs.len();

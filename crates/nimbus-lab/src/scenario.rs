@@ -55,6 +55,14 @@ pub enum LabError {
         /// What went wrong.
         message: String,
     },
+    /// The scenario would exceed the memory or event budget.
+    #[error("{}: {message}", path.display())]
+    Budget {
+        /// The scenario file.
+        path: PathBuf,
+        /// What would be needed, what is allowed, and what to change.
+        message: String,
+    },
     /// A run failed.
     #[error("{}: policy `{policy}`, seed {seed}: {message}", path.display())]
     Run {

@@ -36,6 +36,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use nimbus_sim::estimate::{Estimate, product, saturating};
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params, round_to_u64};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
@@ -667,6 +668,43 @@ impl Scenario {
         }
         names.extend(METRICS_LAST.iter().chain(crate::qlm::QLM_METRICS).map(|m| m.to_string()));
         names
+    }
+
+    /// What one run needs: memory per request (its state, token gaps and
+    /// output row); events bounded by iterations, at most one per output
+    /// token plus one per prompt chunk of every request.
+    pub fn estimate(&self, policy_name: &str, params: &Params) -> Result<Estimate, ScenarioError> {
+        self.check(policy_name, params)?;
+        let mut requests = 0u64;
+        let mut tokens = 0u64;
+        for s in &self.streams {
+            let arrivals = match &s.arrivals {
+                Arrivals::Trace(times) => times.len() as u64,
+                Arrivals::Poisson(rate) | Arrivals::Gamma { rate, .. } => {
+                    // Generous for a Poisson count: mean plus ten deviations.
+                    let mean = rate * s.rate_scale * s.duration_s;
+                    saturating(mean + 10.0 * mean.sqrt() + 10.0)
+                }
+            };
+            let n = arrivals.min(s.max_requests as u64);
+            let mean_tokens = match &s.lengths {
+                Lengths::Fixed(p, o) => f64::from(*o) + f64::from(*p) / 256.0,
+                Lengths::Pairs(pairs) | Lengths::Sample(pairs) => {
+                    let sum: f64 = pairs.iter().map(|(p, o)| f64::from(*o) + f64::from(*p) / 256.0).sum();
+                    sum / pairs.len().max(1) as f64
+                }
+                Lengths::Synthetic(profile) => profile.output.0 + profile.prompt.0 / 256.0,
+            };
+            requests = requests.saturating_add(n);
+            tokens = tokens.saturating_add(saturating(n as f64 * (mean_tokens + 1.0)));
+        }
+        let mut e = Estimate::default();
+        e.memory("base", 64 << 20);
+        e.memory(format!("{requests} requests"), product(&[requests, 1024]));
+        e.memory(format!("token gaps of {tokens} tokens"), product(&[tokens, 16]));
+        e.output_bytes = product(&[requests, 1536]).saturating_add(1 << 20);
+        e.events(format!("iterations (at most one per token of {requests} requests)"), tokens);
+        Ok(e)
     }
 
     /// Checks that policy `policy_name` accepts `params` and can serve

@@ -17,6 +17,7 @@
 //!   give the same outputs, bit for bit, on every machine.
 //! - There is no global state; a simulation is a value.
 
+pub mod estimate;
 pub mod output;
 pub mod params;
 pub mod pyrandom;
