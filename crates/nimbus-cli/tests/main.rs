@@ -1,10 +1,12 @@
 //! End-to-end tests of the `nimbus` binary.
 //!
-//! Topic modules: `cli` (commands, output, error messages), `kv` (the
+//! Topic modules: `bad_input` (the corpus of malformed and hostile input),
+//! `cli` (commands, output, error messages), `kv` (the
 //! loopback service's processes under kills), `determinism`
 //! (byte-identical results), `validation` (published numbers, needs
 //! `../shared/data`), `regression` (one case per fixed bug).
 
+mod bad_input;
 mod cli;
 mod determinism;
 mod kv;

@@ -31,7 +31,7 @@
 
 use std::path::Path;
 
-use nimbus_sim::estimate::{Estimate, bytes, product, saturating};
+use nimbus_sim::estimate::{Estimate, bytes, count, product, saturating};
 use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
 use nimbus_sim::params::{MAX_DURATION_NS, ParamError, Params, Value, round_to_u64};
 
@@ -340,7 +340,7 @@ impl Scenario {
         e.memory(format!("client history ({ops} operations)"), product(&[ops.saturating_add(loaded), 160]));
         e.output_bytes = product(&[n, 256]).saturating_add(64 << 10);
         e.events(
-            format!("messages ({ops} operations × about {} per operation)", 8 * n * n + 16),
+            format!("messages ({} operations × about {} per operation)", count(ops), 8 * n * n + 16),
             product(&[ops, 8 * n * n + 16]),
         );
         e.events("re-send ticks until the horizon", product(&[n, t.horizon_ns / t.tick_ns.max(1)]));

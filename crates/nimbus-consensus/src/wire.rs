@@ -46,6 +46,16 @@ impl<'a> Reader<'a> {
         WireError { what, offset: self.at, problem: problem.into() }
     }
 
+    /// An error about what was read from byte `offset` on.
+    pub fn error_at(&self, offset: usize, what: &'static str, problem: impl Into<String>) -> WireError {
+        WireError { what, offset, problem: problem.into() }
+    }
+
+    /// The offset of the next byte to read.
+    pub fn position(&self) -> usize {
+        self.at
+    }
+
     /// Bytes not yet read.
     pub fn remaining(&self) -> usize {
         self.bytes.len() - self.at
@@ -323,18 +333,34 @@ impl Wire for KvStore {
         put_u64(out, self.applied);
     }
 
+    /// Entries come in increasing order, each once (as encoded): a
+    /// repeated or out-of-order entry is an error, not silently merged.
     fn decode(r: &mut Reader<'_>) -> Result<Self, WireError> {
         let mut store = KvStore::new();
         for _ in 0..r.count(8, "store")? {
-            store.data.insert(r.string("key")?, value(r, "value")?);
+            let at = r.position();
+            let key = r.string("key")?;
+            if store.data.last_key_value().is_some_and(|(last, _)| *last >= key) {
+                return Err(r.error_at(at, "key", "keys out of order or repeated"));
+            }
+            store.data.insert(key, value(r, "value")?);
         }
         for _ in 0..r.count(17, "sessions")? {
+            let at = r.position();
             let client = r.u64("client")?;
+            if store.sessions.last_key_value().is_some_and(|(last, _)| *last >= client) {
+                return Err(r.error_at(at, "client", "sessions out of order or repeated"));
+            }
             store.sessions.insert(client, (r.u64("sequence number")?, Reply::decode(r)?));
         }
         let mut sessionless = BTreeSet::new();
         for _ in 0..r.count(16, "session-less requests")? {
-            sessionless.insert((r.u64("client")?, r.u64("sequence number")?));
+            let at = r.position();
+            let pair = (r.u64("client")?, r.u64("sequence number")?);
+            if sessionless.last().is_some_and(|last| *last >= pair) {
+                return Err(r.error_at(at, "client", "session-less requests out of order or repeated"));
+            }
+            sessionless.insert(pair);
         }
         store.sessionless = sessionless;
         store.applied = r.u64("applied")?;

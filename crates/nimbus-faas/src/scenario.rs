@@ -52,7 +52,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use nimbus_sim::estimate::{Estimate, product, saturating};
+use nimbus_sim::estimate::{Estimate, count, product, saturating};
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params, round_to_u64};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
@@ -151,8 +151,9 @@ pub const MAX_LISTED_INVOCATIONS: usize = 100_000_000;
 fn mem_mb(mb: f64, file: &str, app: &str) -> Result<u32, ScenarioError> {
     round_to_u64(mb.max(1.0)).and_then(|m| u32::try_from(m).ok()).filter(|m| *m <= MAX_MEM_MB).ok_or_else(|| {
         ScenarioError::Invalid(format!(
-            "{file}: app `{}` asks for {mb} MB; at most {MAX_MEM_MB} MB is accepted",
-            nimbus_trace::input::quote(app)
+            "{file}: app `{}` asks for {} MB; at most {MAX_MEM_MB} MB is accepted",
+            nimbus_trace::input::quote(app),
+            nimbus_sim::params::number(mb)
         ))
     })
 }
@@ -399,7 +400,7 @@ impl Scenario {
         e.memory("base", 32 << 20);
         e.memory(format!("{apps} apps and their functions"), product(&[apps, 2048]));
         e.memory(format!("up to {sandboxes} sandboxes"), product(&[sandboxes, 512]));
-        e.memory(format!("up to {waiting} waiting invocations"), product(&[waiting, 64]));
+        e.memory(format!("up to {} waiting invocations", count(waiting)), product(&[waiting, 64]));
         e.memory(format!("{rows} per-invocation rows"), product(&[rows, 160]));
         if let Arrivals::Days(..) = self.arrivals {
             e.memory(
@@ -408,10 +409,13 @@ impl Scenario {
             );
         }
         e.output_bytes = product(&[rows, 128]).saturating_add(product(&[apps, 256]));
-        e.events(format!("{invocations} invocations (arrival, start, end, expiry)"), product(&[invocations, 4]));
+        e.events(
+            format!("{} invocations (arrival, start, end, expiry)", count(invocations)),
+            product(&[invocations, 4]),
+        );
         if let Some(kpa) = keep_alive.autoscaler() {
             let ticks = saturating(span_s / kpa.tick.as_secs_f64().max(1e-9));
-            e.events(format!("{ticks} autoscaler ticks over {apps} apps"), product(&[ticks, apps.max(1)]));
+            e.events(format!("{} autoscaler ticks over {apps} apps", count(ticks)), product(&[ticks, apps.max(1)]));
         }
         Ok(e)
     }

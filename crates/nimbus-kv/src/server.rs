@@ -832,15 +832,15 @@ fn record_at(bytes: &[u8], at: usize) -> Option<(std::ops::Range<usize>, usize)>
     (checksum(body) == header[8..16]).then_some((start..end, end))
 }
 
-/// What reading a log found.
+/// What reading a replica's log found.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Recovery {
+pub struct Recovery {
     /// Intact records, in order.
-    records: Vec<Vec<u8>>,
+    pub records: Vec<Vec<u8>>,
     /// Corrupt regions skipped: (offset, bytes, intact records before it).
-    skipped: Vec<(usize, usize, usize)>,
+    pub skipped: Vec<(usize, usize, usize)>,
     /// Bytes of a torn last record (a crash mid-append).
-    torn: usize,
+    pub torn: usize,
 }
 
 impl Recovery {
@@ -848,8 +848,8 @@ impl Recovery {
     /// is skipped up to the next one that does, so one corrupt record
     /// costs only itself; what follows the last intact record is a torn
     /// append when it is a prefix of one (a crash mid-write), and corrupt
-    /// otherwise.
-    fn read(bytes: &[u8]) -> Result<Recovery, String> {
+    /// otherwise. A file holding no record of this format is an error.
+    pub fn read(bytes: &[u8]) -> Result<Recovery, String> {
         let mut found = Recovery::default();
         let mut at = 0;
         while at < bytes.len() {
@@ -890,6 +890,15 @@ impl Recovery {
         }
         Ok(found)
     }
+}
+
+/// A log holding `records`, as a replica writes it (for tests and seeds).
+pub fn encode_log(records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in records {
+        encode_record(r, &mut out);
+    }
+    out
 }
 
 fn encode_record(body: &[u8], out: &mut Vec<u8>) {

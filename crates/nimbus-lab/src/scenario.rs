@@ -40,7 +40,7 @@ pub enum LabError {
         message: String,
     },
     /// A key is missing, mistyped or unknown.
-    #[error("{}:{error}", path.display())]
+    #[error("{}{}{error}", path.display(), if error.span.is_some() { ":" } else { ": " })]
     Param {
         /// The file.
         path: PathBuf,
@@ -225,6 +225,20 @@ impl Scenario {
         for table in root.tables("claim").map_err(param_err)? {
             claims.push(Claim::from_params(table).map_err(param_err)?);
         }
+
+        let domain_error = |e: DomainError| match e {
+            DomainError::Param(error) => LabError::Param { path: path.to_path_buf(), error },
+            DomainError::Other(message) => LabError::Domain { path: path.to_path_buf(), message },
+        };
+        let prepared = domain.prepare(&root, &seeds).map_err(domain_error)?;
+        let mut accepted: Vec<&str> = LAB_KEYS.to_vec();
+        accepted.extend(domain.scenario_keys());
+        root.finish(&accepted).map_err(param_err)?;
+        for policy in &policies {
+            prepared.check_policy(&policy.name, &policy.params).map_err(domain_error)?;
+        }
+        // After the policies: a misspelt policy name is reported as that,
+        // not as a claim about a policy the scenario does not run.
         for claim in &claims {
             for who in std::iter::once(&claim.subject).chain(claim.baseline.as_ref()) {
                 if !policies.iter().any(|p| &p.label == who) {
@@ -238,18 +252,6 @@ impl Scenario {
                     });
                 }
             }
-        }
-
-        let domain_error = |e: DomainError| match e {
-            DomainError::Param(error) => LabError::Param { path: path.to_path_buf(), error },
-            DomainError::Other(message) => LabError::Domain { path: path.to_path_buf(), message },
-        };
-        let prepared = domain.prepare(&root, &seeds).map_err(domain_error)?;
-        let mut accepted: Vec<&str> = LAB_KEYS.to_vec();
-        accepted.extend(domain.scenario_keys());
-        root.finish(&accepted).map_err(param_err)?;
-        for policy in &policies {
-            prepared.check_policy(&policy.name, &policy.params).map_err(domain_error)?;
         }
         let known = prepared.metric_names();
         let unknown_metric =

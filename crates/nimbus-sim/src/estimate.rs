@@ -46,7 +46,7 @@ impl Estimate {
 
     /// The largest event terms, for a message.
     pub fn describe_events(&self) -> String {
-        describe(&self.event_terms, |n| format!("{n:.3e}", n = n as f64))
+        describe(&self.event_terms, count)
     }
 }
 
@@ -70,6 +70,11 @@ pub fn saturating(x: f64) -> u64 {
         return u64::MAX;
     }
     crate::params::round_to_u64(x.max(0.0)).unwrap_or(u64::MAX)
+}
+
+/// A count for people: plain below a billion, then `1.8e19`.
+pub fn count(n: u64) -> String {
+    if n < 1_000_000_000 { n.to_string() } else { format!("{:.2e}", n as f64) }
 }
 
 /// A byte count for people: `512 B`, `1.5 KiB`, `16.0 MiB`, `2.3 GiB`.

@@ -30,6 +30,13 @@ pub fn round_to_u64(x: f64) -> Option<u64> {
     }
 }
 
+/// A number for a message: plain when short, in scientific notation when
+/// its plain form would run to dozens of digits (1e300 prints 301).
+pub fn number(x: f64) -> String {
+    let plain = format!("{x}");
+    if plain.len() > 16 { format!("{x:e}") } else { plain }
+}
+
 /// Where a value was written: 1-based line and column in the source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Span {
@@ -75,7 +82,7 @@ impl fmt::Display for Value {
         match self {
             Value::Bool(b) => write!(f, "{b}"),
             Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x}"),
+            Value::Float(x) => write!(f, "{}", number(*x)),
             Value::Str(s) => write!(f, "{s:?}"),
             Value::List(items) => write!(f, "a list of {}", items.len()),
             Value::Table(_) => write!(f, "a table"),
@@ -218,10 +225,19 @@ impl Params {
         }
     }
 
-    /// An error about `key` of this table.
+    /// An error about `key` of this table. A value without a position came
+    /// from the command line (`--set`), and the message says so.
     pub fn error(&self, key: &str, message: impl Into<String>) -> ParamError {
-        let span = self.entries.get(key).and_then(|p| p.span).or(self.span);
-        ParamError { key: self.key_path(key), span, message: message.into() }
+        let mut message = message.into();
+        let span = match self.entries.get(key) {
+            Some(p) if p.span.is_none() => {
+                message.push_str(" (given with --set)");
+                None
+            }
+            Some(p) => p.span,
+            None => self.span,
+        };
+        ParamError { key: self.key_path(key), span, message }
     }
 
     /// The raw entry, marking the key as read.
@@ -248,6 +264,7 @@ impl Params {
             None => Ok(None),
             Some(Value::Float(x)) if x.is_finite() => Ok(Some(*x)),
             Some(Value::Int(i)) => Ok(Some(*i as f64)),
+            Some(Value::Float(x)) => Err(self.error(key, format!("expected a finite number, found {x}"))),
             Some(other) => Err(self.error(key, format!("expected a finite number, found {}", other.kind()))),
         }
     }
@@ -261,7 +278,7 @@ impl Params {
     pub fn positive_f64_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
         let v = self.f64_or(key, default)?;
         if v <= 0.0 {
-            return Err(self.error(key, format!("expected a positive number, found {v}")));
+            return Err(self.error(key, format!("expected a positive number, found {}", number(v))));
         }
         Ok(v)
     }
@@ -270,7 +287,7 @@ impl Params {
     pub fn non_negative_f64_or(&self, key: &str, default: f64) -> Result<f64, ParamError> {
         let v = self.f64_or(key, default)?;
         if v < 0.0 {
-            return Err(self.error(key, format!("expected a non-negative number, found {v}")));
+            return Err(self.error(key, format!("expected a non-negative number, found {}", number(v))));
         }
         Ok(v)
     }
@@ -317,7 +334,10 @@ impl Params {
     pub fn f64_in(&self, key: &str, default: f64, range: RangeInclusive<f64>) -> Result<f64, ParamError> {
         let v = self.f64_or(key, default)?;
         if !range.contains(&v) {
-            return Err(self.error(key, format!("must be in {}..={}, found {v}", range.start(), range.end())));
+            return Err(self.error(
+                key,
+                format!("must be in {}..={}, found {}", number(*range.start()), number(*range.end()), number(v)),
+            ));
         }
         Ok(v)
     }
@@ -335,13 +355,17 @@ impl Params {
     pub fn duration_ns_or(&self, key: &str, default: f64, unit_ns: f64, positive: bool) -> Result<u64, ParamError> {
         let v = self.f64_or(key, default)?;
         let ns = v * unit_ns;
-        if v < 0.0 || !ns.is_finite() {
-            return Err(self.error(key, format!("expected a non-negative duration, found {v}")));
+        if v < 0.0 {
+            return Err(self.error(key, format!("expected a non-negative duration, found {}", number(v))));
         }
-        if ns > MAX_DURATION_NS as f64 {
+        if !ns.is_finite() || ns > MAX_DURATION_NS as f64 {
             return Err(self.error(
                 key,
-                format!("{v} is longer than the longest simulated span, {} s", MAX_DURATION_NS / 1_000_000_000),
+                format!(
+                    "{} is longer than the longest simulated span, {} s",
+                    number(v),
+                    MAX_DURATION_NS / 1_000_000_000
+                ),
             ));
         }
         let whole = round_to_u64(ns).unwrap_or(MAX_DURATION_NS);
@@ -349,8 +373,9 @@ impl Params {
             return Err(self.error(
                 key,
                 format!(
-                    "must be positive and at least the 1-ns time resolution ({} in this key's unit), found {v}",
-                    1.0 / unit_ns
+                    "must be positive and at least the 1-ns time resolution ({} in this key's unit), found {}",
+                    number(1.0 / unit_ns),
+                    number(v)
                 ),
             ));
         }
@@ -450,6 +475,9 @@ impl Params {
                 .map(|p| match &p.value {
                     Value::Float(x) if x.is_finite() => Ok(*x),
                     Value::Int(i) => Ok(*i as f64),
+                    Value::Float(x) => {
+                        Err(self.error(key, format!("expected a list of finite numbers, found {x} in it")))
+                    }
                     other => Err(self.error(key, format!("expected a list of numbers, found {} in it", other.kind()))),
                 })
                 .collect::<Result<Vec<_>, _>>()
@@ -553,7 +581,7 @@ mod tests {
             ("huge_s", Value::Float(1e30)),
             ("half", Value::Float(0.5)),
         ] {
-            p.insert(k, Param { value: v, span: None });
+            p.insert(k, Param { value: v, span: Some(Span { line: 1, column: 1 }) });
         }
         let err = p.u32_in("big", 1, 1..=u32::MAX).expect_err("wraps in u32");
         assert_eq!(err.message, "must be in 1..=4294967295, found 4294967297");
@@ -568,6 +596,16 @@ mod tests {
         assert_eq!(p.duration_ns_or("absent_ms", 2.5, 1e6, true), Ok(2_500_000));
         assert_eq!(p.fraction_or("half", 0.0), Ok(0.5));
         assert!(p.fraction_or("big", 0.0).is_err());
+    }
+
+    #[test]
+    fn values_from_the_command_line_say_so() {
+        let mut p = Params::new("w", Some(Span { line: 2, column: 1 }));
+        p.set_path("rate", Param { value: Value::Float(-1.0), span: None }).expect("sets");
+        let err = p.positive_f64_or("rate", 1.0).expect_err("negative");
+        assert_eq!(err.span, None);
+        assert_eq!(err.to_string(), "key `w.rate`: expected a positive number, found -1 (given with --set)");
+        assert!(p.f64("absent").is_ok());
     }
 
     #[test]

@@ -224,9 +224,14 @@ pub fn for_each_csv_row<'a>(
         Ok(h) => h.clone(),
         Err(e) => return Err(csv_error(path, &mut reader, e)),
     };
+    // The first column of each name (a day of Azure 2019 has 1,444).
+    let mut index: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for (i, h) in headers.iter().enumerate() {
+        index.entry(h.trim()).or_insert(i);
+    }
     let mut positions = Vec::with_capacity(required.len());
     for name in required {
-        match headers.iter().position(|h| h.trim() == *name) {
+        match index.get(name).copied() {
             Some(p) => positions.push(p),
             None => {
                 return Err(TraceError::parse(

@@ -14,7 +14,7 @@
 
 use crate::TraceError;
 use crate::error::{for_each_csv_row, read_csv_with_header};
-use crate::input::Source;
+use crate::input::{Source, quote};
 
 /// What triggers an Azure function (the 2019 trace's `Trigger` column).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -101,7 +101,8 @@ pub fn for_each_azure2019_invocation<'a>(
             f.invalid(
                 3,
                 format!(
-                    "unknown trigger `{trigger_text}`; expected http, timer, queue, storage, event, orchestration or others"
+                    "unknown trigger `{}`; expected http, timer, queue, storage, event, orchestration or others",
+                    quote(trigger_text)
                 ),
             )
         })?;

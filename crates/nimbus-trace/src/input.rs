@@ -78,23 +78,26 @@ impl<'a> From<&'a PathBuf> for Source<'a> {
     }
 }
 
-/// `text` as it may appear in a message: at most [`QUOTE_BYTES`] bytes of it
-/// (cut at a character boundary, with the full length said), control
-/// characters escaped so a hostile file cannot drive the terminal.
+/// `text` as it may appear in a message: at most [`QUOTE_BYTES`] bytes of
+/// quoted text (whole characters, with the full length said when cut),
+/// control characters escaped so a hostile file cannot drive the terminal.
 pub fn quote(text: &str) -> String {
-    let mut end = text.len().min(QUOTE_BYTES);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut out = String::with_capacity(end + 32);
-    for c in text[..end].chars() {
+    let mut out = String::with_capacity(text.len().min(QUOTE_BYTES) + 32);
+    let mut shown = 0;
+    for c in text.chars() {
+        let before = out.len();
         if c.is_control() {
             out.extend(c.escape_default());
         } else {
             out.push(c);
         }
+        if out.len() > QUOTE_BYTES {
+            out.truncate(before);
+            break;
+        }
+        shown += c.len_utf8();
     }
-    if end < text.len() {
+    if shown < text.len() {
         out.push_str(&format!("… ({} bytes in all)", text.len()));
     }
     out
@@ -231,8 +234,20 @@ pub(crate) struct Counted<R> {
     passed_newlines: u64,
     /// Where the latest record asked about starts.
     record_start: u64,
-    /// The line that exceeded the limit, once one has.
-    overflow: Option<u64>,
+    /// What exceeded the limit, once something has.
+    overflow: Option<Overflow>,
+    /// The line of the latest record asked about.
+    record_start_line: u64,
+}
+
+/// What made a [`Counted`] reader stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Overflow {
+    /// A line (this one) past the limit.
+    Line(u64),
+    /// A record with quoted line breaks, after the record on this line,
+    /// past the limit (most likely a quote never closed).
+    Record(u64),
 }
 
 impl<R: Read> Counted<R> {
@@ -246,6 +261,7 @@ impl<R: Read> Counted<R> {
             passed_newlines: 0,
             record_start: 0,
             overflow: None,
+            record_start_line: 1,
         }
     }
 
@@ -271,11 +287,12 @@ impl<R: Read> Counted<R> {
             cursor += 1;
         }
         self.record_start = cursor;
-        self.passed_newlines + 1
+        self.record_start_line = self.passed_newlines + 1;
+        self.record_start_line
     }
 
-    /// The line that exceeded the limit, if reading stopped for that.
-    pub(crate) fn overflow(&self) -> Option<u64> {
+    /// What exceeded the limit, if reading stopped for that.
+    pub(crate) fn overflow(&self) -> Option<Overflow> {
         self.overflow
     }
 }
@@ -303,8 +320,12 @@ impl<R: Read> Read for Counted<R> {
             // A record may hold quoted line breaks; bound it too (the
             // parser reads ahead by its buffer, hence the slack).
             let record_bytes = at.saturating_sub(self.record_start);
-            if self.since_newline > MAX_LINE_BYTES as u64 || record_bytes > MAX_LINE_BYTES as u64 + (64 << 10) {
-                self.overflow = Some(self.newlines + 1);
+            if self.since_newline > MAX_LINE_BYTES as u64 {
+                self.overflow = Some(Overflow::Line(self.newlines + 1));
+            } else if record_bytes > MAX_LINE_BYTES as u64 + (64 << 10) {
+                self.overflow = Some(Overflow::Record(self.record_start_line));
+            }
+            if self.overflow.is_some() {
                 return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "line too long"));
             }
         }
@@ -316,8 +337,20 @@ impl<R: Read> Read for Counted<R> {
 /// Maps an error of the CSV parser over a [`Counted`] reader to a
 /// [`TraceError`] at the right line.
 pub(crate) fn csv_error<R: Read>(name: &Path, reader: &mut csv::Reader<Counted<R>>, error: csv::Error) -> TraceError {
-    if let Some(line) = reader.get_ref().overflow() {
-        return line_too_long(name, line);
+    match reader.get_ref().overflow() {
+        Some(Overflow::Line(line)) => return line_too_long(name, line),
+        Some(Overflow::Record(after)) => {
+            return TraceError::parse(
+                name,
+                after,
+                0,
+                None,
+                format!(
+                    "a record after this line runs past {MAX_LINE_BYTES} bytes across several lines (a quote never closed?)"
+                ),
+            );
+        }
+        None => {}
     }
     let line = error.position().map(|p| p.byte()).map(|b| reader.get_mut().record_line(b)).unwrap_or(0);
     match error.kind() {
@@ -394,6 +427,9 @@ mod tests {
         let q = quote(&long);
         assert!(q.len() < QUOTE_BYTES + 40, "{q}");
         assert!(q.ends_with("… (600 bytes in all)"), "{q}");
+        let controls = "\u{19}".repeat(1000);
+        let q = quote(&controls);
+        assert!(q.len() < QUOTE_BYTES + 40 && q.ends_with("(1000 bytes in all)"), "{q}");
     }
 
     #[test]

@@ -15,8 +15,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{TraceError, read_csv_with_header};
-use crate::input::Source;
-use crate::input::{MAX_DOCUMENT_BYTES, csv_error, csv_reader, for_each_line, quote, read_document};
+use crate::input::{MAX_DOCUMENT_BYTES, Source, csv_error, csv_reader, for_each_line, quote, read_document};
 
 /// One inference request of a trace.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,8 +75,9 @@ fn tokens(f: &crate::error::Fields<'_>, i: usize) -> Result<u32, TraceError> {
 pub fn read_azure<'a>(source: impl Into<Source<'a>>) -> Result<Vec<LlmRequest>, TraceError> {
     let rows = read_csv_with_header(source, &["TIMESTAMP", "ContextTokens", "GeneratedTokens"], |f| {
         let text = f.non_empty(0)?;
-        let arrival_s = parse_datetime(text)
-            .ok_or_else(|| f.invalid(0, format!("expected a date-time like 2023-11-16 18:15:46.68, found `{text}`")))?;
+        let arrival_s = parse_datetime(text).ok_or_else(|| {
+            f.invalid(0, format!("expected a date-time like 2023-11-16 18:15:46.68, found `{}`", quote(text)))
+        })?;
         Ok(LlmRequest {
             arrival_s,
             prompt_tokens: tokens(f, 1)?,
@@ -233,14 +233,16 @@ pub fn read_distserve<'a>(
         .map_err(|e| TraceError::parse(path, e.line() as u64, e.column() as u64, None, format!("invalid JSON: {e}")))?;
     let models = json.as_object().ok_or_else(|| TraceError::file(path, "expected an object keyed by model"))?;
     let mut out = BTreeMap::new();
-    for (model, tps) in models {
+    for (model_key, tps) in models {
+        let model = quote(model_key);
         let tps = tps
             .as_object()
             .ok_or_else(|| TraceError::file(path, format!("{model}: expected an object keyed by TP")))?;
         let mut fits = BTreeMap::new();
         for (tp, fit) in tps {
-            let tp: u32 =
-                tp.parse().map_err(|_| TraceError::file(path, format!("{model}: TP key {tp:?} is not a number")))?;
+            let tp: u32 = tp
+                .parse()
+                .map_err(|_| TraceError::file(path, format!("{model}: TP key \"{}\" is not a number", quote(tp))))?;
             let triple = |name: &str| -> Result<[f64; 3], TraceError> {
                 let a = fit.get(name).and_then(serde_json::Value::as_array).filter(|a| a.len() == 3);
                 let a =
@@ -272,7 +274,7 @@ pub fn read_distserve<'a>(
                 },
             );
         }
-        out.insert(model.clone(), fits);
+        out.insert(model_key.clone(), fits);
     }
     Ok(out)
 }

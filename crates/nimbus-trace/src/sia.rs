@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{TraceError, read_csv_with_header};
-use crate::input::Source;
+use crate::input::{Source, quote};
 
 /// One job of a Sia/Pollux workload (`name,time,application,num_replicas,batch_size`).
 #[derive(Debug, Clone, PartialEq)]
@@ -104,8 +104,8 @@ pub fn read_placements<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Placemen
     read_csv_with_header(source, &columns, |f| {
         let text = f.non_empty(0)?.trim();
         let placement: Option<Vec<u32>> = text.chars().map(|c| c.to_digit(10).filter(|d| *d > 0)).collect();
-        let placement =
-            placement.ok_or_else(|| f.invalid(0, format!("expected digits 1-9 (GPUs per node), found `{text}`")))?;
+        let placement = placement
+            .ok_or_else(|| f.invalid(0, format!("expected digits 1-9 (GPUs per node), found `{}`", quote(text))))?;
         Ok(PlacementRow {
             placement,
             local_bsz: u32::try_from(f.positive_u64(1)?).map_err(|_| f.invalid(1, "batch size too large"))?,

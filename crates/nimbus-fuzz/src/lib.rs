@@ -1,0 +1,182 @@
+//! Fuzz targets: functions that take arbitrary bytes and must neither panic
+//! nor hang nor take unbounded memory, whatever the bytes are.
+//!
+//! The same functions run under libFuzzer (`cargo fuzz run <target>` in
+//! `fuzz/`, coverage-guided, with sanitizers) and on stable Rust in this
+//! crate's tests, which replay the committed seed corpus and regression
+//! cases (`fuzz/seeds/<target>/`, `fuzz/regressions/<target>/`) and then a
+//! seeded mutation loop over them, so CI exercises every target without a
+//! nightly toolchain.
+//!
+//! Architecture invariants: a target only calls public entry points that
+//! users' input reaches (readers, loaders, decoders); it checks what must
+//! hold of any output (a decoded message re-encodes to the same bytes, a
+//! recovered log keeps its records in order) and never reads the
+//! filesystem beyond what the code under test does.
+
+use std::path::Path;
+
+use nimbus_consensus::wire::Wire;
+use nimbus_trace::Source;
+
+/// A fuzz target: arbitrary bytes in, a panic when something is wrong.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name (the names of `fuzz/fuzz_targets/*.rs`).
+pub const TARGETS: &[(&str, Target)] =
+    &[("trace", trace), ("scenario", scenario), ("wire", wire), ("kv_log", kv_log), ("ycsb", ycsb)];
+
+/// The target called `name`.
+pub fn target(name: &str) -> Option<Target> {
+    TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// Formats the first byte selects for [`trace`], in order.
+pub const TRACE_FORMATS: &[&str] = &[
+    "gavel-trace",
+    "gavel-throughputs",
+    "sia-workload",
+    "sia-placements",
+    "sia-scalability",
+    "sia-validation",
+    "philly-gavel",
+    "philly-sia",
+    "alibaba-nodes",
+    "alibaba-pods",
+    "tiresias-jobs",
+    "tiresias-shape",
+    "tiresias-gpu-time",
+    "azure-llm",
+    "vidur-trace",
+    "llm-lengths",
+    "mooncake",
+    "splitwise-perf",
+    "vidur-mlp",
+    "vidur-collective",
+    "distserve",
+    "azure2019-invocations",
+    "azure2019-durations",
+    "azure2019-memory",
+    "azure2021",
+    "iluvatar-trace",
+    "iluvatar-metadata",
+    "instainfer-models",
+    "hourly-carbon",
+];
+
+/// One trace reader on the rest of `data`, chosen by its first byte. An
+/// error must name the source, and no message may echo more than a
+/// bounded amount of the input.
+pub fn trace(data: &[u8]) {
+    use nimbus_trace::{alibaba, faas, gavel, llm, philly, sia, tiresias};
+    let Some((&selector, body)) = data.split_first() else { return };
+    let format = TRACE_FORMATS[usize::from(selector) % TRACE_FORMATS.len()];
+    let name = Path::new("fuzz.input");
+    let src = Source::bytes(name, body);
+    let outcome: Result<(), nimbus_trace::TraceError> = match format {
+        "gavel-trace" => gavel::read_trace(src).map(drop),
+        "gavel-throughputs" => gavel::ThroughputTable::read(src).map(drop),
+        "sia-workload" => sia::read_workload(src).map(drop),
+        "sia-placements" => sia::read_placements(src).map(drop),
+        "sia-scalability" => sia::read_scalability(src).map(drop),
+        "sia-validation" => sia::read_validation(src).map(drop),
+        "philly-gavel" => philly::read_gavel_distribution(src).map(drop),
+        "philly-sia" => philly::read_sia_jobs(src).map(drop),
+        "alibaba-nodes" => alibaba::read_nodes(src).map(drop),
+        "alibaba-pods" => alibaba::read_pods(src).map(drop),
+        "tiresias-jobs" => tiresias::read_jobs(src).map(drop),
+        "tiresias-shape" => tiresias::read_cluster_shape(src).map(drop),
+        "tiresias-gpu-time" => tiresias::read_gpu_time_samples(src).map(drop),
+        "azure-llm" => llm::read_azure(src).map(drop),
+        "vidur-trace" => llm::read_vidur_trace(src).map(drop),
+        "llm-lengths" => llm::read_lengths(src).map(drop),
+        "mooncake" => llm::read_mooncake(src).map(drop),
+        "splitwise-perf" => llm::read_splitwise(src).map(drop),
+        "vidur-mlp" => llm::read_vidur_mlp(src).map(drop),
+        "vidur-collective" => llm::read_vidur_collective(src).map(drop),
+        "distserve" => llm::read_distserve(src).map(drop),
+        "azure2019-invocations" => faas::read_azure2019_invocations(src).map(drop),
+        "azure2019-durations" => faas::read_azure2019_durations(src).map(drop),
+        "azure2019-memory" => faas::read_azure2019_memory(src).map(drop),
+        "azure2021" => faas::read_azure2021(src).map(drop),
+        "iluvatar-trace" => faas::read_iluvatar_trace(src).map(drop),
+        "iluvatar-metadata" => faas::read_iluvatar_metadata(src).map(drop),
+        "instainfer-models" => faas::read_instainfer_models(src).map(drop),
+        "hourly-carbon" => faas::read_hourly_carbon_intensity(src).map(drop),
+        other => unreachable!("format {other} is listed but not read"),
+    };
+    if let Err(e) = outcome {
+        let message = e.to_string();
+        assert!(message.starts_with("fuzz.input"), "an error names its source: {message}");
+        // The quote limit, the name, positions, and fixed wording.
+        assert!(message.len() <= 2 * nimbus_trace::input::QUOTE_BYTES + 600, "{} bytes", message.len());
+    }
+}
+
+/// The scenario loader on `data` as UTF-8 text, then the resource
+/// estimate of every policy. Paths into `/dev`, `/proc` and `/sys` are
+/// skipped: reading a terminal or a pipe there would wait on the harness,
+/// not on the code.
+pub fn scenario(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else { return };
+    if ["/dev", "/proc", "/sys"].iter().any(|p| text.contains(p)) {
+        return;
+    }
+    let loaded = nimbus_lab::Scenario::from_text(Path::new("fuzz.toml"), text, &Default::default());
+    match loaded {
+        Ok(scenario) => {
+            let limits = nimbus_lab::Limits { memory_bytes: 1 << 30, events_per_run: 1_000_000_000 };
+            let _ = nimbus_lab::budget::check(&scenario, 2, &limits);
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(message.starts_with("fuzz.toml"), "an error names the file: {message}");
+        }
+    }
+}
+
+/// Every message type of the consensus wire codec and the kv frames on
+/// `data`; whatever decodes must encode back to exactly `data`'s bytes.
+pub fn wire(data: &[u8]) {
+    fn round_trip<T: Wire>(data: &[u8]) {
+        if let Ok(v) = T::from_bytes(data) {
+            assert_eq!(v.to_bytes(), data, "a decoded message re-encodes to its bytes");
+        }
+    }
+    let Some((&selector, body)) = data.split_first() else { return };
+    match selector % 7 {
+        0 => round_trip::<nimbus_consensus::kv::Command>(body),
+        1 => round_trip::<nimbus_consensus::kv::Reply>(body),
+        2 => round_trip::<nimbus_consensus::kv::Request>(body),
+        3 => round_trip::<nimbus_consensus::rabia::Message>(body),
+        4 => round_trip::<nimbus_consensus::racos::Message>(body),
+        5 => round_trip::<nimbus_consensus::kv::KvStore>(body),
+        _ => {
+            if let Ok(frame) = nimbus_kv::frame::Frame::decode(body) {
+                assert_eq!(frame.encode(), body, "a decoded frame re-encodes to its bytes");
+            }
+        }
+    }
+}
+
+/// A replica's log recovery on `data`: records come back in order, each
+/// only once, and the regions skipped lie within the file.
+pub fn kv_log(data: &[u8]) {
+    if let Ok(found) = nimbus_kv::server::Recovery::read(data) {
+        let held: usize = found.records.iter().map(Vec::len).sum();
+        assert!(held <= data.len(), "records cannot hold more than the file");
+        for &(offset, len, before) in &found.skipped {
+            assert!(offset + len <= data.len() && before <= found.records.len());
+        }
+        assert!(found.torn <= data.len());
+    }
+}
+
+/// A YCSB property file on `data` as text.
+pub fn ycsb(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(w) = nimbus_consensus::ycsb::Workload::parse(&text, "fuzz.properties") {
+        assert!(w.records >= 1 && w.max_scan >= 1);
+        let _ = w.record_bytes();
+    }
+}
