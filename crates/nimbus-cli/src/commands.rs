@@ -228,32 +228,10 @@ pub fn show(what: &str) -> Result<(), String> {
 
 /// `nimbus trace`.
 pub fn trace(format: &str, path: &Path) -> Result<(), String> {
-    use nimbus_trace::{alibaba, gavel, llm, philly, sia, tiresias};
-    let count = match format {
-        "gavel-trace" => gavel::read_trace(path).map(|v| v.len()),
-        "gavel-throughputs" => gavel::ThroughputTable::read(path).map(|t| t.by_worker.values().map(|m| m.len()).sum()),
-        "sia-workload" => sia::read_workload(path).map(|v| v.len()),
-        "sia-placements" => sia::read_placements(path).map(|v| v.len()),
-        "philly-gavel" => philly::read_gavel_distribution(path).map(|v| v.len()),
-        "philly-sia" => philly::read_sia_jobs(path).map(|v| v.len()),
-        "alibaba-nodes" => alibaba::read_nodes(path).map(|v| v.len()),
-        "alibaba-pods" => alibaba::read_pods(path).map(|v| v.len()),
-        "tiresias-jobs" => tiresias::read_jobs(path).map(|v| v.len()),
-        "azure-llm" => llm::read_azure(path).map(|v| v.len()),
-        "vidur-trace" => llm::read_vidur_trace(path).map(|v| v.len()),
-        "llm-lengths" => llm::read_lengths(path).map(|v| v.len()),
-        "mooncake" => llm::read_mooncake(path).map(|v| v.len()),
-        "splitwise-perf" => llm::read_splitwise(path).map(|v| v.len()),
-        "vidur-mlp" => llm::read_vidur_mlp(path).map(|v| v.values().map(|t| t.len()).sum()),
-        "vidur-collective" => llm::read_vidur_collective(path).map(|v| v.values().map(|t| t.len()).sum()),
-        "distserve" => llm::read_distserve(path).map(|v| v.values().map(|t| t.len()).sum()),
-        other => {
-            return Err(format!(
-                "unknown trace format {other:?}; available: gavel-trace, gavel-throughputs, sia-workload, sia-placements, philly-gavel, philly-sia, alibaba-nodes, alibaba-pods, tiresias-jobs, azure-llm, vidur-trace, llm-lengths, mooncake, splitwise-perf, vidur-mlp, vidur-collective, distserve"
-            ));
-        }
-    }
-    .map_err(|e| e.to_string())?;
+    use nimbus_trace::formats::{FORMATS, check};
+    let count = check(format, nimbus_trace::Source::file(path))
+        .ok_or_else(|| format!("unknown trace format {format:?}; available: {}", FORMATS.join(", ")))?
+        .map_err(|e| e.to_string())?;
     outln!("{}: {count} records, all valid ({format})", path.display());
     Ok(())
 }

@@ -373,7 +373,7 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
     };
     let killed = match killed.load(Ordering::Relaxed) {
         u64::MAX => None,
-        k => Some(k as usize),
+        k => usize::try_from(k).ok(),
     };
     let faults = faults.lock().map(|f| f.clone()).unwrap_or_default();
     if let Some(e) = &faults.restart_error {

@@ -87,9 +87,11 @@ enum Command {
     },
     /// Check a trace file: parse every row and report the first problem.
     Trace {
-        /// Format: gavel-trace, gavel-throughputs, sia-workload, sia-placements, philly-gavel, philly-sia,
-        /// alibaba-nodes, alibaba-pods, tiresias-jobs, azure-llm, vidur-trace, llm-lengths, mooncake,
-        /// splitwise-perf, vidur-mlp, vidur-collective, distserve.
+        /// Format: gavel-trace, gavel-throughputs, sia-workload, sia-placements, sia-scalability,
+        /// sia-validation, philly-gavel, philly-sia, alibaba-nodes, alibaba-pods, tiresias-jobs,
+        /// tiresias-shape, tiresias-gpu-time, azure-llm, vidur-trace, llm-lengths, mooncake, splitwise-perf,
+        /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
+        /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon.
         format: String,
         /// The file.
         path: PathBuf,

@@ -187,6 +187,9 @@ fn check(case: &Case, dir: &Path) -> Result<(), String> {
             return Err(format!("stderr lacks {want:?}\n{}", shown()));
         }
     }
+    if case.args.iter().any(|a| a.contains("{out}")) && dir.join("out").exists() {
+        return Err(format!("a refused run left results behind\n{}", shown()));
+    }
     if std::env::var_os("NIMBUS_BAD_INPUT_SHOW").is_some() {
         eprintln!("== {} ({took:?}, exit {code:?})\n{}", case.name, stderr.trim_end());
     }

@@ -37,3 +37,23 @@ fn measurement_window_waits_for_all_its_jobs() {
         assert_eq!(completed, runnable_in_window as f64, "{line}");
     }
 }
+
+/// `--jobs 100000` panicked (a thread pool that size cannot start); it is
+/// now capped at a few threads per core, with a warning.
+#[test]
+fn a_huge_jobs_count_is_capped_not_fatal() {
+    let out = temp_dir("jobs-cap");
+    let result = nimbus(&[
+        "run",
+        "crates/nimbus-cli/tests/fixtures/small.toml",
+        "--seeds",
+        "1",
+        "--jobs",
+        "100000",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("--jobs 100000: capped at"), "{stderr}");
+}

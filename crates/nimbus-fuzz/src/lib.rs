@@ -31,80 +31,14 @@ pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
-/// Formats the first byte selects for [`trace`], in order.
-pub const TRACE_FORMATS: &[&str] = &[
-    "gavel-trace",
-    "gavel-throughputs",
-    "sia-workload",
-    "sia-placements",
-    "sia-scalability",
-    "sia-validation",
-    "philly-gavel",
-    "philly-sia",
-    "alibaba-nodes",
-    "alibaba-pods",
-    "tiresias-jobs",
-    "tiresias-shape",
-    "tiresias-gpu-time",
-    "azure-llm",
-    "vidur-trace",
-    "llm-lengths",
-    "mooncake",
-    "splitwise-perf",
-    "vidur-mlp",
-    "vidur-collective",
-    "distserve",
-    "azure2019-invocations",
-    "azure2019-durations",
-    "azure2019-memory",
-    "azure2021",
-    "iluvatar-trace",
-    "iluvatar-metadata",
-    "instainfer-models",
-    "hourly-carbon",
-];
-
-/// One trace reader on the rest of `data`, chosen by its first byte. An
-/// error must name the source, and no message may echo more than a
-/// bounded amount of the input.
+/// One trace reader on the rest of `data`, chosen by its first byte among
+/// [`nimbus_trace::formats::FORMATS`]. An error must name the source, and
+/// no message may echo more than a bounded amount of the input.
 pub fn trace(data: &[u8]) {
-    use nimbus_trace::{alibaba, faas, gavel, llm, philly, sia, tiresias};
+    use nimbus_trace::formats::{FORMATS, check};
     let Some((&selector, body)) = data.split_first() else { return };
-    let format = TRACE_FORMATS[usize::from(selector) % TRACE_FORMATS.len()];
-    let name = Path::new("fuzz.input");
-    let src = Source::bytes(name, body);
-    let outcome: Result<(), nimbus_trace::TraceError> = match format {
-        "gavel-trace" => gavel::read_trace(src).map(drop),
-        "gavel-throughputs" => gavel::ThroughputTable::read(src).map(drop),
-        "sia-workload" => sia::read_workload(src).map(drop),
-        "sia-placements" => sia::read_placements(src).map(drop),
-        "sia-scalability" => sia::read_scalability(src).map(drop),
-        "sia-validation" => sia::read_validation(src).map(drop),
-        "philly-gavel" => philly::read_gavel_distribution(src).map(drop),
-        "philly-sia" => philly::read_sia_jobs(src).map(drop),
-        "alibaba-nodes" => alibaba::read_nodes(src).map(drop),
-        "alibaba-pods" => alibaba::read_pods(src).map(drop),
-        "tiresias-jobs" => tiresias::read_jobs(src).map(drop),
-        "tiresias-shape" => tiresias::read_cluster_shape(src).map(drop),
-        "tiresias-gpu-time" => tiresias::read_gpu_time_samples(src).map(drop),
-        "azure-llm" => llm::read_azure(src).map(drop),
-        "vidur-trace" => llm::read_vidur_trace(src).map(drop),
-        "llm-lengths" => llm::read_lengths(src).map(drop),
-        "mooncake" => llm::read_mooncake(src).map(drop),
-        "splitwise-perf" => llm::read_splitwise(src).map(drop),
-        "vidur-mlp" => llm::read_vidur_mlp(src).map(drop),
-        "vidur-collective" => llm::read_vidur_collective(src).map(drop),
-        "distserve" => llm::read_distserve(src).map(drop),
-        "azure2019-invocations" => faas::read_azure2019_invocations(src).map(drop),
-        "azure2019-durations" => faas::read_azure2019_durations(src).map(drop),
-        "azure2019-memory" => faas::read_azure2019_memory(src).map(drop),
-        "azure2021" => faas::read_azure2021(src).map(drop),
-        "iluvatar-trace" => faas::read_iluvatar_trace(src).map(drop),
-        "iluvatar-metadata" => faas::read_iluvatar_metadata(src).map(drop),
-        "instainfer-models" => faas::read_instainfer_models(src).map(drop),
-        "hourly-carbon" => faas::read_hourly_carbon_intensity(src).map(drop),
-        other => unreachable!("format {other} is listed but not read"),
-    };
+    let format = FORMATS[usize::from(selector) % FORMATS.len()];
+    let outcome = check(format, Source::bytes(Path::new("fuzz.input"), body)).expect("a listed format");
     if let Err(e) = outcome {
         let message = e.to_string();
         assert!(message.starts_with("fuzz.input"), "an error names its source: {message}");

@@ -74,46 +74,13 @@ fn every_seed_and_regression_runs_clean() {
 #[test]
 fn every_trace_seed_is_a_valid_file_of_its_format() {
     use nimbus_trace::Source;
+    use nimbus_trace::formats::{FORMATS, check};
     let seeds = files_in(&repo().join("fuzz/seeds/trace"));
-    assert_eq!(seeds.len(), nimbus_fuzz::TRACE_FORMATS.len(), "one seed per format");
+    assert_eq!(seeds.len(), FORMATS.len(), "one seed per format");
     for file in seeds {
         let bytes = std::fs::read(&file).expect("reads");
-        let format = nimbus_fuzz::TRACE_FORMATS[usize::from(bytes[0])];
-        let src = Source::bytes(Path::new("seed"), &bytes[1..]);
-        use nimbus_trace::{alibaba, faas, gavel, llm, philly, sia, tiresias};
-        let rows = match format {
-            "gavel-trace" => gavel::read_trace(src).map(|v| v.len()),
-            "gavel-throughputs" => gavel::ThroughputTable::read(src).map(|t| t.by_worker.len()),
-            "sia-workload" => sia::read_workload(src).map(|v| v.len()),
-            "sia-placements" => sia::read_placements(src).map(|v| v.len()),
-            "sia-scalability" => sia::read_scalability(src).map(|v| v.len()),
-            "sia-validation" => sia::read_validation(src).map(|v| v.len()),
-            "philly-gavel" => philly::read_gavel_distribution(src).map(|v| v.len()),
-            "philly-sia" => philly::read_sia_jobs(src).map(|v| v.len()),
-            "alibaba-nodes" => alibaba::read_nodes(src).map(|v| v.len()),
-            "alibaba-pods" => alibaba::read_pods(src).map(|v| v.len()),
-            "tiresias-jobs" => tiresias::read_jobs(src).map(|v| v.len()),
-            "tiresias-shape" => tiresias::read_cluster_shape(src).map(|_| 1),
-            "tiresias-gpu-time" => tiresias::read_gpu_time_samples(src).map(|v| v.len()),
-            "azure-llm" => llm::read_azure(src).map(|v| v.len()),
-            "vidur-trace" => llm::read_vidur_trace(src).map(|v| v.len()),
-            "llm-lengths" => llm::read_lengths(src).map(|v| v.len()),
-            "mooncake" => llm::read_mooncake(src).map(|v| v.len()),
-            "splitwise-perf" => llm::read_splitwise(src).map(|v| v.len()),
-            "vidur-mlp" => llm::read_vidur_mlp(src).map(|v| v.len()),
-            "vidur-collective" => llm::read_vidur_collective(src).map(|v| v.len()),
-            "distserve" => llm::read_distserve(src).map(|v| v.len()),
-            "azure2019-invocations" => faas::read_azure2019_invocations(src).map(|v| v.len()),
-            "azure2019-durations" => faas::read_azure2019_durations(src).map(|v| v.len()),
-            "azure2019-memory" => faas::read_azure2019_memory(src).map(|v| v.len()),
-            "azure2021" => faas::read_azure2021(src).map(|v| v.len()),
-            "iluvatar-trace" => faas::read_iluvatar_trace(src).map(|v| v.len()),
-            "iluvatar-metadata" => faas::read_iluvatar_metadata(src).map(|v| v.len()),
-            "instainfer-models" => faas::read_instainfer_models(src).map(|v| v.len()),
-            "hourly-carbon" => faas::read_hourly_carbon_intensity(src).map(|v| v.len()),
-            other => panic!("no reader for {other}"),
-        };
-        match rows {
+        let format = FORMATS[usize::from(bytes[0])];
+        match check(format, Source::bytes(Path::new("seed"), &bytes[1..])).expect("a listed format") {
             Ok(n) => assert!(n > 0, "{}: {format} seed holds no rows", file.display()),
             Err(e) => panic!("{}: the {format} seed does not read: {e}", file.display()),
         }

@@ -69,7 +69,11 @@ impl LocalCluster {
         token: &str,
     ) -> std::io::Result<Self> {
         let dir = fresh_temp_dir()?;
-        Self::start_in(program, n, f, protocol, &dir, token, true)
+        // A cluster that started removes the directory when dropped; one
+        // that did not leaves it to us.
+        Self::start_in(program, n, f, protocol, &dir, token, true).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&dir);
+        })
     }
 
     fn start_in(
@@ -137,7 +141,7 @@ impl LocalCluster {
             if let Some((child, _)) = self.children[i].as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                let log = std::fs::read_to_string(self.dir.join(format!("replica-{i}.out"))).unwrap_or_default();
+                let log = tail(&self.dir.join(format!("replica-{i}.out")), 4096);
                 return Err(std::io::Error::other(format!("replica {i} exited ({status}): {}", log.trim())));
             }
             if TcpStream::connect_timeout(&self.addrs[i], step).is_ok() {
@@ -199,6 +203,18 @@ impl Drop for LocalCluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// At most the last `bytes` of a file, as text (a replica's output may be
+/// long).
+fn tail(path: &Path, bytes: u64) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(path) else { return String::new() };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(bytes)));
+    let mut out = Vec::new();
+    let _ = file.take(bytes).read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// A new, empty directory `nimbus-kv-<pid>-<n>` under the system's

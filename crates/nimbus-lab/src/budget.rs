@@ -29,7 +29,8 @@ impl Limits {
     /// read) and [`DEFAULT_MAX_EVENTS`].
     pub fn for_this_machine() -> Self {
         let physical = physical_memory_bytes().unwrap_or(16 << 30);
-        Limits { memory_bytes: (physical as f64 * DEFAULT_MEMORY_SHARE) as u64, events_per_run: DEFAULT_MAX_EVENTS }
+        let memory_bytes = nimbus_sim::estimate::saturating(physical as f64 * DEFAULT_MEMORY_SHARE);
+        Limits { memory_bytes, events_per_run: DEFAULT_MAX_EVENTS }
     }
 }
 

@@ -21,6 +21,9 @@
 //! - Results are deterministic: runs are ordered by (policy, seed) whatever
 //!   order they finish in.
 
+// The lab reads scenario files: only checked conversions.
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 pub mod budget;
 pub mod claims;
 pub mod domain;

@@ -253,6 +253,8 @@ pub fn run(
     let mut kv_used = TimeWeighted::new(SimTime::ZERO, 0.0);
     let mut kv_series = Vec::new();
     let mut busy = vec![0.0f64; world.replicas.len()];
+    // When each replica's latest iteration ends (one at a time per replica).
+    let mut busy_until = vec![SimTime::ZERO; world.replicas.len()];
     let mut iterations = 0u64;
     let mut next = 0usize;
     let span = specs.last().map_or(1.0, |s| s.arrival.as_secs_f64().max(1.0));
@@ -322,6 +324,7 @@ pub fn run(
                 let seconds = exec.iteration_s(&batch.shape) + swap_s;
                 let duration = SimDuration::from_nanos(SimDuration::from_secs_f64(seconds).as_nanos().max(1));
                 busy[rid as usize] += duration.as_secs_f64();
+                busy_until[rid as usize] = now + duration;
                 r.busy_s += duration.as_secs_f64();
                 r.batch = Some(batch);
                 iterations += 1;
@@ -339,6 +342,12 @@ pub fn run(
     }
     progress(1.0);
     let end = world.now;
+    // An iteration still running when the run ends counts only up to the
+    // end, so a replica's busy time never exceeds the span.
+    for (b, until) in busy.iter_mut().zip(&busy_until) {
+        *b -= until.since(end.min(*until)).as_secs_f64();
+        *b = b.max(0.0);
+    }
     let busy_s = world.replicas.iter().map(|r| (r.group, busy[r.id as usize])).collect();
     RunResult { requests: world.requests, busy_s, kv_used, kv_series, end, model_loads: world.model_loads, iterations }
 }

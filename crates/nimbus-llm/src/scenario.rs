@@ -123,6 +123,17 @@ struct GroupBuild {
     allreduce: AllReduce,
 }
 
+/// Policy `name` built with `params`.
+fn build_policy(name: &str, params: &Params) -> Result<policy::PolicySpec, ScenarioError> {
+    let info = policy::find(name).ok_or_else(|| {
+        ScenarioError::Invalid(format!(
+            "unknown llm policy `{name}`; available: {}",
+            policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    Ok((info.build)(params)?)
+}
+
 fn resolve(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
@@ -713,13 +724,7 @@ impl Scenario {
     /// some replica group's `model` (QLM can swap a model in; MoE policies
     /// place their own deployments).
     pub fn check(&self, policy_name: &str, params: &Params) -> Result<(), ScenarioError> {
-        let info = policy::find(policy_name).ok_or_else(|| {
-            ScenarioError::Invalid(format!(
-                "unknown llm policy `{policy_name}`; available: {}",
-                policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let spec = (info.build)(params)?;
+        let spec = build_policy(policy_name, params)?;
         if matches!(spec.dispatch, DispatchSpec::Router(_)) && spec.moe == MoeMode::None {
             let served: Vec<u16> = self.fleet.groups.iter().filter_map(|g| g.initial_model).collect();
             if let Some(stream) = self.streams.iter().find(|s| !served.contains(&s.model)) {
@@ -747,13 +752,7 @@ impl Scenario {
         seed: u64,
         progress: impl FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
-        let info = policy::find(policy_name).ok_or_else(|| {
-            ScenarioError::Invalid(format!(
-                "unknown llm policy `{policy_name}`; available: {}",
-                policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        let spec = (info.build)(params)?;
+        let spec = build_policy(policy_name, params)?;
         let mut fleet = match spec.moe {
             MoeMode::None => self.fleet.clone(),
             mode => self.moe_fleet(mode)?,

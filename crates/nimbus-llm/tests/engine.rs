@@ -76,6 +76,23 @@ fn run(fleet: &Fleet, specs: &[RequestSpec]) -> RunResult {
     engine::run(fleet, specs, &mut router, |_| {})
 }
 
+/// An iteration still running when the horizon cuts the run counts only up
+/// to the end: busy time never exceeds the span (it used to count whole,
+/// so a long last iteration reported GPUs busy more than all the time).
+#[test]
+fn busy_time_stops_at_the_end_of_the_run() {
+    let mut f = fleet(SchedulerKind::Vllm { max_tokens: 4096 }, 400, 1, Preemption::Recompute);
+    f.groups[0].deployments[0].as_mut().expect("deployment").exec =
+        Arc::new(Linear { base_ms: 60_000.0, per_token_ms: 0.0 });
+    f.horizon = at_ms(10_000);
+    let result = run(&f, &[req(0, 10, 5), req(5_000, 10, 5)]);
+    let busy: f64 = result.busy_s.iter().map(|b| b.1).sum();
+    assert!(busy <= result.end.as_secs_f64() + 1e-9, "busy {busy} s in a run of {} s", result.end);
+    let output = nimbus_llm::metrics::output(&f, &result);
+    let gpu_busy = output.metric("gpu_busy").expect("reported");
+    assert!(gpu_busy.is_nan() || gpu_busy <= 1.0 + 1e-9, "{gpu_busy}");
+}
+
 #[test]
 fn one_request_by_hand() {
     // Prefill (first token) then two decodes, 10 ms each.

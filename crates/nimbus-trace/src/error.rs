@@ -165,7 +165,13 @@ impl<'a> Fields<'a> {
             return Ok(v);
         }
         match text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 && v.fract() == 0.0 && v < 9.0e15 => Ok(v as u64),
+            Ok(v)
+                if v.fract() == 0.0
+                    && v < 9.0e15
+                    && let Some(n) = nimbus_sim::params::round_to_u64(v) =>
+            {
+                Ok(n)
+            }
             _ => Err(self.error(index, format!("expected a non-negative integer, found `{}`", quote(text)))),
         }
     }

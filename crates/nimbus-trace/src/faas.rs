@@ -171,7 +171,7 @@ pub fn read_azure2019_durations<'a>(source: impl Into<Source<'a>>) -> Result<Vec
             app: f.non_empty(1)?.to_string(),
             function: f.non_empty(2)?.to_string(),
             average_ms: f.non_negative_f64(3)?,
-            count: f.non_negative_f64(4)? as u64,
+            count: f.u64(4)?,
             percentiles_ms,
         })
     })
@@ -216,7 +216,7 @@ pub fn read_azure2019_memory<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Ap
         Ok(AppMemory {
             owner: f.non_empty(0)?.to_string(),
             app: f.non_empty(1)?.to_string(),
-            sample_count: f.non_negative_f64(2)? as u64,
+            sample_count: f.u64(2)?,
             average_mb: f.non_negative_f64(3)?,
             percentiles_mb,
         })

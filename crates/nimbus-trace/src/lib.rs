@@ -14,9 +14,13 @@
 //! - Never panics on file contents; every rejected row says where and why.
 //! - Readers never drop a row silently: a row is returned or an error is.
 
+// Readers turn file text into numbers: only checked conversions.
+#![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
 pub mod alibaba;
 pub mod error;
 pub mod faas;
+pub mod formats;
 pub mod gavel;
 pub mod input;
 pub mod llm;

@@ -305,7 +305,7 @@ pub fn read_vidur_mlp<'a>(source: impl Into<Source<'a>>) -> Result<BTreeMap<u32,
             // Profiles write integers as floats (`128.0`).
             let text = record.get(i).unwrap_or("").trim();
             let v = text.parse::<f64>().ok().filter(|v| *v >= 0.0 && v.fract() == 0.0 && *v <= f64::from(u32::MAX));
-            v.map(|v| v as u32).ok_or_else(|| {
+            v.and_then(nimbus_sim::params::round_to_u64).and_then(|v| u32::try_from(v).ok()).ok_or_else(|| {
                 TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative integer below 2^32")
             })
         };
@@ -355,7 +355,7 @@ pub fn read_vidur_collective<'a>(source: impl Into<Source<'a>>) -> Result<Collec
         let integer = |i: usize, name: &str| -> Result<u64, TraceError> {
             // Profiles write integers as floats (`1048576.0`).
             let v = text(i).parse::<f64>().ok().filter(|v| v.is_finite() && *v >= 0.0 && v.fract() == 0.0);
-            v.filter(|v| *v < 9.0e15).map(|v| v as u64).ok_or_else(|| {
+            v.filter(|v| *v < 9.0e15).and_then(nimbus_sim::params::round_to_u64).ok_or_else(|| {
                 TraceError::parse(path, line, i as u64 + 1, Some(name), "expected a non-negative integer")
             })
         };
