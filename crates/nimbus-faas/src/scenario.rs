@@ -108,6 +108,9 @@ pub struct Scenario {
     arrivals: Arrivals,
     fallbacks: Vec<String>,
     models: Option<ModelAssignment>,
+    /// The synthetic workload's total arrival rate (per second), computed
+    /// once for the estimates of every policy.
+    synthetic_rate: std::sync::OnceLock<f64>,
 }
 
 /// Which apps load which model.
@@ -353,7 +356,15 @@ impl Scenario {
             _ => (Vec::new(), Vec::new(), Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }),
         };
         w.finish(&[])?;
-        Ok(Scenario { platform, apps: Arc::new(apps), functions: Arc::new(functions), arrivals, fallbacks, models })
+        Ok(Scenario {
+            platform,
+            apps: Arc::new(apps),
+            functions: Arc::new(functions),
+            arrivals,
+            fallbacks,
+            models,
+            synthetic_rate: std::sync::OnceLock::new(),
+        })
     }
 
     /// What one run of `policy_name` needs: memory for apps, sandboxes,
@@ -376,15 +387,17 @@ impl Scenario {
                 (saturating(rate * duration_s * 1.01 + 10.0), *rate, *duration_s, 1)
             }
             Arrivals::Synthetic { days, cold_ms, apps } => {
-                let (_, _, patterns) =
-                    workload::synthetic(*apps, *cold_ms, &mut RngStreams::new(0).stream("synthetic-apps"));
-                let rate: f64 = patterns
-                    .iter()
-                    .map(|p| match p {
-                        Pattern::Poisson(r) => *r,
-                        Pattern::Timer { period_s, .. } => 1.0 / period_s.max(1e-9),
-                    })
-                    .sum();
+                let rate = *self.synthetic_rate.get_or_init(|| {
+                    let (_, _, patterns) =
+                        workload::synthetic(*apps, *cold_ms, &mut RngStreams::new(0).stream("synthetic-apps"));
+                    patterns
+                        .iter()
+                        .map(|p| match p {
+                            Pattern::Poisson(r) => *r,
+                            Pattern::Timer { period_s, .. } => 1.0 / period_s.max(1e-9),
+                        })
+                        .sum()
+                });
                 let span = days * 86_400.0;
                 // The generator draws per seed; allow a fifth more.
                 (saturating(rate * span * 1.2 + 10.0), rate, span, *apps as u64)
