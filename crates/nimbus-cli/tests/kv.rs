@@ -130,6 +130,13 @@ fn wait_until_agreed(addrs: &[std::net::SocketAddr], seconds: u64) -> Vec<Option
     }
 }
 
+fn short(protocol: nimbus_kv::server::ServiceProtocol) -> &'static str {
+    match protocol {
+        nimbus_kv::server::ServiceProtocol::Rabia => "rabia",
+        nimbus_kv::server::ServiceProtocol::Racos { .. } => "racos",
+    }
+}
+
 fn bench_against(addrs: &[std::net::SocketAddr], extra: &[&str]) -> std::process::Output {
     let peers: Vec<String> = addrs.iter().map(ToString::to_string).collect();
     let peers = peers.join(",");
@@ -146,7 +153,7 @@ fn twenty_benchmarks_against_one_live_cluster_all_pass_their_checks() {
     use nimbus_kv::cluster::LocalCluster;
     use nimbus_kv::server::ServiceProtocol;
     for (protocol, runs) in [(ServiceProtocol::Rabia, 20), (ServiceProtocol::Racos { data: 1 }, 6)] {
-        let dir = temp_dir(&format!("kv-live-{}", protocol.name().len()));
+        let dir = temp_dir(&format!("kv-live-{}", short(protocol)));
         let mut cluster = LocalCluster::start(&program(), 3, 1, protocol, &dir, TOKEN).expect("replicas start");
         for run in 0..runs {
             // Now and then a replica is killed and restarted between runs.
@@ -169,34 +176,36 @@ fn twenty_benchmarks_against_one_live_cluster_all_pass_their_checks() {
 fn a_replica_with_a_corrupt_log_recovers_its_intact_records_and_rejoins_without_new_writes() {
     use nimbus_kv::cluster::LocalCluster;
     use nimbus_kv::server::ServiceProtocol;
-    let dir = temp_dir("kv-corrupt-log");
-    let mut cluster =
-        LocalCluster::start(&program(), 3, 1, ServiceProtocol::Rabia, &dir, TOKEN).expect("replicas start");
-    let output =
-        bench_against(&cluster.addrs, &["--clients", "4", "--ops", "60", "--keys", "8", "--value-bytes", "256"]);
-    let (stdout, stderr) = text(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    let before = wait_until_agreed(&cluster.addrs, 10);
-    assert!(before.iter().all(Option::is_some), "{before:?}");
+    for protocol in [ServiceProtocol::Rabia, ServiceProtocol::Racos { data: 1 }] {
+        let dir = temp_dir(&format!("kv-corrupt-log-{}", short(protocol)));
+        let mut cluster = LocalCluster::start(&program(), 3, 1, protocol, &dir, TOKEN).expect("replicas start");
+        let output =
+            bench_against(&cluster.addrs, &["--clients", "4", "--ops", "60", "--keys", "8", "--value-bytes", "256"]);
+        let (stdout, stderr) = text(&output);
+        assert!(output.status.success(), "{stdout}\n{stderr}");
+        let before = wait_until_agreed(&cluster.addrs, 10);
+        assert!(before.iter().all(Option::is_some), "{before:?}");
 
-    cluster.kill(2).expect("kills");
-    let log = dir.join("replica-2.log");
-    let mut bytes = std::fs::read(&log).expect("the log exists");
-    let middle = bytes.len() * 2 / 5;
-    for b in &mut bytes[middle..middle + 48] {
-        *b ^= 0x5a;
+        cluster.kill(2).expect("kills");
+        let log = dir.join("replica-2.log");
+        let mut bytes = std::fs::read(&log).expect("the log exists");
+        let middle = bytes.len() * 2 / 5;
+        for b in &mut bytes[middle..middle + 48] {
+            *b ^= 0x5a;
+        }
+        std::fs::write(&log, &bytes).expect("corrupts the log");
+        cluster.restart(2).expect("restarts from the damaged log");
+
+        // No client writes from here on: the replica catches up by itself.
+        let after = wait_until_agreed(&cluster.addrs, 15);
+        let name = protocol.name();
+        assert!(after.iter().all(Option::is_some) && after.windows(2).all(|w| w[0] == w[1]), "{name}: {after:?}");
+        assert_eq!(after[0], before[0], "{name}: nothing new was written");
+        let out = std::fs::read_to_string(cluster.output_path(2)).expect("output");
+        assert!(out.contains("corrupt bytes skipped"), "{name}: {out}");
+        drop(cluster);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    std::fs::write(&log, &bytes).expect("corrupts the log");
-    cluster.restart(2).expect("restarts from the damaged log");
-
-    // No client writes from here on: the replica catches up by itself.
-    let after = wait_until_agreed(&cluster.addrs, 15);
-    assert!(after.iter().all(Option::is_some) && after.windows(2).all(|w| w[0] == w[1]), "{after:?}");
-    assert_eq!(after[0], before[0], "nothing new was written");
-    let out = std::fs::read_to_string(cluster.output_path(2)).expect("output");
-    assert!(out.contains("corrupt bytes skipped") && out.contains("skipped"), "{out}");
-    drop(cluster);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Every process whose command line mentions `needle`.
