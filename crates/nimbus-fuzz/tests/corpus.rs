@@ -4,7 +4,7 @@
 //! target that panics fails the test with the input's file under
 //! `target/fuzz-failures/`, ready to add to `fuzz/regressions/<target>/`.
 //!
-//! `NIMBUS_FUZZ_ITERATIONS` sets the mutations per target (default 2,000,
+//! `NIMBUS_FUZZ_ITERATIONS` sets the mutations per target (default 10,000,
 //! a few seconds each in CI); `NIMBUS_FUZZ_SEED` changes the stream.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -149,7 +149,7 @@ fn mutate(rng: &mut SimRng, input: &[u8], others: &[(String, Vec<u8>)]) -> Vec<u
 
 #[test]
 fn mutated_inputs_never_panic() {
-    let iterations: u64 = std::env::var("NIMBUS_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let iterations: u64 = std::env::var("NIMBUS_FUZZ_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
     let seed: u64 = std::env::var("NIMBUS_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     for (target, f) in nimbus_fuzz::TARGETS {
         let cases = corpus(target);
