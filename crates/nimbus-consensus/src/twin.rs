@@ -381,13 +381,12 @@ impl Busy {
     /// Drops work planned after `now` (the device's replica crashed).
     fn cut(&mut self, now: SimTime) {
         let now = now.as_nanos();
-        let planned: Vec<(u64, u64)> = self.live.range(..).filter(|(_, e)| **e > now).map(|(s, e)| (*s, *e)).collect();
-        for (s, e) in planned {
+        let planned: Vec<u64> = self.live.iter().filter(|(_, e)| **e > now).map(|(s, _)| *s).collect();
+        for s in planned {
             self.live.remove(&s);
             if s < now {
                 self.live.insert(s, now);
             }
-            let _ = e;
         }
     }
 }
