@@ -583,7 +583,9 @@ fn azure2019(
     let (mut total, mut busiest) = (0u64, 0u64);
     for path in days {
         let mut per_minute: Vec<u64> = Vec::new();
-        faas::for_each_azure2019_invocation(&resolve(path), |row| {
+        // One row: count its invocations, and list its app and function
+        // the first time they appear.
+        let mut add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
             if per_minute.len() < row.per_minute.len() {
                 per_minute.resize(row.per_minute.len(), 0);
             }
@@ -591,33 +593,38 @@ fn azure2019(
                 per_minute[m] = per_minute[m].saturating_add(u64::from(n));
             }
             let key = (row.owner.clone(), row.app.clone(), row.function.clone());
-            if failure.is_some() || index.contains_key(&key) {
-                return;
+            if index.contains_key(&key) {
+                return Ok(());
             }
-            let app = match app_index.get(&(row.owner.clone(), row.app.clone())) {
+            let app_key = (row.owner.clone(), row.app.clone());
+            let app = match app_index.get(&app_key) {
                 Some(&a) => a,
                 None => {
-                    let mb = match app_mb.get(&(row.owner.clone(), row.app.clone())) {
-                        None => Ok(default_mem),
-                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app),
+                    let mb = match app_mb.get(&app_key) {
+                        None => default_mem,
+                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app)?,
                     };
-                    let (mb, a) = match mb.and_then(|mb| Ok((mb, index_u32(apps.len())?))) {
-                        Ok(pair) => pair,
-                        Err(e) => return failure = Some(e),
-                    };
+                    let a = index_u32(apps.len())?;
                     apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
-                    app_index.insert((row.owner.clone(), row.app.clone()), a);
+                    app_index.insert(app_key, a);
                     a
                 }
             };
             let exec = exec.get(&key).map_or(ExecTime::Fixed(1000.0), |p| {
                 ExecTime::Quantiles(faas::DURATION_PERCENTILES.iter().copied().zip(p.iter().copied()).collect())
             });
-            match index_u32(functions.len()) {
-                Ok(f) => index.insert(key, f),
-                Err(e) => return failure = Some(e),
-            };
+            index.insert(key, index_u32(functions.len())?);
             functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
+            Ok(())
+        };
+        // The reader's callback cannot fail: keep the first error and skip
+        // the rest of the file.
+        faas::for_each_azure2019_invocation(&resolve(path), |row| {
+            if failure.is_none()
+                && let Err(e) = add(row)
+            {
+                failure = Some(e);
+            }
         })?;
         total = per_minute.iter().fold(total, |t, n| t.saturating_add(*n));
         busiest = busiest.max(per_minute.iter().copied().max().unwrap_or(0));

@@ -221,8 +221,9 @@ impl Scenario {
             ));
         }
 
+        let claim_tables = root.tables("claim").map_err(param_err)?;
         let mut claims = Vec::new();
-        for table in root.tables("claim").map_err(param_err)? {
+        for table in &claim_tables {
             claims.push(Claim::from_params(table).map_err(param_err)?);
         }
 
@@ -259,7 +260,7 @@ impl Scenario {
         if let Some(bad) = metrics.iter().find(|m| !known.contains(m)) {
             return Err(param_err(root.error("metrics", unknown_metric(bad))));
         }
-        for (table, claim) in root.tables("claim").map_err(param_err)?.into_iter().zip(&claims) {
+        for (table, claim) in claim_tables.iter().zip(&claims) {
             if !known.contains(&claim.metric) {
                 return Err(param_err(table.error("metric", unknown_metric(&claim.metric))));
             }
