@@ -24,6 +24,7 @@ pub mod pyrandom;
 pub mod queue;
 pub mod rng;
 pub mod stats;
+pub mod summary;
 pub mod time;
 
 pub use pyrandom::PyRandom;

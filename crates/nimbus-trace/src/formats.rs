@@ -2,7 +2,7 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, alibaba, faas, gavel, llm, philly, sia, tiresias};
+use crate::{TraceError, alibaba, faas, gavel, llm, philly, series, sia, tiresias};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -35,6 +35,9 @@ pub const FORMATS: &[&str] = &[
     "iluvatar-metadata",
     "instainfer-models",
     "hourly-carbon",
+    "series-csv",
+    "gaia-arrivals",
+    "azure2019-per-minute",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -72,6 +75,9 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "iluvatar-metadata" => faas::read_iluvatar_metadata(source).map(|v| v.len()),
         "instainfer-models" => faas::read_instainfer_models(source).map(|v| v.len()),
         "hourly-carbon" => faas::read_hourly_carbon_intensity(source).map(|v| v.len()),
+        "series-csv" => series::read_numeric_columns(source).map(|v| v.iter().map(|s| s.values.len()).sum()),
+        "gaia-arrivals" => series::read_arrival_counts(source, 1.0).map(|s| s.values.len()),
+        "azure2019-per-minute" => series::azure2019_per_minute(source).map(|s| s.values.len()),
         _ => return None,
     };
     Some(count)

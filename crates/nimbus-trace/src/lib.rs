@@ -25,6 +25,7 @@ pub mod gavel;
 pub mod input;
 pub mod llm;
 pub mod philly;
+pub mod series;
 pub mod sia;
 pub mod tiresias;
 

@@ -1,0 +1,134 @@
+//! Small deterministic optimisers for fitting smoothing parameters.
+
+/// Minimises `f` on `[lo, hi]` by golden-section search to a tolerance of
+/// 1e-6 (at most 100 steps); `f` should be unimodal there.
+pub fn golden_section(lo: f64, hi: f64, mut f: impl FnMut(f64) -> f64) -> f64 {
+    let ratio = (5f64.sqrt() - 1.0) / 2.0;
+    let (mut a, mut b) = (lo, hi);
+    let mut c = b - ratio * (b - a);
+    let mut d = a + ratio * (b - a);
+    let (mut fc, mut fd) = (f(c), f(d));
+    for _ in 0..100 {
+        if (b - a).abs() < 1e-6 {
+            break;
+        }
+        if fc < fd {
+            b = d;
+            d = c;
+            fd = fc;
+            c = b - ratio * (b - a);
+            fc = f(c);
+        } else {
+            a = c;
+            c = d;
+            fc = fd;
+            d = a + ratio * (b - a);
+            fd = f(d);
+        }
+    }
+    (a + b) / 2.0
+}
+
+/// Minimises `f` by Nelder–Mead from `start` with initial steps `step`,
+/// keeping every point inside `[lower, upper]` (by clamping); stops after
+/// `max_evaluations` or when the simplex's values agree to 1e-10 relative.
+pub fn nelder_mead(
+    start: &[f64],
+    step: &[f64],
+    lower: &[f64],
+    upper: &[f64],
+    max_evaluations: usize,
+    mut f: impl FnMut(&[f64]) -> f64,
+) -> Vec<f64> {
+    let n = start.len();
+    let clamp = |x: &mut Vec<f64>| {
+        for ((v, lo), hi) in x.iter_mut().zip(lower).zip(upper) {
+            *v = v.clamp(*lo, *hi);
+        }
+    };
+    let mut evaluations = 0usize;
+    let mut eval = |x: &[f64], evaluations: &mut usize| {
+        *evaluations += 1;
+        let v = f(x);
+        if v.is_nan() { f64::INFINITY } else { v }
+    };
+    let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
+    let mut first = start.to_vec();
+    clamp(&mut first);
+    let v = eval(&first, &mut evaluations);
+    simplex.push((first.clone(), v));
+    for i in 0..n {
+        let mut x = first.clone();
+        x[i] += step[i];
+        if x[i] > upper[i] {
+            x[i] = first[i] - step[i];
+        }
+        clamp(&mut x);
+        let v = eval(&x, &mut evaluations);
+        simplex.push((x, v));
+    }
+    while evaluations < max_evaluations {
+        simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let (best, worst) = (simplex[0].1, simplex[n].1);
+        if (worst - best).abs() <= 1e-10 * (best.abs() + 1e-20) {
+            break;
+        }
+        let centroid: Vec<f64> =
+            (0..n).map(|j| simplex[..n].iter().map(|(x, _)| x[j]).sum::<f64>() / n as f64).collect();
+        let towards = |t: f64| -> Vec<f64> {
+            let mut x: Vec<f64> = centroid.iter().zip(&simplex[n].0).map(|(c, w)| c + t * (c - w)).collect();
+            clamp(&mut x);
+            x
+        };
+        let reflected = towards(1.0);
+        let fr = eval(&reflected, &mut evaluations);
+        if fr < simplex[0].1 {
+            let expanded = towards(2.0);
+            let fe = eval(&expanded, &mut evaluations);
+            simplex[n] = if fe < fr { (expanded, fe) } else { (reflected, fr) };
+        } else if fr < simplex[n - 1].1 {
+            simplex[n] = (reflected, fr);
+        } else {
+            let contracted = if fr < simplex[n].1 { towards(0.5) } else { towards(-0.5) };
+            let fc = eval(&contracted, &mut evaluations);
+            if fc < fr.min(simplex[n].1) {
+                simplex[n] = (contracted, fc);
+            } else {
+                let best = simplex[0].0.clone();
+                for point in simplex.iter_mut().skip(1) {
+                    let mut x: Vec<f64> = best.iter().zip(&point.0).map(|(b, p)| b + 0.5 * (p - b)).collect();
+                    clamp(&mut x);
+                    let v = eval(&x, &mut evaluations);
+                    *point = (x, v);
+                }
+            }
+        }
+    }
+    simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
+    simplex.swap_remove(0).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn golden_section_finds_a_parabola_minimum() {
+        let x = golden_section(0.0, 1.0, |x| (x - 0.3) * (x - 0.3));
+        assert!((x - 0.3).abs() < 1e-5);
+        // At the boundary when the minimum is outside.
+        let x = golden_section(0.1, 0.3, |x| (x - 0.9).powi(2));
+        assert!((x - 0.3).abs() < 1e-5);
+    }
+
+    #[test]
+    fn nelder_mead_finds_rosenbrock_minimum() {
+        let x = nelder_mead(&[-1.0, 1.0], &[0.5, 0.5], &[-5.0, -5.0], &[5.0, 5.0], 5_000, |x| {
+            (1.0 - x[0]).powi(2) + 100.0 * (x[1] - x[0] * x[0]).powi(2)
+        });
+        assert!((x[0] - 1.0).abs() < 1e-3 && (x[1] - 1.0).abs() < 1e-3, "{x:?}");
+        // Bounds hold.
+        let x = nelder_mead(&[0.5], &[0.1], &[0.1], &[0.99], 500, |x| -x[0]);
+        assert!((x[0] - 0.99).abs() < 1e-9);
+    }
+}

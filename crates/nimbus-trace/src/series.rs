@@ -1,0 +1,378 @@
+//! Regularly sampled series for forecasting: carbon intensity, electricity
+//! prices, renewable shares, cluster submission counts, job arrivals,
+//! function invocations.
+//!
+//! Three shapes cover the public files:
+//! - [`read_column`]: a timestamp in the first column and a value column by
+//!   name (Electricity Maps hourly files, the GreenDCC wide files, Let's
+//!   Wait Awhile, OpenDC's carbon CSVs, Lucid's `cluster_throughput.csv`).
+//! - [`read_arrival_counts`]: one row per arrival (GAIA job traces, hours
+//!   since the start), counted per step.
+//! - [`azure2019_per_minute`]: the Azure Functions 2019 invocation counts,
+//!   summed over functions, one value per minute.
+//!
+//! Missing data is never invented or dropped silently: a gap in the
+//! timestamps or an empty cell becomes a NaN in [`Series::values`], and
+//! [`Series::missing`] counts them, so the caller decides (the forecast
+//! harness refuses series with missing values unless asked to interpolate,
+//! and says where the first gap is). Timestamps that go backwards, repeat or
+//! fall between steps are errors at their line.
+
+use std::path::Path;
+
+use crate::TraceError;
+use crate::error::{Fields, for_each_csv_row};
+use crate::input::{Source, quote};
+
+/// At most this many points per series (ten years of minutes): a
+/// timestamp far in the future would otherwise allocate a huge gap.
+pub const MAX_POINTS: usize = 5_300_000;
+
+/// A regularly sampled series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// What it is (the column name, or the file's stem).
+    pub name: String,
+    /// Seconds since 1970-01-01 UTC of the first value (0 when the file has
+    /// only relative times).
+    pub start_unix_s: i64,
+    /// Seconds between values.
+    pub step_s: u64,
+    /// The values; NaN where the file has no value.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// Values that are missing (NaN).
+    pub fn missing(&self) -> usize {
+        self.values.iter().filter(|v| v.is_nan()).count()
+    }
+
+    /// Index of the first missing value.
+    pub fn first_missing(&self) -> Option<usize> {
+        self.values.iter().position(|v| v.is_nan())
+    }
+
+    /// Whether every defined value is ≥ 0.
+    pub fn non_negative(&self) -> bool {
+        self.values.iter().all(|v| v.is_nan() || *v >= 0.0)
+    }
+
+    /// The series averaged over blocks of `factor` steps (a block with any
+    /// missing value is missing; a trailing partial block is left out and
+    /// its length returned).
+    pub fn aggregate_mean(&self, factor: usize) -> (Series, usize) {
+        let factor = factor.max(1);
+        let values =
+            self.values.chunks_exact(factor).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect::<Vec<_>>();
+        let left_out = self.values.len() % factor;
+        (Series { values, step_s: self.step_s.saturating_mul(factor as u64), ..self.clone() }, left_out)
+    }
+
+    /// The series summed over blocks of `factor` steps (for counts).
+    pub fn aggregate_sum(&self, factor: usize) -> (Series, usize) {
+        let factor = factor.max(1);
+        let values = self.values.chunks_exact(factor).map(|c| c.iter().sum::<f64>()).collect::<Vec<_>>();
+        let left_out = self.values.len() % factor;
+        (Series { values, step_s: self.step_s.saturating_mul(factor as u64), ..self.clone() }, left_out)
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// algorithm).
+pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// Whole seconds since 1970-01-01 UTC of `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]`,
+/// optionally followed by `Z` or `+00:00` (other offsets are refused: the
+/// files here are UTC). Fractions of a second must be zero.
+pub fn parse_utc_seconds(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).unwrap_or(text);
+    let (date, time) = text.split_once([' ', 'T'])?;
+    let mut d = date.split('-');
+    let year: i64 = d.next()?.parse().ok()?;
+    let month: i64 = d.next()?.parse().ok()?;
+    let day: i64 = d.next()?.parse().ok()?;
+    if !(1..=9999).contains(&year) || !(1..=12).contains(&month) || !(1..=31).contains(&day) || d.next().is_some() {
+        return None;
+    }
+    let mut t = time.split(':');
+    let hour: i64 = t.next()?.parse().ok()?;
+    let minute: i64 = t.next()?.parse().ok()?;
+    let second: i64 = match t.next() {
+        None => 0,
+        Some(s) => {
+            let (whole, fraction) = s.split_once('.').unwrap_or((s, ""));
+            if !fraction.bytes().all(|b| b == b'0') {
+                return None;
+            }
+            whole.parse().ok()?
+        }
+    };
+    if t.next().is_some() || !(0..24).contains(&hour) || !(0..60).contains(&minute) || !(0..60).contains(&second) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+/// The columns of a CSV file's header (for listing what can be read).
+pub fn columns<'a>(source: impl Into<Source<'a>>) -> Result<Vec<String>, TraceError> {
+    let Some(line) = crate::input::first_line(source.into())? else {
+        return Ok(Vec::new());
+    };
+    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
+    Ok(match reader.records().next() {
+        Some(Ok(record)) => record.iter().map(|s| s.trim().to_string()).collect(),
+        _ => Vec::new(),
+    })
+}
+
+/// Reads column `value_column` of a CSV file whose first column is a UTC
+/// timestamp, as a regular series. The step is the smallest difference
+/// between consecutive timestamps; a larger difference that is a multiple of
+/// it is a gap (NaN values), anything else is an error. An empty cell is a
+/// missing value; text that is not a number is an error.
+pub fn read_column<'a>(source: impl Into<Source<'a>>, value_column: &str) -> Result<Series, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let header = columns(source)?;
+    let Some(time_column) = header.first().cloned() else {
+        return Err(TraceError::parse(path, 1, 0, None, "empty file: expected a header row"));
+    };
+    if value_column == time_column || !header.iter().any(|h| h == value_column) {
+        return Err(TraceError::parse(
+            path,
+            1,
+            0,
+            None,
+            format!(
+                "no value column `{}`; the columns after the timestamp `{}` are {}",
+                quote(value_column),
+                quote(&time_column),
+                quote(&header[1..].join(", "))
+            ),
+        ));
+    }
+    let mut points: Vec<(i64, f64, u64)> = Vec::new();
+    for_each_csv_row(source, &[time_column.as_str(), value_column], |f| {
+        let time = timestamp(f)?;
+        let text = f.text(1)?.trim();
+        let value = if text.is_empty() || text.eq_ignore_ascii_case("nan") { f64::NAN } else { f.f64(1)? };
+        if let Some(&(previous, _, _)) = points.last()
+            && time <= previous
+        {
+            return Err(f.invalid(0, "timestamps must increase; this one is not after the previous row's"));
+        }
+        if points.len() >= MAX_POINTS {
+            return Err(f.invalid(0, format!("more than {MAX_POINTS} rows in one series")));
+        }
+        points.push((time, value, f.line()));
+        Ok(())
+    })?;
+    regular(path, value_column, &points)
+}
+
+/// Every numeric column of a timestamped CSV file as a series (a column is
+/// numeric when its first non-empty value parses as a number), for checking
+/// a file whole.
+pub fn read_numeric_columns(source: Source<'_>) -> Result<Vec<Series>, TraceError> {
+    let header = columns(source)?;
+    let mut numeric = vec![false; header.len()];
+    let mut decided = vec![false; header.len()];
+    let mut reader = crate::input::csv_reader(source, true)?;
+    let mut record = csv::StringRecord::new();
+    while decided.iter().skip(1).any(|d| !d) && reader.read_record(&mut record).unwrap_or(false) {
+        for (i, field) in record.iter().enumerate().skip(1).take(header.len().saturating_sub(1)) {
+            let field = field.trim();
+            if !decided[i] && !field.is_empty() {
+                decided[i] = true;
+                numeric[i] = field.parse::<f64>().is_ok();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (name, _) in header.iter().zip(&numeric).skip(1).filter(|(_, n)| **n) {
+        out.push(read_column(source, name)?);
+    }
+    if out.is_empty() {
+        // Read the timestamps anyway, so their errors are reported.
+        let time = header.first().map(String::as_str).unwrap_or("");
+        for_each_csv_row(source, &[time], |f| timestamp(f).map(|_| ()))?;
+    }
+    Ok(out)
+}
+
+fn timestamp(f: &Fields<'_>) -> Result<i64, TraceError> {
+    let text = f.non_empty(0)?;
+    parse_utc_seconds(text).ok_or_else(|| {
+        f.invalid(0, format!("expected a UTC time such as 2022-01-01 00:00:00, found `{}`", quote(text.trim())))
+    })
+}
+
+/// Places timestamped points on a regular grid, NaN in the gaps.
+fn regular(path: &Path, name: &str, points: &[(i64, f64, u64)]) -> Result<Series, TraceError> {
+    let Some(&(start, _, _)) = points.first() else {
+        return Err(TraceError::parse(path, 0, 0, None, "no data rows"));
+    };
+    let step = points.windows(2).map(|w| w[1].0 - w[0].0).min().unwrap_or(3600);
+    let step_s = u64::try_from(step).unwrap_or(3600);
+    let mut values = Vec::with_capacity(points.len());
+    for &(time, value, line) in points {
+        let offset = time - start;
+        if offset % step != 0 {
+            return Err(TraceError::parse(
+                path,
+                line,
+                1,
+                None,
+                format!("timestamp is not on the series' {step}-second grid that starts at the first row"),
+            ));
+        }
+        let index = usize::try_from(offset / step).unwrap_or(usize::MAX);
+        if index >= MAX_POINTS {
+            return Err(TraceError::parse(
+                path,
+                line,
+                1,
+                None,
+                format!("timestamp is more than {MAX_POINTS} steps of {step} s after the first row"),
+            ));
+        }
+        values.resize(index, f64::NAN);
+        values.push(value);
+    }
+    Ok(Series { name: name.to_string(), start_unix_s: start, step_s, values })
+}
+
+/// Counts arrivals per `step_hours` from a file with an `arrival_time`
+/// column in hours since the start (the GAIA job traces). Arrivals must not
+/// be negative; order does not matter. The series runs from hour 0 to the
+/// step holding the last arrival.
+pub fn read_arrival_counts<'a>(source: impl Into<Source<'a>>, step_hours: f64) -> Result<Series, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    if !(step_hours.is_finite() && step_hours > 0.0) {
+        return Err(TraceError::file(
+            path,
+            format!("the counting step must be a positive number of hours, not {step_hours}"),
+        ));
+    }
+    let mut counts: Vec<f64> = Vec::new();
+    for_each_csv_row(source, &["arrival_time"], |f| {
+        let hours = f.non_negative_f64(0)?;
+        let bucket = nimbus_sim::params::round_to_u64((hours / step_hours).floor())
+            .and_then(|b| usize::try_from(b).ok())
+            .filter(|&b| b < MAX_POINTS)
+            .ok_or_else(|| f.invalid(0, format!("arrival more than {MAX_POINTS} steps after hour 0")))?;
+        if counts.len() <= bucket {
+            counts.resize(bucket + 1, 0.0);
+        }
+        counts[bucket] += 1.0;
+        Ok(())
+    })?;
+    if counts.is_empty() {
+        return Err(TraceError::parse(path, 0, 0, None, "no arrivals"));
+    }
+    let step_s = nimbus_sim::params::round_to_u64(step_hours * 3600.0).filter(|&s| s > 0).unwrap_or(3600);
+    let name = path.file_stem().map_or_else(|| "arrivals".to_string(), |s| s.to_string_lossy().into_owned());
+    Ok(Series { name, start_unix_s: 0, step_s, values: counts })
+}
+
+/// The invocations of every function in an Azure Functions 2019 day file,
+/// summed per minute (1,440 values).
+pub fn azure2019_per_minute<'a>(source: impl Into<Source<'a>>) -> Result<Series, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let mut totals = vec![0.0f64; 1440];
+    crate::faas::for_each_azure2019_invocation(source, |row| {
+        for (total, count) in totals.iter_mut().zip(&row.per_minute) {
+            *total += f64::from(*count);
+        }
+    })?;
+    let name = path.file_stem().map_or_else(|| "invocations".to_string(), |s| s.to_string_lossy().into_owned());
+    Ok(Series { name, start_unix_s: 0, step_s: 60, values: totals })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bytes(text: &str) -> (std::path::PathBuf, Vec<u8>) {
+        (std::path::PathBuf::from("t.csv"), text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn utc_timestamps() {
+        assert_eq!(parse_utc_seconds("1970-01-01 00:00"), Some(0));
+        assert_eq!(parse_utc_seconds("1970-01-02T01:00:30Z"), Some(86_400 + 3600 + 30));
+        assert_eq!(parse_utc_seconds("2022-01-01 00:15:00.000"), Some(1_640_996_100));
+        assert_eq!(parse_utc_seconds("2022-01-01 00:15:00.5"), None);
+        assert_eq!(parse_utc_seconds("2022-13-01 00:00"), None);
+        assert_eq!(parse_utc_seconds("2022-01-01 24:00"), None);
+        assert_eq!(parse_utc_seconds("2022-01-01 00:00+02:00"), None);
+        assert_eq!(parse_utc_seconds("yesterday"), None);
+    }
+
+    #[test]
+    fn column_with_gap_and_empty_cell() {
+        let (p, b) = bytes("time,a,b\n2022-01-01 00:00,1,x\n2022-01-01 01:00,,y\n2022-01-01 03:00,4,z\n");
+        let s = read_column(Source::bytes(&p, &b), "a").expect("accepted");
+        assert_eq!(s.step_s, 3600);
+        assert_eq!(s.start_unix_s, 1_640_995_200);
+        assert_eq!(s.values.len(), 4);
+        assert_eq!(s.values[0], 1.0);
+        assert!(s.values[1].is_nan() && s.values[2].is_nan());
+        assert_eq!(s.values[3], 4.0);
+        assert_eq!((s.missing(), s.first_missing()), (2, Some(1)));
+    }
+
+    #[test]
+    fn column_errors_say_where() {
+        let (p, b) = bytes("time,a\n2022-01-01 00:00,1\n2022-01-01 00:00,2\n");
+        let e = read_column(Source::bytes(&p, &b), "a").expect_err("refused").to_string();
+        assert!(e.contains("t.csv:3:1") && e.contains("increase"), "{e}");
+        let (p, b) = bytes("time,a\n2022-01-01 00:00,1\n2022-01-01 00:30,2\n2022-01-01 01:45,3\n");
+        let e = read_column(Source::bytes(&p, &b), "a").expect_err("refused").to_string();
+        assert!(e.contains("t.csv:4") && e.contains("grid"), "{e}");
+        let (p, b) = bytes("time,a\n2022-01-01 00:00,one\n");
+        let e = read_column(Source::bytes(&p, &b), "a").expect_err("refused").to_string();
+        assert!(e.contains("t.csv:2:2") && e.contains("`one`"), "{e}");
+        let (p, b) = bytes("time,a\n2022-01-01 00:00,1\n");
+        let e = read_column(Source::bytes(&p, &b), "b").expect_err("refused").to_string();
+        assert!(e.contains("no value column `b`") && e.contains("a"), "{e}");
+        let (p, b) = bytes("time,a\n2022-01-01 00:00,1\n2022-01-01 01:00,1\n3022-01-01 00:00,1\n");
+        let e = read_column(Source::bytes(&p, &b), "a").expect_err("refused").to_string();
+        assert!(e.contains("t.csv:4") && e.contains("steps"), "{e}");
+    }
+
+    #[test]
+    fn arrivals_counted_per_hour() {
+        let (p, b) = bytes("arrival_time,length,cpus\n0.0,1,1\n0.5,1,1\n2.25,1,1\n");
+        let s = read_arrival_counts(Source::bytes(&p, &b), 1.0).expect("accepted");
+        assert_eq!(s.values, vec![2.0, 0.0, 1.0]);
+        assert_eq!(s.step_s, 3600);
+        let (p, b) = bytes("arrival_time,length,cpus\n-1,1,1\n");
+        assert!(
+            read_arrival_counts(Source::bytes(&p, &b), 1.0).expect_err("refused").to_string().contains("t.csv:2:1")
+        );
+        let (p, b) = bytes("arrival_time,length,cpus\n1e300,1,1\n");
+        assert!(read_arrival_counts(Source::bytes(&p, &b), 1.0).is_err());
+    }
+
+    #[test]
+    fn aggregation() {
+        let s = Series { name: "x".into(), start_unix_s: 0, step_s: 600, values: vec![1.0, 2.0, 3.0, 4.0, 5.0] };
+        let (sum, left) = s.aggregate_sum(2);
+        assert_eq!((sum.values, sum.step_s, left), (vec![3.0, 7.0], 1200, 1));
+        let (mean, _) = s.aggregate_mean(2);
+        assert_eq!(mean.values, vec![1.5, 3.5]);
+    }
+}
