@@ -145,6 +145,11 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
 }
 
 /// The `domain = "..."` of a scenario file, read without preparing it.
+/// Whether `path` is a forecast study (`domain = "forecast"`).
+pub fn is_forecast_study(path: &Path) -> bool {
+    domain_of(path).as_deref() == Some("forecast")
+}
+
 fn domain_of(path: &Path) -> Option<String> {
     let text = nimbus_lab::scenario::read_scenario_text(path).ok()?;
     text.lines().find_map(|line| {

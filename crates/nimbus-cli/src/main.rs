@@ -23,6 +23,7 @@ macro_rules! outln {
 
 mod bench;
 mod commands;
+mod forecast;
 mod kv;
 
 /// Writes to stdout; a closed pipe ends the program with success, any other
@@ -105,6 +106,46 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Evaluate forecasters on series by rolling origin: a leaderboard (mean ± 95% CI across origins), checks,
+    /// and result files (CSV, JSON, SVG). Give a study file (scenarios/forecast/*.toml) and/or --series.
+    Forecast {
+        /// Study file (TOML with domain = "forecast").
+        study: Option<PathBuf>,
+        /// Add a series: FORMAT:PATH[#COLUMN,...] with FORMAT csv, gaia or azure2019, or synthetic:KIND
+        /// (diurnal, bursty, intermittent, flat). Repeatable.
+        #[arg(long = "series", value_name = "SPEC")]
+        series: Vec<String>,
+        /// Models to evaluate instead of the study's, comma-separated (e.g. naive,snaive24,mstl,theta24).
+        #[arg(long, value_delimiter = ',')]
+        models: Option<Vec<String>>,
+        /// Forecast origins per series (default 30).
+        #[arg(long)]
+        origins: Option<usize>,
+        /// Steps forecast at each origin (default 24).
+        #[arg(long)]
+        horizon: Option<usize>,
+        /// History values given to each fit (default 672: four weeks of hours).
+        #[arg(long)]
+        window: Option<usize>,
+        /// Steps between origins (default: the horizon).
+        #[arg(long)]
+        stride: Option<usize>,
+        /// Season that scales MASE (default 24).
+        #[arg(long)]
+        season: Option<usize>,
+        /// Quantile at which capacity is provisioned for the scaling metrics (default 0.9).
+        #[arg(long)]
+        quantile: Option<f64>,
+        /// Override a study key, e.g. --set settings.origins=10 (value in TOML syntax).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Output directory (default: results/forecast/<study>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print only errors.
+        #[arg(long)]
+        quiet: bool,
+    },
     /// The loopback key-value service: replicas of Rabia or Racos over TCP, and a benchmark against them.
     Kv {
         #[command(subcommand)]
@@ -115,6 +156,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet }
+            if commands::is_forecast_study(&scenario) =>
+        {
+            if seeds.is_some() || jobs.is_some() || max_memory.is_some() || max_events.is_some() {
+                eprintln!("warning: --seeds, --jobs, --max-memory and --max-events do not apply to a forecast study");
+            }
+            forecast_request(Some(scenario), Vec::new(), None, &[], &set, out, quiet).and_then(forecast::run)
+        }
         Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet } => {
             let mut limits = nimbus_lab::Limits::for_this_machine();
             limits.memory_bytes = max_memory.unwrap_or(limits.memory_bytes);
@@ -126,6 +175,30 @@ fn main() -> ExitCode {
         Command::Trace { format, path } => commands::trace(&format, &path),
         Command::Bench { what, quick } => bench::run(&what, quick),
         Command::Kv { command } => kv::run(command),
+        Command::Forecast {
+            study,
+            series,
+            models,
+            origins,
+            horizon,
+            window,
+            stride,
+            season,
+            quantile,
+            set,
+            out,
+            quiet,
+        } => {
+            let settings = [
+                ("origins", origins.map(|v| v.to_string())),
+                ("horizon", horizon.map(|v| v.to_string())),
+                ("window", window.map(|v| v.to_string())),
+                ("stride", stride.map(|v| v.to_string())),
+                ("season", season.map(|v| v.to_string())),
+                ("capacity_quantile", quantile.map(|v| if v.is_finite() { format!("{v:?}") } else { "nan".into() })),
+            ];
+            forecast_request(study, series, models, &settings, &set, out, quiet).and_then(forecast::run)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +207,41 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Builds a forecast request from the command line (flags become
+/// `settings.*` overrides, so they are range-checked like the file's).
+fn forecast_request(
+    study: Option<PathBuf>,
+    series: Vec<String>,
+    models: Option<Vec<String>>,
+    settings: &[(&str, Option<String>)],
+    set: &[String],
+    out: Option<PathBuf>,
+    quiet: bool,
+) -> Result<forecast::Request, String> {
+    let mut overrides = nimbus_lab::forecast_study::StudyOverrides { set: Vec::new(), models, series };
+    for item in set {
+        let (k, v) = item
+            .split_once('=')
+            .ok_or_else(|| format!("--set {item:?}: expected KEY=VALUE, e.g. settings.origins=10"))?;
+        overrides.set.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    for (key, value) in settings {
+        if let Some(v) = value {
+            let flag = if *key == "capacity_quantile" { "quantile".to_string() } else { key.to_string() };
+            let bad = match *key {
+                "capacity_quantile" => !v.parse::<f64>().is_ok_and(|q| q > 0.0 && q < 1.0),
+                _ => v == "0",
+            };
+            if bad {
+                let expected = if *key == "capacity_quantile" { "a number between 0 and 1" } else { "at least 1" };
+                return Err(format!("--{flag} {v}: expected {expected}"));
+            }
+            overrides.set.push((format!("settings.{key}"), v.clone()));
+        }
+    }
+    Ok(forecast::Request { study, overrides, out, quiet })
 }
 
 /// An event count for a flag: a whole number, written plainly or as `1e9`.

@@ -381,3 +381,93 @@ fn consensus_refuses_leader_baselines_under_faults_and_bad_keys() {
     assert!(!result.status.success());
     assert!(text(&result).1.contains("workload.core"), "{:?}", text(&result));
 }
+
+/// `nimbus forecast` on a study: a leaderboard, checks, and result files
+/// that pandas reads (one header, one row per cell, no missing columns).
+#[test]
+fn forecast_study_prints_a_leaderboard_and_writes_files() {
+    let out = temp_dir("forecast-study");
+    let result = nimbus(&[
+        "forecast",
+        "scenarios/forecast/synthetic.toml",
+        "--origins",
+        "3",
+        "--models",
+        "naive,snaive24,mstl,croston,tsb,autoets",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    for expected in
+        ["MASE", "cover 80%", "mstl(24,168)", "MASE by family", "synthetic-intermittent (4)", "Checks", "holds"]
+    {
+        assert!(stdout.contains(expected), "missing {expected:?} in\n{stdout}");
+    }
+    let mut reader = csv::Reader::from_path(out.join("cells.csv")).expect("cells.csv");
+    let columns = reader.headers().expect("header").len();
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("a CSV row")).collect();
+    // 12 series × 6 models × 3 origins, each row as wide as the header.
+    assert_eq!(rows.len(), 12 * 6 * 3);
+    assert!(rows.iter().all(|r| r.len() == columns));
+    assert!(rows.iter().any(|r| &r[2] == "mstl(24,168)"));
+    for file in [
+        "leaderboard.csv",
+        "forecasts.csv",
+        "summary.json",
+        "report.md",
+        "timings.json",
+        "plots/synthetic-flat-flat-0.svg",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    assert_eq!(summary["checks"].as_array().expect("checks").len(), 3);
+    // `nimbus run` on a forecast study does the same.
+    let again = temp_dir("forecast-run");
+    let result = nimbus(&[
+        "run",
+        "scenarios/forecast/synthetic.toml",
+        "--set",
+        "settings.origins=2",
+        "--quiet",
+        "--out",
+        again.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    assert!(again.join("cells.csv").is_file());
+}
+
+/// Ad-hoc series on the command line, without a study file.
+#[test]
+fn forecast_ad_hoc_series() {
+    let dir = temp_dir("forecast-adhoc");
+    let csv = dir.join("load.csv");
+    let mut text_csv = String::from("time,load\n");
+    for h in 0..24 * 10 {
+        text_csv.push_str(&format!("2024-03-{:02} {:02}:00,{}\n", 1 + h / 24, h % 24, 10 + (h % 24)));
+    }
+    std::fs::write(&csv, text_csv).expect("csv");
+    let spec = format!("csv:{}#load", csv.display());
+    let result = nimbus(&[
+        "forecast",
+        "--series",
+        &spec,
+        "--models",
+        "naive,snaive24",
+        "--origins",
+        "3",
+        "--window",
+        "120",
+        "--out",
+        dir.join("out").to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    // A perfectly daily series: seasonal naive is exact.
+    let line = stdout.lines().find(|l| l.contains("snaive24")).expect("snaive24 row");
+    assert!(line.contains(" 0 "), "{line}");
+    let forecasts = std::fs::read_to_string(dir.join("out/forecasts.csv")).expect("forecasts");
+    assert!(forecasts.contains("2024-03-10 23:00 UTC"), "{forecasts}");
+}

@@ -98,3 +98,33 @@ fn consensus_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "replicas_racos_seed1.csv", "replicas_rs-paxos_seed2.csv", "throughput.svg"],
     );
 }
+
+/// A forecast study's files (all but the wall-clock timings) are
+/// byte-identical whatever the number of threads evaluating it.
+#[test]
+fn forecast_results_are_byte_identical_across_thread_counts() {
+    let a = temp_dir("det-forecast-a");
+    let b = temp_dir("det-forecast-b");
+    for (dir, threads) in [(&a, "1"), (&b, "3")] {
+        let result = std::process::Command::new(env!("CARGO_BIN_EXE_nimbus"))
+            .args(["forecast", "scenarios/forecast/synthetic.toml", "--origins", "4", "--quiet", "--out"])
+            .arg(dir)
+            .env("RAYON_NUM_THREADS", threads)
+            .current_dir(crate::repo_root())
+            .output()
+            .expect("runs");
+        assert!(result.status.success(), "{result:?}");
+    }
+    for name in [
+        "cells.csv",
+        "leaderboard.csv",
+        "forecasts.csv",
+        "summary.json",
+        "report.md",
+        "plots/synthetic-diurnal-diurnal-0.svg",
+    ] {
+        let left = std::fs::read(a.join(name)).expect("file a");
+        let right = std::fs::read(b.join(name)).expect("file b");
+        assert!(left == right, "{name} differs between thread counts");
+    }
+}

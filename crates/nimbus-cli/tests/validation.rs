@@ -249,3 +249,31 @@ fn iluvatar_sample_accounts_for_every_invocation() {
         assert_eq!(done + dropped, 12.0 * 11_868.0, "{policy}");
     }
 }
+
+/// The Forecast-study leaderboard on seven families of real series. The
+/// study's checks may fail honestly (they are printed); what must hold is
+/// that every family is evaluated, every model scores every cell, and the
+/// files say which checks held.
+#[test]
+fn forecast_study_on_real_series() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the forecast-study test");
+        return;
+    }
+    let out = temp_dir("forecast-real");
+    let result = nimbus(&["forecast", "scenarios/forecast/study.toml", "--out", out.to_str().expect("utf-8")]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    eprintln!("{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let families: std::collections::BTreeSet<&str> =
+        summary["series"].as_array().expect("series").iter().map(|s| s["family"].as_str().expect("family")).collect();
+    assert!(families.len() >= 6, "{families:?}");
+    for row in summary["leaderboard"].as_array().expect("leaderboard") {
+        assert_eq!(row["failed"], 0, "{row}");
+    }
+    let checks = summary["checks"].as_array().expect("checks");
+    assert_eq!(checks.len(), 5);
+    assert!(checks.iter().all(|c| c["holds"].is_boolean()), "{checks:?}");
+}

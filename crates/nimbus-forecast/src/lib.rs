@@ -28,5 +28,6 @@ pub mod forecast;
 pub mod metrics;
 pub mod models;
 mod optimize;
+pub mod synthetic;
 
 pub use forecast::{Fitted, Forecast, ForecastError, Forecaster, QUANTILES};

@@ -48,7 +48,7 @@ pub fn trace(data: &[u8]) {
 }
 
 /// The scenario loader on `data` as UTF-8 text, then the resource
-/// estimate of every policy. Paths into `/dev`, `/proc` and `/sys` are
+/// estimate of every policy, and the forecast-study parser. Paths into `/dev`, `/proc` and `/sys` are
 /// skipped: reading a terminal or a pipe there would wait on the harness,
 /// not on the code.
 pub fn scenario(data: &[u8]) {
@@ -66,6 +66,11 @@ pub fn scenario(data: &[u8]) {
             let message = e.to_string();
             assert!(message.starts_with("fuzz.toml"), "an error names the file: {message}");
         }
+    }
+    // The same text as a forecast study.
+    if let Err(e) = nimbus_lab::forecast_study::Study::from_text(Path::new("fuzz.toml"), text, &Default::default()) {
+        let message = e.to_string();
+        assert!(message.starts_with("fuzz.toml"), "an error names the file: {message}");
     }
 }
 

@@ -27,6 +27,7 @@
 pub mod budget;
 pub mod claims;
 pub mod domain;
+pub mod forecast_study;
 pub mod matrix;
 pub mod scenario;
 pub mod stats;

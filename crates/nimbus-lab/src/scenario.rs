@@ -138,6 +138,23 @@ pub fn read_scenario_text(path: &Path) -> Result<String, LabError> {
     })
 }
 
+/// Parses a TOML file's text and applies `--set KEY=VALUE` overrides
+/// (values in TOML syntax).
+pub(crate) fn parse_with_overrides(path: &Path, text: &str, set: &[(String, String)]) -> Result<Params, LabError> {
+    let syntax = |(message, span): (String, Option<Span>)| LabError::Syntax { path: path.to_path_buf(), span, message };
+    let mut root = toml_params::parse(text).map_err(syntax)?;
+    for (key, value) in set {
+        let parsed = toml_params::parse(&format!("v = {value}")).map_err(|(m, _)| LabError::Domain {
+            path: path.to_path_buf(),
+            message: format!("--set {key}={value}: {m}"),
+        })?;
+        let param = parsed.get("v").cloned().expect("parsed one key");
+        root.set_path(key, Param { value: param.value, span: None })
+            .map_err(|m| LabError::Domain { path: path.to_path_buf(), message: format!("--set {key}: {m}") })?;
+    }
+    Ok(root)
+}
+
 const LAB_KEYS: &[&str] = &["name", "domain", "description", "seeds", "metrics", "policy", "claim"];
 
 impl Scenario {
@@ -149,19 +166,8 @@ impl Scenario {
 
     /// Loads a scenario from its text (`path` is used in messages).
     pub fn from_text(path: &Path, text: &str, overrides: &Overrides) -> Result<Scenario, LabError> {
-        let syntax =
-            |(message, span): (String, Option<Span>)| LabError::Syntax { path: path.to_path_buf(), span, message };
-        let mut root = toml_params::parse(text).map_err(syntax)?;
+        let root = parse_with_overrides(path, text, &overrides.set)?;
         let param_err = |error: ParamError| LabError::Param { path: path.to_path_buf(), error };
-        for (key, value) in &overrides.set {
-            let parsed = toml_params::parse(&format!("v = {value}")).map_err(|(m, _)| LabError::Domain {
-                path: path.to_path_buf(),
-                message: format!("--set {key}={value}: {m}"),
-            })?;
-            let param = parsed.get("v").cloned().expect("parsed one key");
-            root.set_path(key, Param { value: param.value, span: None })
-                .map_err(|m| LabError::Domain { path: path.to_path_buf(), message: format!("--set {key}: {m}") })?;
-        }
 
         let name = root.required_str("name").map_err(param_err)?.to_string();
         let domain_name = root.required_str("domain").map_err(param_err)?;

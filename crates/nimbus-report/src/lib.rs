@@ -9,6 +9,7 @@
 //!   `timings.json`, which holds wall-clock measurements by design.
 
 pub mod files;
+pub mod forecast;
 pub mod format;
 pub mod svg;
 pub mod terminal;
