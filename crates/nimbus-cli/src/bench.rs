@@ -20,6 +20,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "faas-50k" => serverless(quick, true),
         "snapshot" => snapshots(quick),
         "consensus" => consensus(quick),
+        "forecast" => forecast(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -28,10 +29,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             serving()?;
             serverless(quick, false)?;
             snapshots(quick)?;
-            consensus(quick)
+            consensus(quick)?;
+            forecast(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, all"
         )),
     }
 }
@@ -462,5 +464,111 @@ fn consensus(quick: bool) -> Result<(), String> {
     outln!(
         "  (paper: Racos up to 2.26x leader-based erasure-coded SMR; protocol notes: Racos/Rabia ~1x at 1 KB, 2-3x NIC-bound)"
     );
+    Ok(())
+}
+
+/// Models in the forecast benchmark (the statistical ones) and how many
+/// series each runs on by default (the slow ones on the first few: rates
+/// are per series either way; the statsforecast reference uses the same
+/// counts).
+const FORECAST_MODELS: [(&str, usize); 11] = [
+    ("naive", 200),
+    ("snaive24", 200),
+    ("ma24", 200),
+    ("ses", 200),
+    ("croston", 200),
+    ("tsb", 200),
+    ("adida", 200),
+    ("theta24", 40),
+    ("autoets", 40),
+    ("mstl", 12),
+    ("autoarima", 8),
+];
+
+/// Rolling-origin evaluation (30 origins, 24-step horizon, 672-value
+/// window) of every statistical model on synthetic hourly series, one
+/// thread, as series per second; beside statsforecast's rate on the first
+/// series of the same set, when its reference file is there
+/// (`crates/nimbus-forecast/tests/reference/statsforecast_bench.py`).
+/// `NIMBUS_BENCH_SERIES=N` runs every model on N series; `quick` on a tenth
+/// of the default counts.
+fn forecast(quick: bool) -> Result<(), String> {
+    use nimbus_forecast::evaluate::{Input, Settings, evaluate};
+    let fixed: Option<usize> = match std::env::var("NIMBUS_BENCH_SERIES") {
+        Ok(v) => Some(v.parse().map_err(|_| format!("NIMBUS_BENCH_SERIES={v:?}: expected a number of series"))?),
+        Err(_) => None,
+    };
+    let count_for = |default: usize| -> usize {
+        let n = fixed.unwrap_or(if quick { default.div_ceil(10) } else { default });
+        n.clamp(4, 100_000)
+    };
+    let count = FORECAST_MODELS.iter().map(|(_, n)| count_for(*n)).max().unwrap_or(4);
+    let settings = Settings::default();
+    let length = settings.needed();
+    let kinds = nimbus_forecast::synthetic::KINDS;
+    let mut inputs = Vec::with_capacity(count);
+    for (k, kind) in kinds.iter().enumerate() {
+        let n = count / kinds.len() + usize::from(k < count % kinds.len());
+        let generated = nimbus_forecast::synthetic::generate(kind, n, length, 42).unwrap_or_default();
+        inputs
+            .extend(generated.into_iter().enumerate().map(|(i, values)| Input { name: format!("{kind}-{i}"), values }));
+    }
+    // Interleave kinds so that any prefix of the set has every kind.
+    inputs.sort_by_key(|i| {
+        let (kind, index) = i.name.rsplit_once('-').unwrap_or(("", "0"));
+        (index.parse::<usize>().unwrap_or(0), kinds.iter().position(|k| *k == kind))
+    });
+    let dir = std::path::Path::new("target/bench-forecast");
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut csv = String::from("unique_id,ds,y\n");
+    for input in &inputs {
+        for (t, v) in input.values.iter().enumerate() {
+            csv.push_str(&format!("{},{t},{v}\n", input.name));
+        }
+    }
+    let series_file = dir.join("series.csv");
+    std::fs::write(&series_file, csv).map_err(|e| format!("{}: {e}", series_file.display()))?;
+    let reference: Option<serde_json::Value> =
+        std::fs::read_to_string("crates/nimbus-forecast/tests/reference/statsforecast_bench.json")
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok());
+    outln!(
+        "forecast: up to {count} synthetic hourly series ({}), {} origins, {}-step horizon, {}-value window; one thread",
+        kinds.join(", "),
+        settings.origins,
+        settings.horizon,
+        settings.window
+    );
+    outln!("  series written to {} (for the statsforecast reference script)", series_file.display());
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
+    for (spec, default) in FORECAST_MODELS {
+        let model = nimbus_forecast::models::parse(spec).map_err(|e| e.to_string())?;
+        let name = model.name();
+        let models = vec![model];
+        let count = count_for(default);
+        let started = Instant::now();
+        let evaluation = pool.install(|| evaluate(&inputs[..count], &models, &settings)).map_err(|e| e.to_string())?;
+        let wall = started.elapsed().as_secs_f64();
+        let failed = evaluation.cells.iter().filter(|c| c.outcome.is_err()).count();
+        let rate = count as f64 / wall;
+        let theirs = reference
+            .as_ref()
+            .and_then(|r| r["models"][spec]["series_per_s"].as_f64())
+            .map(|t| format!("  statsforecast {t:>9.2} series/s  ratio {:>7.1}x", rate / t))
+            .unwrap_or_default();
+        outln!(
+            "  {name:<14} {count:>5} series {wall:>7.2} s  {rate:>9.2} series/s  {:>8.3} ms/fit  failed {failed}{theirs}",
+            wall / (count * settings.origins) as f64 * 1e3
+        );
+    }
+    if let Some(r) = &reference {
+        outln!(
+            "  statsforecast {} (numpy {}, python {}) on the first series of the same set, measured {}",
+            r["statsforecast"].as_str().unwrap_or("?"),
+            r["numpy"].as_str().unwrap_or("?"),
+            r["python"].as_str().unwrap_or("?"),
+            r["measured"].as_str().unwrap_or("?")
+        );
+    }
     Ok(())
 }

@@ -31,7 +31,8 @@ pub fn golden_section(lo: f64, hi: f64, mut f: impl FnMut(f64) -> f64) -> f64 {
 
 /// Minimises `f` by Nelder–Mead from `start` with initial steps `step`,
 /// keeping every point inside `[lower, upper]` (by clamping); stops after
-/// `max_evaluations` or when the simplex's values agree to 1e-10 relative.
+/// `max_evaluations`, when the simplex's values agree to 1e-10 relative, or
+/// when its points agree to 1e-9 relative.
 pub fn nelder_mead(
     start: &[f64],
     step: &[f64],
@@ -71,6 +72,15 @@ pub fn nelder_mead(
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let (best, worst) = (simplex[0].1, simplex[n].1);
         if (worst - best).abs() <= 1e-10 * (best.abs() + 1e-20) {
+            break;
+        }
+        // Or when the simplex has shrunk to a point (1e-9 in every
+        // coordinate, relative to its size): further steps move nothing.
+        let spread = simplex[1..]
+            .iter()
+            .flat_map(|(x, _)| x.iter().zip(&simplex[0].0).map(|(a, b)| (a - b).abs() / (1.0 + b.abs())))
+            .fold(0.0, f64::max);
+        if spread < 1e-9 {
             break;
         }
         let centroid: Vec<f64> =

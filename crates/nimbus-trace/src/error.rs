@@ -246,7 +246,8 @@ pub fn for_each_csv_row<'a>(
                     0,
                     None,
                     format!(
-                        "missing column `{name}`; expected columns {}, found {}",
+                        "missing column `{}`; expected columns {}, found {}",
+                        quote(name),
                         quote(&required.join(",")),
                         quote(&headers.iter().collect::<Vec<_>>().join(","))
                     ),

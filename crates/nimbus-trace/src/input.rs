@@ -195,31 +195,6 @@ fn read_bounded_line(reader: &mut impl BufRead, out: &mut Vec<u8>) -> Result<boo
     }
 }
 
-/// The first line of `source` (without its line break), or `None` for an
-/// empty input; reads no further.
-pub fn first_line(source: Source<'_>) -> Result<Option<String>, TraceError> {
-    let name = source.name();
-    let mut reader = std::io::BufReader::with_capacity(64 << 10, source.open()?);
-    let mut line: Vec<u8> = Vec::new();
-    let ended = read_bounded_line(&mut reader, &mut line).map_err(|e| match e {
-        LineError::TooLong => line_too_long(name, 1),
-        LineError::Io(e) => TraceError::io(name, e),
-    })?;
-    if line.is_empty() {
-        return Ok(None);
-    }
-    let mut body = line.as_slice();
-    if ended {
-        body = &body[..body.len() - 1];
-    }
-    body = body.strip_suffix(b"\r").unwrap_or(body);
-    if body.len() > MAX_LINE_BYTES {
-        return Err(line_too_long(name, 1));
-    }
-    let text = std::str::from_utf8(body).map_err(|e| not_utf8(name, 1, body, e))?;
-    Ok(Some(text.to_string()))
-}
-
 /// Reads a whole document of at most `max_bytes` (JSON files) as UTF-8.
 pub fn read_document(source: Source<'_>, max_bytes: u64) -> Result<String, TraceError> {
     let name = source.name();

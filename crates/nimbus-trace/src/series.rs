@@ -125,14 +125,13 @@ pub fn parse_utc_seconds(text: &str) -> Option<i64> {
 
 /// The columns of a CSV file's header (for listing what can be read).
 pub fn columns<'a>(source: impl Into<Source<'a>>) -> Result<Vec<String>, TraceError> {
-    let Some(line) = crate::input::first_line(source.into())? else {
-        return Ok(Vec::new());
-    };
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).from_reader(line.as_bytes());
-    Ok(match reader.records().next() {
-        Some(Ok(record)) => record.iter().map(|s| s.trim().to_string()).collect(),
-        _ => Vec::new(),
-    })
+    let source = source.into();
+    // The CSV reader's own header record (a quoted name may span lines).
+    let mut reader = crate::input::csv_reader(source, true)?;
+    match reader.headers() {
+        Ok(h) => Ok(h.iter().map(|s| s.trim().to_string()).collect()),
+        Err(e) => Err(crate::input::csv_error(source.name(), &mut reader, e)),
+    }
 }
 
 /// Reads column `value_column` of a CSV file whose first column is a UTC

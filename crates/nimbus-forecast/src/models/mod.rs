@@ -1,5 +1,6 @@
 //! The models, by spec name.
 
+pub mod arima;
 pub mod baseline;
 pub mod ets;
 pub mod intermittent;
@@ -20,6 +21,8 @@ pub const AVAILABLE: &[(&str, &str)] = &[
     ("croston", "Croston's method, classic (alpha 0.1)"),
     ("tsb", "Teunter-Syntetos-Babai (alphas 0.1, 0.1); tsb(a_size,a_prob)"),
     ("adida", "aggregate-disaggregate intermittent demand approach"),
+    ("arima(p,d,q)", "ARIMA fitted by conditional sum of squares (arima(1,0,1))"),
+    ("autoarima", "ARIMA with d by KPSS and p, q in 0..=3 by AICc"),
     ("linear", "ridge regression on lags 1,2,3,24,168 and daily/weekly Fourier terms"),
 ];
 
@@ -73,6 +76,7 @@ pub fn parse(spec: &str) -> Result<Box<dyn Forecaster>, ForecastError> {
         "tsb" => Box::new(intermittent::Tsb { alpha_size: 0.1, alpha_probability: 0.1 }),
         "adida" => Box::new(intermittent::Adida),
         "linear" => Box::new(linear::LinearLags { periods: vec![24, 168] }),
+        "autoarima" | "arima" => Box::new(arima::AutoArima),
         _ => {
             if let Some(m) = name.strip_prefix("snaive") {
                 Box::new(baseline::SeasonalNaive { period: positive(m, spec)? })
@@ -88,6 +92,12 @@ pub fn parse(spec: &str) -> Result<Box<dyn Forecaster>, ForecastError> {
                     return Err(unknown(spec));
                 }
                 Box::new(ets::Mstl { periods })
+            } else if let Some(list) = name.strip_prefix("arima(").and_then(|s| s.strip_suffix(')')) {
+                let orders = list.split(',').map(|v| v.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>();
+                match orders.as_deref() {
+                    Ok([p, d, q]) if *p <= 10 && *d <= 2 && *q <= 10 => Box::new(arima::Arima { p: *p, d: *d, q: *q }),
+                    _ => return Err(unknown(spec)),
+                }
             } else if let Some(list) = name.strip_prefix("tsb(").and_then(|s| s.strip_suffix(')')) {
                 let (a, b) = list.split_once(',').ok_or_else(|| unknown(spec))?;
                 Box::new(intermittent::Tsb { alpha_size: alpha(a, spec)?, alpha_probability: alpha(b, spec)? })
@@ -110,7 +120,19 @@ mod tests {
             let again = parse(&model.name()).expect("accepted");
             assert_eq!(model.name(), again.name());
         }
-        for bad in ["", "snaive", "snaive0", "ma-1", "mstl()", "mstl(1)", "tsb(0,1)", "prophet", "theta99999999999"] {
+        for bad in [
+            "",
+            "snaive",
+            "snaive0",
+            "ma-1",
+            "mstl()",
+            "mstl(1)",
+            "tsb(0,1)",
+            "prophet",
+            "theta99999999999",
+            "arima(1,3,1)",
+            "arima(1,1)",
+        ] {
             let Err(e) = parse(bad) else { panic!("{bad} accepted") };
             let e = e.to_string();
             assert!(e.contains("available: naive"), "{bad}: {e}");

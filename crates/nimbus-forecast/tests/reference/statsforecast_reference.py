@@ -16,6 +16,8 @@ import numpy as np
 import statsforecast
 from statsforecast.models import (
     ADIDA,
+    ARIMA,
+    AutoARIMA,
     TSB,
     AutoETS,
     CrostonClassic,
@@ -48,6 +50,14 @@ models = {
     "croston": lambda: CrostonClassic(),
     "tsb": lambda: TSB(alpha_d=0.1, alpha_p=0.1),
     "adida": lambda: ADIDA(),
+    # Point forecasts from CSS-ML fits (statsforecast's default). Its
+    # method="CSS" returns the intercept as every forecast in 2.1.1, so the
+    # CSS estimates are recorded as coefficients instead (below).
+    "arima(1,0,1)": lambda: ARIMA(order=(1, 0, 1)),
+    "arima(2,0,0)": lambda: ARIMA(order=(2, 0, 0)),
+    "arima(0,1,1)": lambda: ARIMA(order=(0, 1, 1)),
+    "arima(1,1,1)": lambda: ARIMA(order=(1, 1, 1)),
+    "autoarima": lambda: AutoARIMA(season_length=1),
 }
 out = {
     "generator": "crates/nimbus-forecast/tests/reference/statsforecast_reference.py",
@@ -62,9 +72,24 @@ for name, y in series.items():
     forecasts = {}
     for key, make in models.items():
         try:
-            forecasts[key] = [float(v) for v in make().fit(y).predict(H)["mean"]]
+            model = make().fit(y)
+            forecasts[key] = [float(v) for v in model.predict(H)["mean"]]
+            if key == "autoarima":
+                # (p, q, P, Q, m, d, D) in statsforecast's arma field.
+                arma = model.model_["arma"]
+                forecasts["autoarima_order"] = [int(arma[0]), int(arma[5]), int(arma[1])]
         except Exception as e:  # recorded, not hidden
             forecasts[key] = str(e)
-    out["series"].append({"name": name, "values": [float(v) for v in y], "forecasts": forecasts})
+    css = {}
+    for order in [(1, 0, 1), (2, 0, 0), (0, 1, 1), (1, 1, 1)]:
+        key = "arima({},{},{})".format(*order)
+        try:
+            coef = ARIMA(order=order, method="CSS").fit(y).model_["coef"]
+            css[key] = {k: float(v) for k, v in coef.items()}
+        except Exception as e:
+            css[key] = str(e)
+    out["series"].append(
+        {"name": name, "values": [float(v) for v in y], "forecasts": forecasts, "css_coefficients": css}
+    )
 json.dump(out, sys.stdout, indent=1)
 print()
