@@ -46,7 +46,7 @@ pub struct AutoArima;
 fn stable(coefficients: &[f64]) -> bool {
     let mut a: Vec<f64> = coefficients.to_vec();
     while let Some(&k) = a.last() {
-        if !(k.abs() < 1.0) {
+        if k.is_nan() || k.abs() >= 1.0 {
             return false;
         }
         let m = a.len() - 1;
