@@ -21,6 +21,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "snapshot" => snapshots(quick),
         "consensus" => consensus(quick),
         "forecast" => forecast(quick),
+        "elastic" => elastic(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -30,10 +31,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             serverless(quick, false)?;
             snapshots(quick)?;
             consensus(quick)?;
-            forecast(quick)
+            forecast(quick)?;
+            elastic(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, all"
         )),
     }
 }
@@ -571,4 +573,26 @@ fn forecast(quick: bool) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The elastic engine on `kale-diurnal` (30 days of one-second ticks;
+/// 7 with `quick`), first seed, each policy.
+fn elastic(quick: bool) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let days = if quick { 7 } else { 30 };
+    let overrides = Overrides { seeds: Some(vec![1]), set: vec![("workload.days".into(), days.to_string())] };
+    time_policies(
+        "scenarios/elastic/kale-diurnal.toml",
+        &overrides,
+        "elastic",
+        |_| true,
+        |label, output, wall| {
+            let ticks = f64::from(days) * 86_400.0;
+            outln!(
+                "  {label:<14} {wall:>6.2} s wall  {:>7.1} M ticks/s  {:>6} scale actions  (goal for 30 days: <= 1 s)",
+                ticks / wall / 1e6,
+                output.metric("scale_actions").unwrap_or(f64::NAN)
+            );
+        },
+    )
 }

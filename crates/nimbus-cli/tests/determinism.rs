@@ -128,3 +128,14 @@ fn forecast_results_are_byte_identical_across_thread_counts() {
         assert!(left == right, "{name} differs between thread counts");
     }
 }
+
+/// The elastic domain (Kale's seeded forecast error, every autoscaler) is
+/// byte-identical across runs and thread counts.
+#[test]
+fn elastic_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "elastic",
+        &["scenarios/elastic/kale-diurnal.toml", "--seeds", "1,2", "--set", "workload.days=4"],
+        &["summary.json", "runs.csv", "capacity.svg", "freshness.svg"],
+    );
+}

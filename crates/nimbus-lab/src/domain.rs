@@ -62,7 +62,7 @@ pub trait Prepared: Send + Sync {
 }
 
 /// Every domain.
-pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain];
+pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -407,6 +407,76 @@ impl DomainScenario for nimbus_consensus::scenario::Scenario {
     fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_consensus::scenario::ScenarioError;
         nimbus_consensus::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
+    }
+
+    fn run_one(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, String> {
+        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
+    }
+
+    fn substitutions(&self) -> &[String] {
+        self.fallbacks()
+    }
+
+    fn metrics(&self) -> Vec<String> {
+        self.metric_names()
+    }
+
+    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+        self.estimate(policy, params).map_err(|e| e.to_string())
+    }
+}
+
+struct ElasticDomain;
+
+impl Domain for ElasticDomain {
+    fn name(&self) -> &'static str {
+        "elastic"
+    }
+
+    fn summary(&self) -> &'static str {
+        "elastic capacity: autoscalers (Kubernetes HPA, target tracking, scheduled, static peak) and Kale on a fluid model of demand, workers and lag"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_elastic::policy::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: if p.kind == "paper" { "modelled (real forecaster)" } else { "modelled" },
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["workload", "cluster"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_elastic::scenario::{Scenario, ScenarioError};
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl DomainScenario for nimbus_elastic::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_elastic::scenario::ScenarioError;
+        nimbus_elastic::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
             ScenarioError::Param(p) => DomainError::Param(p),
             other => DomainError::Other(other.to_string()),
         })
