@@ -4,8 +4,8 @@
 //! - `[workload]`, `kind`:
 //!   - `synthetic` (the embedded default): `days` (30), `peak_rate`
 //!     (samples/s, 20,000), `bursts_per_day` (2): see [`crate::demand`];
-//!     the series depends on the scenario, not on the seed, so every seed
-//!     sees the same traffic (seeds vary the policies' own randomness).
+//!     each seed draws its own series (noise and burst times), and every
+//!     policy of a seed sees the same one.
 //!   - `csv`: `path`, `column` (a timestamped CSV, e.g. Lucid's
 //!     `cluster_throughput.csv` and `submit_job_all`), `peak_rate`,
 //!     `repeat` (1: the series back to back that many times).
@@ -47,8 +47,11 @@ pub enum ScenarioError {
 /// A prepared elastic scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    /// The demand every policy sees.
+    /// The demand of a file (every seed), or of seed 1 when synthetic.
     pub demand: Demand,
+    /// Synthetic demand settings (days, peak rate, bursts per day): each
+    /// run draws its series from its seed.
+    synthetic: Option<(f64, f64, f64)>,
     /// The cluster.
     pub cluster: Cluster,
     fallbacks: Vec<String>,
@@ -65,9 +68,11 @@ impl Scenario {
         let kind = w.choice_or("kind", &["synthetic", "csv", "gaia"], "synthetic")?;
         let peak_rate = w.f64_in("peak_rate", 20_000.0, 1e-6..=1e12)?;
         let mut fallbacks = Vec::new();
-        let synthetic = |w: &Params| -> Result<Demand, ParamError> {
+        let mut synthetic_settings = None;
+        let mut synthetic = |w: &Params| -> Result<Demand, ParamError> {
             let days = w.f64_in("days", 30.0, 1.0 / 24.0..=MAX_DAYS)?;
             let bursts = w.f64_in("bursts_per_day", 2.0, 0.0..=100.0)?;
+            synthetic_settings = Some((days, peak_rate, bursts));
             Ok(demand::synthetic(days, peak_rate, bursts, 1))
         };
         let demand = match kind {
@@ -159,15 +164,22 @@ impl Scenario {
             slo_lag_s: c.f64_in("slo_lag_s", 300.0, 1.0..=86_400.0)?,
             warmup_s,
         };
-        Ok(Scenario { demand, cluster, fallbacks })
+        Ok(Scenario { demand, synthetic: synthetic_settings, cluster, fallbacks })
     }
 
     /// Builds `policy` with `params` to check them.
     pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
-        self.build(policy, params, 0).map(|_| ())
+        let peak_rate = self.demand.rates.iter().copied().fold(0.0, f64::max);
+        self.build(policy, params, 0, peak_rate).map(|_| ())
     }
 
-    fn build(&self, name: &str, params: &Params, seed: u64) -> Result<Box<dyn engine::Autoscaler>, ScenarioError> {
+    fn build(
+        &self,
+        name: &str,
+        params: &Params,
+        seed: u64,
+        peak_rate: f64,
+    ) -> Result<Box<dyn engine::Autoscaler>, ScenarioError> {
         let info = policy::find(name).ok_or_else(|| {
             ScenarioError::Invalid(format!(
                 "unknown elastic policy {name:?}; available: {}",
@@ -175,7 +187,6 @@ impl Scenario {
             ))
         })?;
         params.finish(info.params)?;
-        let peak_rate = self.demand.rates.iter().copied().fold(0.0, f64::max);
         Ok((info.build)(&Build { params, peak_rate, seed })?)
     }
 
@@ -187,8 +198,13 @@ impl Scenario {
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
-        let mut autoscaler = self.build(policy, params, seed)?;
-        Ok(engine::run(&self.demand, &self.cluster, autoscaler.as_mut(), progress))
+        let demand = match self.synthetic {
+            Some((days, peak, bursts)) => demand::synthetic(days, peak, bursts, seed),
+            None => self.demand.clone(),
+        };
+        let peak_rate = demand.rates.iter().copied().fold(0.0, f64::max);
+        let mut autoscaler = self.build(policy, params, seed, peak_rate)?;
+        Ok(engine::run(&demand, &self.cluster, autoscaler.as_mut(), progress))
     }
 
     /// Data substitutions.
