@@ -335,30 +335,14 @@ pub fn run(
     metric("served_pct", if arrived > 0.0 { 100.0 * served_total / arrived } else { f64::NAN }, Better::Higher);
     metric("unserved_samples_end", lag, Better::Lower);
     metric("arrived_msamples", arrived / 1e6, Better::Neither);
-    out.series.push(Series {
-        name: "capacity".into(),
-        x_label: "time (h)".into(),
-        y_label: "capacity (samples/s)".into(),
-        points: series_capacity,
-    });
-    out.series.push(Series {
-        name: "demand".into(),
-        x_label: "time (h)".into(),
-        y_label: "arrivals (samples/s, minute mean)".into(),
-        points: series_demand,
-    });
-    out.series.push(Series {
-        name: "workers".into(),
-        x_label: "time (h)".into(),
-        y_label: "workers requested".into(),
-        points: series_workers,
-    });
-    out.series.push(Series {
-        name: "freshness".into(),
-        x_label: "time (h)".into(),
-        y_label: "lag (s of data)".into(),
-        points: series_lag,
-    });
+    for (name, y_label, points) in [
+        ("capacity", "capacity (samples/s)", series_capacity),
+        ("demand", "arrivals (samples/s, minute mean)", series_demand),
+        ("workers", "workers requested", series_workers),
+        ("freshness", "lag (s of data)", series_lag),
+    ] {
+        out.series.push(Series { name: name.into(), x_label: "time (h)".into(), y_label: y_label.into(), points });
+    }
     out.notes.extend(policy.notes());
     out
 }
@@ -382,7 +366,7 @@ pub const METRICS: &[&str] = &[
 ];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     struct Fixed(u32);
@@ -395,7 +379,8 @@ mod tests {
         }
     }
 
-    fn cluster() -> Cluster {
+    /// One worker of 10 samples/s, no contention, delays or imbalance.
+    pub(crate) fn cluster() -> Cluster {
         Cluster {
             throughput: Throughput { per_worker: 10.0, contention: 0.0 },
             min_workers: 1,

@@ -311,20 +311,8 @@ fn static_peak(b: &Build<'_>) -> Result<Box<dyn Autoscaler>, ParamError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{Cluster, Throughput};
-
-    fn cluster() -> Cluster {
-        Cluster {
-            throughput: Throughput { per_worker: 10.0, contention: 0.0 },
-            min_workers: 1,
-            max_workers: 1000,
-            scale_up_delay_s: 0,
-            restart_downtime_s: 0,
-            partitions: vec![1.0],
-            slo_lag_s: 60.0,
-            warmup_s: 0,
-        }
-    }
+    use crate::engine::Cluster;
+    use crate::engine::tests::cluster;
 
     fn obs<'a>(c: &'a Cluster, now_s: u64, ready: u32, utilization: f64) -> Observation<'a> {
         Observation {
