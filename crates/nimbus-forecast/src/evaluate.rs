@@ -197,7 +197,8 @@ fn run_pair(
     settings: &Settings,
 ) -> (Vec<Cell>, Cost, Option<Forecast>) {
     let values = &input.values;
-    let non_negative = values.iter().all(|v| *v >= 0.0);
+    // Over the part evaluated (a gap before it is NaN, and says nothing).
+    let non_negative = values[values.len() - settings.needed()..].iter().all(|v| *v >= 0.0);
     let mut cells = Vec::with_capacity(settings.origins);
     let mut cost = Cost { fit_s: 0.0, predict_s: 0.0 };
     let mut last = None;
