@@ -92,7 +92,8 @@ enum Command {
         /// sia-validation, philly-gavel, philly-sia, alibaba-nodes, alibaba-pods, tiresias-jobs,
         /// tiresias-shape, tiresias-gpu-time, azure-llm, vidur-trace, llm-lengths, mooncake, splitwise-perf,
         /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
-        /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon.
+        /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon,
+        /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv.
         format: String,
         /// The file.
         path: PathBuf,
@@ -112,7 +113,7 @@ enum Command {
         /// Study file (TOML with domain = "forecast").
         study: Option<PathBuf>,
         /// Add a series: FORMAT:PATH[#COLUMN,...] with FORMAT csv, gaia or azure2019, or synthetic:KIND
-        /// (diurnal, bursty, intermittent, flat). Repeatable.
+        /// (diurnal, bursty, intermittent, flat); redset:PATH[#mbytes_scanned] counts (or sums) Redset queries per hour. Repeatable.
         #[arg(long = "series", value_name = "SPEC")]
         series: Vec<String>,
         /// Models to evaluate instead of the study's, comma-separated (e.g. naive,snaive24,mstl,theta24).

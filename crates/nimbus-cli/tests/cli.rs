@@ -471,3 +471,50 @@ fn forecast_ad_hoc_series() {
     let forecasts = std::fs::read_to_string(dir.join("out/forecasts.csv")).expect("forecasts");
     assert!(forecasts.contains("2024-03-10 23:00 UTC"), "{forecasts}");
 }
+
+/// Redset-style query events (exported to CSV) become hourly counts or
+/// scanned-byte sums.
+#[test]
+fn forecast_on_redset_events() {
+    let dir = temp_dir("forecast-redset");
+    let csv = dir.join("redset.csv");
+    let mut rows = String::from("instance_id,query_id,arrival_timestamp,mbytes_scanned,query_type\n");
+    let mut id = 0;
+    for hour in 0..24 * 12 {
+        // Busy in the day, quiet at night.
+        let queries = if (8..20).contains(&(hour % 24)) { 3 } else { 1 };
+        for q in 0..queries {
+            id += 1;
+            rows.push_str(&format!(
+                "7,{id},2024-03-{:02} {:02}:{:02}:05.250,{},select\n",
+                1 + hour / 24,
+                hour % 24,
+                q * 10,
+                if q == 0 { "" } else { "40.5" }
+            ));
+        }
+    }
+    std::fs::write(&csv, rows).expect("csv");
+    for spec in [format!("redset:{}", csv.display()), format!("redset:{}#mbytes_scanned", csv.display())] {
+        let out = dir.join(if spec.ends_with("scanned") { "bytes" } else { "counts" });
+        let result = nimbus(&[
+            "forecast",
+            "--series",
+            &spec,
+            "--models",
+            "naive,snaive24",
+            "--origins",
+            "3",
+            "--window",
+            "168",
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        let (stdout, stderr) = text(&result);
+        assert!(result.status.success(), "{stderr}");
+        let line = stdout.lines().find(|l| l.contains("snaive24")).expect("snaive24 row");
+        assert!(line.contains(" 0 "), "a daily pattern is exact for seasonal naive: {line}");
+        let forecasts = std::fs::read_to_string(out.join("forecasts.csv")).expect("forecasts");
+        assert!(forecasts.contains("2024-03-12 23:00 UTC"), "{forecasts}");
+    }
+}

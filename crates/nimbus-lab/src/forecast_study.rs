@@ -20,7 +20,7 @@
 //! capacity_quantile = 0.9
 //! [[series]]
 //! family = "carbon-intensity"
-//! format = "csv"      # csv | gaia | azure2019 | synthetic
+//! format = "csv"      # csv | gaia | azure2019 | redset | synthetic
 //! path = "../shared/data/greendcc-prices-ci-weather/ci_direct_gco2_per_kwh_hourly_utc_2021_2024.csv"
 //! columns = ["DE-LU", "US-CAL-CISO"]
 //! step_s = 3600       # aggregate to this step (a multiple of the file's)
@@ -65,6 +65,16 @@ pub enum Origin {
     Azure2019 {
         /// The file.
         path: PathBuf,
+    },
+    /// Events with a timestamp (Amazon Redset's queries exported to CSV),
+    /// counted, or a column summed, per hour.
+    Events {
+        /// The file.
+        path: PathBuf,
+        /// The timestamp column.
+        time_column: String,
+        /// The column to sum (`None`: count events).
+        value_column: Option<String>,
     },
     /// Seeded synthetic hourly series.
     Synthetic {
@@ -185,8 +195,22 @@ pub struct StudyOverrides {
 
 const STUDY_KEYS: &[&str] = &["name", "domain", "description", "models", "settings", "series", "check"];
 const SETTING_KEYS: &[&str] = &["origins", "horizon", "window", "stride", "season", "capacity_quantile"];
-const SERIES_KEYS: &[&str] =
-    &["family", "format", "path", "columns", "names", "step_s", "aggregate", "fill", "kind", "count", "length", "seed"];
+const SERIES_KEYS: &[&str] = &[
+    "family",
+    "format",
+    "path",
+    "columns",
+    "names",
+    "step_s",
+    "aggregate",
+    "fill",
+    "kind",
+    "count",
+    "length",
+    "seed",
+    "time_column",
+    "value_column",
+];
 const CHECK_KEYS: &[&str] = &["name", "series", "model", "baseline", "metric", "expect", "tolerance"];
 
 /// The most series one study may evaluate.
@@ -281,7 +305,7 @@ fn read_settings(t: &Params) -> Result<Settings, ParamError> {
 
 fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
     t.finish(SERIES_KEYS)?;
-    let format = t.choice_or("format", &["csv", "gaia", "azure2019", "synthetic"], "csv")?;
+    let format = t.choice_or("format", &["csv", "gaia", "azure2019", "redset", "synthetic"], "csv")?;
     let path = || t.required_str("path").map(PathBuf::from);
     let origin = match format {
         "csv" => {
@@ -305,6 +329,11 @@ fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
         }
         "gaia" => Origin::Gaia { path: path()? },
         "azure2019" => Origin::Azure2019 { path: path()? },
+        "redset" => Origin::Events {
+            path: path()?,
+            time_column: t.str("time_column")?.unwrap_or("arrival_timestamp").to_string(),
+            value_column: t.str("value_column")?.map(str::to_string),
+        },
         _ => {
             let kind = t.required_str("kind")?;
             if !synthetic::KINDS.contains(&kind) {
@@ -323,11 +352,12 @@ fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
             Origin::Synthetic { kind: kind.to_string(), count, length, seed: t.u64_or("seed", 0)? }
         }
     };
-    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. });
+    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. } | Origin::Events { .. });
     let default_family = match &origin {
         Origin::Csv { .. } => "csv".to_string(),
         Origin::Gaia { .. } => "gaia-arrivals".to_string(),
         Origin::Azure2019 { .. } => "azure-functions".to_string(),
+        Origin::Events { .. } => "redset".to_string(),
         Origin::Synthetic { kind, .. } => format!("synthetic-{kind}"),
     };
     let step_s = match t.get("step_s") {
@@ -364,6 +394,9 @@ fn parse_series_flag(spec: &str) -> Result<SeriesSpec, String> {
         }
         "gaia" => Origin::Gaia { path },
         "azure2019" => Origin::Azure2019 { path },
+        "redset" => {
+            Origin::Events { path, time_column: "arrival_timestamp".into(), value_column: columns.into_iter().next() }
+        }
         "synthetic" => {
             let kind = rest.to_string();
             if !synthetic::KINDS.contains(&kind.as_str()) {
@@ -371,9 +404,9 @@ fn parse_series_flag(spec: &str) -> Result<SeriesSpec, String> {
             }
             Origin::Synthetic { kind, count: 1, length: 24 * 7 * 8, seed: 0 }
         }
-        other => return Err(format!("unknown format {other:?}; available: csv, gaia, azure2019, synthetic")),
+        other => return Err(format!("unknown format {other:?}; available: csv, gaia, azure2019, redset, synthetic")),
     };
-    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. });
+    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. } | Origin::Events { .. });
     Ok(SeriesSpec { family: format.to_string(), origin, step_s: None, sum: counts, fill_linear: false })
 }
 
@@ -551,6 +584,19 @@ pub fn load_series(study: &Study) -> Result<Vec<LoadedSeries>, LabError> {
                 }
                 let s =
                     series::azure2019_per_minute(nimbus_trace::Source::file(path)).map_err(|e| fail(e.to_string()))?;
+                out.push(finish(spec, &file(path), s, study).map_err(fail)?);
+            }
+            Origin::Events { path, time_column, value_column } => {
+                if !path.exists() {
+                    return Err(fail(missing_file(path)));
+                }
+                let s = series::read_event_aggregates(
+                    nimbus_trace::Source::file(path),
+                    time_column,
+                    value_column.as_deref(),
+                    spec.step_s.unwrap_or(3600),
+                )
+                .map_err(|e| fail(e.to_string()))?;
                 out.push(finish(spec, &file(path), s, study).map_err(fail)?);
             }
             Origin::Synthetic { kind, count, length, seed } => {

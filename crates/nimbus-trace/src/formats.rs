@@ -38,6 +38,7 @@ pub const FORMATS: &[&str] = &[
     "series-csv",
     "gaia-arrivals",
     "azure2019-per-minute",
+    "redset-csv",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -78,6 +79,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "series-csv" => series::read_numeric_columns(source).map(|v| v.iter().map(|s| s.values.len()).sum()),
         "gaia-arrivals" => series::read_arrival_counts(source, 1.0).map(|s| s.values.len()),
         "azure2019-per-minute" => series::azure2019_per_minute(source).map(|s| s.values.len()),
+        "redset-csv" => series::read_event_aggregates(source, "arrival_timestamp", None, 3600).map(|s| s.values.len()),
         _ => return None,
     };
     Some(count)

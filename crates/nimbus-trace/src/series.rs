@@ -10,6 +10,9 @@
 //!   since the start), counted per step.
 //! - [`azure2019_per_minute`]: the Azure Functions 2019 invocation counts,
 //!   summed over functions, one value per minute.
+//! - [`read_event_aggregates`]: one row per event with a UTC timestamp
+//!   (Redset's `arrival_timestamp`, exported to CSV), counted or summed per
+//!   step.
 //!
 //! Missing data is never invented or dropped silently: a gap in the
 //! timestamps or an empty cell becomes a NaN in [`Series::values`], and
@@ -88,6 +91,20 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + day - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// Seconds since 1970-01-01 UTC of an event time: as
+/// [`parse_utc_seconds`], but a fraction of a second is dropped (events are
+/// counted per step of at least a second).
+pub fn parse_utc_event_seconds(text: &str) -> Option<i64> {
+    let text = text.trim();
+    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).unwrap_or(text);
+    match text.rsplit_once('.') {
+        Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            parse_utc_seconds(whole)
+        }
+        _ => parse_utc_seconds(text),
+    }
 }
 
 /// Whole seconds since 1970-01-01 UTC of `YYYY-MM-DD[ T]HH:MM[:SS[.fff]]`,
@@ -285,6 +302,62 @@ pub fn read_arrival_counts<'a>(source: impl Into<Source<'a>>, step_hours: f64) -
     Ok(Series { name, start_unix_s: 0, step_s, values: counts })
 }
 
+/// Events of a CSV file with a UTC timestamp column `time_column`, counted
+/// (or, with `value_column`, that column summed) per `step_s` seconds, from
+/// the step of the earliest event to the step of the latest; order does not
+/// matter. For Amazon Redset exported to CSV: `arrival_timestamp` and,
+/// for bytes, `mbytes_scanned`. An empty value in the value column counts
+/// as zero (Redset leaves the bytes of queries that scan nothing empty);
+/// text that is not a non-negative number is an error.
+pub fn read_event_aggregates<'a>(
+    source: impl Into<Source<'a>>,
+    time_column: &str,
+    value_column: Option<&str>,
+    step_s: u64,
+) -> Result<Series, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    if step_s == 0 {
+        return Err(TraceError::file(path, "the aggregation step must be at least one second"));
+    }
+    let step = i64::try_from(step_s).unwrap_or(i64::MAX);
+    let mut columns = vec![time_column];
+    columns.extend(value_column);
+    let mut buckets: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
+    for_each_csv_row(source, &columns, |f| {
+        let text = f.non_empty(0)?;
+        let time = parse_utc_event_seconds(text).ok_or_else(|| {
+            f.invalid(0, format!("expected a UTC time such as 2024-03-01 00:00:05.123, found `{}`", quote(text.trim())))
+        })?;
+        let value = match value_column {
+            None => 1.0,
+            Some(_) if f.text(1)?.trim().is_empty() => 0.0,
+            Some(_) => f.non_negative_f64(1)?,
+        };
+        let bucket = time.div_euclid(step);
+        if let (Some((&first, _)), Some((&last, _))) = (buckets.first_key_value(), buckets.last_key_value()) {
+            let span = last.max(bucket) - first.min(bucket);
+            if usize::try_from(span).map_or(true, |s| s >= MAX_POINTS) {
+                return Err(f.invalid(0, format!("events span more than {MAX_POINTS} steps of {step_s} s")));
+            }
+        }
+        *buckets.entry(bucket).or_insert(0.0) += value;
+        Ok(())
+    })?;
+    let (Some((&first, _)), Some((&last, _))) = (buckets.first_key_value(), buckets.last_key_value()) else {
+        return Err(TraceError::parse(path, 0, 0, None, "no events"));
+    };
+    let length = usize::try_from(last - first + 1).unwrap_or(0);
+    let mut values = vec![0.0; length];
+    for (bucket, v) in buckets {
+        if let Ok(i) = usize::try_from(bucket - first) {
+            values[i] = v;
+        }
+    }
+    let name = value_column.unwrap_or("events").to_string();
+    Ok(Series { name, start_unix_s: first * step, step_s, values })
+}
+
 /// The invocations of every function in an Azure Functions 2019 day file,
 /// summed per minute (1,440 values).
 pub fn azure2019_per_minute<'a>(source: impl Into<Source<'a>>) -> Result<Series, TraceError> {
@@ -364,6 +437,32 @@ mod tests {
         );
         let (p, b) = bytes("arrival_time,length,cpus\n1e300,1,1\n");
         assert!(read_arrival_counts(Source::bytes(&p, &b), 1.0).is_err());
+    }
+
+    #[test]
+    fn events_counted_and_summed_per_hour() {
+        let (p, b) = bytes(
+            "query_id,arrival_timestamp,mbytes_scanned\n1,2024-03-01 00:10:00.5,10\n2,2024-03-01 02:59:59,5\n3,2024-03-01 00:00:00,\n",
+        );
+        let counts = read_event_aggregates(Source::bytes(&p, &b), "arrival_timestamp", None, 3600).expect("reads");
+        assert_eq!(counts.values, vec![2.0, 0.0, 1.0]);
+        assert_eq!(counts.start_unix_s, 1_709_251_200);
+        let bytes_scanned =
+            read_event_aggregates(Source::bytes(&p, &b), "arrival_timestamp", Some("mbytes_scanned"), 3600)
+                .expect("reads");
+        assert_eq!(bytes_scanned.values, vec![10.0, 0.0, 5.0]);
+        let (p, b) = bytes("arrival_timestamp\n2024-03-01 00:10:00\n1024-03-01 00:10:00\n");
+        let e = read_event_aggregates(Source::bytes(&p, &b), "arrival_timestamp", None, 1)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("t.csv:3") && e.contains("span"), "{e}");
+        let (p, b) = bytes("arrival_timestamp\nsoon\n");
+        let e = read_event_aggregates(Source::bytes(&p, &b), "arrival_timestamp", None, 60)
+            .expect_err("refused")
+            .to_string();
+        assert!(e.contains("t.csv:2:1") && e.contains("`soon`"), "{e}");
+        assert_eq!(parse_utc_event_seconds("1970-01-01 00:00:01.999Z"), Some(1));
+        assert_eq!(parse_utc_event_seconds("1970-01-01 00:00:01.x"), None);
     }
 
     #[test]
