@@ -117,8 +117,12 @@ pub fn run(
 pub fn list(only: Option<&str>) -> Result<(), String> {
     if let Some(name) = only
         && nimbus_lab::domain::find(name).is_none()
+        && name != "forecast"
     {
-        return Err(format!("unknown domain {name:?}; available: {}", nimbus_lab::domain::names().join(", ")));
+        return Err(format!(
+            "unknown domain {name:?}; available: {}, forecast",
+            nimbus_lab::domain::names().join(", ")
+        ));
     }
     for domain in REGISTRY.iter().filter(|d| only.is_none_or(|n| d.name() == n)) {
         outln!("domain {} — {}\n", domain.name(), domain.summary());
@@ -127,6 +131,16 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
         let rows: Vec<Vec<String>> = policies
             .iter()
             .map(|p| vec![p.name.to_string(), p.kind.to_string(), p.fidelity.to_string(), p.source.to_string()])
+            .collect();
+        out!("{}", nimbus_report::terminal::render(&header, &rows));
+        outln!();
+    }
+    if only.is_none_or(|n| n == "forecast") {
+        outln!("forecast — forecasting models for `nimbus forecast` studies and the policies that forecast\n");
+        let header: Vec<String> = ["model", "what"].iter().map(|s| s.to_string()).collect();
+        let rows: Vec<Vec<String>> = nimbus_forecast::models::AVAILABLE
+            .iter()
+            .map(|(name, what)| vec![name.to_string(), what.to_string()])
             .collect();
         out!("{}", nimbus_report::terminal::render(&header, &rows));
         outln!();
@@ -144,12 +158,12 @@ pub fn list(only: Option<&str>) -> Result<(), String> {
     Ok(())
 }
 
-/// The `domain = "..."` of a scenario file, read without preparing it.
 /// Whether `path` is a forecast study (`domain = "forecast"`).
 pub fn is_forecast_study(path: &Path) -> bool {
     domain_of(path).as_deref() == Some("forecast")
 }
 
+/// The `domain = "..."` of a scenario file, read without preparing it.
 fn domain_of(path: &Path) -> Option<String> {
     let text = nimbus_lab::scenario::read_scenario_text(path).ok()?;
     text.lines().find_map(|line| {

@@ -518,3 +518,14 @@ fn forecast_on_redset_events() {
         assert!(forecasts.contains("2024-03-12 23:00 UTC"), "{forecasts}");
     }
 }
+
+/// `nimbus list forecast` lists the models a study can name.
+#[test]
+fn list_forecast_shows_the_models() {
+    let result = nimbus(&["list", "forecast"]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    for expected in ["autoarima", "mstl", "croston", "scenarios/forecast/study.toml"] {
+        assert!(stdout.contains(expected), "missing {expected} in\n{stdout}");
+    }
+}
