@@ -450,26 +450,32 @@ fn forecast_ad_hoc_series() {
     }
     std::fs::write(&csv, text_csv).expect("csv");
     let spec = format!("csv:{}#load", csv.display());
+    assert_seasonal_naive_is_exact(&spec, "120", &dir.join("out"), "2024-03-10 23:00 UTC");
+}
+
+/// Runs naive and seasonal naive on one ad-hoc series of a perfect daily
+/// pattern: seasonal naive must be exact, and the last forecast must end at
+/// `last_time`.
+fn assert_seasonal_naive_is_exact(spec: &str, window: &str, out: &std::path::Path, last_time: &str) {
     let result = nimbus(&[
         "forecast",
         "--series",
-        &spec,
+        spec,
         "--models",
         "naive,snaive24",
         "--origins",
         "3",
         "--window",
-        "120",
+        window,
         "--out",
-        dir.join("out").to_str().expect("utf-8"),
+        out.to_str().expect("utf-8"),
     ]);
     let (stdout, stderr) = text(&result);
     assert!(result.status.success(), "{stderr}");
-    // A perfectly daily series: seasonal naive is exact.
     let line = stdout.lines().find(|l| l.contains("snaive24")).expect("snaive24 row");
-    assert!(line.contains(" 0 "), "{line}");
-    let forecasts = std::fs::read_to_string(dir.join("out/forecasts.csv")).expect("forecasts");
-    assert!(forecasts.contains("2024-03-10 23:00 UTC"), "{forecasts}");
+    assert!(line.contains(" 0 "), "a daily pattern is exact for seasonal naive: {line}");
+    let forecasts = std::fs::read_to_string(out.join("forecasts.csv")).expect("forecasts");
+    assert!(forecasts.contains(last_time), "{forecasts}");
 }
 
 /// Redset-style query events (exported to CSV) become hourly counts or
@@ -497,25 +503,7 @@ fn forecast_on_redset_events() {
     std::fs::write(&csv, rows).expect("csv");
     for spec in [format!("redset:{}", csv.display()), format!("redset:{}#mbytes_scanned", csv.display())] {
         let out = dir.join(if spec.ends_with("scanned") { "bytes" } else { "counts" });
-        let result = nimbus(&[
-            "forecast",
-            "--series",
-            &spec,
-            "--models",
-            "naive,snaive24",
-            "--origins",
-            "3",
-            "--window",
-            "168",
-            "--out",
-            out.to_str().expect("utf-8"),
-        ]);
-        let (stdout, stderr) = text(&result);
-        assert!(result.status.success(), "{stderr}");
-        let line = stdout.lines().find(|l| l.contains("snaive24")).expect("snaive24 row");
-        assert!(line.contains(" 0 "), "a daily pattern is exact for seasonal naive: {line}");
-        let forecasts = std::fs::read_to_string(out.join("forecasts.csv")).expect("forecasts");
-        assert!(forecasts.contains("2024-03-12 23:00 UTC"), "{forecasts}");
+        assert_seasonal_naive_is_exact(&spec, "168", &out, "2024-03-12 23:00 UTC");
     }
 }
 
