@@ -508,18 +508,23 @@ fn forecast(quick: bool) -> Result<(), String> {
     let settings = Settings::default();
     let length = settings.needed();
     let kinds = nimbus_forecast::synthetic::KINDS;
+    let generated: Vec<Vec<Vec<f64>>> = kinds
+        .iter()
+        .enumerate()
+        .map(|(k, kind)| {
+            let n = count / kinds.len() + usize::from(k < count % kinds.len());
+            nimbus_forecast::synthetic::generate(kind, n, length, 42).unwrap_or_default()
+        })
+        .collect();
+    // Kinds interleaved, so that any prefix of the set has every kind.
     let mut inputs = Vec::with_capacity(count);
-    for (k, kind) in kinds.iter().enumerate() {
-        let n = count / kinds.len() + usize::from(k < count % kinds.len());
-        let generated = nimbus_forecast::synthetic::generate(kind, n, length, 42).unwrap_or_default();
-        inputs
-            .extend(generated.into_iter().enumerate().map(|(i, values)| Input { name: format!("{kind}-{i}"), values }));
+    for i in 0..count.div_ceil(kinds.len()) {
+        for (kind, series) in kinds.iter().zip(&generated) {
+            if let Some(values) = series.get(i) {
+                inputs.push(Input { name: format!("{kind}-{i}"), values: values.clone() });
+            }
+        }
     }
-    // Interleave kinds so that any prefix of the set has every kind.
-    inputs.sort_by_key(|i| {
-        let (kind, index) = i.name.rsplit_once('-').unwrap_or(("", "0"));
-        (index.parse::<usize>().unwrap_or(0), kinds.iter().position(|k| *k == kind))
-    });
     let dir = std::path::Path::new("target/bench-forecast");
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut csv = String::from("unique_id,ds,y\n");

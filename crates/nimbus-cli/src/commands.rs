@@ -102,15 +102,21 @@ pub fn run(
                 }
             }
         }
-        if !notes.is_empty() {
-            outln!("\nNotes");
-            for n in notes {
-                outln!("- {n}");
-            }
-        }
-        outln!("\nResults: {}", dir.display());
+        print_notes_and_results(&notes, &dir);
     }
     Ok(())
+}
+
+/// The closing lines of a run's report: its notes, then where the result
+/// files are.
+pub fn print_notes_and_results(notes: &[String], dir: &Path) {
+    if !notes.is_empty() {
+        outln!("\nNotes");
+        for n in notes {
+            outln!("- {n}");
+        }
+    }
+    outln!("\nResults: {}", dir.display());
 }
 
 /// `nimbus list`.

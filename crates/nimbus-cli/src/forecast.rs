@@ -70,13 +70,7 @@ pub fn run(request: Request) -> Result<(), String> {
             .iter()
             .flat_map(|s| s.notes.iter().map(move |n| format!("{}/{}: {n}", s.family, s.name)))
             .collect();
-        if !notes.is_empty() {
-            outln!("\nNotes");
-            for n in notes {
-                outln!("- {n}");
-            }
-        }
-        outln!("\nResults: {}", dir.display());
+        crate::commands::print_notes_and_results(&notes, &dir);
     }
     Ok(())
 }

@@ -55,7 +55,10 @@ impl Demand {
 /// The synthetic diurnal demand with bursts, `days` long, peaking near
 /// `peak_rate` (bursts reach twice the day's level).
 pub fn synthetic(days: f64, peak_rate: f64, bursts_per_day: f64, seed: u64) -> Demand {
-    let minutes = (days * 1440.0).ceil().max(1.0) as usize;
+    let minutes = nimbus_sim::params::round_to_u64((days * 1440.0).ceil())
+        .and_then(|m| usize::try_from(m).ok())
+        .unwrap_or(1)
+        .max(1);
     let mut rng = RngStreams::new(seed).stream("elastic/demand");
     let mut rates = Vec::with_capacity(minutes);
     let mut burst_left = 0usize;

@@ -87,20 +87,31 @@ impl Cluster {
     }
 
     /// The busiest worker's share when `n` workers read whole partitions
-    /// (each, largest first, to the least loaded worker).
+    /// (each, largest first, to the least loaded worker). O(P log n) with a
+    /// heap of worker loads; with at least as many workers as partitions
+    /// each partition has its own worker.
     pub fn max_load(&self, n: u32) -> f64 {
+        use std::cmp::Reverse;
         if n == 0 {
             return 1.0;
         }
-        let mut loads = vec![0.0f64; n as usize];
-        for share in &self.partitions {
-            let (i, _) = loads
-                .iter()
-                .enumerate()
-                .fold((0, f64::INFINITY), |best, (i, l)| if *l < best.1 { (i, *l) } else { best });
-            loads[i] += share;
+        let largest = self.partitions.first().copied().unwrap_or(1.0);
+        let workers = usize::try_from(n).unwrap_or(usize::MAX);
+        if workers >= self.partitions.len() {
+            return largest;
         }
-        loads.iter().copied().fold(0.0, f64::max)
+        // Loads as integer-ordered keys: shares are non-negative, so their
+        // bit patterns order as the values do; ties go to the lower index.
+        let mut heap: std::collections::BinaryHeap<Reverse<(u64, usize)>> =
+            (0..workers).map(|i| Reverse((0f64.to_bits(), i))).collect();
+        let mut max: f64 = 0.0;
+        for share in &self.partitions {
+            let Some(Reverse((load, i))) = heap.pop() else { break };
+            let load = f64::from_bits(load) + share;
+            max = max.max(load);
+            heap.push(Reverse((load.to_bits(), i)));
+        }
+        max
     }
 
     /// Capacity of `n` ready workers (samples/s), with or without shuffling.

@@ -31,7 +31,13 @@
 //! Baseline: the Kubernetes HPA ([`crate::policy`]). Claims (paper, vs
 //! HPA): accumulated lag −69.2%, downtime −33.1%, SLO-violation rate
 //! 19.57% → 2.6%. Deviations: the traffic, the curve's constants and the
-//! delays are not published; the scenario states ours.
+//! delays are not published; the scenario states ours. The restart-aware
+//! backlog term is our reading of "forecast + backlog / drain window" for
+//! jobs that stop when they rescale.
+//!
+//! Modelled vs real: the job, its workers, restarts and the sample stream
+//! are the fluid model of [`crate::engine`]; the forecaster is real (it
+//! fits and forecasts the simulated arrival rates).
 
 use nimbus_forecast::Forecaster;
 use nimbus_sim::params::{ParamError, Params};
@@ -70,16 +76,20 @@ impl Kale {
         if self.last_fit_minute.is_some_and(|m| minutes < m + self.refit_minutes) {
             return;
         }
-        let steps: Vec<f64> =
-            minute_rates.chunks_exact(self.step_minutes).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect();
-        let history = &steps[steps.len().saturating_sub(self.window_steps)..];
+        // The last `window_steps` complete steps only (not the whole run).
+        let complete = minutes / self.step_minutes;
+        let first = complete.saturating_sub(self.window_steps);
+        let history: Vec<f64> = minute_rates[first * self.step_minutes..complete * self.step_minutes]
+            .chunks_exact(self.step_minutes)
+            .map(|c| c.iter().sum::<f64>() / c.len() as f64)
+            .collect();
         if history.len() < self.model.min_history() {
             return;
         }
         self.last_fit_minute = Some(minutes);
         // Far enough to cover the refit interval and the look-ahead.
         let horizon = (self.refit_minutes / self.step_minutes + 4).clamp(1, nimbus_forecast::forecast::MAX_HORIZON);
-        match self.model.forecast(history, horizon) {
+        match self.model.forecast(&history, horizon) {
             Ok(f) => {
                 self.forecast = (0..f.len())
                     .map(|h| {
@@ -92,7 +102,7 @@ impl Kale {
                         (f.quantile(self.quantile, h) * noise).max(0.0)
                     })
                     .collect();
-                self.forecast_from = steps.len();
+                self.forecast_from = complete;
             }
             Err(e) => {
                 self.failures += 1;
@@ -189,11 +199,24 @@ pub fn build(b: &Build<'_>) -> Result<Box<dyn Autoscaler>, ParamError> {
     let refit_h = p.f64_in("refit_h", 6.0, 0.1..=24.0 * 30.0)?;
     let minutes =
         |h: f64| nimbus_sim::params::round_to_u64(h * 60.0).and_then(|m| usize::try_from(m).ok()).unwrap_or(60);
+    let window_steps = (minutes(window_h) / step_minutes).max(1);
+    if window_steps < model.min_history() {
+        // Otherwise Kale would never forecast and silently run on the
+        // current rate alone.
+        return Err(p.error(
+            "window_h",
+            format!(
+                "{window_h} h holds {window_steps} forecast steps of {step_s} s; `{}` needs at least {}",
+                model.name(),
+                model.min_history()
+            ),
+        ));
+    }
     Ok(Box::new(Kale {
         model,
         quantile: p.f64_in("quantile", 0.9, 0.1..=0.9)?,
         step_minutes,
-        window_steps: (minutes(window_h) / step_minutes).max(1),
+        window_steps,
         refit_minutes: minutes(refit_h).max(step_minutes),
         drain_s: p.f64_in("drain_s", 600.0, 1.0..=86_400.0)?,
         confirm: p.u32_in("confirm", 3, 1..=1_000)?,

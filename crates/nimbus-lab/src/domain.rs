@@ -96,6 +96,35 @@ trait DomainScenario: Send + Sync {
     fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String>;
 }
 
+/// The four [`DomainScenario`] methods every domain's scenario type
+/// implements the same way: its own `run`, `fallbacks`, `metric_names` and
+/// `estimate`, with errors rendered as text.
+macro_rules! forward_to_scenario {
+    () => {
+        fn run_one(
+            &self,
+            policy: &str,
+            params: &Params,
+            seed: u64,
+            progress: &mut dyn FnMut(f64),
+        ) -> Result<RunOutput, String> {
+            self.run(policy, params, seed, progress).map_err(|e| e.to_string())
+        }
+
+        fn substitutions(&self) -> &[String] {
+            self.fallbacks()
+        }
+
+        fn metrics(&self) -> Vec<String> {
+            self.metric_names()
+        }
+
+        fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
+            self.estimate(policy, params).map_err(|e| e.to_string())
+        }
+    };
+}
+
 struct Adapter<S>(S);
 
 impl<S: DomainScenario> Prepared for Adapter<S> {
@@ -198,27 +227,7 @@ impl DomainScenario for nimbus_gpu::scenario::Scenario {
         (info.build)(params, &env).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run_one(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, String> {
-        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
-    }
-
-    fn substitutions(&self) -> &[String] {
-        self.fallbacks()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.metric_names()
-    }
-
-    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
-        self.estimate(policy, params).map_err(|e| e.to_string())
-    }
+    forward_to_scenario!();
 }
 
 struct LlmDomain;
@@ -274,27 +283,7 @@ impl DomainScenario for nimbus_llm::scenario::Scenario {
         })
     }
 
-    fn run_one(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, String> {
-        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
-    }
-
-    fn substitutions(&self) -> &[String] {
-        self.fallbacks()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.metric_names()
-    }
-
-    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
-        self.estimate(policy, params).map_err(|e| e.to_string())
-    }
+    forward_to_scenario!();
 }
 
 struct FaasDomain;
@@ -342,27 +331,7 @@ impl DomainScenario for nimbus_faas::scenario::Scenario {
         (info.build)(params).map(|_| ()).map_err(DomainError::Param)
     }
 
-    fn run_one(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, String> {
-        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
-    }
-
-    fn substitutions(&self) -> &[String] {
-        self.fallbacks()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.metric_names()
-    }
-
-    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
-        self.estimate(policy, params).map_err(|e| e.to_string())
-    }
+    forward_to_scenario!();
 }
 
 struct ConsensusDomain;
@@ -412,27 +381,7 @@ impl DomainScenario for nimbus_consensus::scenario::Scenario {
         })
     }
 
-    fn run_one(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, String> {
-        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
-    }
-
-    fn substitutions(&self) -> &[String] {
-        self.fallbacks()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.metric_names()
-    }
-
-    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
-        self.estimate(policy, params).map_err(|e| e.to_string())
-    }
+    forward_to_scenario!();
 }
 
 struct ElasticDomain;
@@ -482,25 +431,5 @@ impl DomainScenario for nimbus_elastic::scenario::Scenario {
         })
     }
 
-    fn run_one(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, String> {
-        self.run(policy, params, seed, progress).map_err(|e| e.to_string())
-    }
-
-    fn substitutions(&self) -> &[String] {
-        self.fallbacks()
-    }
-
-    fn metrics(&self) -> Vec<String> {
-        self.metric_names()
-    }
-
-    fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
-        self.estimate(policy, params).map_err(|e| e.to_string())
-    }
+    forward_to_scenario!();
 }

@@ -2,6 +2,21 @@
 //! evaluation (`nimbus forecast`, or `nimbus run` on a file with
 //! `domain = "forecast"`).
 //!
+//! Paper: "Forecasting Algorithms for Intelligent Resource Scaling: An
+//! Experimental Analysis" (SoCC'24, Forecast-study), an evaluation of
+//! forecasters on Amazon Redshift Serverless query workloads. The
+//! mechanism is the evaluation itself: the same forecasters on the same
+//! series at the same origins, scored for accuracy and for what capacity
+//! set at a forecast quantile would cost. Baselines are the forecasters
+//! (naive and seasonal naive first). Everything here is real: real models
+//! fitted on real series. Deviations: Redset, the study's data, is not
+//! public here, so `scenarios/forecast/study.toml` uses the substitute
+//! series of carbon-autoscaling-tail.md §5.1 (Redset CSV exports can be
+//! read); Prophet and the neural global models (DeepAR, N-BEATS) are not
+//! built; AutoARIMA searches a smaller grid than R's stepwise search
+//! (see `nimbus-forecast`); the study publishes no numbers, so the checks
+//! are the expectations of §5.1, each allowed to fail.
+//!
 //! A study file names the models, the harness settings, the series (public
 //! files read through `nimbus-trace`, or seeded synthetic ones) and checks
 //! of the form "model A has a lower metric than model B on these series",
@@ -87,6 +102,58 @@ pub enum Origin {
         /// Seed.
         seed: u64,
     },
+}
+
+impl Origin {
+    /// Whether the source counts things (summed, not averaged, when
+    /// aggregated to a longer step).
+    fn counts(&self) -> bool {
+        matches!(self, Origin::Gaia { .. } | Origin::Azure2019 { .. } | Origin::Events { .. })
+    }
+
+    /// The file it reads, if any.
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Origin::Csv { path, .. }
+            | Origin::Gaia { path }
+            | Origin::Azure2019 { path }
+            | Origin::Events { path, .. } => Some(path),
+            Origin::Synthetic { .. } => None,
+        }
+    }
+
+    /// Reads (or generates) its series; `step_s` is the aggregation step of
+    /// event files.
+    fn read(&self, step_s: Option<u64>) -> Result<Vec<Series>, String> {
+        use nimbus_trace::Source;
+        let one = |r: Result<Series, nimbus_trace::TraceError>| r.map(|s| vec![s]).map_err(|e| e.to_string());
+        match self {
+            Origin::Csv { path, columns, names } => {
+                let wanted: Vec<&str> = columns.iter().map(String::as_str).collect();
+                let mut all = series::read_columns(Source::file(path), &wanted).map_err(|e| e.to_string())?;
+                for (s, name) in all.iter_mut().zip(names) {
+                    s.name.clone_from(name);
+                }
+                Ok(all)
+            }
+            Origin::Gaia { path } => one(series::read_arrival_counts(Source::file(path), 1.0)),
+            Origin::Azure2019 { path } => one(series::azure2019_per_minute(Source::file(path))),
+            Origin::Events { path, time_column, value_column } => one(series::read_event_aggregates(
+                Source::file(path),
+                time_column,
+                value_column.as_deref(),
+                step_s.unwrap_or(3600),
+            )),
+            Origin::Synthetic { kind, count, length, seed } => {
+                let all = synthetic::generate(kind, *count, *length, *seed).ok_or(format!("unknown kind {kind}"))?;
+                Ok(all
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, values)| Series { name: format!("{kind}-{i}"), start_unix_s: 0, step_s: 3600, values })
+                    .collect())
+            }
+        }
+    }
 }
 
 /// One `[[series]]` entry.
@@ -352,7 +419,7 @@ fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
             Origin::Synthetic { kind: kind.to_string(), count, length, seed: t.u64_or("seed", 0)? }
         }
     };
-    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. } | Origin::Events { .. });
+    let counts = origin.counts();
     let default_family = match &origin {
         Origin::Csv { .. } => "csv".to_string(),
         Origin::Gaia { .. } => "gaia-arrivals".to_string(),
@@ -406,7 +473,7 @@ fn parse_series_flag(spec: &str) -> Result<SeriesSpec, String> {
         }
         other => return Err(format!("unknown format {other:?}; available: csv, gaia, azure2019, redset, synthetic")),
     };
-    let counts = matches!(origin, Origin::Gaia { .. } | Origin::Azure2019 { .. } | Origin::Events { .. });
+    let counts = origin.counts();
     Ok(SeriesSpec { family: format.to_string(), origin, step_s: None, sum: counts, fill_linear: false })
 }
 
@@ -442,26 +509,14 @@ fn read_check(t: &Params, models: &[String]) -> Result<Check, ParamError> {
     })
 }
 
-fn utc(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let rest = seconds.rem_euclid(86_400);
-    // Civil from days (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
-}
-
 /// The time of position `index` of a series, for messages and files.
 pub fn time_of(series: &LoadedSeries, index: usize) -> String {
     let offset = i64::try_from(index).unwrap_or(i64::MAX).saturating_mul(i64::try_from(series.step_s).unwrap_or(1));
-    if series.start_unix_s == 0 { format!("step {index}") } else { utc(series.start_unix_s.saturating_add(offset)) }
+    if series.start_unix_s == 0 {
+        format!("step {index}")
+    } else {
+        series::format_utc(series.start_unix_s.saturating_add(offset))
+    }
 }
 
 fn finish(spec: &SeriesSpec, file: &str, s: Series, study: &Study) -> Result<LoadedSeries, String> {
@@ -477,7 +532,7 @@ fn finish(spec: &SeriesSpec, file: &str, s: Series, study: &Study) -> Result<Loa
             ));
         }
         let factor = usize::try_from(target / s.step_s).unwrap_or(usize::MAX);
-        let (aggregated, left_out) = if spec.sum { s.aggregate_sum(factor) } else { s.aggregate_mean(factor) };
+        let (aggregated, left_out) = s.aggregate(factor, spec.sum);
         if left_out > 0 {
             notes.push(if left_out == 1 {
                 format!("the last value left out (an incomplete {target}-s block)")
@@ -557,56 +612,13 @@ pub fn load_series(study: &Study) -> Result<Vec<LoadedSeries>, LabError> {
     let fail = |message: String| LabError::Domain { path: study.path.clone(), message };
     let mut out = Vec::new();
     for spec in &study.series {
-        let file = |p: &Path| p.display().to_string();
-        match &spec.origin {
-            Origin::Csv { path, columns, names } => {
-                if !path.exists() {
-                    return Err(fail(missing_file(path)));
-                }
-                for (column, name) in columns.iter().zip(names) {
-                    let mut s = series::read_column(nimbus_trace::Source::file(path), column)
-                        .map_err(|e| fail(e.to_string()))?;
-                    s.name.clone_from(name);
-                    out.push(finish(spec, &file(path), s, study).map_err(fail)?);
-                }
-            }
-            Origin::Gaia { path } => {
-                if !path.exists() {
-                    return Err(fail(missing_file(path)));
-                }
-                let s = series::read_arrival_counts(nimbus_trace::Source::file(path), 1.0)
-                    .map_err(|e| fail(e.to_string()))?;
-                out.push(finish(spec, &file(path), s, study).map_err(fail)?);
-            }
-            Origin::Azure2019 { path } => {
-                if !path.exists() {
-                    return Err(fail(missing_file(path)));
-                }
-                let s =
-                    series::azure2019_per_minute(nimbus_trace::Source::file(path)).map_err(|e| fail(e.to_string()))?;
-                out.push(finish(spec, &file(path), s, study).map_err(fail)?);
-            }
-            Origin::Events { path, time_column, value_column } => {
-                if !path.exists() {
-                    return Err(fail(missing_file(path)));
-                }
-                let s = series::read_event_aggregates(
-                    nimbus_trace::Source::file(path),
-                    time_column,
-                    value_column.as_deref(),
-                    spec.step_s.unwrap_or(3600),
-                )
-                .map_err(|e| fail(e.to_string()))?;
-                out.push(finish(spec, &file(path), s, study).map_err(fail)?);
-            }
-            Origin::Synthetic { kind, count, length, seed } => {
-                let all = synthetic::generate(kind, *count, *length, *seed)
-                    .ok_or_else(|| fail(format!("unknown kind {kind}")))?;
-                for (i, values) in all.into_iter().enumerate() {
-                    let s = Series { name: format!("{kind}-{i}"), start_unix_s: 0, step_s: 3600, values };
-                    out.push(finish(spec, "synthetic", s, study).map_err(fail)?);
-                }
-            }
+        let file = match spec.origin.path() {
+            Some(path) if !path.exists() => return Err(fail(missing_file(path))),
+            Some(path) => path.display().to_string(),
+            None => "synthetic".to_string(),
+        };
+        for s in spec.origin.read(spec.step_s).map_err(fail)? {
+            out.push(finish(spec, &file, s, study).map_err(fail)?);
         }
         if out.len() > MAX_SERIES {
             return Err(fail(format!("more than {MAX_SERIES} series")));
@@ -739,7 +751,5 @@ baseline = "naive"
         assert_eq!(fill_linear(&mut v), Ok(2));
         assert_eq!(v, vec![1.0, 2.0, 3.0, 4.0]);
         assert!(fill_linear(&mut [f64::NAN, 1.0]).is_err());
-        assert_eq!(utc(0), "1970-01-01 00:00 UTC");
-        assert_eq!(utc(1_640_996_100), "2022-01-01 00:15 UTC");
     }
 }

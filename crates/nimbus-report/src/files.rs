@@ -59,30 +59,43 @@ pub struct Manifest {
     pub version: String,
 }
 
-fn number(v: f64) -> Value {
+/// A JSON number, or `null` when not finite.
+pub(crate) fn number(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
 
-fn file_name_part(label: &str) -> String {
+/// `label` with anything but letters, digits, `-` and `_` replaced by `-`.
+pub(crate) fn file_name_part(label: &str) -> String {
     label.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
-fn write(path: &Path, contents: &str) -> Result<PathBuf, WriteError> {
+/// Writes `contents` to `path`.
+pub(crate) fn write(path: &Path, contents: &str) -> Result<PathBuf, WriteError> {
     std::fs::write(path, contents).map_err(|source| WriteError { path: path.to_path_buf(), source })?;
     Ok(path.to_path_buf())
+}
+
+/// A float as a CSV cell (empty when not finite).
+pub(crate) fn float_cell(v: f64) -> String {
+    if v.is_finite() { v.to_string() } else { String::new() }
 }
 
 fn csv_cell(cell: &Cell) -> String {
     match cell {
         Cell::Int(i) => i.to_string(),
-        Cell::Float(f) if f.is_finite() => f.to_string(),
-        Cell::Float(_) | Cell::Empty => String::new(),
+        Cell::Float(f) => float_cell(*f),
+        Cell::Empty => String::new(),
         Cell::Str(s) => s.clone(),
         Cell::Bool(b) => b.to_string(),
     }
 }
 
-fn write_csv(path: &Path, header: &[String], rows: impl Iterator<Item = Vec<String>>) -> Result<PathBuf, WriteError> {
+/// Writes a CSV file with a header row.
+pub(crate) fn write_csv(
+    path: &Path,
+    header: &[String],
+    rows: impl Iterator<Item = Vec<String>>,
+) -> Result<PathBuf, WriteError> {
     let io_err = |e: csv::Error| WriteError { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) };
     let mut writer = csv::Writer::from_path(path).map_err(io_err)?;
     writer.write_record(header).map_err(io_err)?;
@@ -282,7 +295,8 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
     Ok(written)
 }
 
-fn pretty(value: &Value) -> String {
+/// Pretty JSON with a final newline.
+pub(crate) fn pretty(value: &Value) -> String {
     let mut s = serde_json::to_string_pretty(value).unwrap_or_else(|_| "null".into());
     s.push('\n');
     s

@@ -22,7 +22,7 @@ use nimbus_forecast::metrics::NAMES;
 use nimbus_lab::forecast_study::{Study, StudyResult, time_of};
 use serde_json::{Value, json};
 
-use crate::files::WriteError;
+use crate::files::{WriteError, file_name_part, float_cell, number as json_number, pretty, write, write_csv};
 use crate::format::{mean_ci, number};
 use crate::svg::{Line, line_chart};
 use crate::terminal::render;
@@ -154,32 +154,10 @@ pub fn checks_table(result: &StudyResult) -> String {
     render(&header, &rows)
 }
 
-fn write(path: &Path, contents: &str) -> Result<PathBuf, WriteError> {
-    std::fs::write(path, contents).map_err(|source| WriteError { path: path.to_path_buf(), source })?;
-    Ok(path.to_path_buf())
-}
-
-fn csv_rows(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<PathBuf, WriteError> {
-    let io_err = |e: csv::Error| WriteError { path: path.to_path_buf(), source: std::io::Error::other(e.to_string()) };
-    let mut writer = csv::Writer::from_path(path).map_err(io_err)?;
-    writer.write_record(header).map_err(io_err)?;
-    for row in rows {
-        writer.write_record(row).map_err(io_err)?;
-    }
-    writer.flush().map_err(|source| WriteError { path: path.to_path_buf(), source })?;
-    Ok(path.to_path_buf())
-}
-
-fn cell(v: f64) -> String {
-    if v.is_finite() { v.to_string() } else { String::new() }
-}
-
-fn json_number(v: f64) -> Value {
-    if v.is_finite() { json!(v) } else { Value::Null }
-}
-
-fn file_part(text: &str) -> String {
-    text.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+/// [`write_csv`] with `&str` headers and owned rows.
+fn csv_rows(path: &Path, header: &[&str], rows: Vec<Vec<String>>) -> Result<PathBuf, WriteError> {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    write_csv(path, &header, rows.into_iter())
 }
 
 /// Writes every result file into `dir` and returns the paths written.
@@ -210,7 +188,7 @@ pub fn write_study_results(
         ];
         match &c.outcome {
             Ok(scores) => {
-                row.extend(scores.values().iter().map(|v| cell(*v)));
+                row.extend(scores.values().iter().map(|v| float_cell(*v)));
                 row.push(String::new());
             }
             Err(err) => {
@@ -220,7 +198,7 @@ pub fn write_study_results(
         }
         rows.push(row);
     }
-    written.push(csv_rows(&dir.join("cells.csv"), &header, &rows)?);
+    written.push(csv_rows(&dir.join("cells.csv"), &header, rows)?);
 
     let mut scopes = vec![("all".to_string(), all_series(result))];
     scopes.extend(families(result));
@@ -234,8 +212,8 @@ pub fn write_study_results(
                     scope.clone(),
                     e.models[m].clone(),
                     name.to_string(),
-                    cell(a.summary.mean),
-                    cell(a.summary.ci95),
+                    float_cell(a.summary.mean),
+                    float_cell(a.summary.ci95),
                     a.summary.n.to_string(),
                     a.failed.to_string(),
                 ]);
@@ -250,7 +228,7 @@ pub fn write_study_results(
     written.push(csv_rows(
         &dir.join("leaderboard.csv"),
         &["scope", "model", "metric", "mean", "ci95", "n", "failed"],
-        &board_rows,
+        board_rows,
     )?);
 
     let mut header: Vec<String> =
@@ -269,15 +247,15 @@ pub fn write_study_results(
                     model.clone(),
                     (h + 1).to_string(),
                     time_of(s, position + h),
-                    cell(s.values[position + h]),
-                    cell(f.point[h]),
+                    float_cell(s.values[position + h]),
+                    float_cell(f.point[h]),
                 ];
-                row.extend(f.quantiles.iter().map(|q| cell(q[h])));
+                row.extend(f.quantiles.iter().map(|q| float_cell(q[h])));
                 rows.push(row);
             }
         }
     }
-    written.push(csv_rows(&dir.join("forecasts.csv"), &header_refs, &rows)?);
+    written.push(csv_rows(&dir.join("forecasts.csv"), &header_refs, rows)?);
 
     let plots = dir.join("plots");
     mkdir(&plots)?;
@@ -311,7 +289,8 @@ pub fn write_study_results(
         }
         let title = format!("{}/{} — last origin ({})", s.family, s.name, time_of(s, position));
         let svg = line_chart(&title, "steps from origin", &s.name, &lines);
-        written.push(write(&plots.join(format!("{}-{}.svg", file_part(&s.family), file_part(&s.name))), &svg)?);
+        written
+            .push(write(&plots.join(format!("{}-{}.svg", file_name_part(&s.family), file_name_part(&s.name))), &svg)?);
     }
 
     let series_json: Vec<Value> = result
@@ -340,8 +319,7 @@ pub fn write_study_results(
                      "season": st.season, "capacity_quantile": st.capacity_quantile},
         "models": e.models, "series": series_json, "leaderboard": board_json, "checks": checks_json,
     });
-    let pretty = serde_json::to_string_pretty(&summary).unwrap_or_default();
-    written.push(write(&dir.join("summary.json"), &(pretty + "\n"))?);
+    written.push(write(&dir.join("summary.json"), &pretty(&summary))?);
 
     let mut timings = Vec::new();
     for (si, s) in result.series.iter().enumerate() {
@@ -350,8 +328,7 @@ pub fn write_study_results(
             timings.push(json!({"family": s.family, "series": s.name, "model": model, "fit_s": c.fit_s, "predict_s": c.predict_s}));
         }
     }
-    let timings = serde_json::to_string_pretty(&Value::Array(timings)).unwrap_or_default();
-    written.push(write(&dir.join("timings.json"), &(timings + "\n"))?);
+    written.push(write(&dir.join("timings.json"), &pretty(&Value::Array(timings)))?);
 
     let mut md = format!("# {}\n\n{}\n\n", study.name, study.description);
     md.push_str(&format!(

@@ -2,10 +2,11 @@
 //! prices, renewable shares, cluster submission counts, job arrivals,
 //! function invocations.
 //!
-//! Three shapes cover the public files:
-//! - [`read_column`]: a timestamp in the first column and a value column by
-//!   name (Electricity Maps hourly files, the GreenDCC wide files, Let's
-//!   Wait Awhile, OpenDC's carbon CSVs, Lucid's `cluster_throughput.csv`).
+//! Four shapes cover the public files:
+//! - [`read_columns`] / [`read_column`]: a timestamp in the first column
+//!   and value columns by name, read in one pass (Electricity Maps hourly
+//!   files, the GreenDCC wide files, Let's Wait Awhile, OpenDC's carbon
+//!   CSVs, Lucid's `cluster_throughput.csv`).
 //! - [`read_arrival_counts`]: one row per arrival (GAIA job traces, hours
 //!   since the start), counted per step.
 //! - [`azure2019_per_minute`]: the Azure Functions 2019 invocation counts,
@@ -56,26 +57,13 @@ impl Series {
         self.values.iter().position(|v| v.is_nan())
     }
 
-    /// Whether every defined value is ≥ 0.
-    pub fn non_negative(&self) -> bool {
-        self.values.iter().all(|v| v.is_nan() || *v >= 0.0)
-    }
-
-    /// The series averaged over blocks of `factor` steps (a block with any
-    /// missing value is missing; a trailing partial block is left out and
-    /// its length returned).
-    pub fn aggregate_mean(&self, factor: usize) -> (Series, usize) {
+    /// The series over blocks of `factor` steps, summed (counts) or
+    /// averaged (rates, levels). A block with a missing value is missing; a
+    /// trailing partial block is left out and its length returned.
+    pub fn aggregate(&self, factor: usize, sum: bool) -> (Series, usize) {
         let factor = factor.max(1);
-        let values =
-            self.values.chunks_exact(factor).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect::<Vec<_>>();
-        let left_out = self.values.len() % factor;
-        (Series { values, step_s: self.step_s.saturating_mul(factor as u64), ..self.clone() }, left_out)
-    }
-
-    /// The series summed over blocks of `factor` steps (for counts).
-    pub fn aggregate_sum(&self, factor: usize) -> (Series, usize) {
-        let factor = factor.max(1);
-        let values = self.values.chunks_exact(factor).map(|c| c.iter().sum::<f64>()).collect::<Vec<_>>();
+        let divisor = if sum { 1.0 } else { factor as f64 };
+        let values = self.values.chunks_exact(factor).map(|c| c.iter().sum::<f64>() / divisor).collect();
         let left_out = self.values.len() % factor;
         (Series { values, step_s: self.step_s.saturating_mul(factor as u64), ..self.clone() }, left_out)
     }
@@ -93,12 +81,34 @@ pub fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `YYYY-MM-DD HH:MM UTC` of `seconds` since 1970-01-01 (the inverse of
+/// [`days_from_civil`], Howard Hinnant's civil-from-days).
+pub fn format_utc(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let rest = seconds.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02} UTC", rest / 3600, rest % 3600 / 60)
+}
+
+/// `text` without a trailing UTC designator (`Z` or `+00:00`).
+fn without_utc_suffix(text: &str) -> &str {
+    let text = text.trim();
+    text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).unwrap_or(text)
+}
+
 /// Seconds since 1970-01-01 UTC of an event time: as
 /// [`parse_utc_seconds`], but a fraction of a second is dropped (events are
 /// counted per step of at least a second).
 pub fn parse_utc_event_seconds(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).unwrap_or(text);
+    let text = without_utc_suffix(text);
     match text.rsplit_once('.') {
         Some((whole, fraction)) if !fraction.is_empty() && fraction.bytes().all(|b| b.is_ascii_digit()) => {
             parse_utc_seconds(whole)
@@ -111,9 +121,7 @@ pub fn parse_utc_event_seconds(text: &str) -> Option<i64> {
 /// optionally followed by `Z` or `+00:00` (other offsets are refused: the
 /// files here are UTC). Fractions of a second must be zero.
 pub fn parse_utc_seconds(text: &str) -> Option<i64> {
-    let text = text.trim();
-    let text = text.strip_suffix('Z').or_else(|| text.strip_suffix("+00:00")).unwrap_or(text);
-    let (date, time) = text.split_once([' ', 'T'])?;
+    let (date, time) = without_utc_suffix(text).split_once([' ', 'T'])?;
     let mut d = date.split('-');
     let year: i64 = d.next()?.parse().ok()?;
     let month: i64 = d.next()?.parse().ok()?;
@@ -152,18 +160,27 @@ pub fn columns<'a>(source: impl Into<Source<'a>>) -> Result<Vec<String>, TraceEr
 }
 
 /// Reads column `value_column` of a CSV file whose first column is a UTC
-/// timestamp, as a regular series. The step is the smallest difference
-/// between consecutive timestamps; a larger difference that is a multiple of
-/// it is a gap (NaN values), anything else is an error. An empty cell is a
-/// missing value; text that is not a number is an error.
+/// timestamp, as a regular series (see [`read_columns`]).
 pub fn read_column<'a>(source: impl Into<Source<'a>>, value_column: &str) -> Result<Series, TraceError> {
+    let source = source.into();
+    let mut all = read_columns(source, &[value_column])?;
+    all.pop().ok_or_else(|| TraceError::file(source.name(), "no column read"))
+}
+
+/// Reads `value_columns` of a CSV file whose first column is a UTC
+/// timestamp, in one pass, as regular series on the same grid. The step is
+/// the smallest difference between consecutive timestamps; a larger
+/// difference that is a multiple of it is a gap (NaN values), anything else
+/// is an error. An empty cell (or `NaN`) is a missing value; other text that
+/// is not a number is an error.
+pub fn read_columns<'a>(source: impl Into<Source<'a>>, value_columns: &[&str]) -> Result<Vec<Series>, TraceError> {
     let source = source.into();
     let path = source.name();
     let header = columns(source)?;
     let Some(time_column) = header.first().cloned() else {
         return Err(TraceError::parse(path, 1, 0, None, "empty file: expected a header row"));
     };
-    if value_column == time_column || !header.iter().any(|h| h == value_column) {
+    if let Some(missing) = value_columns.iter().find(|c| **c == time_column || !header.iter().any(|h| h == *c)) {
         return Err(TraceError::parse(
             path,
             1,
@@ -171,29 +188,35 @@ pub fn read_column<'a>(source: impl Into<Source<'a>>, value_column: &str) -> Res
             None,
             format!(
                 "no value column `{}`; the columns after the timestamp `{}` are {}",
-                quote(value_column),
+                quote(missing),
                 quote(&time_column),
                 quote(&header[1..].join(", "))
             ),
         ));
     }
-    let mut points: Vec<(i64, f64, u64)> = Vec::new();
-    for_each_csv_row(source, &[time_column.as_str(), value_column], |f| {
+    let mut required = vec![time_column.as_str()];
+    required.extend_from_slice(value_columns);
+    let mut times: Vec<(i64, u64)> = Vec::new();
+    let mut values: Vec<Vec<f64>> = vec![Vec::new(); value_columns.len()];
+    for_each_csv_row(source, &required, |f| {
         let time = timestamp(f)?;
-        let text = f.text(1)?.trim();
-        let value = if text.is_empty() || text.eq_ignore_ascii_case("nan") { f64::NAN } else { f.f64(1)? };
-        if let Some(&(previous, _, _)) = points.last()
+        if let Some(&(previous, _)) = times.last()
             && time <= previous
         {
             return Err(f.invalid(0, "timestamps must increase; this one is not after the previous row's"));
         }
-        if points.len() >= MAX_POINTS {
+        if times.len() >= MAX_POINTS {
             return Err(f.invalid(0, format!("more than {MAX_POINTS} rows in one series")));
         }
-        points.push((time, value, f.line()));
+        for (i, column) in values.iter_mut().enumerate() {
+            let text = f.text(i + 1)?.trim();
+            column.push(if text.is_empty() || text.eq_ignore_ascii_case("nan") { f64::NAN } else { f.f64(i + 1)? });
+        }
+        times.push((time, f.line()));
         Ok(())
     })?;
-    regular(path, value_column, &points)
+    let grid = Grid::of(path, &times)?;
+    Ok(value_columns.iter().zip(values).map(|(name, v)| grid.place(name, &v)).collect())
 }
 
 /// Every numeric column of a timestamped CSV file as a series (a column is
@@ -214,16 +237,10 @@ pub fn read_numeric_columns(source: Source<'_>) -> Result<Vec<Series>, TraceErro
             }
         }
     }
-    let mut out = Vec::new();
-    for (name, _) in header.iter().zip(&numeric).skip(1).filter(|(_, n)| **n) {
-        out.push(read_column(source, name)?);
-    }
-    if out.is_empty() {
-        // Read the timestamps anyway, so their errors are reported.
-        let time = header.first().map(String::as_str).unwrap_or("");
-        for_each_csv_row(source, &[time], |f| timestamp(f).map(|_| ()))?;
-    }
-    Ok(out)
+    // With no numeric column the timestamps are still read, so that their
+    // errors are reported.
+    let names: Vec<&str> = header.iter().zip(&numeric).skip(1).filter(|(_, n)| **n).map(|(h, _)| h.as_str()).collect();
+    read_columns(source, &names)
 }
 
 fn timestamp(f: &Fields<'_>) -> Result<i64, TraceError> {
@@ -233,39 +250,56 @@ fn timestamp(f: &Fields<'_>) -> Result<i64, TraceError> {
     })
 }
 
-/// Places timestamped points on a regular grid, NaN in the gaps.
-fn regular(path: &Path, name: &str, points: &[(i64, f64, u64)]) -> Result<Series, TraceError> {
-    let Some(&(start, _, _)) = points.first() else {
-        return Err(TraceError::parse(path, 0, 0, None, "no data rows"));
-    };
-    let step = points.windows(2).map(|w| w[1].0 - w[0].0).min().unwrap_or(3600);
-    let step_s = u64::try_from(step).unwrap_or(3600);
-    let mut values = Vec::with_capacity(points.len());
-    for &(time, value, line) in points {
-        let offset = time - start;
-        if offset % step != 0 {
-            return Err(TraceError::parse(
-                path,
-                line,
-                1,
-                None,
-                format!("timestamp is not on the series' {step}-second grid that starts at the first row"),
-            ));
+/// The regular grid of a file's timestamps: where each row's values go.
+struct Grid {
+    start: i64,
+    step_s: u64,
+    /// Position of each row on the grid.
+    positions: Vec<usize>,
+}
+
+impl Grid {
+    fn of(path: &Path, times: &[(i64, u64)]) -> Result<Grid, TraceError> {
+        let Some(&(start, _)) = times.first() else {
+            return Err(TraceError::parse(path, 0, 0, None, "no data rows"));
+        };
+        let step = times.windows(2).map(|w| w[1].0 - w[0].0).min().unwrap_or(3600);
+        let mut positions = Vec::with_capacity(times.len());
+        for &(time, line) in times {
+            let offset = time - start;
+            if offset % step != 0 {
+                return Err(TraceError::parse(
+                    path,
+                    line,
+                    1,
+                    None,
+                    format!("timestamp is not on the series' {step}-second grid that starts at the first row"),
+                ));
+            }
+            match usize::try_from(offset / step) {
+                Ok(index) if index < MAX_POINTS => positions.push(index),
+                _ => {
+                    return Err(TraceError::parse(
+                        path,
+                        line,
+                        1,
+                        None,
+                        format!("timestamp is more than {MAX_POINTS} steps of {step} s after the first row"),
+                    ));
+                }
+            }
         }
-        let index = usize::try_from(offset / step).unwrap_or(usize::MAX);
-        if index >= MAX_POINTS {
-            return Err(TraceError::parse(
-                path,
-                line,
-                1,
-                None,
-                format!("timestamp is more than {MAX_POINTS} steps of {step} s after the first row"),
-            ));
-        }
-        values.resize(index, f64::NAN);
-        values.push(value);
+        Ok(Grid { start, step_s: u64::try_from(step).unwrap_or(3600), positions })
     }
-    Ok(Series { name: name.to_string(), start_unix_s: start, step_s, values })
+
+    /// One column's values (one per row) on the grid, NaN in the gaps.
+    fn place(&self, name: &str, rows: &[f64]) -> Series {
+        let mut values = vec![f64::NAN; self.positions.last().map_or(0, |p| p + 1)];
+        for (&position, &v) in self.positions.iter().zip(rows) {
+            values[position] = v;
+        }
+        Series { name: name.to_string(), start_unix_s: self.start, step_s: self.step_s, values }
+    }
 }
 
 /// Counts arrivals per `step_hours` from a file with an `arrival_time`
@@ -394,6 +428,27 @@ mod tests {
     }
 
     #[test]
+    fn utc_formatting_inverts_parsing() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(1_640_996_100), "2022-01-01 00:15 UTC");
+        for text in ["1999-12-31 23:59", "2024-02-29 12:00", "1900-03-01 00:00"] {
+            let seconds = parse_utc_seconds(text).expect("valid");
+            assert_eq!(format_utc(seconds), format!("{text} UTC"));
+        }
+    }
+
+    #[test]
+    fn several_columns_in_one_pass() {
+        let (p, b) = bytes("time,a,b\n2022-01-01 00:00,1,10\n2022-01-01 01:00,2,\n2022-01-01 03:00,3,30\n");
+        let both = read_columns(Source::bytes(&p, &b), &["b", "a"]).expect("reads");
+        assert_eq!(both[0].name, "b");
+        let shown = |s: &Series| s.values.iter().map(|v| if v.is_nan() { -1.0 } else { *v }).collect::<Vec<_>>();
+        assert_eq!(shown(&both[0]), vec![10.0, -1.0, -1.0, 30.0]);
+        assert_eq!(shown(&both[1]), vec![1.0, 2.0, -1.0, 3.0]);
+        assert_eq!(both[1].step_s, 3600);
+    }
+
+    #[test]
     fn column_with_gap_and_empty_cell() {
         let (p, b) = bytes("time,a,b\n2022-01-01 00:00,1,x\n2022-01-01 01:00,,y\n2022-01-01 03:00,4,z\n");
         let s = read_column(Source::bytes(&p, &b), "a").expect("accepted");
@@ -468,9 +523,9 @@ mod tests {
     #[test]
     fn aggregation() {
         let s = Series { name: "x".into(), start_unix_s: 0, step_s: 600, values: vec![1.0, 2.0, 3.0, 4.0, 5.0] };
-        let (sum, left) = s.aggregate_sum(2);
+        let (sum, left) = s.aggregate(2, true);
         assert_eq!((sum.values, sum.step_s, left), (vec![3.0, 7.0], 1200, 1));
-        let (mean, _) = s.aggregate_mean(2);
+        let (mean, _) = s.aggregate(2, false);
         assert_eq!(mean.values, vec![1.5, 3.5]);
     }
 }

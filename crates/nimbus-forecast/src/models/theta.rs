@@ -36,7 +36,8 @@ struct Trend {
 const THETA: f64 = 2.0;
 
 fn mu(level: f64, trend: Trend, alpha: f64, i: usize) -> f64 {
-    let i = i as i32;
+    // (1 − α)^i is 0 long before i leaves the i32 range.
+    let i = i32::try_from(i).unwrap_or(i32::MAX - 1);
     level
         + (1.0 - 1.0 / THETA) * ((1.0 - alpha).powi(i) * trend.a + (1.0 - (1.0 - alpha).powi(i + 1)) / alpha * trend.b)
 }
