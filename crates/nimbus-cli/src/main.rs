@@ -93,7 +93,7 @@ enum Command {
         /// tiresias-shape, tiresias-gpu-time, azure-llm, vidur-trace, llm-lengths, mooncake, splitwise-perf,
         /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
         /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon,
-        /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv.
+        /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv, throughput-grid.
         format: String,
         /// The file.
         path: PathBuf,

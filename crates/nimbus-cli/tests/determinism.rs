@@ -139,3 +139,19 @@ fn elastic_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "capacity.svg", "freshness.svg"],
     );
 }
+
+/// AutoBurst and its baselines on the burstable model, and the leasing
+/// model, are byte-identical across runs and thread counts.
+#[test]
+fn burstable_and_leasing_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "burstable",
+        &["scenarios/elastic/autoburst-diurnal.toml", "--seeds", "1,2", "--set", "workload.days=2"],
+        &["summary.json", "runs.csv", "credits.svg", "latency.svg"],
+    );
+    assert_identical_across_thread_counts(
+        "leasing",
+        &["scenarios/elastic/meta-leasing.toml", "--seeds", "1,2"],
+        &["summary.json", "runs.csv", "owner_capacity.svg"],
+    );
+}

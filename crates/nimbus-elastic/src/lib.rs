@@ -13,15 +13,25 @@
 //!   static peak provisioning, behind one trait.
 //! - [`kale`]: Kale (SoCC'24): forecast-driven, stabilized worker sizing
 //!   from a fitted concave throughput curve, with data shuffling.
-//! - [`scenario`]: scenario keys → a run; metrics with units in their names.
+//! - [`burstable`]: a web service on on-demand and burstable instances
+//!   (CPU credits, weighted least connections, per-instance queues);
+//!   [`autoburst`]: AutoBurst (SoCC'24) on it.
+//! - [`leasing`]: owners' reservations and usage, lessees of idle cores,
+//!   revocation; [`meta_leasing`]: Meta's idle-resource leasing (SoCC'24).
+//! - [`scenario`]: scenario keys → a run (`[cluster] kind` picks the
+//!   model); metrics with units in their names.
 //!
 //! Architecture invariants: no other domain crate and no lab; integer
 //! simulated time; every random draw from a named stream of the run's
 //! seed; workers are never negative and every arriving sample is either
 //! served or still queued at the end (asserted by the engine's tests).
 
+pub mod autoburst;
+pub mod burstable;
 pub mod demand;
 pub mod engine;
 pub mod kale;
+pub mod leasing;
+pub mod meta_leasing;
 pub mod policy;
 pub mod scenario;

@@ -39,6 +39,27 @@ pub struct Build<'a> {
     pub seed: u64,
 }
 
+/// How a policy is constructed, by the model it runs on.
+pub enum Builder {
+    /// An online-training autoscaler ([`crate::engine`]).
+    Training(fn(&Build<'_>) -> Result<Box<dyn Autoscaler>, ParamError>),
+    /// A controller of on-demand and burstable instances ([`crate::burstable`]).
+    Burstable(fn(&Params) -> Result<Box<dyn crate::burstable::Controller>, ParamError>),
+    /// A leaser of reserved capacity ([`crate::leasing`]).
+    Leasing(fn(&Params) -> Result<Box<dyn crate::leasing::Leaser>, ParamError>),
+}
+
+impl Builder {
+    /// The `[cluster] kind` the policy runs on.
+    pub fn model(&self) -> &'static str {
+        match self {
+            Builder::Training(_) => "training",
+            Builder::Burstable(_) => "burstable",
+            Builder::Leasing(_) => "leasing",
+        }
+    }
+}
+
 /// A registry entry.
 pub struct PolicyInfo {
     /// Name in scenarios.
@@ -49,10 +70,12 @@ pub struct PolicyInfo {
     pub source: &'static str,
     /// One line.
     pub summary: &'static str,
+    /// `modelled`, or `modelled (real forecaster)`.
+    pub fidelity: &'static str,
     /// Parameters it accepts.
     pub params: &'static [&'static str],
     /// Constructor.
-    pub build: fn(&Build<'_>) -> Result<Box<dyn Autoscaler>, ParamError>,
+    pub build: Builder,
 }
 
 /// Every policy.
@@ -63,7 +86,8 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Kubernetes Horizontal Pod Autoscaler (autoscaling/v2 defaults)",
         summary: "proportional on utilization, 10% tolerance, 300-s scale-down stabilization, rate limits",
         params: &["target", "shuffle"],
-        build: hpa,
+        fidelity: "modelled",
+        build: Builder::Training(hpa),
     },
     PolicyInfo {
         name: "target-tracking",
@@ -71,7 +95,8 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "AWS Application Auto Scaling target tracking",
         summary: "proportional on 1-min utilization; out after 3 min above target, in after 15 min below 90%",
         params: &["target", "shuffle"],
-        build: target_tracking,
+        fidelity: "modelled",
+        build: Builder::Training(target_tracking),
     },
     PolicyInfo {
         name: "scheduled",
@@ -79,7 +104,8 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "time-of-day (cron) scaling",
         summary: "per hour of day, the workers for the highest rate seen in that hour over the last days",
         params: &["days", "headroom", "shuffle"],
-        build: scheduled,
+        fidelity: "modelled",
+        build: Builder::Training(scheduled),
     },
     PolicyInfo {
         name: "static",
@@ -87,7 +113,8 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "static peak provisioning",
         summary: "the workers for the run's peak rate, all the time",
         params: &["headroom", "shuffle"],
-        build: static_peak,
+        fidelity: "modelled",
+        build: Builder::Training(static_peak),
     },
     PolicyInfo {
         name: "kale",
@@ -106,7 +133,55 @@ pub static REGISTRY: &[PolicyInfo] = &[
             "forecast_error",
             "shuffle",
         ],
-        build: crate::kale::build,
+        fidelity: "modelled (real forecaster)",
+        build: Builder::Training(crate::kale::build),
+    },
+    PolicyInfo {
+        name: "on-demand-only",
+        kind: "baseline",
+        source: "on-demand-only autoscaling (AutoBurst SoCC'24 baseline)",
+        summary: "every 30 s, on-demand instances for arrivals × 1.1 / 0.8; 300-s scale-in stabilization",
+        fidelity: "modelled",
+        params: &[],
+        build: Builder::Burstable(|_| Ok(Box::new(crate::burstable::OnDemandOnly::new()))),
+    },
+    PolicyInfo {
+        name: "burstable-only",
+        kind: "baseline",
+        source: "burstable instances sized like on-demand ones, no credit control",
+        summary: "every 30 s, burstables for arrivals × 1.1 / 0.8 at full burst; equal weights",
+        fidelity: "modelled",
+        params: &["burstable"],
+        build: Builder::Burstable(|p| {
+            Ok(Box::new(crate::burstable::BurstableOnly::new(crate::autoburst::burstable_param(p)?)))
+        }),
+    },
+    PolicyInfo {
+        name: "autoburst",
+        kind: "paper",
+        source: "AutoBurst, SoCC'24 (autoscaling burstable instances for latency SLOs)",
+        summary: "credit PD loop sizes on-demand + table-sized burstables; latency PD loop sets burstable weights",
+        fidelity: "modelled (artifact's controller)",
+        params: &["burstable", "setpoint"],
+        build: Builder::Burstable(|p| Ok(Box::new(crate::autoburst::build(p)?))),
+    },
+    PolicyInfo {
+        name: "static-reservation",
+        kind: "baseline",
+        source: "static reservations (Meta-Leasing SoCC'24 baseline)",
+        summary: "owners keep their whole reservation; lessees run on dedicated machines",
+        fidelity: "modelled",
+        params: &[],
+        build: Builder::Leasing(|_| Ok(Box::new(crate::leasing::StaticReservation))),
+    },
+    PolicyInfo {
+        name: "meta-leasing",
+        kind: "paper",
+        source: "Meta's dynamic idle-resource leasing, SoCC'24",
+        summary: "lend reservation − conformal q-quantile forecast of the epoch's peak − DR buffer; revoke on need",
+        fidelity: "modelled (real forecaster)",
+        params: &["quantile", "model", "window_h", "min_epochs"],
+        build: Builder::Leasing(|p| Ok(Box::new(crate::meta_leasing::build(p)?))),
     },
 ];
 

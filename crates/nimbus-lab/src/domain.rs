@@ -392,7 +392,7 @@ impl Domain for ElasticDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "elastic capacity: autoscalers (Kubernetes HPA, target tracking, scheduled, static peak) and Kale on a fluid model of demand, workers and lag"
+        "elastic capacity: autoscalers (Kubernetes HPA, target tracking, scheduled, static peak) and Kale on online training; AutoBurst on burstable instances; Meta's idle-resource leasing on reservations"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {
@@ -401,7 +401,7 @@ impl Domain for ElasticDomain {
             .map(|p| PolicyListing {
                 name: p.name,
                 kind: p.kind,
-                fidelity: if p.kind == "paper" { "modelled (real forecaster)" } else { "modelled" },
+                fidelity: p.fidelity,
                 source: p.source,
                 summary: p.summary,
                 params: p.params,

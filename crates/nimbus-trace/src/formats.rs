@@ -2,7 +2,7 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, alibaba, faas, gavel, llm, philly, series, sia, tiresias};
+use crate::{TraceError, alibaba, faas, gavel, grid, llm, philly, series, sia, tiresias};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -39,6 +39,7 @@ pub const FORMATS: &[&str] = &[
     "gaia-arrivals",
     "azure2019-per-minute",
     "redset-csv",
+    "throughput-grid",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -80,6 +81,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "gaia-arrivals" => series::read_arrival_counts(source, 1.0).map(|s| s.values.len()),
         "azure2019-per-minute" => series::azure2019_per_minute(source).map(|s| s.values.len()),
         "redset-csv" => series::read_event_aggregates(source, "arrival_timestamp", None, 3600).map(|s| s.values.len()),
+        "throughput-grid" => grid::read_grid(source).map(|g| g.cells.iter().flatten().filter(|c| c.is_some()).count()),
         _ => return None,
     };
     Some(count)

@@ -22,6 +22,7 @@ pub mod error;
 pub mod faas;
 pub mod formats;
 pub mod gavel;
+pub mod grid;
 pub mod input;
 pub mod llm;
 pub mod philly;
