@@ -519,7 +519,7 @@ pub fn run(
         }
     }
     let (mut capacity, mut weight, mut rate, mut index) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut order = Vec::new();
+    let (mut order, mut spare) = (Vec::new(), Vec::new());
     let (mut window_latency, mut window_requests, mut window_s) = (0.0, 0.0, 0u64);
     let mut last_latency: Option<f64> = None;
     let mut period_arrivals = 0.0;
@@ -566,7 +566,8 @@ pub fn run(
             weight.push(i.weight.max(1.0));
             index.push(k);
         }
-        let spare: Vec<f64> = index.iter().zip(&capacity).map(|(&k, &c)| (c - fleet[k].backlog).max(0.0)).collect();
+        spare.clear();
+        spare.extend(index.iter().zip(&capacity).map(|(&k, &c)| (c - fleet[k].backlog).max(0.0)));
         rate.resize(capacity.len(), 0.0);
         if capacity.is_empty() {
             // Nothing serves: the requests wait for the next second.
