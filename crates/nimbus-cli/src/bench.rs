@@ -521,7 +521,7 @@ fn forecast(quick: bool) -> Result<(), String> {
     for i in 0..count.div_ceil(kinds.len()) {
         for (kind, series) in kinds.iter().zip(&generated) {
             if let Some(values) = series.get(i) {
-                inputs.push(Input { name: format!("{kind}-{i}"), values: values.clone() });
+                inputs.push(Input { name: format!("{kind}-{i}"), values: values.clone(), clock: Default::default() });
             }
         }
     }
@@ -580,23 +580,38 @@ fn forecast(quick: bool) -> Result<(), String> {
     Ok(())
 }
 
-/// The elastic engine on `kale-diurnal` (30 days of one-second ticks;
-/// 7 with `quick`), first seed, each policy.
+/// The elastic models, 30 days each (7 with `quick`), first seed, each
+/// policy: the training engine on `kale-diurnal` (one-second ticks), the
+/// burstable model on `autoburst-diurnal` (one-second ticks, per-instance
+/// credits and queues) and the leasing model on `meta-leasing` (hourly
+/// owners, 6-h leases).
 fn elastic(quick: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
     let days = if quick { 7 } else { 30 };
+    let ticks = f64::from(days) * 86_400.0;
+    let per_tick = |label: &str, output: &nimbus_sim::output::RunOutput, wall: f64| {
+        outln!(
+            "  {label:<22} {wall:>6.2} s wall  {:>7.1} M ticks/s  {:>6} scale actions  (goal for 30 days: <= 1 s)",
+            ticks / wall / 1e6,
+            output.metric("scale_actions").unwrap_or(f64::NAN)
+        );
+    };
     let overrides = Overrides { seeds: Some(vec![1]), set: vec![("workload.days".into(), days.to_string())] };
+    time_policies("scenarios/elastic/kale-diurnal.toml", &overrides, "elastic (training)", |_| true, per_tick)?;
+    time_policies("scenarios/elastic/autoburst-diurnal.toml", &overrides, "elastic (burstable)", |_| true, per_tick)?;
+    // 30 days of usage after the 4 weeks that size the reservations.
+    let weeks = 4.0 + f64::from(days) / 7.0;
+    let overrides = Overrides { seeds: Some(vec![1]), set: vec![("workload.weeks".into(), format!("{weeks}"))] };
     time_policies(
-        "scenarios/elastic/kale-diurnal.toml",
+        "scenarios/elastic/meta-leasing.toml",
         &overrides,
-        "elastic",
+        "elastic (leasing)",
         |_| true,
         |label, output, wall| {
-            let ticks = f64::from(days) * 86_400.0;
             outln!(
-                "  {label:<14} {wall:>6.2} s wall  {:>7.1} M ticks/s  {:>6} scale actions  (goal for 30 days: <= 1 s)",
-                ticks / wall / 1e6,
-                output.metric("scale_actions").unwrap_or(f64::NAN)
+                "  {label:<22} {wall:>6.3} s wall  {:>9} leased core-h  {:>5} revocations  (20 owners, {days} days after 4 weeks of history)",
+                output.metric("leased_core_h").map_or("-".into(), |v| format!("{v:.0}")),
+                output.metric("revocations").unwrap_or(f64::NAN)
             );
         },
     )

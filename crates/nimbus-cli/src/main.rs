@@ -93,12 +93,13 @@ enum Command {
         /// tiresias-shape, tiresias-gpu-time, azure-llm, vidur-trace, llm-lengths, mooncake, splitwise-perf,
         /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
         /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon,
-        /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv, throughput-grid.
+        /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv, throughput-grid, redset, parquet,
+        /// opendc-tasks. series-csv and redset read Parquet files too.
         format: String,
         /// The file.
         path: PathBuf,
     },
-    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of the elastic engine per policy), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), or all.
+    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of each elastic model per policy: training, burstable, leasing), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), or all.
     Bench {
         /// What to measure.
         #[arg(default_value = "all")]
@@ -113,12 +114,15 @@ enum Command {
         /// Study file (TOML with domain = "forecast").
         study: Option<PathBuf>,
         /// Add a series: FORMAT:PATH[#COLUMN,...] with FORMAT csv, gaia or azure2019, or synthetic:KIND
-        /// (diurnal, bursty, intermittent, flat); redset:PATH[#mbytes_scanned] counts (or sums) Redset queries per hour. Repeatable.
+        /// (diurnal, bursty, intermittent, flat); redset:PATH[#mbytes_scanned] counts (or sums) Redset queries per hour;
+        /// opendc:DIR[#per-task] is the hourly CPU usage of an OpenDC workload (SURF, Bitbrains). csv and redset files
+        /// may be Parquet. Repeatable.
         #[arg(long = "series", value_name = "SPEC")]
         series: Vec<String>,
-        /// Models to evaluate instead of the study's, comma-separated (e.g. naive,snaive24,mstl,theta24).
-        #[arg(long, value_delimiter = ',')]
-        models: Option<Vec<String>>,
+        /// Models to evaluate instead of the study's, comma-separated (e.g. naive,snaive24,mstl(24,168),theta24;
+        /// commas inside parentheses belong to the model).
+        #[arg(long)]
+        models: Option<String>,
         /// Forecast origins per series (default 30).
         #[arg(long)]
         origins: Option<usize>,
@@ -210,17 +214,39 @@ fn main() -> ExitCode {
     }
 }
 
+/// Splits `a,b(1,2),c` at the commas outside parentheses.
+fn split_top_level(list: &str) -> Vec<String> {
+    let mut items = vec![String::new()];
+    let mut depth = 0usize;
+    for c in list.chars() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                items.push(String::new());
+                continue;
+            }
+            _ => {}
+        }
+        if let Some(item) = items.last_mut() {
+            item.push(c);
+        }
+    }
+    items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
 /// Builds a forecast request from the command line (flags become
 /// `settings.*` overrides, so they are range-checked like the file's).
 fn forecast_request(
     study: Option<PathBuf>,
     series: Vec<String>,
-    models: Option<Vec<String>>,
+    models: Option<String>,
     settings: &[(&str, Option<String>)],
     set: &[String],
     out: Option<PathBuf>,
     quiet: bool,
 ) -> Result<forecast::Request, String> {
+    let models = models.map(|list| split_top_level(&list));
     let mut overrides = nimbus_lab::forecast_study::StudyOverrides { set: Vec::new(), models, series };
     for item in set {
         let (k, v) = item

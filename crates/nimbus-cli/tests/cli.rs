@@ -507,6 +507,111 @@ fn forecast_on_redset_events() {
     }
 }
 
+/// The same query events as Parquet, as Redset publishes them: a
+/// millisecond timestamp column and nullable scanned bytes.
+#[cfg(feature = "parquet")]
+#[test]
+fn forecast_on_redset_parquet() {
+    use nimbus_trace::columnar::{Values, write_columns};
+    let dir = temp_dir("forecast-redset-parquet");
+    let (mut times, mut bytes) = (Vec::new(), Vec::new());
+    // 2024-03-01 00:00:05.250 UTC.
+    let start_ms = 1_709_251_205_250i64;
+    for hour in 0..24 * 12i64 {
+        let queries = if (8..20).contains(&(hour % 24)) { 3 } else { 1 };
+        for q in 0..queries {
+            times.push(Some(start_ms + hour * 3_600_000 + q * 600_000));
+            bytes.push(if q == 0 { None } else { Some(40.5) });
+        }
+    }
+    let file =
+        write_columns(&[("arrival_timestamp", &Values::TimeMs(times)), ("mbytes_scanned", &Values::Float(bytes))])
+            .expect("parquet");
+    let path = dir.join("redset.parquet");
+    std::fs::write(&path, file).expect("write");
+    for spec in [format!("redset:{}", path.display()), format!("redset:{}#mbytes_scanned", path.display())] {
+        let out = dir.join(if spec.ends_with("scanned") { "bytes" } else { "counts" });
+        assert_seasonal_naive_is_exact(&spec, "168", &out, "2024-03-12 23:00 UTC");
+    }
+    let result = nimbus(&["trace", "redset", path.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{}", text(&result).1);
+}
+
+/// An OpenDC workload directory (Parquet tasks and fragments) becomes the
+/// hourly CPU usage of the cluster; a fragment file that names an unknown
+/// task is refused with its row.
+#[cfg(feature = "parquet")]
+#[test]
+fn forecast_on_an_opendc_workload() {
+    use nimbus_trace::columnar::{Values, write_columns};
+    let dir = temp_dir("forecast-opendc");
+    let workload = dir.join("week");
+    std::fs::create_dir_all(&workload).expect("dir");
+    // One task per day, 2024-03-01 on, each with 24 one-hour fragments whose
+    // usage follows the hour of the day.
+    let days = 10i64;
+    let start_ms = 1_709_251_200_000i64;
+    let tasks = write_columns(&[
+        ("id", &Values::Int((0..days).map(Some).collect())),
+        ("submission_time", &Values::Int((0..days).map(|d| Some(start_ms + d * 86_400_000)).collect())),
+        ("duration", &Values::Int(vec![Some(86_400_000); days as usize])),
+        ("cpu_count", &Values::Int(vec![Some(4); days as usize])),
+        ("cpu_capacity", &Values::Float(vec![Some(8400.0); days as usize])),
+        ("mem_capacity", &Values::Int(vec![Some(4096); days as usize])),
+    ])
+    .expect("tasks");
+    let ids: Vec<Option<i64>> = (0..days).flat_map(|d| std::iter::repeat_n(Some(d), 24)).collect();
+    let usage: Vec<Option<f64>> = (0..days * 24).map(|h| Some(100.0 + 50.0 * (h % 24) as f64)).collect();
+    let fragments = write_columns(&[
+        ("id", &Values::Int(ids.clone())),
+        ("duration", &Values::Int(vec![Some(3_600_000); ids.len()])),
+        ("cpu_usage", &Values::Float(usage)),
+    ])
+    .expect("fragments");
+    std::fs::write(workload.join("tasks.parquet"), &tasks).expect("write");
+    std::fs::write(workload.join("fragments.parquet"), &fragments).expect("write");
+    let spec = format!("opendc:{}", workload.display());
+    assert_seasonal_naive_is_exact(&spec, "120", &dir.join("out"), "2024-03-10 23:00 UTC");
+    let result = nimbus(&["trace", "opendc-tasks", workload.join("tasks.parquet").to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{}", text(&result).1);
+
+    let mut bad_ids = ids;
+    bad_ids[30] = Some(99);
+    let bad = write_columns(&[
+        ("id", &Values::Int(bad_ids.clone())),
+        ("duration", &Values::Int(vec![Some(3_600_000); bad_ids.len()])),
+        ("cpu_usage", &Values::Float(vec![Some(1.0); bad_ids.len()])),
+    ])
+    .expect("fragments");
+    std::fs::write(workload.join("fragments.parquet"), &bad).expect("write");
+    let result = nimbus(&["forecast", "--series", &spec, "--models", "naive", "--origins", "1"]);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains("fragments.parquet") && stderr.contains("row 31, column `id`: no task has id `99`"),
+        "{stderr}"
+    );
+}
+
+/// Model lists split at commas outside parentheses.
+#[test]
+fn forecast_models_with_parameter_lists() {
+    let result = nimbus(&[
+        "forecast",
+        "--series",
+        "synthetic:diurnal",
+        "--models",
+        "mstl(24,168), linear(24),global-linear(24,168)",
+        "--origins",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    for model in ["mstl(24,168)", "linear(24)", "global-linear"] {
+        assert!(stdout.contains(model), "{model} missing:\n{stdout}");
+    }
+}
+
 /// `nimbus list forecast` lists the models a study can name.
 #[test]
 fn list_forecast_shows_the_models() {

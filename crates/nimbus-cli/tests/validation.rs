@@ -277,3 +277,68 @@ fn forecast_study_on_real_series() {
     assert_eq!(checks.len(), 5);
     assert!(checks.iter().all(|c| c["holds"].is_boolean()), "{checks:?}");
 }
+
+/// The CPU-usage study on OpenDC's Parquet traces (Bitbrains VMs one by
+/// one and in total, the SURF week), at three origins.
+#[cfg(feature = "parquet")]
+#[test]
+fn forecast_cpu_usage_on_opendc_traces() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the CPU-usage forecast test");
+        return;
+    }
+    let out = temp_dir("forecast-cpu-usage");
+    let result = nimbus(&[
+        "forecast",
+        "scenarios/forecast/cpu-usage.toml",
+        "--origins",
+        "3",
+        "--models",
+        "naive,snaive288,ma12,mstl(288),linear(288),global-linear(12,288)",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    eprintln!("{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let series = summary["series"].as_array().expect("series");
+    assert_eq!(series.len(), 52);
+    assert_eq!(series.iter().filter(|s| s["family"] == "bitbrains-vm").count(), 50);
+    for row in summary["leaderboard"].as_array().expect("leaderboard") {
+        assert_eq!(row["failed"], 0, "{row}");
+    }
+    assert_eq!(summary["checks"].as_array().expect("checks").len(), 3);
+}
+
+/// Meta-Leasing with the 50 Bitbrains VMs as owners: leasing saves
+/// footprint at every q, owner shortage stays below 1 − q, and the real
+/// trace (not the synthetic stand-in) was read.
+#[cfg(feature = "parquet")]
+#[test]
+fn meta_leasing_on_bitbrains_owners() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the Bitbrains leasing test");
+        return;
+    }
+    let out = temp_dir("meta-leasing-bitbrains");
+    let result = nimbus(&[
+        "run",
+        "scenarios/elastic/meta-leasing-bitbrains.toml",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let (_, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    assert!(!stderr.contains("synthetic owners stand in"), "{stderr}");
+    let summary = std::fs::read_to_string(out.join("summary.json")).expect("summary");
+    for (policy, q) in [("leasing-q0.95", 0.95), ("leasing-q0.9", 0.9), ("leasing-q0.8", 0.8)] {
+        let saving = summary_value(&summary, policy, "footprint_saving_pct");
+        let shortage = summary_value(&summary, policy, "owner_shortage_pct");
+        eprintln!("{policy}: footprint saving {saving:.1}%, owner shortage {shortage:.3}%");
+        assert!(saving > 0.0, "{policy}");
+        assert!(shortage <= 100.0 * (1.0 - q), "{policy}: {shortage}%");
+    }
+}

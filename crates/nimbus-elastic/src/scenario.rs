@@ -34,8 +34,11 @@
 //! `initial_credits` (0), `warmup_days` (1).
 //!
 //! Leasing: `[workload]`, `kind`: `synthetic` (`owners` 20, `weeks` 8;
-//! each seed draws its owners) or `csv` (`path`: every numeric column is an
-//! owner's usage in cores; absent → synthetic); `[cluster]`:
+//! each seed draws its owners), `csv` (`path`: every numeric column is an
+//! owner's usage in cores; absent → synthetic) or `opendc` (`path`: an
+//! OpenDC workload directory such as Bitbrains; each task (VM) is an owner,
+//! its usage in cores = MHz used ÷ its MHz per core, averaged per `step_s`,
+//! default 3600; absent → synthetic); `[cluster]`:
 //! `reservation_headroom` (0.2), `dr_buffer` (0.1), `history_weeks` (4:
 //! reservations sized on them, metrics after), `lease_h` (6),
 //! `lessee_demand` (0.5 of the total reservation).
@@ -256,14 +259,18 @@ fn burstable_service(c: &Params, demand: &Demand, fallbacks: &mut Vec<String>) -
 
 /// Reads leasing owners.
 fn read_owners(w: &Params, fallbacks: &mut Vec<String>) -> Result<(Owners, Option<(usize, f64)>), ScenarioError> {
-    let kind = w.choice_or("kind", &["synthetic", "csv"], "synthetic")?;
-    w.finish(&["kind", "owners", "weeks", "path"])?;
+    let kind = w.choice_or("kind", &["synthetic", "csv", "opendc"], "synthetic")?;
+    w.finish(&["kind", "owners", "weeks", "path", "step_s"])?;
     let count = w.usize_in("owners", 20, 1..=MAX_OWNERS)?;
     let weeks = w.f64_in("weeks", 8.0, 1.0 / 168.0..=MAX_DAYS / 7.0)?;
-    if kind == "csv" {
+    if kind != "synthetic" {
         let path = PathBuf::from(w.required_str("path")?);
         if path.exists() {
-            let columns = nimbus_trace::series::read_numeric_columns(nimbus_trace::Source::file(&path))?;
+            let columns = if kind == "csv" {
+                nimbus_trace::series::read_numeric_columns(nimbus_trace::Source::file(&path))?
+            } else {
+                opendc_owners(&path, w.u64_in("step_s", 3600, 60..=86_400)?)?
+            };
             if columns.is_empty() {
                 return Err(ScenarioError::Invalid(format!("{}: no numeric column (owner usage)", path.display())));
             }
@@ -301,6 +308,31 @@ fn read_owners(w: &Params, fallbacks: &mut Vec<String>) -> Result<(Owners, Optio
         fallbacks.push(format!("{} is absent: synthetic owners stand in", path.display()));
     }
     Ok((leasing::synthetic_owners(count, weeks, 1), Some((count, weeks))))
+}
+
+/// Each task of an OpenDC workload as an owner: usage in cores.
+fn opendc_owners(dir: &Path, step_s: u64) -> Result<Vec<nimbus_trace::series::Series>, ScenarioError> {
+    use nimbus_trace::opendc;
+    let workload = opendc::read_workload(dir)?;
+    let mut series = opendc::cpu_usage(&workload, step_s, true, "")
+        .map_err(|m| ScenarioError::Invalid(format!("{}: {m}", dir.display())))?;
+    let tasks: std::collections::BTreeMap<&str, &opendc::Task> =
+        workload.tasks.iter().map(|t| (t.id.as_str(), t)).collect();
+    for s in &mut series {
+        let Some(task) = tasks.get(s.name.as_str()) else { continue };
+        let per_core = task.cpu_capacity_mhz / f64::from(task.cpu_count.max(1));
+        if per_core.is_nan() || per_core <= 0.0 {
+            return Err(ScenarioError::Invalid(format!(
+                "{}: task `{}` has no CPU capacity, so its usage cannot be read as cores",
+                dir.display(),
+                s.name
+            )));
+        }
+        for v in &mut s.values {
+            *v /= per_core;
+        }
+    }
+    Ok(series)
 }
 
 fn leasing_pool(c: &Params, owners: &Owners) -> Result<Pool, ScenarioError> {

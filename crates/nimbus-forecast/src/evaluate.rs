@@ -8,7 +8,7 @@
 //! whose values are all non-negative are clamped at zero. A model that
 //! fails at an origin is recorded with its error, never dropped.
 
-use crate::forecast::{Forecast, ForecastError, Forecaster, MAX_HORIZON, check_horizon};
+use crate::forecast::{Clock, Forecast, ForecastError, Forecaster, GlobalFitted, MAX_HORIZON, Window, check_horizon};
 use crate::metrics::{self, Scores};
 
 /// Harness settings.
@@ -81,6 +81,8 @@ pub struct Input {
     pub name: String,
     /// The values.
     pub values: Vec<f64>,
+    /// When they fall (calendar terms of global models).
+    pub clock: Clock,
 }
 
 /// One model at one origin of one series.
@@ -188,13 +190,45 @@ pub fn check(inputs: &[Input], settings: &Settings) -> Result<(), EvaluateError>
     Ok(())
 }
 
-/// One (series, model) pair's cells, cost and last forecast.
+/// A global model trained at each origin: the model (or why training
+/// failed) and the seconds it took.
+type Trained = Vec<(Result<Box<dyn GlobalFitted>, ForecastError>, f64)>;
+
+/// Trains a global model once per origin on every series' window there.
+fn train_per_origin(inputs: &[Input], model: &dyn Forecaster, settings: &Settings) -> Trained {
+    use rayon::prelude::*;
+    let positions: Vec<Vec<usize>> = inputs.iter().map(|i| settings.positions(i.values.len())).collect();
+    (0..settings.origins)
+        .into_par_iter()
+        .map(|k| {
+            let windows: Vec<Window<'_>> = inputs
+                .iter()
+                .zip(&positions)
+                .map(|(input, p)| {
+                    let start = p[k] - settings.window;
+                    Window { values: &input.values[start..p[k]], clock: input.clock.shifted(start) }
+                })
+                .collect();
+            #[allow(clippy::disallowed_methods)] // training cost is reported beside the scores
+            let started = std::time::Instant::now();
+            let trained = model.train_global(&windows).unwrap_or_else(|| {
+                Err(ForecastError::Fit { model: model.name(), message: "is not a global model".into() })
+            });
+            (trained, started.elapsed().as_secs_f64())
+        })
+        .collect()
+}
+
+/// One (series, model) pair's cells, cost and last forecast; `global` is
+/// the model trained per origin when it is a global one (its training time
+/// is shared equally among the series).
 fn run_pair(
     series: usize,
     model_index: usize,
     input: &Input,
     model: &dyn Forecaster,
     settings: &Settings,
+    global: Option<(&Trained, usize)>,
 ) -> (Vec<Cell>, Cost, Option<Forecast>) {
     let values = &input.values;
     // Over the part evaluated (a gap before it is NaN, and says nothing).
@@ -203,23 +237,36 @@ fn run_pair(
     let mut cost = Cost { fit_s: 0.0, predict_s: 0.0 };
     let mut last = None;
     for (origin, position) in settings.positions(values.len()).into_iter().enumerate() {
-        let history = &values[position - settings.window..position];
+        let start = position - settings.window;
+        let history = &values[start..position];
         let actual = &values[position..position + settings.horizon];
         #[allow(clippy::disallowed_methods)] // fit and predict cost are reported beside the scores
         let started = std::time::Instant::now();
-        let fitted = model.fit(history);
-        let fit_done = started.elapsed().as_secs_f64();
-        let outcome = fitted.map(|fitted| {
-            #[allow(clippy::disallowed_methods)] // as above
-            let started = std::time::Instant::now();
-            let mut forecast = fitted.predict(settings.horizon);
-            cost.predict_s += started.elapsed().as_secs_f64();
+        let predicted = match global {
+            None => model.fit(history).map(|fitted| {
+                let fit_s = started.elapsed().as_secs_f64();
+                cost.fit_s += fit_s;
+                (fitted.predict(settings.horizon), started.elapsed().as_secs_f64() - fit_s)
+            }),
+            Some((trained, series_count)) => {
+                #[allow(clippy::cast_precision_loss)] // series counts are small
+                let share = trained[origin].1 / series_count.max(1) as f64;
+                cost.fit_s += share;
+                match &trained[origin].0 {
+                    Ok(t) => t
+                        .predict(Window { values: history, clock: input.clock.shifted(start) }, settings.horizon)
+                        .map(|f| (f, started.elapsed().as_secs_f64())),
+                    Err(e) => Err(e.clone()),
+                }
+            }
+        };
+        let outcome = predicted.map(|(mut forecast, predict_s)| {
+            cost.predict_s += predict_s;
             if non_negative {
                 forecast.clamp_non_negative();
             }
             forecast
         });
-        cost.fit_s += fit_done;
         let outcome = outcome.and_then(|forecast| {
             if let Some(bad) = forecast.point.iter().find(|v| !v.is_finite()) {
                 return Err(ForecastError::Fit { model: model.name(), message: format!("forecast value {bad}") });
@@ -237,6 +284,8 @@ fn run_pair(
 
 /// Evaluates every model on every series (pairs run in parallel; results
 /// are in a fixed order and, but for the costs, identical run to run).
+/// A global model is trained once per origin on every series' window
+/// there, then forecasts each series from its own window.
 pub fn evaluate(
     inputs: &[Input],
     models: &[Box<dyn Forecaster>],
@@ -244,9 +293,16 @@ pub fn evaluate(
 ) -> Result<Evaluation, EvaluateError> {
     use rayon::prelude::*;
     check(inputs, settings)?;
+    let trained: Vec<Option<Trained>> =
+        models.iter().map(|m| m.is_global().then(|| train_per_origin(inputs, m.as_ref(), settings))).collect();
     let pairs: Vec<(usize, usize)> = (0..inputs.len()).flat_map(|s| (0..models.len()).map(move |m| (s, m))).collect();
-    let results: Vec<(Vec<Cell>, Cost, Option<Forecast>)> =
-        pairs.par_iter().map(|&(s, m)| run_pair(s, m, &inputs[s], models[m].as_ref(), settings)).collect();
+    let results: Vec<(Vec<Cell>, Cost, Option<Forecast>)> = pairs
+        .par_iter()
+        .map(|&(s, m)| {
+            let global = trained[m].as_ref().map(|t| (t, inputs.len()));
+            run_pair(s, m, &inputs[s], models[m].as_ref(), settings, global)
+        })
+        .collect();
     let mut evaluation = Evaluation {
         settings: *settings,
         series: inputs.iter().map(|i| i.name.clone()).collect(),
@@ -318,17 +374,18 @@ mod tests {
     #[test]
     fn short_and_gappy_series_are_refused_with_reasons() {
         let s = Settings { origins: 2, horizon: 3, window: 10, stride: 3, season: 1, capacity_quantile: 0.9 };
-        let short = Input { name: "s".into(), values: vec![1.0; 15] };
+        let short = Input { name: "s".into(), values: vec![1.0; 15], clock: Clock::default() };
         let e = check(&[short], &s).expect_err("refused").to_string();
         assert!(e.contains("has 15 values") && e.contains("need 16"), "{e}");
         let mut values = vec![1.0; 20];
         values[10] = f64::NAN;
-        let e = check(&[Input { name: "g".into(), values }], &s).expect_err("refused").to_string();
+        let e =
+            check(&[Input { name: "g".into(), values, clock: Clock::default() }], &s).expect_err("refused").to_string();
         assert!(e.contains("position 10"), "{e}");
         // A gap before the part used is fine.
         let mut values = vec![1.0; 20];
         values[2] = f64::NAN;
-        assert!(check(&[Input { name: "g".into(), values }], &s).is_ok());
+        assert!(check(&[Input { name: "g".into(), values, clock: Clock::default() }], &s).is_ok());
         assert!(Settings { capacity_quantile: 1.0, ..s }.check().is_err());
         assert!(Settings { origins: 0, ..s }.check().is_err());
     }
@@ -338,8 +395,12 @@ mod tests {
         let settings =
             Settings { origins: 5, horizon: 24, window: 24 * 14, stride: 24, season: 24, capacity_quantile: 0.9 };
         let inputs = vec![
-            Input { name: "a".into(), values: seasonal(24 * 20) },
-            Input { name: "b".into(), values: seasonal(24 * 21).iter().map(|v| v * 2.0).collect() },
+            Input { name: "a".into(), values: seasonal(24 * 20), clock: Clock::default() },
+            Input {
+                name: "b".into(),
+                values: seasonal(24 * 21).iter().map(|v| v * 2.0).collect(),
+                clock: Clock::default(),
+            },
         ];
         let models: Vec<_> = ["naive", "snaive24", "mstl(24)", "theta24", "croston"]
             .iter()

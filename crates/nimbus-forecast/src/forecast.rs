@@ -156,6 +156,66 @@ pub trait Forecaster: Send + Sync {
         let fitted = self.fit(history)?;
         Ok(fitted.predict(horizon))
     }
+
+    /// For a global model (one set of parameters learned across many
+    /// series): trains on `windows` (each checked with [`check_history`])
+    /// and returns what forecasts any of them. `None` for local models,
+    /// which [`Forecaster::fit`] one series at a time.
+    fn train_global(&self, _windows: &[Window<'_>]) -> Option<Result<Box<dyn GlobalFitted>, ForecastError>> {
+        None
+    }
+
+    /// Whether [`Forecaster::train_global`] trains (the harness then trains
+    /// once per origin across all series).
+    fn is_global(&self) -> bool {
+        false
+    }
+}
+
+/// When a series' values fall: the time of the first, and the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clock {
+    /// Seconds since 1970-01-01 UTC of the first value (0 when unknown:
+    /// calendar terms then count from the first value).
+    pub start_unix_s: i64,
+    /// Seconds between values.
+    pub step_s: u64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { start_unix_s: 0, step_s: 3600 }
+    }
+}
+
+impl Clock {
+    /// The clock of the values from position `offset` on.
+    pub fn shifted(self, offset: usize) -> Clock {
+        let step = i64::try_from(self.step_s).unwrap_or(i64::MAX);
+        let by = i64::try_from(offset).unwrap_or(i64::MAX).saturating_mul(step);
+        Clock { start_unix_s: self.start_unix_s.saturating_add(by), ..self }
+    }
+
+    /// Seconds since 1970 of position `index`.
+    pub fn time_of(self, index: usize) -> i64 {
+        self.shifted(index).start_unix_s
+    }
+}
+
+/// A history with its clock, for global models.
+#[derive(Debug, Clone, Copy)]
+pub struct Window<'a> {
+    /// The values (finite).
+    pub values: &'a [f64],
+    /// When they fall.
+    pub clock: Clock,
+}
+
+/// A trained global model.
+pub trait GlobalFitted: Send + Sync {
+    /// Forecasts `horizon` steps after `window` (1 ≤ horizon ≤
+    /// [`MAX_HORIZON`]).
+    fn predict(&self, window: Window<'_>, horizon: usize) -> Result<Forecast, ForecastError>;
 }
 
 /// A fitted model.

@@ -3,7 +3,9 @@
 //! - [`Forecaster`]: fit on a history, predict a horizon as a point forecast
 //!   and the quantiles 0.1…0.9 ([`Forecast`]). Models are named by a short
 //!   spec (`naive`, `snaive24`, `ma24`, `ses`, `autoets`, `mstl`, `theta`,
-//!   `croston`, `tsb`, `adida`, `linear`; [`models::parse`]).
+//!   `croston`, `tsb`, `adida`, `linear`, `global-linear`; [`models::parse`]).
+//!   A global model ([`Forecaster::is_global`]) learns one set of
+//!   parameters across many series; the harness trains it once per origin.
 //! - [`metrics`]: MASE, sMAPE, MAE, weighted quantile loss, interval
 //!   coverage, and scaling-aware metrics (under-provisioned steps and
 //!   over-provisioning when capacity is set at a forecast quantile).
@@ -30,4 +32,4 @@ pub mod models;
 mod optimize;
 pub mod synthetic;
 
-pub use forecast::{Fitted, Forecast, ForecastError, Forecaster, QUANTILES};
+pub use forecast::{Clock, Fitted, Forecast, ForecastError, Forecaster, GlobalFitted, QUANTILES, Window};

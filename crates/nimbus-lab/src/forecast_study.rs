@@ -35,7 +35,7 @@
 //! capacity_quantile = 0.9
 //! [[series]]
 //! family = "carbon-intensity"
-//! format = "csv"      # csv | gaia | azure2019 | redset | synthetic
+//! format = "csv"      # csv | gaia | azure2019 | redset | opendc | synthetic
 //! path = "../shared/data/greendcc-prices-ci-weather/ci_direct_gco2_per_kwh_hourly_utc_2021_2024.csv"
 //! columns = ["DE-LU", "US-CAL-CISO"]
 //! step_s = 3600       # aggregate to this step (a multiple of the file's)
@@ -91,6 +91,15 @@ pub enum Origin {
         /// The column to sum (`None`: count events).
         value_column: Option<String>,
     },
+    /// CPU usage of an OpenDC workload directory (SURF, Bitbrains): mean
+    /// MHz per step, in total or per task.
+    Opendc {
+        /// The directory (tasks.parquet + fragments.parquet, or the legacy
+        /// meta.parquet + trace.parquet).
+        path: PathBuf,
+        /// One series per task (VM) instead of the total.
+        per_task: bool,
+    },
     /// Seeded synthetic hourly series.
     Synthetic {
         /// One of [`synthetic::KINDS`].
@@ -117,7 +126,8 @@ impl Origin {
             Origin::Csv { path, .. }
             | Origin::Gaia { path }
             | Origin::Azure2019 { path }
-            | Origin::Events { path, .. } => Some(path),
+            | Origin::Events { path, .. }
+            | Origin::Opendc { path, .. } => Some(path),
             Origin::Synthetic { .. } => None,
         }
     }
@@ -144,6 +154,12 @@ impl Origin {
                 value_column.as_deref(),
                 step_s.unwrap_or(3600),
             )),
+            Origin::Opendc { path, per_task } => {
+                let workload = nimbus_trace::opendc::read_workload(path).map_err(|e| e.to_string())?;
+                let name = nimbus_trace::opendc::series_name(path);
+                nimbus_trace::opendc::cpu_usage(&workload, step_s.unwrap_or(3600), *per_task, &name)
+                    .map_err(|m| format!("{}: {m}", path.display()))
+            }
             Origin::Synthetic { kind, count, length, seed } => {
                 let all = synthetic::generate(kind, *count, *length, *seed).ok_or(format!("unknown kind {kind}"))?;
                 Ok(all
@@ -262,6 +278,8 @@ pub struct StudyOverrides {
 
 const STUDY_KEYS: &[&str] = &["name", "domain", "description", "models", "settings", "series", "check"];
 const SETTING_KEYS: &[&str] = &["origins", "horizon", "window", "stride", "season", "capacity_quantile"];
+/// The `format`s of a `[[series]]` entry.
+const FORMATS: &[&str] = &["csv", "gaia", "azure2019", "redset", "opendc", "synthetic"];
 const SERIES_KEYS: &[&str] = &[
     "family",
     "format",
@@ -277,6 +295,7 @@ const SERIES_KEYS: &[&str] = &[
     "seed",
     "time_column",
     "value_column",
+    "per_task",
 ];
 const CHECK_KEYS: &[&str] = &["name", "series", "model", "baseline", "metric", "expect", "tolerance"];
 
@@ -372,7 +391,7 @@ fn read_settings(t: &Params) -> Result<Settings, ParamError> {
 
 fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
     t.finish(SERIES_KEYS)?;
-    let format = t.choice_or("format", &["csv", "gaia", "azure2019", "redset", "synthetic"], "csv")?;
+    let format = t.choice_or("format", FORMATS, "csv")?;
     let path = || t.required_str("path").map(PathBuf::from);
     let origin = match format {
         "csv" => {
@@ -401,6 +420,7 @@ fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
             time_column: t.str("time_column")?.unwrap_or("arrival_timestamp").to_string(),
             value_column: t.str("value_column")?.map(str::to_string),
         },
+        "opendc" => Origin::Opendc { path: path()?, per_task: t.bool_or("per_task", false)? },
         _ => {
             let kind = t.required_str("kind")?;
             if !synthetic::KINDS.contains(&kind) {
@@ -425,6 +445,7 @@ fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
         Origin::Gaia { .. } => "gaia-arrivals".to_string(),
         Origin::Azure2019 { .. } => "azure-functions".to_string(),
         Origin::Events { .. } => "redset".to_string(),
+        Origin::Opendc { .. } => "cpu-usage".to_string(),
         Origin::Synthetic { kind, .. } => format!("synthetic-{kind}"),
     };
     let step_s = match t.get("step_s") {
@@ -464,6 +485,11 @@ fn parse_series_flag(spec: &str) -> Result<SeriesSpec, String> {
         "redset" => {
             Origin::Events { path, time_column: "arrival_timestamp".into(), value_column: columns.into_iter().next() }
         }
+        "opendc" => match columns.as_slice() {
+            [] => Origin::Opendc { path, per_task: false },
+            [what] if what == "per-task" => Origin::Opendc { path, per_task: true },
+            _ => return Err("opendc:DIR takes no column; opendc:DIR#per-task gives one series per task".into()),
+        },
         "synthetic" => {
             let kind = rest.to_string();
             if !synthetic::KINDS.contains(&kind.as_str()) {
@@ -471,7 +497,7 @@ fn parse_series_flag(spec: &str) -> Result<SeriesSpec, String> {
             }
             Origin::Synthetic { kind, count: 1, length: 24 * 7 * 8, seed: 0 }
         }
-        other => return Err(format!("unknown format {other:?}; available: csv, gaia, azure2019, redset, synthetic")),
+        other => return Err(format!("unknown format {other:?}; available: {}", FORMATS.join(", "))),
     };
     let counts = origin.counts();
     Ok(SeriesSpec { family: format.to_string(), origin, step_s: None, sum: counts, fill_linear: false })
@@ -657,8 +683,14 @@ pub fn run(study: &Study, series: Vec<LoadedSeries>) -> Result<StudyResult, LabE
             study.settings.origins
         )));
     }
-    let inputs: Vec<Input> =
-        series.iter().map(|s| Input { name: format!("{}/{}", s.family, s.name), values: s.values.clone() }).collect();
+    let inputs: Vec<Input> = series
+        .iter()
+        .map(|s| Input {
+            name: format!("{}/{}", s.family, s.name),
+            values: s.values.clone(),
+            clock: nimbus_forecast::Clock { start_unix_s: s.start_unix_s, step_s: s.step_s },
+        })
+        .collect();
     let evaluation = evaluate::evaluate(&inputs, &models, &study.settings).map_err(|e| fail(e.to_string()))?;
     let mut checks = Vec::new();
     for check in &study.checks {

@@ -2,7 +2,7 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, alibaba, faas, gavel, grid, llm, philly, series, sia, tiresias};
+use crate::{TraceError, alibaba, columnar, faas, gavel, grid, llm, opendc, philly, series, sia, tiresias};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -40,6 +40,9 @@ pub const FORMATS: &[&str] = &[
     "azure2019-per-minute",
     "redset-csv",
     "throughput-grid",
+    "redset",
+    "parquet",
+    "opendc-tasks",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -82,6 +85,12 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "azure2019-per-minute" => series::azure2019_per_minute(source).map(|s| s.values.len()),
         "redset-csv" => series::read_event_aggregates(source, "arrival_timestamp", None, 3600).map(|s| s.values.len()),
         "throughput-grid" => grid::read_grid(source).map(|g| g.cells.iter().flatten().filter(|c| c.is_some()).count()),
+        "redset" => series::read_event_aggregates(source, "arrival_timestamp", None, 3600).map(|s| s.values.len()),
+        "parquet" => columnar::column_names(source).and_then(|names| {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            columnar::read_columns(source, &names).map(|c| c.first().map_or(0, columnar::Values::len))
+        }),
+        "opendc-tasks" => opendc::read_tasks_file(source).map(|t| t.len()),
         _ => return None,
     };
     Some(count)
@@ -97,6 +106,6 @@ mod tests {
         for format in FORMATS {
             assert!(check(format, empty).is_some(), "{format} has no reader");
         }
-        assert!(check("parquet", empty).is_none());
+        assert!(check("netcdf", empty).is_none());
     }
 }

@@ -54,6 +54,11 @@ impl<'a> Source<'a> {
         self.name
     }
 
+    /// The bytes, when they are in memory rather than in a file.
+    pub fn in_memory(&self) -> Option<&'a [u8]> {
+        self.bytes
+    }
+
     /// Opens the bytes for reading.
     pub fn open(&self) -> Result<Box<dyn Read + 'a>, TraceError> {
         match self.bytes {

@@ -18,6 +18,7 @@
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 pub mod alibaba;
+pub mod columnar;
 pub mod error;
 pub mod faas;
 pub mod formats;
@@ -25,6 +26,7 @@ pub mod gavel;
 pub mod grid;
 pub mod input;
 pub mod llm;
+pub mod opendc;
 pub mod philly;
 pub mod series;
 pub mod sia;

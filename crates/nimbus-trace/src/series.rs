@@ -12,8 +12,13 @@
 //! - [`azure2019_per_minute`]: the Azure Functions 2019 invocation counts,
 //!   summed over functions, one value per minute.
 //! - [`read_event_aggregates`]: one row per event with a UTC timestamp
-//!   (Redset's `arrival_timestamp`, exported to CSV), counted or summed per
+//!   (Redset's `arrival_timestamp`, Parquet or CSV), counted or summed per
 //!   step.
+//!
+//! [`read_columns`] and [`read_event_aggregates`] read Parquet files too
+//! (OpenDC's carbon traces, Redset), recognised by their magic bytes; there
+//! a position is a row number. CPU usage of OpenDC workloads (SURF,
+//! Bitbrains) comes from [`crate::opendc::cpu_usage`].
 //!
 //! Missing data is never invented or dropped silently: a gap in the
 //! timestamps or an empty cell becomes a NaN in [`Series::values`], and
@@ -25,6 +30,7 @@
 use std::path::Path;
 
 use crate::TraceError;
+use crate::columnar;
 use crate::error::{Fields, for_each_csv_row};
 use crate::input::{Source, quote};
 
@@ -148,9 +154,13 @@ pub fn parse_utc_seconds(text: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-/// The columns of a CSV file's header (for listing what can be read).
+/// The columns of a CSV file's header, or of a Parquet file (for listing
+/// what can be read).
 pub fn columns<'a>(source: impl Into<Source<'a>>) -> Result<Vec<String>, TraceError> {
     let source = source.into();
+    if columnar::is_parquet(source) {
+        return columnar::column_names(source);
+    }
     // The CSV reader's own header record (a quoted name may span lines).
     let mut reader = crate::input::csv_reader(source, true)?;
     match reader.headers() {
@@ -177,22 +187,9 @@ pub fn read_columns<'a>(source: impl Into<Source<'a>>, value_columns: &[&str]) -
     let source = source.into();
     let path = source.name();
     let header = columns(source)?;
-    let Some(time_column) = header.first().cloned() else {
-        return Err(TraceError::parse(path, 1, 0, None, "empty file: expected a header row"));
-    };
-    if let Some(missing) = value_columns.iter().find(|c| **c == time_column || !header.iter().any(|h| h == *c)) {
-        return Err(TraceError::parse(
-            path,
-            1,
-            0,
-            None,
-            format!(
-                "no value column `{}`; the columns after the timestamp `{}` are {}",
-                quote(missing),
-                quote(&time_column),
-                quote(&header[1..].join(", "))
-            ),
-        ));
+    let time_column = time_column_of(path, &header, value_columns)?;
+    if columnar::is_parquet(source) {
+        return read_parquet_columns(source, &time_column, value_columns);
     }
     let mut required = vec![time_column.as_str()];
     required.extend_from_slice(value_columns);
@@ -219,11 +216,94 @@ pub fn read_columns<'a>(source: impl Into<Source<'a>>, value_columns: &[&str]) -
     Ok(value_columns.iter().zip(values).map(|(name, v)| grid.place(name, &v)).collect())
 }
 
+/// The first column's name, once every value column is known to be another
+/// column of the file.
+fn time_column_of(path: &Path, header: &[String], value_columns: &[&str]) -> Result<String, TraceError> {
+    let Some(time_column) = header.first().cloned() else {
+        return Err(TraceError::parse(path, 1, 0, None, "empty file: expected a header row"));
+    };
+    if let Some(missing) = value_columns.iter().find(|c| **c == time_column || !header.iter().any(|h| h == *c)) {
+        return Err(TraceError::parse(
+            path,
+            1,
+            0,
+            None,
+            format!(
+                "no value column `{}`; the columns after the timestamp `{}` are {}",
+                quote(missing),
+                quote(&time_column),
+                quote(&header[1..].join(", "))
+            ),
+        ));
+    }
+    Ok(time_column)
+}
+
+/// [`read_columns`] on a Parquet file: the first column holds timestamps
+/// (a timestamp type, or UTC text); positions in errors are row numbers.
+fn read_parquet_columns(
+    source: Source<'_>,
+    time_column: &str,
+    value_columns: &[&str],
+) -> Result<Vec<Series>, TraceError> {
+    let path = source.name();
+    let mut names = vec![time_column];
+    names.extend_from_slice(value_columns);
+    let read = columnar::read_columns(source, &names)?;
+    let at = |row: usize, message: String| TraceError::parse(path, row as u64 + 1, 1, Some(time_column), message);
+    if read[0].len() > MAX_POINTS {
+        return Err(TraceError::file(path, format!("more than {MAX_POINTS} rows in one series")));
+    }
+    let mut times: Vec<(i64, u64)> = Vec::with_capacity(read[0].len());
+    for row in 0..read[0].len() {
+        let time = parquet_time(&read[0], row, false).map_err(|m| at(row, m))?;
+        if let Some(&(previous, _)) = times.last()
+            && time <= previous
+        {
+            return Err(at(row, "timestamps must increase; this one is not after the previous row's".into()));
+        }
+        times.push((time, row as u64 + 1));
+    }
+    let mut values = Vec::with_capacity(value_columns.len());
+    for (column, name) in read[1..].iter().zip(value_columns) {
+        if let columnar::Values::Text(_) = column {
+            return Err(TraceError::file(path, format!("column `{}` holds text, not numbers", quote(name))));
+        }
+        values.push((0..column.len()).map(|row| column.number(row).unwrap_or(f64::NAN)).collect::<Vec<f64>>());
+    }
+    let grid = Grid::of(path, &times)?;
+    Ok(value_columns.iter().zip(values).map(|(name, v)| grid.place(name, &v)).collect())
+}
+
+/// Seconds since 1970 of row `row` of a Parquet time column: a timestamp
+/// type (floored to the second), or text in UTC (`event` accepts
+/// fractional seconds).
+fn parquet_time(column: &columnar::Values, row: usize, event: bool) -> Result<i64, String> {
+    match column {
+        columnar::Values::TimeMs(v) => v[row].map(|ms| ms.div_euclid(1000)).ok_or_else(|| "is empty".to_string()),
+        columnar::Values::Text(v) => {
+            let text = v[row].as_deref().ok_or("is empty")?;
+            let parsed = if event { parse_utc_event_seconds(text) } else { parse_utc_seconds(text) };
+            parsed.ok_or_else(|| {
+                format!("expected a UTC time such as 2022-01-01 00:00:00, found `{}`", quote(text.trim()))
+            })
+        }
+        other => Err(format!("expected timestamps, the column holds {} values", other.kind())),
+    }
+}
+
 /// Every numeric column of a timestamped CSV file as a series (a column is
 /// numeric when its first non-empty value parses as a number), for checking
 /// a file whole.
 pub fn read_numeric_columns(source: Source<'_>) -> Result<Vec<Series>, TraceError> {
     let header = columns(source)?;
+    if columnar::is_parquet(source) {
+        let names: Vec<&str> = header.iter().skip(1).map(String::as_str).collect();
+        let read = columnar::read_columns(source, &names)?;
+        let numeric: Vec<&str> =
+            names.iter().zip(&read).filter(|(_, v)| !matches!(v, columnar::Values::Text(_))).map(|(n, _)| *n).collect();
+        return read_columns(source, &numeric);
+    }
     let mut numeric = vec![false; header.len()];
     let mut decided = vec![false; header.len()];
     let mut reader = crate::input::csv_reader(source, true)?;
@@ -336,13 +416,14 @@ pub fn read_arrival_counts<'a>(source: impl Into<Source<'a>>, step_hours: f64) -
     Ok(Series { name, start_unix_s: 0, step_s, values: counts })
 }
 
-/// Events of a CSV file with a UTC timestamp column `time_column`, counted
-/// (or, with `value_column`, that column summed) per `step_s` seconds, from
-/// the step of the earliest event to the step of the latest; order does not
-/// matter. For Amazon Redset exported to CSV: `arrival_timestamp` and,
-/// for bytes, `mbytes_scanned`. An empty value in the value column counts
-/// as zero (Redset leaves the bytes of queries that scan nothing empty);
-/// text that is not a non-negative number is an error.
+/// Events of a CSV or Parquet file with a UTC timestamp column
+/// `time_column`, counted (or, with `value_column`, that column summed) per
+/// `step_s` seconds, from the step of the earliest event to the step of the
+/// latest; order does not matter. For Amazon Redset (Parquet as published,
+/// or exported to CSV): `arrival_timestamp` and, for bytes,
+/// `mbytes_scanned`. An empty value (or null) in the value column counts as
+/// zero (Redset leaves the bytes of queries that scan nothing empty); a
+/// value that is not a non-negative number is an error.
 pub fn read_event_aggregates<'a>(
     source: impl Into<Source<'a>>,
     time_column: &str,
@@ -354,42 +435,79 @@ pub fn read_event_aggregates<'a>(
     if step_s == 0 {
         return Err(TraceError::file(path, "the aggregation step must be at least one second"));
     }
-    let step = i64::try_from(step_s).unwrap_or(i64::MAX);
+    let mut buckets = Buckets { step: i64::try_from(step_s).unwrap_or(i64::MAX), step_s, sums: Default::default() };
     let mut columns = vec![time_column];
     columns.extend(value_column);
-    let mut buckets: std::collections::BTreeMap<i64, f64> = std::collections::BTreeMap::new();
-    for_each_csv_row(source, &columns, |f| {
-        let text = f.non_empty(0)?;
-        let time = parse_utc_event_seconds(text).ok_or_else(|| {
-            f.invalid(0, format!("expected a UTC time such as 2024-03-01 00:00:05.123, found `{}`", quote(text.trim())))
-        })?;
-        let value = match value_column {
-            None => 1.0,
-            Some(_) if f.text(1)?.trim().is_empty() => 0.0,
-            Some(_) => f.non_negative_f64(1)?,
+    if columnar::is_parquet(source) {
+        let read = columnar::read_columns(source, &columns)?;
+        let at = |row: usize, c: usize, message: String| {
+            TraceError::parse(path, row as u64 + 1, c as u64 + 1, Some(columns[c]), message)
         };
-        let bucket = time.div_euclid(step);
-        if let (Some((&first, _)), Some((&last, _))) = (buckets.first_key_value(), buckets.last_key_value()) {
-            let span = last.max(bucket) - first.min(bucket);
-            if usize::try_from(span).map_or(true, |s| s >= MAX_POINTS) {
-                return Err(f.invalid(0, format!("events span more than {MAX_POINTS} steps of {step_s} s")));
-            }
+        for row in 0..read[0].len() {
+            let time = parquet_time(&read[0], row, true).map_err(|m| at(row, 0, m))?;
+            let value = match read.get(1) {
+                None => 1.0,
+                Some(columnar::Values::Text(_)) => return Err(at(row, 1, "holds text, not numbers".into())),
+                Some(v) => match v.number(row) {
+                    None => 0.0,
+                    Some(x) if x.is_finite() && x >= 0.0 => x,
+                    Some(x) => return Err(at(row, 1, format!("expected a number ≥ 0, found {x}"))),
+                },
+            };
+            buckets.add(time, value).map_err(|m| at(row, 0, m))?;
         }
-        *buckets.entry(bucket).or_insert(0.0) += value;
-        Ok(())
-    })?;
-    let (Some((&first, _)), Some((&last, _))) = (buckets.first_key_value(), buckets.last_key_value()) else {
-        return Err(TraceError::parse(path, 0, 0, None, "no events"));
-    };
-    let length = usize::try_from(last - first + 1).unwrap_or(0);
-    let mut values = vec![0.0; length];
-    for (bucket, v) in buckets {
-        if let Ok(i) = usize::try_from(bucket - first) {
-            values[i] = v;
-        }
+    } else {
+        for_each_csv_row(source, &columns, |f| {
+            let text = f.non_empty(0)?;
+            let time = parse_utc_event_seconds(text).ok_or_else(|| {
+                f.invalid(
+                    0,
+                    format!("expected a UTC time such as 2024-03-01 00:00:05.123, found `{}`", quote(text.trim())),
+                )
+            })?;
+            let value = match value_column {
+                None => 1.0,
+                Some(_) if f.text(1)?.trim().is_empty() => 0.0,
+                Some(_) => f.non_negative_f64(1)?,
+            };
+            buckets.add(time, value).map_err(|m| f.invalid(0, m))
+        })?;
     }
     let name = value_column.unwrap_or("events").to_string();
-    Ok(Series { name, start_unix_s: first * step, step_s, values })
+    buckets.finish(name).ok_or_else(|| TraceError::parse(path, 0, 0, None, "no events"))
+}
+
+/// Sums per step of events at arbitrary times.
+struct Buckets {
+    step: i64,
+    step_s: u64,
+    sums: std::collections::BTreeMap<i64, f64>,
+}
+
+impl Buckets {
+    fn add(&mut self, time: i64, value: f64) -> Result<(), String> {
+        let bucket = time.div_euclid(self.step);
+        if let (Some((&first, _)), Some((&last, _))) = (self.sums.first_key_value(), self.sums.last_key_value()) {
+            let span = last.max(bucket) - first.min(bucket);
+            if usize::try_from(span).map_or(true, |s| s >= MAX_POINTS) {
+                return Err(format!("events span more than {MAX_POINTS} steps of {} s", self.step_s));
+            }
+        }
+        *self.sums.entry(bucket).or_insert(0.0) += value;
+        Ok(())
+    }
+
+    fn finish(self, name: String) -> Option<Series> {
+        let (&first, _) = self.sums.first_key_value()?;
+        let (&last, _) = self.sums.last_key_value()?;
+        let mut values = vec![0.0; usize::try_from(last - first + 1).unwrap_or(0)];
+        for (bucket, v) in self.sums {
+            if let Ok(i) = usize::try_from(bucket - first) {
+                values[i] = v;
+            }
+        }
+        Some(Series { name, start_unix_s: first * self.step, step_s: self.step_s, values })
+    }
 }
 
 /// The invocations of every function in an Azure Functions 2019 day file,

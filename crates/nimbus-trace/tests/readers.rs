@@ -345,3 +345,39 @@ fn long_lines_are_refused_and_never_echoed_whole() {
     let err = message(llm::read_mooncake(Source::bytes(Path::new("m.jsonl"), huge.as_bytes())).expect_err("too long"));
     assert!(err.starts_with("m.jsonl:1: line longer than"), "{}", &err[..200.min(err.len())]);
 }
+
+#[cfg(feature = "parquet")]
+#[test]
+fn opendc_workloads_read_whole() {
+    use nimbus_trace::opendc;
+    for (dir, tasks, fragments) in
+        [("surf_week", 6_295, 2_323_475), ("bitbrains-small", 50, 276_979), ("task_scaling_100K", 100_000, 100_000)]
+    {
+        let Some(path) = shared(&format!("opendc-traces/{dir}")) else { continue };
+        let w = opendc::read_workload(&path).expect("reads");
+        assert_eq!((w.tasks.len(), w.fragments.len()), (tasks, fragments), "{dir}");
+        // Each task's fragments start at its start and fill its duration
+        // (current layout) or its start..stop window (legacy layout; a few
+        // samples are missing in Bitbrains).
+        let mut covered = vec![0i64; w.tasks.len()];
+        let mut first = vec![i64::MAX; w.tasks.len()];
+        for f in &w.fragments {
+            covered[f.task] += f.duration_ms;
+            first[f.task] = first[f.task].min(f.start_ms);
+        }
+        let mismatched =
+            w.tasks.iter().zip(&covered).filter(|(t, c)| (t.duration_ms - **c).abs() > t.duration_ms / 100).count();
+        let late = w.tasks.iter().zip(&first).filter(|(t, f)| **f != i64::MAX && **f != t.submit_ms).count();
+        eprintln!(
+            "{dir}: tasks whose fragments miss their duration by > 1%: {mismatched}; first fragment not at start: {late}"
+        );
+        assert_eq!((mismatched, late), (0, 0), "{dir}");
+        let total = opendc::cpu_usage(&w, 3600, false, dir).expect("series");
+        assert!(total[0].values.iter().all(|v| v.is_finite() && *v >= 0.0));
+        eprintln!(
+            "{dir}: {} hourly values, mean {:.0} MHz",
+            total[0].values.len(),
+            total[0].values.iter().sum::<f64>() / total[0].values.len() as f64
+        );
+    }
+}

@@ -96,8 +96,15 @@ impl Forecaster for WindowAverage {
     fn fit_checked(&self, history: &[f64]) -> Result<Box<dyn Fitted>, ForecastError> {
         let k = self.window.max(1);
         let level = history[history.len() - k..].iter().sum::<f64>() / k as f64;
-        // One-step residuals of the rolling mean.
-        let sigma = rms(history.windows(k + 1).map(|w| w[k] - w[..k].iter().sum::<f64>() / k as f64));
+        // One-step residuals of the rolling mean, with a running window sum
+        // (one pass, not one sum per window).
+        let mut sum: f64 = history[..k.min(history.len())].iter().sum();
+        let residuals = (k..history.len()).map(|t| {
+            let residual = history[t] - sum / k as f64;
+            sum += history[t] - history[t - k];
+            residual
+        });
+        let sigma = rms(residuals);
         Ok(flat(level, sigma))
     }
 }

@@ -2,7 +2,7 @@
 //! TSB and ADIDA.
 //!
 //! - SES: ℓ₀ = y₀, ŷₜ₊₁ = α yₜ + (1 − α) ŷₜ (FPP3 §8.1), α chosen by
-//!   golden-section search on the in-sample squared one-step errors.
+//!   Brent's bounded search on the in-sample squared one-step errors.
 //! - Croston (classic): SES with α = 0.1 separately on the non-zero demand
 //!   sizes and on the intervals between them; forecast = size / interval.
 //! - TSB (Teunter, Syntetos & Babai 2011): SES on the demand sizes and on
@@ -21,7 +21,7 @@
 
 use super::baseline::flat;
 use crate::forecast::{Fitted, ForecastError, Forecaster, rms};
-use crate::optimize::golden_section;
+use crate::optimize::brent;
 
 /// SES one-step forecast after `x` and the in-sample sum of squared errors.
 pub(crate) fn ses(x: &[f64], alpha: f64) -> (f64, f64) {
@@ -36,10 +36,13 @@ pub(crate) fn ses(x: &[f64], alpha: f64) -> (f64, f64) {
     (alpha * last + (1.0 - alpha) * fitted, sse)
 }
 
-/// SES with α minimising the in-sample squared error within `[lo, hi]`.
-pub(crate) fn ses_optimized(x: &[f64], lo: f64, hi: f64) -> (f64, f64) {
-    let alpha = golden_section(lo, hi, |a| ses(x, a).1);
-    (ses(x, alpha).0, alpha)
+/// SES with α minimising the in-sample squared error within `[lo, hi]`
+/// (Brent's bounded search, as statsforecast's `minimize_scalar`): the
+/// level, α and the squared error at α.
+pub(crate) fn ses_optimized(x: &[f64], lo: f64, hi: f64) -> (f64, f64, f64) {
+    let alpha = brent(lo, hi, |a| ses(x, a).1);
+    let (level, sse) = ses(x, alpha);
+    (level, alpha, sse)
 }
 
 /// Simple exponential smoothing with an optimised α in [0.01, 0.99].
@@ -54,9 +57,8 @@ impl Forecaster for Ses {
         2
     }
     fn fit_checked(&self, history: &[f64]) -> Result<Box<dyn Fitted>, ForecastError> {
-        let (level, alpha) = ses_optimized(history, 0.01, 0.99);
         // One-step residuals at the chosen α; σ_h = σ √(1 + (h−1)α²).
-        let (_, sse) = ses(history, alpha);
+        let (level, alpha, sse) = ses_optimized(history, 0.01, 0.99);
         let sigma = (sse / (history.len() - 1) as f64).sqrt();
         Ok(Box::new(FittedSes { level, alpha, sigma }))
     }
@@ -172,7 +174,7 @@ impl Forecaster for Adida {
         let level = mean_interval.round_ties_even().clamp(1.0, y.len() as f64);
         let block = nimbus_sim::params::round_to_u64(level).and_then(|b| usize::try_from(b).ok()).unwrap_or(1).max(1);
         let sums: Vec<f64> = y.chunks_exact(block).map(|c| c.iter().sum()).collect();
-        let (sum_forecast, _) = ses_optimized(&sums, 0.1, 0.3);
+        let (sum_forecast, _, _) = ses_optimized(&sums, 0.1, 0.3);
         let level = sum_forecast / block as f64;
         Ok(flat(level, spread(y, level)))
     }

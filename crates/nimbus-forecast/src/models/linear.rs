@@ -7,12 +7,15 @@
 //! first two harmonics of each period, at the step's position in the
 //! history. Coefficients minimise squared one-step error plus λ‖β‖² (λ =
 //! 1e-6 × the trace of XᵀX, intercept unpenalised), solved by Cholesky.
-//! Forecasts feed their own predictions back as lags. Quantiles are
+//! Forecasts feed their own predictions back as lags, each held within the
+//! history's range widened by that range on both sides (a fit with an
+//! explosive lag polynomial, which a spike in the history can produce,
+//! would otherwise run away over a long horizon). Quantiles are
 //! Gaussian, σ the one-step residual RMS growing as √h (the random-walk
 //! bound; recursive errors accumulate at most that fast for a stable fit).
 //!
-//! The model is fitted per series (a local model). A global variant pooled
-//! over many series is not built yet.
+//! The model is fitted per series (a local model); `global-linear`
+//! ([`super::global`]) learns one model across many series.
 
 use crate::forecast::{Fitted, Forecast, ForecastError, Forecaster, rms};
 
@@ -53,7 +56,7 @@ impl Design {
 
 /// Solves the symmetric positive-definite system `a x = b` (row-major
 /// `n × n`) by Cholesky; `None` if `a` is not positive definite.
-fn cholesky_solve(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
+pub(crate) fn cholesky_solve(a: &[f64], b: &[f64], n: usize) -> Option<Vec<f64>> {
     let mut l = vec![0.0; n * n];
     for i in 0..n {
         for j in 0..=i {
@@ -94,12 +97,14 @@ struct FittedLinear {
 impl Fitted for FittedLinear {
     fn predict(&self, horizon: usize) -> Forecast {
         let mut values = self.history.clone();
+        let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
         let mut row = Vec::with_capacity(self.design.width());
         let mut point = Vec::with_capacity(horizon);
         for _ in 0..horizon {
             let t = values.len();
             self.design.row(&values, t, &mut row);
-            let v: f64 = row.iter().zip(&self.beta).map(|(x, b)| x * b).sum();
+            let v = row.iter().zip(&self.beta).map(|(x, b)| x * b).sum::<f64>().clamp(lo - (hi - lo), hi + (hi - lo));
             values.push(v);
             point.push(v);
         }
@@ -110,7 +115,7 @@ impl Fitted for FittedLinear {
 
 impl Forecaster for LinearLags {
     fn name(&self) -> String {
-        "linear".into()
+        super::with_periods("linear", &self.periods)
     }
     fn min_history(&self) -> usize {
         24
@@ -169,6 +174,15 @@ mod tests {
         let x = cholesky_solve(&[4.0, 2.0, 2.0, 3.0], &[2.0, 1.0], 2).expect("accepted");
         assert!((x[0] - 0.5).abs() < 1e-12 && x[1].abs() < 1e-12);
         assert!(cholesky_solve(&[0.0, 0.0, 0.0, 0.0], &[1.0, 1.0], 2).is_none());
+    }
+
+    #[test]
+    fn a_spike_cannot_make_the_recursion_run_away() {
+        let mut y: Vec<f64> = (0..24 * 30).map(|t| 10.0 + ((t * 7919) % 13) as f64 * 0.01).collect();
+        y[24 * 30 - 2] = 1e5;
+        let f = LinearLags { periods: vec![24, 168] }.forecast(&y, 500).expect("accepted");
+        let (lo, hi) = (10.0, 1e5);
+        assert!(f.point.iter().all(|v| *v >= lo - (hi - lo) && *v <= hi + (hi - lo)));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod arima;
 pub mod baseline;
 pub mod ets;
+pub mod global;
 pub mod intermittent;
 pub mod linear;
 pub mod theta;
@@ -23,7 +24,11 @@ pub const AVAILABLE: &[(&str, &str)] = &[
     ("adida", "aggregate-disaggregate intermittent demand approach"),
     ("arima(p,d,q)", "ARIMA fitted by conditional sum of squares (arima(1,0,1))"),
     ("autoarima", "ARIMA with d by KPSS and p, q in 0..=3 by AICc"),
-    ("linear", "ridge regression on lags 1,2,3,24,168 and daily/weekly Fourier terms"),
+    ("linear", "ridge regression on lags 1,2,3,24,168 and daily/weekly Fourier terms; linear(p,...) for other periods"),
+    (
+        "global-linear",
+        "one ridge regression across all series: standardised lags 1,2,3,24,48,168,336 and time-of-day/week terms; global-linear(p,...) for other periods",
+    ),
 ];
 
 /// The default set for a study on hourly series.
@@ -40,6 +45,7 @@ pub const DEFAULT_SET: &[&str] = &[
     "tsb",
     "adida",
     "linear",
+    "global-linear",
 ];
 
 fn unknown(name: &str) -> ForecastError {
@@ -54,6 +60,25 @@ fn positive(text: &str, name: &str) -> Result<usize, ForecastError> {
         Ok(v) if (1..=100_000).contains(&v) => Ok(v),
         _ => Err(unknown(name)),
     }
+}
+
+/// A lag model's spec name: `base` for the hourly default periods (24,
+/// 168), `base(p,…)` otherwise.
+pub(crate) fn with_periods(base: &str, periods: &[usize]) -> String {
+    if periods == [24, 168] {
+        base.to_string()
+    } else {
+        let list: Vec<String> = periods.iter().map(usize::to_string).collect();
+        format!("{base}({})", list.join(","))
+    }
+}
+
+/// `24,168` → sorted, distinct periods.
+fn period_list(list: &str, spec: &str) -> Result<Vec<usize>, ForecastError> {
+    let mut periods = list.split(',').map(|p| positive(p.trim(), spec)).collect::<Result<Vec<_>, _>>()?;
+    periods.sort_unstable();
+    periods.dedup();
+    Ok(periods)
 }
 
 fn alpha(text: &str, name: &str) -> Result<f64, ForecastError> {
@@ -77,6 +102,7 @@ pub fn parse(spec: &str) -> Result<Box<dyn Forecaster>, ForecastError> {
         "adida" => Box::new(intermittent::Adida),
         "linear" => Box::new(linear::LinearLags { periods: vec![24, 168] }),
         "autoarima" | "arima" => Box::new(arima::AutoArima),
+        "global-linear" => Box::new(global::GlobalLinear { periods: vec![24, 168] }),
         _ => {
             if let Some(m) = name.strip_prefix("snaive") {
                 Box::new(baseline::SeasonalNaive { period: positive(m, spec)? })
@@ -92,6 +118,10 @@ pub fn parse(spec: &str) -> Result<Box<dyn Forecaster>, ForecastError> {
                     return Err(unknown(spec));
                 }
                 Box::new(ets::Mstl { periods })
+            } else if let Some(list) = name.strip_prefix("global-linear(").and_then(|s| s.strip_suffix(')')) {
+                Box::new(global::GlobalLinear { periods: period_list(list, spec)? })
+            } else if let Some(list) = name.strip_prefix("linear(").and_then(|s| s.strip_suffix(')')) {
+                Box::new(linear::LinearLags { periods: period_list(list, spec)? })
             } else if let Some(list) = name.strip_prefix("arima(").and_then(|s| s.strip_suffix(')')) {
                 let orders = list.split(',').map(|v| v.trim().parse::<usize>()).collect::<Result<Vec<_>, _>>();
                 match orders.as_deref() {
