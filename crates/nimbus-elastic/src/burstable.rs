@@ -535,7 +535,12 @@ pub fn run(
     let mut last_progress = 0u64;
     for t in 0..duration {
         let counted = t >= service.warmup_s;
-        for i in &mut fleet {
+        // Starts and drained stops, then the capacities of the serving
+        // instances this second (one pass).
+        capacity.clear();
+        weight.clear();
+        index.clear();
+        for (k, i) in fleet.iter_mut().enumerate() {
             if let State::Starting(at) = i.state
                 && at <= t
             {
@@ -544,17 +549,6 @@ pub fn run(
             if i.state == State::Draining && i.credits < 0.1 {
                 stop(i, &mut carry);
             }
-        }
-        let offered = demand.rate_at(t);
-        arrived += offered;
-        period_arrivals += offered;
-        bucket_arrivals += offered;
-        let arrivals = offered + std::mem::take(&mut carry);
-        // Capacities of the serving instances this second.
-        capacity.clear();
-        weight.clear();
-        index.clear();
-        for (k, i) in fleet.iter().enumerate() {
             if !i.serving() {
                 continue;
             }
@@ -566,6 +560,11 @@ pub fn run(
             weight.push(i.weight.max(1.0));
             index.push(k);
         }
+        let offered = demand.rate_at(t);
+        arrived += offered;
+        period_arrivals += offered;
+        bucket_arrivals += offered;
+        let arrivals = offered + std::mem::take(&mut carry);
         spare.clear();
         spare.extend(index.iter().zip(&capacity).map(|(&k, &c)| (c - fleet[k].backlog).max(0.0)));
         rate.resize(capacity.len(), 0.0);
@@ -604,11 +603,9 @@ pub fn run(
             }
         }
         // Stopped burstables keep their balance; billing and credits.
-        for i in &fleet {
-            if !i.billed() {
-                continue;
-            }
-            if counted {
+        if counted {
+            let mut balance = 0.0;
+            for i in fleet.iter().filter(|i| i.billed()) {
                 match i.kind {
                     Kind::OnDemand => {
                         on_demand_s += 1.0;
@@ -617,16 +614,12 @@ pub fn run(
                     Kind::Burstable => {
                         burstable_s += 1.0;
                         cost += burstable_type.usd_per_hour / 3600.0;
+                        credits_min = credits_min.min(i.credits);
+                        balance += i.credits;
                     }
                 }
             }
-            if counted && i.kind == Kind::Burstable {
-                credits_min = credits_min.min(i.credits);
-            }
-        }
-        if counted {
-            credits_sum +=
-                fleet.iter().filter(|i| i.kind == Kind::Burstable && i.billed()).map(|i| i.credits).sum::<f64>();
+            credits_sum += balance;
             credits_samples += 1;
         }
         window_s += 1;
