@@ -176,15 +176,16 @@ pub fn run(owners: &Owners, pool: &Pool, leaser: &mut dyn Leaser, seed: u64) -> 
     let (mut short, mut owner_steps, mut revocations, mut revoked, mut exceeded) = (0u64, 0u64, 0u64, 0.0, 0u64);
     let mut used_total = 0.0;
     let mut series: [Vec<(f64, f64)>; 3] = Default::default();
+    let lease_steps = pool.lease_steps.max(1);
     for t in history..steps {
-        if (t - history).is_multiple_of(pool.lease_steps.max(1)) {
+        if (t - history).is_multiple_of(lease_steps) {
             for (k, u) in owners.usage.iter().enumerate() {
                 let epoch = Epoch {
                     owner: k,
                     history: &u[..t],
                     reservation: reservations[k],
                     dr_cores: pool.dr_buffer * reservations[k],
-                    steps: pool.lease_steps.min(steps - t),
+                    steps: lease_steps.min(steps - t),
                     step_s: owners.step_s,
                 };
                 let most = (reservations[k] - epoch.dr_cores).max(0.0);
@@ -204,8 +205,9 @@ pub fn run(owners: &Owners, pool: &Pool, leaser: &mut dyn Leaser, seed: u64) -> 
                 short += 1;
                 revocations += 1;
                 let keep = (reservations[k] - usage).max(0.0);
-                // This hour and the rest of the epoch.
-                let rest = pool.lease_steps - (t - history) % pool.lease_steps.max(1);
+                // This hour and the rest of the epoch (which the end of
+                // the series may cut short, as it cut the grant).
+                let rest = (lease_steps - (t - history) % lease_steps).min(steps - t);
                 revoked += (leased[k] - keep) * rest as f64 * hours_per_step;
                 leased[k] = keep;
             }
@@ -296,6 +298,20 @@ mod tests {
         assert!((m("leased_core_h") - 12.0).abs() < 1e-9, "{}", m("leased_core_h"));
         assert!((m("lessee_availability_pct") - 100.0 * 8.0 / 12.0).abs() < 1e-9);
         assert!(m("footprint_saving_pct") > 0.0);
+    }
+
+    #[test]
+    fn a_revocation_in_a_cut_epoch_counts_only_the_hours_left() {
+        // R = 10; epochs of 4 hours from hour 2, but the series ends at
+        // hour 5: the epoch is granted for 3 hours (3 × 3 = 9 core-h).
+        // Hour 3 uses 9 > 10 − 3: revoked to 1 for hours 3 and 4 only.
+        let owners = Owners { step_s: 3600, names: vec!["a".into()], usage: vec![vec![10.0, 8.0, 6.0, 9.0, 5.0]] };
+        let pool = Pool { lease_steps: 4, ..pool() };
+        let out = run(&owners, &pool, &mut Fixed(3.0), 1);
+        let m = |n: &str| out.metric(n).expect(n);
+        assert!((m("leased_core_h") - 9.0).abs() < 1e-9, "{}", m("leased_core_h"));
+        assert!((m("revoked_core_h") - 4.0).abs() < 1e-9, "{}", m("revoked_core_h"));
+        assert!((m("lessee_availability_pct") - 100.0 * 5.0 / 9.0).abs() < 1e-9);
     }
 
     #[test]

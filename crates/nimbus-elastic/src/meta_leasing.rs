@@ -8,8 +8,8 @@
 //!   usage over the epoch − the disaster-recovery buffer,
 //! and that much is leased (revoked when the owner needs it). The
 //! q-quantile of the epoch's peak is a point forecast (a `nimbus-forecast`
-//! model, seasonal naive over a day by default, fitted on the last
-//! `window_h` hours) plus the q-quantile of the errors of the same
+//! model, `snaive24` by default: seasonal naive over a day of hourly
+//! usage; fitted on the last `window_h` hours) plus the q-quantile of the errors of the same
 //! forecast on the owner's past epochs (split-conformal calibration: the
 //! error of an epoch is its realised peak minus its forecast peak). Until
 //! `min_epochs` past errors exist nothing is leased. If the errors were
@@ -39,7 +39,7 @@ use crate::leasing::{Epoch, Leaser};
 pub struct MetaLeasing {
     quantile: f64,
     model: Box<dyn Forecaster>,
-    window_steps_h: f64,
+    window_h: f64,
     min_epochs: usize,
     /// Per owner: the forecast peak of the current epoch and where it
     /// started, and the past errors.
@@ -81,7 +81,7 @@ impl Leaser for MetaLeasing {
             let realised = epoch.history[start..start + steps].iter().copied().fold(f64::MIN, f64::max);
             state.errors.push(realised - forecast_peak);
         }
-        let window = nimbus_sim::params::round_to_u64(self.window_steps_h * 3600.0 / epoch.step_s.max(1) as f64)
+        let window = nimbus_sim::params::round_to_u64(self.window_h * 3600.0 / epoch.step_s.max(1) as f64)
             .and_then(|w| usize::try_from(w).ok())
             .unwrap_or(usize::MAX)
             .min(now);
@@ -121,7 +121,7 @@ pub fn build(params: &Params) -> Result<MetaLeasing, ParamError> {
     Ok(MetaLeasing {
         quantile: params.f64_in("quantile", 0.95, 0.5..=0.9999)?,
         model,
-        window_steps_h: params.f64_in("window_h", 336.0, 1.0..=100_000.0)?,
+        window_h: params.f64_in("window_h", 336.0, 1.0..=100_000.0)?,
         min_epochs: params.usize_in("min_epochs", 20, 1..=100_000)?,
         state: BTreeMap::new(),
         failures: 0,

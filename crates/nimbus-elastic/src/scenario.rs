@@ -260,7 +260,13 @@ fn burstable_service(c: &Params, demand: &Demand, fallbacks: &mut Vec<String>) -
 /// Reads leasing owners.
 fn read_owners(w: &Params, fallbacks: &mut Vec<String>) -> Result<(Owners, Option<(usize, f64)>), ScenarioError> {
     let kind = w.choice_or("kind", &["synthetic", "csv", "opendc"], "synthetic")?;
-    w.finish(&["kind", "owners", "weeks", "path", "step_s"])?;
+    // `owners` and `weeks` size the synthetic stand-in of a missing file;
+    // `step_s` is how an OpenDC workload is averaged.
+    match kind {
+        "opendc" => w.finish(&["kind", "owners", "weeks", "path", "step_s"])?,
+        "csv" => w.finish(&["kind", "owners", "weeks", "path"])?,
+        _ => w.finish(&["kind", "owners", "weeks"])?,
+    }
     let count = w.usize_in("owners", 20, 1..=MAX_OWNERS)?;
     let weeks = w.f64_in("weeks", 8.0, 1.0 / 168.0..=MAX_DAYS / 7.0)?;
     if kind != "synthetic" {

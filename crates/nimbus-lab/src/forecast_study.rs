@@ -11,8 +11,8 @@
 //! (naive and seasonal naive first). Everything here is real: real models
 //! fitted on real series. Deviations: Redset, the study's data, is not
 //! public here, so `scenarios/forecast/study.toml` uses the substitute
-//! series of carbon-autoscaling-tail.md §5.1 (Redset CSV exports can be
-//! read); Prophet and the neural global models (DeepAR, N-BEATS) are not
+//! series of carbon-autoscaling-tail.md §5.1 (Redset's Parquet files,
+//! or CSV exports, can be read); Prophet and the neural global models (DeepAR, N-BEATS) are not
 //! built; AutoARIMA searches a smaller grid than R's stepwise search
 //! (see `nimbus-forecast`); the study publishes no numbers, so the checks
 //! are the expectations of §5.1, each allowed to fail.
@@ -280,23 +280,20 @@ const STUDY_KEYS: &[&str] = &["name", "domain", "description", "models", "settin
 const SETTING_KEYS: &[&str] = &["origins", "horizon", "window", "stride", "season", "capacity_quantile"];
 /// The `format`s of a `[[series]]` entry.
 const FORMATS: &[&str] = &["csv", "gaia", "azure2019", "redset", "opendc", "synthetic"];
-const SERIES_KEYS: &[&str] = &[
-    "family",
-    "format",
-    "path",
-    "columns",
-    "names",
-    "step_s",
-    "aggregate",
-    "fill",
-    "kind",
-    "count",
-    "length",
-    "seed",
-    "time_column",
-    "value_column",
-    "per_task",
-];
+/// Keys every `[[series]]` entry may have.
+const SERIES_KEYS: &[&str] = &["family", "format", "step_s", "aggregate", "fill"];
+
+/// The keys a `[[series]]` entry of `format` may add to [`SERIES_KEYS`]
+/// (a key another format reads is refused, not ignored).
+fn format_keys(format: &str) -> &'static [&'static str] {
+    match format {
+        "csv" => &["path", "columns", "names"],
+        "redset" => &["path", "time_column", "value_column"],
+        "opendc" => &["path", "per_task"],
+        "synthetic" => &["kind", "count", "length", "seed"],
+        _ => &["path"],
+    }
+}
 const CHECK_KEYS: &[&str] = &["name", "series", "model", "baseline", "metric", "expect", "tolerance"];
 
 /// The most series one study may evaluate.
@@ -390,8 +387,9 @@ fn read_settings(t: &Params) -> Result<Settings, ParamError> {
 }
 
 fn read_series(t: &Params) -> Result<SeriesSpec, ParamError> {
-    t.finish(SERIES_KEYS)?;
     let format = t.choice_or("format", FORMATS, "csv")?;
+    let keys: Vec<&str> = SERIES_KEYS.iter().chain(format_keys(format)).copied().collect();
+    t.finish(&keys)?;
     let path = || t.required_str("path").map(PathBuf::from);
     let origin = match format {
         "csv" => {

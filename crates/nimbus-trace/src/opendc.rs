@@ -93,8 +93,7 @@ pub fn read_workload(dir: &Path) -> Result<Workload, TraceError> {
 /// Reads a workload from its task and fragment files; the layout follows
 /// the task file's columns.
 pub fn read_files(tasks: Source<'_>, fragments: Source<'_>) -> Result<Workload, TraceError> {
-    let tasks_read = read_tasks_file(tasks)?;
-    let legacy = columnar::column_names(tasks)?.iter().any(|n| n == "start_time");
+    let (tasks_read, legacy) = read_tasks_and_layout(tasks)?;
     let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for (i, t) in tasks_read.iter().enumerate() {
         if index.insert(t.id.as_str(), i).is_some() {
@@ -111,10 +110,16 @@ pub fn read_files(tasks: Source<'_>, fragments: Source<'_>) -> Result<Workload, 
 
 /// Reads a task file alone, in either layout (for checking a file whole).
 pub fn read_tasks_file(source: Source<'_>) -> Result<Vec<Task>, TraceError> {
+    read_tasks_and_layout(source).map(|(tasks, _)| tasks)
+}
+
+/// The tasks, and whether the file is in the legacy layout (it has a
+/// `start_time` column).
+fn read_tasks_and_layout(source: Source<'_>) -> Result<(Vec<Task>, bool), TraceError> {
     if columnar::column_names(source)?.iter().any(|n| n == "start_time") {
-        read_legacy_tasks(source)
+        Ok((read_legacy_tasks(source)?, true))
     } else {
-        read_tasks(source)
+        Ok((read_tasks(source)?, false))
     }
 }
 

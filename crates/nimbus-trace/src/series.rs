@@ -246,33 +246,39 @@ fn read_parquet_columns(
     time_column: &str,
     value_columns: &[&str],
 ) -> Result<Vec<Series>, TraceError> {
-    let path = source.name();
     let mut names = vec![time_column];
     names.extend_from_slice(value_columns);
     let read = columnar::read_columns(source, &names)?;
-    let at = |row: usize, message: String| TraceError::parse(path, row as u64 + 1, 1, Some(time_column), message);
-    if read[0].len() > MAX_POINTS {
+    parquet_series(source.name(), &names, &read)
+}
+
+/// Series from Parquet columns already read: `columns[0]` (named
+/// `names[0]`) holds the timestamps, the others the values.
+fn parquet_series(path: &Path, names: &[&str], columns: &[columnar::Values]) -> Result<Vec<Series>, TraceError> {
+    let (time, values) = columns.split_first().ok_or_else(|| TraceError::file(path, "no time column"))?;
+    let at = |row: usize, message: String| TraceError::parse(path, row as u64 + 1, 1, Some(names[0]), message);
+    if time.len() > MAX_POINTS {
         return Err(TraceError::file(path, format!("more than {MAX_POINTS} rows in one series")));
     }
-    let mut times: Vec<(i64, u64)> = Vec::with_capacity(read[0].len());
-    for row in 0..read[0].len() {
-        let time = parquet_time(&read[0], row, false).map_err(|m| at(row, m))?;
+    let mut times: Vec<(i64, u64)> = Vec::with_capacity(time.len());
+    for row in 0..time.len() {
+        let t = parquet_time(time, row, false).map_err(|m| at(row, m))?;
         if let Some(&(previous, _)) = times.last()
-            && time <= previous
+            && t <= previous
         {
             return Err(at(row, "timestamps must increase; this one is not after the previous row's".into()));
         }
-        times.push((time, row as u64 + 1));
+        times.push((t, row as u64 + 1));
     }
-    let mut values = Vec::with_capacity(value_columns.len());
-    for (column, name) in read[1..].iter().zip(value_columns) {
+    let mut numbers = Vec::with_capacity(values.len());
+    for (column, name) in values.iter().zip(&names[1..]) {
         if let columnar::Values::Text(_) = column {
             return Err(TraceError::file(path, format!("column `{}` holds text, not numbers", quote(name))));
         }
-        values.push((0..column.len()).map(|row| column.number(row).unwrap_or(f64::NAN)).collect::<Vec<f64>>());
+        numbers.push((0..column.len()).map(|row| column.number(row).unwrap_or(f64::NAN)).collect::<Vec<f64>>());
     }
     let grid = Grid::of(path, &times)?;
-    Ok(value_columns.iter().zip(values).map(|(name, v)| grid.place(name, &v)).collect())
+    Ok(names[1..].iter().zip(numbers).map(|(name, v)| grid.place(name, &v)).collect())
 }
 
 /// Seconds since 1970 of row `row` of a Parquet time column: a timestamp
@@ -298,11 +304,20 @@ fn parquet_time(column: &columnar::Values, row: usize, event: bool) -> Result<i6
 pub fn read_numeric_columns(source: Source<'_>) -> Result<Vec<Series>, TraceError> {
     let header = columns(source)?;
     if columnar::is_parquet(source) {
-        let names: Vec<&str> = header.iter().skip(1).map(String::as_str).collect();
+        // Every column once; the text ones are left out.
+        let names: Vec<&str> = header.iter().map(String::as_str).collect();
+        if names.is_empty() {
+            return Err(TraceError::file(source.name(), "no columns"));
+        }
         let read = columnar::read_columns(source, &names)?;
-        let numeric: Vec<&str> =
-            names.iter().zip(&read).filter(|(_, v)| !matches!(v, columnar::Values::Text(_))).map(|(n, _)| *n).collect();
-        return read_columns(source, &numeric);
+        let (names, columns): (Vec<&str>, Vec<columnar::Values>) = names
+            .into_iter()
+            .zip(read)
+            .enumerate()
+            .filter(|(i, (_, v))| *i == 0 || !matches!(v, columnar::Values::Text(_)))
+            .map(|(_, pair)| pair)
+            .unzip();
+        return parquet_series(source.name(), &names, &columns);
     }
     let mut numeric = vec![false; header.len()];
     let mut decided = vec![false; header.len()];
@@ -645,5 +660,41 @@ mod tests {
         assert_eq!((sum.values, sum.step_s, left), (vec![3.0, 7.0], 1200, 1));
         let (mean, _) = s.aggregate(2, false);
         assert_eq!(mean.values, vec![1.5, 3.5]);
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn parquet_files_read_like_csv_ones() {
+        use columnar::{Values, write_columns};
+        // Hourly, with a gap at 02:00; a text column is not a series.
+        let file = write_columns(&[
+            ("timestamp", &Values::TimeMs(vec![Some(0), Some(3_600_000), Some(10_800_000)])),
+            ("ci", &Values::Float(vec![Some(100.0), None, Some(80.0)])),
+            ("zone", &Values::Text(vec![Some("BE".into()), Some("BE".into()), None])),
+            ("count", &Values::Int(vec![Some(1), Some(2), Some(3)])),
+        ])
+        .expect("writes");
+        let source = Source::bytes(Path::new("ci.parquet"), &file);
+        let all = read_numeric_columns(source).expect("reads");
+        assert_eq!(all.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["ci", "count"]);
+        assert_eq!(all[1].values[..2], [1.0, 2.0]);
+        assert!(all[1].values[2].is_nan() && all[1].values[3] == 3.0);
+        let ci = read_column(source, "ci").expect("reads");
+        assert_eq!((ci.step_s, ci.start_unix_s, ci.missing()), (3600, 0, 2));
+        let e = read_column(source, "zone").expect_err("text").to_string();
+        assert!(e.contains("holds text"), "{e}");
+        let e = read_column(source, "nope").expect_err("absent").to_string();
+        assert!(e.contains("no value column `nope`"), "{e}");
+        // Events: counted per hour, a null value counts as zero.
+        let events = write_columns(&[
+            ("arrival_timestamp", &Values::TimeMs(vec![Some(5_000), Some(7_000), Some(3_605_000)])),
+            ("mbytes_scanned", &Values::Float(vec![Some(2.0), None, Some(4.0)])),
+        ])
+        .expect("writes");
+        let source = Source::bytes(Path::new("redset.parquet"), &events);
+        let counts = read_event_aggregates(source, "arrival_timestamp", None, 3600).expect("reads");
+        assert_eq!(counts.values, [2.0, 1.0]);
+        let bytes = read_event_aggregates(source, "arrival_timestamp", Some("mbytes_scanned"), 3600).expect("reads");
+        assert_eq!(bytes.values, [2.0, 4.0]);
     }
 }
