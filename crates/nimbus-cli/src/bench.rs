@@ -22,6 +22,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "consensus" => consensus(quick),
         "forecast" => forecast(quick),
         "elastic" => elastic(quick),
+        "carbon" => carbon(),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -32,10 +33,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             snapshots(quick)?;
             consensus(quick)?;
             forecast(quick)?;
-            elastic(quick)
+            elastic(quick)?;
+            carbon()
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, all"
         )),
     }
 }
@@ -612,6 +614,28 @@ fn elastic(quick: bool) -> Result<(), String> {
                 "  {label:<22} {wall:>6.3} s wall  {:>9} leased core-h  {:>5} revocations  (20 owners, {days} days after 4 weeks of history)",
                 output.metric("leased_core_h").map_or("-".into(), |v| format!("{v:.0}")),
                 output.metric("revocations").unwrap_or(f64::NAN)
+            );
+        },
+    )
+}
+
+/// The OpenDC-compatible replay of the SURF week (2.32 M fragments on 277
+/// hosts): wall time of one run after loading, events per second and peak
+/// memory of the process (loading included).
+fn carbon() -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let overrides = Overrides { seeds: Some(vec![1]), set: Vec::new() };
+    time_policies(
+        "scenarios/carbon/opendc-surf-week.toml",
+        &overrides,
+        "carbon (SURF-week replay)",
+        |label| label == "mem-NL",
+        |label, output, wall| {
+            let events = output.metric("events").unwrap_or(f64::NAN);
+            outln!(
+                "  {label:<14} {wall:>6.2} s wall  {:>6.1} M events/s  {:>5.0} MB peak RSS  (goal: <= 5 s)",
+                events / wall / 1e6,
+                peak_rss_mb()
             );
         },
     )

@@ -62,7 +62,8 @@ pub trait Prepared: Send + Sync {
 }
 
 /// Every domain.
-pub static REGISTRY: &[&dyn Domain] = &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain];
+pub static REGISTRY: &[&dyn Domain] =
+    &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain, &CarbonDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -426,6 +427,56 @@ impl DomainScenario for nimbus_elastic::scenario::Scenario {
     fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_elastic::scenario::ScenarioError;
         nimbus_elastic::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
+    }
+
+    forward_to_scenario!();
+}
+
+struct CarbonDomain;
+
+impl Domain for CarbonDomain {
+    fn name(&self) -> &'static str {
+        "carbon"
+    }
+
+    fn summary(&self) -> &'static str {
+        "carbon-aware datacenters: an OpenDC-compatible energy and carbon replay (power models, CPU-usage fragments, hourly grid intensity), placements and deferral to low-carbon hours"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_carbon::scenario::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: p.fidelity,
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["workload", "datacenter"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_carbon::scenario::{Scenario, ScenarioError};
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl DomainScenario for nimbus_carbon::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_carbon::scenario::ScenarioError;
+        nimbus_carbon::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
             ScenarioError::Param(p) => DomainError::Param(p),
             other => DomainError::Other(other.to_string()),
         })

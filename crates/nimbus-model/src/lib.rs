@@ -9,6 +9,7 @@
 
 pub mod energy;
 pub mod hardware;
+pub mod power;
 pub mod units;
 
 pub use hardware::{GpuSpec, Interconnect, NicSpec, gpu, gpu_names};

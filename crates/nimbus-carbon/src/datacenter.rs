@@ -1,0 +1,768 @@
+//! The datacenter replay: tasks of CPU-usage fragments placed on hosts by
+//! a filter/weigher scheduler, host power from utilisation, energy and
+//! carbon integrated exactly over the piecewise-constant result. It follows
+//! OpenDC's compute simulation (github.com/atlarge-research/opendc,
+//! `ComputeService`, `FilterScheduler`, `SimCpu`, `SimPowerSource`):
+//!
+//! - The run starts at the first submission; every host draws power from
+//!   then until the last task ends.
+//! - Submitted tasks wait in one FIFO queue. The head is placed on a host
+//!   that passes the filters (free cores ≥ the task's cores, free memory ≥
+//!   its memory; no over-commitment) with the highest weight; when no host
+//!   fits, the queue waits (head-of-line blocking) until a task ends. A task
+//!   larger than every host is terminated and counted, as OpenDC does.
+//! - A running task replays its fragments back to back; each lasts its
+//!   duration whatever CPU it gets (OpenDC's default `NoDelay` scaling).
+//! - A host's demand is the sum of its tasks' current fragment usages; its
+//!   utilisation is min(demand / capacity, 1) and its power the topology's
+//!   power model at that utilisation.
+//! - Energy = ∫ power dt and carbon = ∫ power · intensity dt, split exactly
+//!   at every change of power, of intensity and at each hour.
+//!
+//! Deviations from OpenDC: the candidate hosts are all hosts in topology
+//! order, ties going to the lowest index (OpenDC weighs the used hosts plus
+//! one empty host per type, in its own sorted order, and accumulates
+//! weights across calls); the placement therefore agrees where the weigher
+//! has a strict maximum. Memory sizes are compared as given (OpenDC
+//! divides a task's `mem_capacity` by 1000; [`Job::memory_mb`] does the
+//! same when built from an OpenDC file). Utilisation samples (the figure
+//! OpenDC's host table averages) are taken from time 0 every sample
+//! interval, before the events of that instant, as OpenDC's exporter does.
+
+use std::collections::VecDeque;
+
+use nimbus_sim::queue::EventQueue;
+use nimbus_sim::rng::RngStreams;
+use nimbus_sim::time::SimTime;
+
+use crate::intensity::Intensity;
+use crate::topology::HostSpec;
+
+/// One task to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its id in the trace.
+    pub id: String,
+    /// When it is submitted, ms since 1970-01-01.
+    pub submit_ms: i64,
+    /// Cores it reserves.
+    pub cores: u32,
+    /// Memory it reserves, MB.
+    pub memory_mb: f64,
+    /// Its fragments: indices into [`Workload::fragments`].
+    pub fragments: std::ops::Range<usize>,
+}
+
+/// Tasks and their fragments (duration ms, CPU usage MHz), in submission
+/// order (ties in file order).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Workload {
+    /// Tasks by submission time.
+    pub jobs: Vec<Job>,
+    /// (duration ms, usage MHz) of every fragment, grouped by task.
+    pub fragments: Vec<(u64, f64)>,
+}
+
+impl Workload {
+    /// From an OpenDC trace: fragments grouped by task in file order, a gap
+    /// between a task's fragments becoming a fragment of zero usage, and
+    /// memory divided by 1000 as OpenDC's loader does (`mem_capacity` is in
+    /// KB in OpenDC's files).
+    pub fn from_opendc(trace: &nimbus_trace::opendc::Workload) -> Result<Workload, String> {
+        let n = trace.tasks.len();
+        let mut per_task: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, f) in trace.fragments.iter().enumerate() {
+            per_task[f.task].push(i);
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| trace.tasks[i].submit_ms);
+        let mut jobs = Vec::with_capacity(n);
+        let mut fragments = Vec::with_capacity(trace.fragments.len());
+        for i in order {
+            let t = &trace.tasks[i];
+            let first = fragments.len();
+            let mut at = t.submit_ms;
+            for &fi in &per_task[i] {
+                let f = &trace.fragments[fi];
+                if f.start_ms > at {
+                    fragments.push(((f.start_ms - at) as u64, 0.0));
+                }
+                fragments.push((f.duration_ms.max(0) as u64, f.cpu_usage_mhz));
+                at = at.max(f.start_ms) + f.duration_ms.max(0);
+            }
+            if t.cpu_count == 0 {
+                return Err(format!("task `{}` asks for 0 cores", t.id));
+            }
+            jobs.push(Job {
+                id: t.id.clone(),
+                submit_ms: t.submit_ms,
+                cores: t.cpu_count,
+                memory_mb: (t.mem_capacity_mb / 1000.0).round(),
+                fragments: first..fragments.len(),
+            });
+        }
+        Ok(Workload { jobs, fragments })
+    }
+
+    /// ms a job runs (the sum of its fragments).
+    pub fn run_ms(&self, job: &Job) -> u64 {
+        self.fragments[job.fragments.clone()].iter().map(|f| f.0).sum()
+    }
+}
+
+/// How the scheduler weighs the hosts that fit (OpenDC's prefab policies
+/// by their weigher, plus the classic bin-packing rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// The first host that fits.
+    FirstFit,
+    /// Most free memory (OpenDC `Mem`: spreads).
+    Mem,
+    /// Least free memory (OpenDC `MemInv`: packs).
+    MemInv,
+    /// Fewest tasks (OpenDC `ActiveServers`).
+    ActiveServers,
+    /// Most tasks (OpenDC `ActiveServersInv`).
+    ActiveServersInv,
+    /// Most free cores.
+    WorstFit,
+    /// Fewest free cores.
+    BestFit,
+    /// A host that fits, uniformly at random from the seed.
+    Random,
+}
+
+impl Placement {
+    /// Names used in scenarios.
+    pub const NAMES: [&'static str; 8] =
+        ["first-fit", "mem", "mem-inv", "active-servers", "active-servers-inv", "worst-fit", "best-fit", "random"];
+
+    /// By name.
+    pub fn from_name(name: &str) -> Option<Placement> {
+        let all = [
+            Placement::FirstFit,
+            Placement::Mem,
+            Placement::MemInv,
+            Placement::ActiveServers,
+            Placement::ActiveServersInv,
+            Placement::WorstFit,
+            Placement::BestFit,
+            Placement::Random,
+        ];
+        Placement::NAMES.iter().position(|n| *n == name).map(|i| all[i])
+    }
+}
+
+/// Deferral of tasks to low-carbon hours (OpenDC's `Timeshift` policy,
+/// after Let's Wait Awhile): a task with slack waits while the intensity is
+/// above the `quantile` of the last `window_h` hourly values, until its
+/// slack runs out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeShift {
+    /// The quantile below which intensity counts as low (OpenDC: 0.2–0.35).
+    pub quantile: f64,
+    /// Hours of history the quantile is taken over (OpenDC: 168).
+    pub window_h: usize,
+    /// How long a task may wait past its submission, as a multiple of its
+    /// run time (OpenDC's `deferAll` deadline: 3 × duration from
+    /// submission, i.e. 2 × of slack).
+    pub slack_factor: f64,
+}
+
+/// What a run is given.
+#[derive(Debug, Clone)]
+pub struct Config<'a> {
+    /// Every host, expanded.
+    pub hosts: Vec<&'a HostSpec>,
+    /// The weigher.
+    pub placement: Placement,
+    /// Grid intensity (absent: carbon is not accounted).
+    pub intensity: Option<&'a Intensity>,
+    /// Power at the meter ÷ IT power.
+    pub pue: f64,
+    /// Deferral to low-carbon hours, if any.
+    pub time_shift: Option<TimeShift>,
+    /// The run's seed (the `random` placement).
+    pub seed: u64,
+    /// Interval of the utilisation samples and series, ms.
+    pub sample_ms: u64,
+}
+
+/// One task's fate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskRecord {
+    /// Index into [`Workload::jobs`].
+    pub job: usize,
+    /// Host it ran on (none: terminated).
+    pub host: Option<usize>,
+    /// ms since the run's start.
+    pub submit_ms: u64,
+    /// ms since the run's start.
+    pub start_ms: u64,
+    /// ms since the run's start.
+    pub end_ms: u64,
+}
+
+/// One sample interval of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Interval {
+    /// IT energy, J.
+    pub energy_j: f64,
+    /// Carbon at the meter, g.
+    pub carbon_g: f64,
+    /// Mean intensity weighted by time, gCO2/kWh.
+    pub intensity_ms: f64,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// First submission, ms since 1970.
+    pub start_ms: i64,
+    /// Duration of the run, ms (to the last task's end).
+    pub duration_ms: u64,
+    /// IT energy (the hosts), J.
+    pub energy_j: f64,
+    /// Energy per host, J (sums to `energy_j`).
+    pub host_energy_j: Vec<f64>,
+    /// Operational carbon at the meter (IT × PUE), g.
+    pub carbon_g: f64,
+    /// IT energy above the hosts' idle power, J (what placement and
+    /// deferral move; idle power is drawn regardless).
+    pub dynamic_energy_j: f64,
+    /// Carbon of the dynamic energy, g.
+    pub dynamic_carbon_g: f64,
+    /// Highest IT power, W.
+    pub peak_power_w: f64,
+    /// Time-weighted mean host utilisation.
+    pub mean_utilization: f64,
+    /// Mean of the hosts' utilisation sampled every `sample_ms` (OpenDC's
+    /// host-table average).
+    pub mean_sampled_utilization: f64,
+    /// Tasks, in [`Workload::jobs`] order.
+    pub tasks: Vec<TaskRecord>,
+    /// Tasks larger than every host (never run).
+    pub terminated: usize,
+    /// Per sample interval from the start.
+    pub intervals: Vec<Interval>,
+    /// Events processed.
+    pub events: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Event {
+    Submit(usize),
+    FragmentEnd(usize),
+    /// A deferred task's slack ran out or the hour turned.
+    Recheck,
+}
+
+struct Host {
+    capacity_mhz: f64,
+    cores_free: u32,
+    memory_free: f64,
+    tasks: u32,
+    demand_mhz: f64,
+    watts: f64,
+    utilization: f64,
+    energy_j: f64,
+    since_ms: u64,
+}
+
+struct Running {
+    host: usize,
+    fragment: usize,
+    usage: f64,
+}
+
+struct Replay<'a> {
+    workload: &'a Workload,
+    config: &'a Config<'a>,
+    specs: Vec<&'a HostSpec>,
+    hosts: Vec<Host>,
+    max_cores: u32,
+    max_memory: f64,
+    start_ms: i64,
+    // Datacenter totals, integrated up to `last_ms`.
+    last_ms: u64,
+    total_watts: f64,
+    total_utilization: f64,
+    energy_j: f64,
+    carbon_g: f64,
+    idle_watts: f64,
+    dynamic_energy_j: f64,
+    dynamic_carbon_g: f64,
+    utilization_ms: f64,
+    peak_w: f64,
+    next_sample_ms: u64,
+    samples: u64,
+    sampled_utilization: f64,
+    intervals: Vec<Interval>,
+    running: Vec<Option<Running>>,
+    records: Vec<TaskRecord>,
+    queue: VecDeque<usize>,
+    terminated: usize,
+    events: EventQueue<Event>,
+    rng: nimbus_sim::rng::SimRng,
+    outside_trace: Option<i64>,
+    /// The earliest pending recheck of deferred tasks (u64::MAX: none).
+    recheck_at: u64,
+}
+
+/// Runs `workload` on `config`.
+pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> {
+    if config.hosts.is_empty() {
+        return Err("no hosts".into());
+    }
+    if config.sample_ms == 0 {
+        return Err("the sample interval must be above 0 ms".into());
+    }
+    let start_ms = workload.jobs.iter().map(|j| j.submit_ms).min().unwrap_or(0);
+    let hosts: Vec<Host> = config
+        .hosts
+        .iter()
+        .map(|h| Host {
+            capacity_mhz: h.capacity_mhz(),
+            cores_free: h.cores,
+            memory_free: h.memory_mb,
+            tasks: 0,
+            demand_mhz: 0.0,
+            watts: h.power.watts(0.0),
+            utilization: 0.0,
+            energy_j: 0.0,
+            since_ms: 0,
+        })
+        .collect();
+    let total_watts = hosts.iter().map(|h| h.watts).sum();
+    let mut replay = Replay {
+        workload,
+        config,
+        specs: config.hosts.clone(),
+        max_cores: config.hosts.iter().map(|h| h.cores).max().unwrap_or(0),
+        max_memory: config.hosts.iter().map(|h| h.memory_mb).fold(0.0, f64::max),
+        hosts,
+        start_ms,
+        last_ms: 0,
+        total_watts,
+        total_utilization: 0.0,
+        energy_j: 0.0,
+        carbon_g: 0.0,
+        idle_watts: total_watts,
+        dynamic_energy_j: 0.0,
+        dynamic_carbon_g: 0.0,
+        utilization_ms: 0.0,
+        peak_w: total_watts,
+        next_sample_ms: 0,
+        samples: 0,
+        sampled_utilization: 0.0,
+        intervals: Vec::new(),
+        running: (0..workload.jobs.len()).map(|_| None).collect(),
+        records: workload
+            .jobs
+            .iter()
+            .enumerate()
+            .map(|(i, j)| TaskRecord {
+                job: i,
+                host: None,
+                submit_ms: (j.submit_ms - start_ms) as u64,
+                start_ms: 0,
+                end_ms: 0,
+            })
+            .collect(),
+        queue: VecDeque::new(),
+        terminated: 0,
+        events: EventQueue::with_capacity(workload.jobs.len() + 16),
+        rng: RngStreams::new(config.seed).stream("placement"),
+        outside_trace: None,
+        recheck_at: u64::MAX,
+    };
+    for (i, j) in workload.jobs.iter().enumerate() {
+        replay.events.schedule(ms_time((j.submit_ms - start_ms) as u64), Event::Submit(i));
+    }
+    let mut count = 0u64;
+    while let Some((at, event)) = replay.events.pop() {
+        count += 1;
+        let now = at.as_nanos() / 1_000_000;
+        replay.advance(now);
+        match event {
+            Event::Submit(i) => {
+                replay.queue.push_back(i);
+                replay.schedule(now);
+            }
+            Event::FragmentEnd(i) => replay.next_fragment(i, now),
+            Event::Recheck => {
+                if now >= replay.recheck_at {
+                    replay.recheck_at = u64::MAX;
+                }
+                replay.schedule(now);
+            }
+        }
+    }
+    if let Some(ms) = replay.outside_trace {
+        let trace = config.intensity.expect("only with a trace");
+        let end = start_ms + replay.last_ms as i64;
+        return Err(trace.covers(ms.min(start_ms), end.max(ms + 1)).err().unwrap_or_default());
+    }
+    let duration_ms = replay.last_ms;
+    let hosts = replay.hosts.len() as f64;
+    let mut host_energy_j = Vec::with_capacity(replay.hosts.len());
+    for h in &mut replay.hosts {
+        h.energy_j += h.watts * (duration_ms - h.since_ms) as f64 * 1e-3;
+        host_energy_j.push(h.energy_j);
+    }
+    Ok(Outcome {
+        start_ms,
+        duration_ms,
+        energy_j: replay.energy_j,
+        host_energy_j,
+        carbon_g: replay.carbon_g,
+        dynamic_energy_j: replay.dynamic_energy_j,
+        dynamic_carbon_g: replay.dynamic_carbon_g,
+        peak_power_w: replay.peak_w,
+        mean_utilization: if duration_ms > 0 { replay.utilization_ms / (hosts * duration_ms as f64) } else { 0.0 },
+        mean_sampled_utilization: if replay.samples > 0 {
+            replay.sampled_utilization / (replay.samples as f64 * hosts)
+        } else {
+            f64::NAN
+        },
+        tasks: replay.records,
+        terminated: replay.terminated,
+        intervals: replay.intervals,
+        events: count,
+    })
+}
+
+fn ms_time(ms: u64) -> SimTime {
+    SimTime::from_nanos(ms.saturating_mul(1_000_000))
+}
+
+impl Replay<'_> {
+    /// Integrates the datacenter's power up to `now` (ms since the start),
+    /// split at sample boundaries and intensity changes.
+    fn advance(&mut self, now: u64) {
+        while self.next_sample_ms <= now {
+            // A sample sees the state in force just before its instant.
+            let s = self.next_sample_ms;
+            self.integrate(s);
+            self.samples += 1;
+            self.sampled_utilization += self.total_utilization;
+            self.next_sample_ms += self.config.sample_ms;
+        }
+        self.integrate(now);
+    }
+
+    fn integrate(&mut self, now: u64) {
+        while self.last_ms < now {
+            let bin = (self.last_ms / self.config.sample_ms) as usize;
+            let bin_end = (bin as u64 + 1) * self.config.sample_ms;
+            let mut until = now.min(bin_end);
+            let mut ci = 0.0;
+            if let Some(trace) = self.config.intensity {
+                let abs = self.start_ms + self.last_ms as i64;
+                match trace.at(abs) {
+                    Some((value, next)) => {
+                        ci = value;
+                        until = until.min((next - self.start_ms) as u64);
+                    }
+                    None => {
+                        self.outside_trace.get_or_insert(abs);
+                    }
+                }
+            }
+            let dt = (until - self.last_ms) as f64;
+            let joules = self.total_watts * dt * 1e-3;
+            let carbon = ci * joules * self.config.pue / 3.6e6;
+            self.energy_j += joules;
+            self.carbon_g += carbon;
+            let dynamic = (self.total_watts - self.idle_watts).max(0.0) * dt * 1e-3;
+            self.dynamic_energy_j += dynamic;
+            self.dynamic_carbon_g += ci * dynamic * self.config.pue / 3.6e6;
+            self.utilization_ms += self.total_utilization * dt;
+            if self.intervals.len() <= bin {
+                self.intervals.resize(bin + 1, Interval::default());
+            }
+            let slot = &mut self.intervals[bin];
+            slot.energy_j += joules;
+            slot.carbon_g += carbon;
+            slot.intensity_ms += ci * dt;
+            self.last_ms = until;
+        }
+    }
+
+    /// Sets host `h`'s demand at `now` (the datacenter is integrated to now).
+    fn set_demand(&mut self, h: usize, demand: f64, now: u64) {
+        let host = &mut self.hosts[h];
+        host.energy_j += host.watts * (now - host.since_ms) as f64 * 1e-3;
+        host.since_ms = now;
+        // No float residue once the host is empty.
+        host.demand_mhz = if host.tasks == 0 { 0.0 } else { demand.max(0.0) };
+        let utilization = (host.demand_mhz / host.capacity_mhz).min(1.0);
+        let watts = self.specs[h].power.watts(utilization);
+        self.total_watts += watts - host.watts;
+        self.total_utilization += utilization - host.utilization;
+        host.watts = watts;
+        host.utilization = utilization;
+        self.peak_w = self.peak_w.max(self.total_watts);
+    }
+
+    fn fits(&self, h: usize, job: usize) -> bool {
+        let j = &self.workload.jobs[job];
+        let host = &self.hosts[h];
+        host.cores_free >= j.cores && host.memory_free >= j.memory_mb
+    }
+
+    fn pick(&mut self, job: usize) -> Option<usize> {
+        let placement = self.config.placement;
+        if placement == Placement::Random {
+            let fitting: Vec<usize> = (0..self.hosts.len()).filter(|&h| self.fits(h, job)).collect();
+            if fitting.is_empty() {
+                return None;
+            }
+            let k = (self.rng.next_u64() % fitting.len() as u64) as usize;
+            return Some(fitting[k]);
+        }
+        let mut best: Option<(usize, f64)> = None;
+        for h in 0..self.hosts.len() {
+            if !self.fits(h, job) {
+                continue;
+            }
+            let host = &self.hosts[h];
+            let weight = match placement {
+                Placement::FirstFit => return Some(h),
+                Placement::Mem => host.memory_free,
+                Placement::MemInv => -host.memory_free,
+                Placement::ActiveServers => -(host.tasks as f64),
+                Placement::ActiveServersInv => host.tasks as f64,
+                Placement::WorstFit => host.cores_free as f64,
+                Placement::BestFit => -(host.cores_free as f64),
+                Placement::Random => unreachable!("handled above"),
+            };
+            if best.is_none_or(|(_, w)| weight > w) {
+                best = Some((h, weight));
+            }
+        }
+        best.map(|(h, _)| h)
+    }
+
+    /// Whether the queue head should wait for cleaner power.
+    fn defer(&mut self, job: usize, now: u64) -> bool {
+        let (Some(shift), Some(trace)) = (self.config.time_shift, self.config.intensity) else { return false };
+        let j = &self.workload.jobs[job];
+        let run = self.workload.run_ms(j) as f64;
+        let deadline = self.records[job].submit_ms + (run * shift.slack_factor).round() as u64;
+        if now >= deadline {
+            return false;
+        }
+        let abs = self.start_ms + now as i64;
+        let Some((current, next)) = trace.at(abs) else { return false };
+        let hour = 3_600_000i64;
+        let mut window: Vec<f64> =
+            (1..=shift.window_h as i64).filter_map(|k| trace.at(abs - k * hour).map(|(v, _)| v)).collect();
+        if window.is_empty() {
+            return false;
+        }
+        window.sort_by(f64::total_cmp);
+        let threshold = window[((window.len() - 1) as f64 * shift.quantile).round() as usize];
+        if current <= threshold {
+            return false;
+        }
+        // Look again when the intensity next changes or the slack ends.
+        let wake = ((next - self.start_ms) as u64).min(deadline).max(now + 1);
+        // One pending recheck serves every deferred task.
+        if wake < self.recheck_at || self.recheck_at <= now {
+            self.recheck_at = wake;
+            self.events.schedule(ms_time(wake), Event::Recheck);
+        }
+        true
+    }
+
+    /// Places queued tasks in order until the head does not fit.
+    fn schedule(&mut self, now: u64) {
+        let mut deferred = VecDeque::new();
+        while let Some(&job) = self.queue.front() {
+            let j = &self.workload.jobs[job];
+            if j.cores > self.max_cores || j.memory_mb > self.max_memory {
+                self.queue.pop_front();
+                self.terminated += 1;
+                let r = &mut self.records[job];
+                r.start_ms = now;
+                r.end_ms = now;
+                continue;
+            }
+            if self.defer(job, now) {
+                // Deferred tasks step aside; the others keep their order.
+                self.queue.pop_front();
+                deferred.push_back(job);
+                continue;
+            }
+            let Some(h) = self.pick(job) else { break };
+            self.queue.pop_front();
+            self.start(job, h, now);
+        }
+        // Deferred tasks rejoin ahead of the rest, in their order.
+        while let Some(job) = deferred.pop_back() {
+            self.queue.push_front(job);
+        }
+    }
+
+    fn start(&mut self, job: usize, h: usize, now: u64) {
+        let j = &self.workload.jobs[job];
+        let host = &mut self.hosts[h];
+        host.cores_free -= j.cores;
+        host.memory_free -= j.memory_mb;
+        host.tasks += 1;
+        let r = &mut self.records[job];
+        r.host = Some(h);
+        r.start_ms = now;
+        self.running[job] = Some(Running { host: h, fragment: j.fragments.start, usage: 0.0 });
+        self.enter_fragment(job, now);
+    }
+
+    /// Starts the task's current fragment, skipping empty ones; ends the
+    /// task after its last.
+    fn enter_fragment(&mut self, job: usize, now: u64) {
+        let end = self.workload.jobs[job].fragments.end;
+        let run = self.running[job].as_mut().expect("running");
+        while run.fragment < end && self.workload.fragments[run.fragment].0 == 0 {
+            run.fragment += 1;
+        }
+        let (h, old) = (run.host, run.usage);
+        if run.fragment == end {
+            self.running[job] = None;
+            let j = &self.workload.jobs[job];
+            let host = &mut self.hosts[h];
+            host.cores_free += j.cores;
+            host.memory_free += j.memory_mb;
+            host.tasks -= 1;
+            let demand = host.demand_mhz - old;
+            self.set_demand(h, demand, now);
+            self.records[job].end_ms = now;
+            self.schedule(now);
+            return;
+        }
+        let (ms, usage) = self.workload.fragments[run.fragment];
+        run.usage = usage;
+        let demand = self.hosts[h].demand_mhz - old + usage;
+        self.set_demand(h, demand, now);
+        self.events.schedule(ms_time(now + ms), Event::FragmentEnd(job));
+    }
+
+    fn next_fragment(&mut self, job: usize, now: u64) {
+        if let Some(run) = self.running[job].as_mut() {
+            run.fragment += 1;
+            self.enter_fragment(job, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nimbus_model::power::PowerModel;
+
+    fn host(cores: u32, power: PowerModel) -> HostSpec {
+        HostSpec { name: "h".into(), count: 1, cores, core_mhz: 1000.0, memory_mb: 1000.0, power }
+    }
+
+    fn job(id: &str, submit_ms: i64, cores: u32, fragments: std::ops::Range<usize>) -> Job {
+        Job { id: id.into(), submit_ms, cores, memory_mb: 100.0, fragments }
+    }
+
+    fn config<'a>(hosts: Vec<&'a HostSpec>, placement: Placement) -> Config<'a> {
+        Config { hosts, placement, intensity: None, pue: 1.0, time_shift: None, seed: 1, sample_ms: 3_600_000 }
+    }
+
+    #[test]
+    fn energy_of_two_tasks_by_hand() {
+        let linear = PowerModel::Linear { idle_w: 100.0, max_w: 200.0 };
+        let h = host(4, linear);
+        // Task a: 1 h at 2,000 MHz then 1 h at 4,000 MHz; task b from 30
+        // min: 1 h at 1,000 MHz. Capacity 4,000 MHz.
+        let w = Workload {
+            jobs: vec![job("a", 0, 2, 0..2), job("b", 1_800_000, 2, 2..3)],
+            fragments: vec![(3_600_000, 2000.0), (3_600_000, 4000.0), (3_600_000, 1000.0)],
+        };
+        let out = run(&w, &config(vec![&h], Placement::FirstFit)).expect("ok");
+        // u: 0.5 for 30 min, 0.75 for 30 min, 1 (capped from 1.25) for 30
+        // min, 1 for 30 min → W: 150, 175, 200, 200 for 0.5 h each.
+        let expected_wh = 0.5 * (150.0 + 175.0 + 200.0 + 200.0);
+        assert!((out.energy_j / 3600.0 - expected_wh).abs() < 1e-9, "{}", out.energy_j / 3600.0);
+        assert_eq!(out.duration_ms, 7_200_000);
+        assert!((out.host_energy_j[0] - out.energy_j).abs() < 1e-6, "energy is conserved per host");
+        assert_eq!(out.tasks[1].start_ms, 1_800_000);
+        assert_eq!(out.tasks[1].end_ms, 5_400_000);
+        assert_eq!(out.peak_power_w, 200.0);
+        // Two hourly intervals, each with its own energy.
+        assert_eq!(out.intervals.len(), 2);
+        assert!((out.intervals[0].energy_j / 3600.0 - 0.5 * (150.0 + 175.0)).abs() < 1e-9);
+        assert!((out.mean_utilization - (0.5 + 0.75 + 1.0 + 1.0) / 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn queue_waits_for_cores_and_big_tasks_are_terminated() {
+        let h = host(4, PowerModel::Constant { watts: 10.0 });
+        let w = Workload {
+            jobs: vec![job("a", 0, 4, 0..1), job("b", 0, 2, 1..2), job("huge", 10, 8, 2..3)],
+            fragments: vec![(1000, 1.0), (500, 1.0), (500, 1.0)],
+        };
+        let out = run(&w, &config(vec![&h], Placement::Mem)).expect("ok");
+        assert_eq!(out.tasks[1].start_ms, 1000, "b waits for a's cores");
+        assert_eq!(out.tasks[1].end_ms, 1500);
+        assert_eq!(out.terminated, 1);
+        assert_eq!(out.tasks[2].host, None);
+        assert!((out.energy_j - 10.0 * 1.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn placements_spread_or_pack() {
+        let sqrt = PowerModel::Sqrt { idle_w: 0.0, max_w: 100.0 };
+        let hosts = [host(4, sqrt.clone()), host(4, sqrt.clone())];
+        let w = Workload {
+            jobs: vec![job("a", 0, 1, 0..1), job("b", 0, 1, 1..2)],
+            fragments: vec![(1000, 1000.0), (1000, 1000.0)],
+        };
+        let spread = run(&w, &config(hosts.iter().collect(), Placement::Mem)).expect("ok");
+        let packed = run(&w, &config(hosts.iter().collect(), Placement::MemInv)).expect("ok");
+        assert_eq!((spread.tasks[0].host, spread.tasks[1].host), (Some(0), Some(1)));
+        assert_eq!((packed.tasks[0].host, packed.tasks[1].host), (Some(0), Some(0)));
+        // Concave power: two hosts at 25% draw more than one at 50%.
+        assert!((spread.energy_j - 2.0 * 100.0 * 0.5).abs() < 1e-9);
+        assert!((packed.energy_j - 100.0 * 0.5f64.sqrt()).abs() < 1e-9);
+    }
+
+    #[test]
+    fn carbon_follows_the_hourly_intensity() {
+        let h = host(1, PowerModel::Constant { watts: 1000.0 });
+        let w = Workload { jobs: vec![job("a", 1_800_000, 1, 0..1)], fragments: vec![(3_600_000, 1.0)] };
+        let ci = Intensity { name: "t".into(), start_ms: 0, step_ms: 3_600_000, values: vec![100.0, 300.0] };
+        let mut c = config(vec![&h], Placement::FirstFit);
+        c.intensity = Some(&ci);
+        c.pue = 1.5;
+        let out = run(&w, &c).expect("ok");
+        // 0.5 kWh at 100 and 0.5 kWh at 300, times PUE 1.5.
+        assert!((out.carbon_g - 1.5 * (50.0 + 150.0)).abs() < 1e-9, "{}", out.carbon_g);
+        let short = Intensity { values: vec![100.0], ..ci.clone() };
+        c.intensity = Some(&short);
+        let e = run(&w, &c).expect_err("an error");
+        assert!(e.contains("covers") && e.contains("the run spans"), "{e}");
+    }
+
+    #[test]
+    fn time_shift_waits_for_a_low_hour_within_slack() {
+        let h = host(1, PowerModel::Linear { idle_w: 0.0, max_w: 1000.0 });
+        // A day of history, then hours 24.. at 500, 100, 500.
+        let mut values = vec![300.0; 24];
+        values.extend([500.0, 100.0, 500.0, 500.0]);
+        let ci = Intensity { name: "t".into(), start_ms: 0, step_ms: 3_600_000, values };
+        let w = Workload { jobs: vec![job("a", 24 * 3_600_000, 1, 0..1)], fragments: vec![(3_600_000, 1000.0)] };
+        let mut c = config(vec![&h], Placement::FirstFit);
+        c.intensity = Some(&ci);
+        c.time_shift = Some(TimeShift { quantile: 0.2, window_h: 24, slack_factor: 2.0 });
+        let out = run(&w, &c).expect("ok");
+        assert_eq!(out.tasks[0].start_ms, 3_600_000, "waits one hour for the 100 g hour");
+        assert!((out.carbon_g - 100.0).abs() < 1e-9);
+        // Without slack it runs at once.
+        c.time_shift = Some(TimeShift { quantile: 0.2, window_h: 24, slack_factor: 0.0 });
+        assert_eq!(run(&w, &c).expect("ok").tasks[0].start_ms, 0);
+    }
+}

@@ -1,0 +1,22 @@
+//! Carbon-aware datacenters: an energy and carbon substrate compatible with
+//! OpenDC, and the systems that decide where and when work runs to cut
+//! carbon.
+//!
+//! - [`topology`]: hosts with cores, memory and power models, from OpenDC's
+//!   topology JSON (both layouts) or inline.
+//! - [`intensity`]: grid carbon intensity over time, from OpenDC,
+//!   Electricity Maps and GreenDCC files; gaps and negative values refused.
+//! - [`datacenter`]: the replay of tasks of CPU-usage fragments on hosts
+//!   (filter/weigher placement, FIFO queue), with energy and carbon
+//!   integrated exactly; optional deferral to low-carbon hours.
+//! - [`scenario`]: scenario keys → runs; metrics with units in their names.
+//!
+//! Architecture invariants: no other domain crate and no lab; integer
+//! simulated time (ms); energy = ∫ power dt, per host and in total
+//! (asserted in tests); every random draw from a named stream of the run's
+//! seed.
+
+pub mod datacenter;
+pub mod intensity;
+pub mod scenario;
+pub mod topology;
