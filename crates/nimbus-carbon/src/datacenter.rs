@@ -130,6 +130,12 @@ pub enum Placement {
     BestFit,
     /// A host that fits, uniformly at random from the seed.
     Random,
+    /// The fitting host where the task costs least: the grid intensity now
+    /// times the energy it adds (dynamic power over its run, plus idle
+    /// power when it wakes a powered-off host), plus its embodied charge
+    /// (`Config::embodied_rate` × cores × run time). With no embodied
+    /// rate this is the operational-only metric.
+    LowestCost,
 }
 
 impl Placement {
@@ -186,6 +192,15 @@ pub struct Config<'a> {
     pub seed: u64,
     /// Interval of the utilisation samples and series, ms.
     pub sample_ms: u64,
+    /// Hosts draw nothing while they run no task (OpenDC's zero-idle
+    /// decorator; a fleet that powers idle servers off).
+    pub power_off_idle: bool,
+    /// `LowestCost`: embodied carbon charged per core per ms, per host (g).
+    pub embodied_rate: Vec<f64>,
+    /// Restricts each task (by index in [`Workload::jobs`]) to a set of
+    /// hosts given by an id per host (`host_group`): task j may run only on
+    /// hosts whose group is `assigned[j]` (an offline plan).
+    pub assigned: Option<(Vec<usize>, Vec<usize>)>,
 }
 
 /// One task's fate.
@@ -327,7 +342,7 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
             memory_free: h.memory_mb,
             tasks: 0,
             demand_mhz: 0.0,
-            watts: h.power.watts(0.0),
+            watts: if config.power_off_idle { 0.0 } else { h.power.watts(0.0) },
             utilization: 0.0,
             energy_j: 0.0,
             since_ms: 0,
@@ -497,7 +512,8 @@ impl Replay<'_> {
         // No float residue once the host is empty.
         host.demand_mhz = if host.tasks == 0 { 0.0 } else { demand.max(0.0) };
         let utilization = (host.demand_mhz / host.capacity_mhz).min(1.0);
-        let watts = self.specs[h].power.watts(utilization);
+        let watts =
+            if self.config.power_off_idle && host.tasks == 0 { 0.0 } else { self.specs[h].power.watts(utilization) };
         self.total_watts += watts - host.watts;
         self.total_utilization += utilization - host.utilization;
         host.watts = watts;
@@ -508,7 +524,28 @@ impl Replay<'_> {
     fn fits(&self, h: usize, job: usize) -> bool {
         let j = &self.workload.jobs[job];
         let host = &self.hosts[h];
+        if let Some((groups, assigned)) = &self.config.assigned
+            && groups[h] != assigned[job]
+        {
+            return false;
+        }
         host.cores_free >= j.cores && host.memory_free >= j.memory_mb
+    }
+
+    /// What task `job` would cost on host `h` now (`LowestCost`), g.
+    fn cost(&self, h: usize, job: usize, ci: f64) -> f64 {
+        let j = &self.workload.jobs[job];
+        let host = &self.hosts[h];
+        let run_ms = self.workload.run_ms(j) as f64;
+        // Mean usage over its run, held against the host's current demand.
+        let fragments = &self.workload.fragments[j.fragments.clone()];
+        let usage = if run_ms > 0.0 { fragments.iter().map(|f| f.0 as f64 * f.1).sum::<f64>() / run_ms } else { 0.0 };
+        let power = &self.specs[h].power;
+        let before = if self.config.power_off_idle && host.tasks == 0 { 0.0 } else { power.watts(host.utilization) };
+        let after = power.watts(((host.demand_mhz + usage) / host.capacity_mhz).min(1.0));
+        let operational = ci * (after - before) * run_ms * 1e-3 / 3.6e6;
+        let embodied = self.config.embodied_rate.get(h).copied().unwrap_or(0.0) * j.cores as f64 * run_ms;
+        operational + embodied
     }
 
     fn pick(&mut self, job: usize) -> Option<usize> {
@@ -521,6 +558,10 @@ impl Replay<'_> {
             let k = (self.rng.next_u64() % fitting.len() as u64) as usize;
             return Some(fitting[k]);
         }
+        let ci = match (placement, self.config.intensity) {
+            (Placement::LowestCost, Some(trace)) => trace.at(self.start_ms + self.last_ms as i64).map_or(0.0, |v| v.0),
+            _ => 0.0,
+        };
         let mut best: Option<(usize, f64)> = None;
         for h in 0..self.hosts.len() {
             if !self.fits(h, job) {
@@ -535,6 +576,7 @@ impl Replay<'_> {
                 Placement::ActiveServersInv => host.tasks as f64,
                 Placement::WorstFit => host.cores_free as f64,
                 Placement::BestFit => -(host.cores_free as f64),
+                Placement::LowestCost => -self.cost(h, job, ci),
                 Placement::Random => unreachable!("handled above"),
             };
             if best.is_none_or(|(_, w)| weight > w) {
@@ -669,7 +711,18 @@ mod tests {
     }
 
     fn config<'a>(hosts: Vec<&'a HostSpec>, placement: Placement) -> Config<'a> {
-        Config { hosts, placement, intensity: None, pue: 1.0, time_shift: None, seed: 1, sample_ms: 3_600_000 }
+        Config {
+            hosts,
+            placement,
+            intensity: None,
+            pue: 1.0,
+            time_shift: None,
+            seed: 1,
+            sample_ms: 3_600_000,
+            power_off_idle: false,
+            embodied_rate: Vec::new(),
+            assigned: None,
+        }
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! - [`datacenter`]: the replay of tasks of CPU-usage fragments on hosts
 //!   (filter/weigher placement, FIFO queue), with energy and carbon
 //!   integrated exactly; optional deferral to low-carbon hours.
+//! - [`embodied`]: servers' embodied carbon from the Boavizta database.
+//! - [`sunk_carbon`]: SunkCarbon (SoCC'24): placers parameterised by the
+//!   carbon metric on a fleet of server generations, and the sweep of the
+//!   factors that make embodied-inclusive metrics raise the real footprint.
+//! - [`cdn_shifter`]: CDN-Shifter (SoCC'24): hourly routing LPs of user
+//!   demand to edge sites under an added-latency bound, and weekly
+//!   capacity shifting.
 //! - [`scenario`]: scenario keys → runs; metrics with units in their names.
 //!
 //! Architecture invariants: no other domain crate and no lab; integer
@@ -16,7 +23,12 @@
 //! (asserted in tests); every random draw from a named stream of the run's
 //! seed.
 
+pub mod cdn_scenario;
+pub mod cdn_shifter;
 pub mod datacenter;
+pub mod embodied;
+pub mod fleet_scenario;
 pub mod intensity;
 pub mod scenario;
+pub mod sunk_carbon;
 pub mod topology;

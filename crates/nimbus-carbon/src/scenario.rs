@@ -60,6 +60,8 @@ pub struct PolicyInfo {
     pub fidelity: &'static str,
     /// Parameters it accepts.
     pub params: &'static [&'static str],
+    /// The `[datacenter] kind` it runs on: `replay` or `fleet`.
+    pub model: &'static str,
 }
 
 const LOCATION: &[&str] = &["carbon", "carbon_column"];
@@ -74,6 +76,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host with the most free memory (spreads tasks)",
         fidelity: "validated (OpenDC demo energy and carbon)",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "mem-inv",
@@ -82,6 +85,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host with the least free memory (packs tasks)",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "active-servers",
@@ -90,6 +94,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host running the fewest tasks",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "active-servers-inv",
@@ -98,6 +103,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host running the most tasks",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "first-fit",
@@ -106,6 +112,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the first host in topology order that fits",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "worst-fit",
@@ -114,6 +121,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host with the most free cores",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "best-fit",
@@ -122,6 +130,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "the fitting host with the fewest free cores",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "random",
@@ -130,6 +139,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "a fitting host uniformly at random (seeded)",
         fidelity: "modelled",
         params: LOCATION,
+        model: "replay",
     },
     PolicyInfo {
         name: "timeshift",
@@ -138,8 +148,68 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "`mem` placement; a task waits while intensity is above the `quantile` (0.2) of the last `window_h` (168) hours, at most `slack_factor` (2) × its run time",
         fidelity: "modelled",
         params: SHIFT,
+        model: "replay",
+    },
+    PolicyInfo {
+        name: "operational",
+        kind: "baseline",
+        source: "SunkCarbon (SoCC'24): the operational-only metric",
+        summary: "each job where the energy it adds × intensity is lowest (`placer` greedy or ilp)",
+        fidelity: "modelled",
+        params: PLACER,
+        model: "fleet",
+    },
+    PolicyInfo {
+        name: "sci",
+        kind: "baseline",
+        source: "Green Software Foundation SCI; SunkCarbon (SoCC'24)",
+        summary: "operational cost + embodied × time share of the lifetime × share of the server's cores",
+        fidelity: "modelled",
+        params: PLACER,
+        model: "fleet",
+    },
+    PolicyInfo {
+        name: "core-hour",
+        kind: "baseline",
+        source: "per-core-hour amortisation; SunkCarbon (SoCC'24)",
+        summary: "operational cost + embodied ÷ (lifetime × cores × `expected_utilization`, 0.5) per core-hour",
+        fidelity: "modelled",
+        params: CORE_HOUR,
+        model: "fleet",
+    },
+    PolicyInfo {
+        name: "sunk-carbon-sweep",
+        kind: "paper",
+        source: "SunkCarbon (SoCC'24): where embodied-inclusive metrics raise the real footprint",
+        summary: "operational vs `metric` (sci) greedy placement over a grid of efficiency gaps, new-server embodied carbon, lifetimes, utilisations and intensities on two generations like the fleet's first",
+        fidelity: "modelled",
+        params: SWEEP,
+        model: "fleet",
+    },
+    PolicyInfo {
+        name: "latency-optimal",
+        kind: "baseline",
+        source: "CDN-Shifter's baseline: every user region served at its nearest site",
+        summary: "no shifting; each site sized for its users' peak",
+        fidelity: "modelled",
+        params: &["region"],
+        model: "cdn",
+    },
+    PolicyInfo {
+        name: "cdn-shifter",
+        kind: "paper",
+        source: "CDN-Shifter (SoCC'24)",
+        summary: "hourly LP routing demand to low-carbon sites within `delta_ms` (60) of added RTT; weekly capacity shifting on forecast intensity with `capacity_shifting = true` (`move_cost_kg` 50 per server)",
+        fidelity: "modelled",
+        params: CDN,
+        model: "cdn",
     },
 ];
+
+const PLACER: &[&str] = &["placer", "slot_h"];
+const CORE_HOUR: &[&str] = &["placer", "slot_h", "expected_utilization"];
+const CDN: &[&str] = &["delta_ms", "capacity_shifting", "move_cost_kg", "price_weight", "region"];
+const SWEEP: &[&str] = &["metric", "gaps", "new_embodied_kg", "lifetimes", "utilizations", "intensities", "days"];
 
 /// Metrics every run reports.
 pub const METRICS: &[&str] = &[
@@ -171,6 +241,19 @@ enum Tasks {
 /// A prepared carbon scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    model: Model,
+}
+
+#[derive(Debug, Clone)]
+enum Model {
+    Replay(Replay),
+    Fleet(crate::fleet_scenario::FleetScenario),
+    Cdn(crate::cdn_scenario::CdnScenario),
+}
+
+/// The datacenter replay's settings.
+#[derive(Debug, Clone)]
+struct Replay {
     tasks: Tasks,
     topology: Topology,
     intensity: Intensity,
@@ -180,26 +263,103 @@ pub struct Scenario {
     fallbacks: Vec<String>,
 }
 
-fn find(name: &str) -> Result<&'static PolicyInfo, ScenarioError> {
-    REGISTRY.iter().find(|p| p.name == name).ok_or_else(|| {
+fn find(name: &str, model: &str) -> Result<&'static PolicyInfo, ScenarioError> {
+    REGISTRY.iter().find(|p| p.name == name && p.model == model).ok_or_else(|| {
         ScenarioError::Invalid(format!(
-            "unknown carbon policy {name:?}; available: {}",
-            REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+            "unknown carbon policy {name:?} for a `{model}` datacenter; available: {}",
+            REGISTRY.iter().filter(|p| p.model == model).map(|p| p.name).collect::<Vec<_>>().join(", ")
         ))
     })
 }
 
-fn read_intensity(path: &Path, column: Option<&str>) -> Result<Intensity, ScenarioError> {
+pub(crate) fn read_intensity(path: &Path, column: Option<&str>) -> Result<Intensity, ScenarioError> {
     Intensity::read(path, column).map_err(ScenarioError::Invalid)
 }
 
 impl Scenario {
-    /// Reads `[workload]` and `[datacenter]`.
+    /// Reads `[workload]` and `[datacenter]` (`kind`: `replay`, the
+    /// default, or `fleet`).
     pub fn from_params(root: &Params) -> Result<Scenario, ScenarioError> {
         let empty = Params::new("workload", None);
         let w = root.table("workload")?.unwrap_or(&empty);
         let empty_dc = Params::new("datacenter", None);
         let d = root.table("datacenter")?.unwrap_or(&empty_dc);
+        let model = match d.choice_or("kind", &["replay", "fleet", "cdn"], "replay")? {
+            "fleet" => Model::Fleet(crate::fleet_scenario::FleetScenario::from_params(w, d)?),
+            "cdn" => Model::Cdn(crate::cdn_scenario::CdnScenario::from_params(w, d)?),
+            _ => Model::Replay(Replay::from_params(w, d)?),
+        };
+        Ok(Scenario { model })
+    }
+
+    fn model_name(&self) -> &'static str {
+        match self.model {
+            Model::Replay(_) => "replay",
+            Model::Fleet(_) => "fleet",
+            Model::Cdn(_) => "cdn",
+        }
+    }
+
+    /// Checks `policy` and its parameters.
+    pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
+        let info = find(policy, self.model_name())?;
+        params.finish(info.params)?;
+        match &self.model {
+            Model::Replay(_) if policy == "timeshift" => time_shift(params).map(|_| ()),
+            Model::Replay(_) => Ok(()),
+            Model::Fleet(f) => f.check(policy, params),
+            Model::Cdn(c) => c.check(policy, params),
+        }
+    }
+
+    /// Runs one policy with one seed.
+    pub fn run(
+        &self,
+        policy: &str,
+        params: &Params,
+        seed: u64,
+        progress: &mut dyn FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
+        self.check(policy, params)?;
+        let out = match &self.model {
+            Model::Replay(r) => r.run(policy, params, seed)?,
+            Model::Fleet(f) => f.run(policy, params, seed)?,
+            Model::Cdn(c) => c.run(policy, params)?,
+        };
+        progress(1.0);
+        Ok(out)
+    }
+
+    /// Data substitutions.
+    pub fn fallbacks(&self) -> &[String] {
+        match &self.model {
+            Model::Replay(r) => &r.fallbacks,
+            Model::Fleet(f) => f.fallbacks(),
+            Model::Cdn(c) => c.fallbacks(),
+        }
+    }
+
+    /// Every metric a run reports.
+    pub fn metric_names(&self) -> Vec<String> {
+        match &self.model {
+            Model::Replay(_) => METRICS.iter().map(|m| m.to_string()).collect(),
+            Model::Fleet(f) => f.metric_names(),
+            Model::Cdn(c) => c.metric_names(),
+        }
+    }
+
+    /// What one run needs.
+    pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
+        match &self.model {
+            Model::Replay(r) => Ok(r.estimate()),
+            Model::Fleet(f) => f.estimate(policy, params),
+            Model::Cdn(c) => Ok(c.estimate()),
+        }
+    }
+}
+
+impl Replay {
+    fn from_params(w: &Params, d: &Params) -> Result<Replay, ScenarioError> {
         let mut fallbacks = Vec::new();
         let synthetic = |w: &Params| -> Result<Tasks, ParamError> {
             Ok(Tasks::Synthetic {
@@ -228,6 +388,7 @@ impl Scenario {
             }
         };
         d.finish(&[
+            "kind",
             "topology",
             "carbon",
             "carbon_column",
@@ -302,7 +463,7 @@ impl Scenario {
             }
         };
         let sample_h = d.f64_in("sample_h", 1.0, 1.0 / 60.0..=24.0 * 7.0)?;
-        Ok(Scenario {
+        Ok(Replay {
             tasks,
             topology,
             intensity,
@@ -313,25 +474,7 @@ impl Scenario {
         })
     }
 
-    /// Checks `policy` and its parameters.
-    pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
-        let info = find(policy)?;
-        params.finish(info.params)?;
-        if policy == "timeshift" {
-            time_shift(params)?;
-        }
-        Ok(())
-    }
-
-    /// Runs one policy with one seed.
-    pub fn run(
-        &self,
-        policy: &str,
-        params: &Params,
-        seed: u64,
-        progress: &mut dyn FnMut(f64),
-    ) -> Result<RunOutput, ScenarioError> {
-        self.check(policy, params)?;
+    fn run(&self, policy: &str, params: &Params, seed: u64) -> Result<RunOutput, ScenarioError> {
         let drawn;
         let workload = match &self.tasks {
             Tasks::File(w) => w,
@@ -359,9 +502,11 @@ impl Scenario {
             time_shift: if policy == "timeshift" { Some(time_shift(params)?) } else { None },
             seed,
             sample_ms: self.sample_ms,
+            power_off_idle: false,
+            embodied_rate: Vec::new(),
+            assigned: None,
         };
         let out = datacenter::run(workload, &config).map_err(ScenarioError::Invalid)?;
-        progress(1.0);
         Ok(self.output(workload, &out))
     }
 
@@ -458,19 +603,9 @@ impl Scenario {
         RunOutput { metrics, tables: vec![tasks], series, timings: Vec::new(), notes }
     }
 
-    /// Data substitutions.
-    pub fn fallbacks(&self) -> &[String] {
-        &self.fallbacks
-    }
-
-    /// Every metric a run reports.
-    pub fn metric_names(&self) -> Vec<String> {
-        METRICS.iter().map(|m| m.to_string()).collect()
-    }
-
     /// What one run needs: the fragments (16 bytes each), the tasks and
     /// hosts; one event per fragment and per task.
-    pub fn estimate(&self, _policy: &str, _params: &Params) -> Result<Estimate, ScenarioError> {
+    fn estimate(&self) -> Estimate {
         let (tasks, fragments) = match &self.tasks {
             Tasks::File(w) => (w.jobs.len() as u64, w.fragments.len() as u64),
             Tasks::Synthetic { tasks, days } => {
@@ -482,7 +617,7 @@ impl Scenario {
         e.memory("tasks", tasks.saturating_mul(160));
         e.memory("hosts", self.topology.host_count().saturating_mul(96));
         e.events("fragments and submissions", fragments.saturating_add(tasks));
-        Ok(e)
+        e
     }
 }
 
@@ -543,18 +678,21 @@ pub fn synthetic_workload(tasks: usize, days: f64, seed: u64) -> Workload {
     Workload { jobs, fragments }
 }
 
+/// Scenario parameters from (dotted key, value) pairs, for tests.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, nimbus_sim::params::Value)]) -> Params {
+    let mut root = Params::new("", None);
+    for (k, v) in pairs {
+        root.set_path(k, nimbus_sim::params::Param { value: v.clone(), span: None }).expect("settable");
+    }
+    root
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_params as params;
     use super::*;
-    use nimbus_sim::params::{Param, Value};
-
-    fn params(pairs: &[(&str, Value)]) -> Params {
-        let mut root = Params::new("", None);
-        for (k, v) in pairs {
-            root.set_path(k, Param { value: v.clone(), span: None }).expect("settable");
-        }
-        root
-    }
+    use nimbus_sim::params::Value;
 
     #[test]
     fn synthetic_runs_are_deterministic_and_timeshift_cuts_carbon() {

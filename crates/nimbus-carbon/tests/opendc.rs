@@ -31,6 +31,9 @@ fn replay(dir: &Path, workload: &Workload, topology_file: &str) -> Outcome {
         time_shift: None,
         seed: 1,
         sample_ms: 3_600_000,
+        power_off_idle: false,
+        embodied_rate: Vec::new(),
+        assigned: None,
     };
     let out = datacenter::run(workload, &config).expect("ok");
     let per_host: f64 = out.host_energy_j.iter().sum();

@@ -155,3 +155,25 @@ fn burstable_and_leasing_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "owner_capacity.svg"],
     );
 }
+
+/// The carbon domain's three models (the replay, the SunkCarbon fleet with
+/// its sweep, CDN-Shifter's LPs) are byte-identical across runs and
+/// thread counts.
+#[test]
+fn carbon_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "carbon-placement",
+        &["scenarios/carbon/placement.toml", "--seeds", "1,2"],
+        &["summary.json", "runs.csv"],
+    );
+    assert_identical_across_thread_counts(
+        "carbon-fleet",
+        &["scenarios/carbon/sunk-carbon.toml"],
+        &["summary.json", "runs.csv", "sweep_sweep_seed1.csv"],
+    );
+    assert_identical_across_thread_counts(
+        "carbon-cdn",
+        &["scenarios/carbon/cdn-shifter.toml", "--set", "datacenter.hours=48"],
+        &["summary.json", "runs.csv"],
+    );
+}

@@ -2,7 +2,7 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, alibaba, columnar, faas, gavel, grid, llm, opendc, philly, series, sia, tiresias};
+use crate::{TraceError, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -43,6 +43,7 @@ pub const FORMATS: &[&str] = &[
     "redset",
     "parquet",
     "opendc-tasks",
+    "gaia-jobs",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -91,6 +92,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
             columnar::read_columns(source, &names).map(|c| c.first().map_or(0, columnar::Values::len))
         }),
         "opendc-tasks" => opendc::read_tasks_file(source).map(|t| t.len()),
+        "gaia-jobs" => gaia::read_jobs(source).map(|j| j.len()),
         _ => return None,
     };
     Some(count)

@@ -22,6 +22,7 @@ pub mod columnar;
 pub mod error;
 pub mod faas;
 pub mod formats;
+pub mod gaia;
 pub mod gavel;
 pub mod grid;
 pub mod input;
