@@ -178,10 +178,26 @@ impl Sites {
         let column_of = |zone: &str| ALIASES.iter().find(|a| a.0 == zone).map_or(zone.to_string(), |a| a.1.to_string());
         let wanted: Vec<String> =
             zones.iter().map(|z| column_of(z)).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
-        let ci = read_wide(intensity, &wanted, true)?;
+        let (ci, ci_start) = read_wide(intensity, &wanted, true)?;
         let price_wanted: Vec<String> = wanted.iter().filter(|z| price_columns.contains(z)).cloned().collect();
         let price = match prices {
-            Some(p) if !price_wanted.is_empty() => read_wide(p, &price_wanted, false)?,
+            Some(p) if !price_wanted.is_empty() => {
+                let (price, price_start) = read_wide(p, &price_wanted, false)?;
+                // Hour t of one file must be hour t of the other.
+                if price_start != ci_start || ci_start.is_none() {
+                    let at = |s: Option<i64>| {
+                        s.map_or("hour index 0 (no dates)".to_string(), nimbus_trace::series::format_utc)
+                    };
+                    return Err(format!(
+                        "cannot align {} (from {}) with {} (from {}): give both files dated and starting at the same hour",
+                        p.display(),
+                        at(price_start),
+                        intensity.display(),
+                        at(ci_start)
+                    ));
+                }
+                price
+            }
             _ => BTreeMap::new(),
         };
         let offsets: Result<Vec<f64>, String> = zones
@@ -283,13 +299,14 @@ impl Sites {
 /// Reads `columns` of a wide hourly file whose first column is an hour
 /// index (0, 1, 2, …) or a UTC time one hour after the last; a skipped hour
 /// is an error, never a silent shift. Intensities (`non_negative`) must be
-/// ≥ 0; prices may be negative.
-fn read_wide(path: &Path, columns: &[String], non_negative: bool) -> Result<BTreeMap<String, Vec<f64>>, String> {
+/// ≥ 0; prices may be negative. Also returns the first time (seconds since
+/// 1970) when the file is dated.
+fn read_wide(path: &Path, columns: &[String], non_negative: bool) -> Result<(Wide, Option<i64>), String> {
     let header = nimbus_trace::series::columns(nimbus_trace::Source::file(path)).map_err(|e| e.to_string())?;
     let time = header.first().cloned().ok_or(format!("{}: no header", path.display()))?;
     let mut names: Vec<&str> = vec![time.as_str()];
     names.extend(columns.iter().map(String::as_str));
-    let mut out: BTreeMap<String, Vec<f64>> = columns.iter().map(|c| (c.clone(), Vec::new())).collect();
+    let mut out: Wide = columns.iter().map(|c| (c.clone(), Vec::new())).collect();
     let mut row = 0i64;
     let mut first_s: Option<i64> = None;
     for_each_csv_row(nimbus_trace::Source::file(path), &names, |f| {
@@ -317,8 +334,11 @@ fn read_wide(path: &Path, columns: &[String], non_negative: bool) -> Result<BTre
         Ok(())
     })
     .map_err(|e| e.to_string())?;
-    Ok(out)
+    Ok((out, first_s))
 }
+
+/// Columns of a wide file by name.
+type Wide = BTreeMap<String, Vec<f64>>;
 
 /// The servers and their power.
 #[derive(Debug, Clone, Copy, PartialEq)]

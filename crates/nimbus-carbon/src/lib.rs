@@ -16,6 +16,9 @@
 //! - [`cdn_shifter`]: CDN-Shifter (SoCC'24): hourly routing LPs of user
 //!   demand to edge sites under an added-latency bound, and weekly
 //!   capacity shifting.
+//! - [`infercool`]: InferCool's cooling side (SoCC'24): GPUs as RC thermal
+//!   nodes, MIG-slice placement, a plant whose COP follows supply and
+//!   outside wet-bulb temperature.
 //! - [`scenario`]: scenario keys → runs; metrics with units in their names.
 //!
 //! Architecture invariants: no other domain crate and no lab; integer
@@ -25,9 +28,11 @@
 
 pub mod cdn_scenario;
 pub mod cdn_shifter;
+pub mod cooling_scenario;
 pub mod datacenter;
 pub mod embodied;
 pub mod fleet_scenario;
+pub mod infercool;
 pub mod intensity;
 pub mod scenario;
 pub mod sunk_carbon;

@@ -1,6 +1,11 @@
 //! Building a carbon run from scenario parameters.
 //!
-//! Keys:
+//! `[datacenter] kind` picks the model: `replay` (the default, below),
+//! `fleet` (SunkCarbon: [`crate::fleet_scenario`]), `cdn` (CDN-Shifter:
+//! [`crate::cdn_scenario`]) or `cooling` (InferCool:
+//! [`crate::cooling_scenario`]). Each policy runs on one model.
+//!
+//! Replay keys:
 //! - `[workload]`, `kind`:
 //!   - `opendc` (`path`: an OpenDC workload directory such as
 //!     `opendc-traces/surf_week`; absent → synthetic, and the results say
@@ -204,6 +209,33 @@ pub static REGISTRY: &[PolicyInfo] = &[
         params: CDN,
         model: "cdn",
     },
+    PolicyInfo {
+        name: "bin-packing",
+        kind: "baseline",
+        source: "InferCool's baseline: thermal-agnostic placement that fills one GPU's MIG slices before the next",
+        summary: "instances on GPU 0's slices first, then GPU 1's, …",
+        fidelity: "modelled",
+        params: &[],
+        model: "cooling",
+    },
+    PolicyInfo {
+        name: "round-robin",
+        kind: "baseline",
+        source: "thermal-agnostic round-robin placement",
+        summary: "instance k on GPU k mod N",
+        fidelity: "modelled",
+        params: &[],
+        model: "cooling",
+    },
+    PolicyInfo {
+        name: "infercool",
+        kind: "paper",
+        source: "InferCool (SoCC'24)",
+        summary: "instances, heaviest first, on the GPU with the lowest predicted power that has a free MIG slice; the plant then supplies the warmest coolant the hottest GPU allows",
+        fidelity: "modelled",
+        params: &[],
+        model: "cooling",
+    },
 ];
 
 const PLACER: &[&str] = &["placer", "slot_h"];
@@ -249,6 +281,7 @@ enum Model {
     Replay(Replay),
     Fleet(crate::fleet_scenario::FleetScenario),
     Cdn(crate::cdn_scenario::CdnScenario),
+    Cooling(crate::cooling_scenario::CoolingScenario),
 }
 
 /// The datacenter replay's settings.
@@ -284,7 +317,8 @@ impl Scenario {
         let w = root.table("workload")?.unwrap_or(&empty);
         let empty_dc = Params::new("datacenter", None);
         let d = root.table("datacenter")?.unwrap_or(&empty_dc);
-        let model = match d.choice_or("kind", &["replay", "fleet", "cdn"], "replay")? {
+        let model = match d.choice_or("kind", &["replay", "fleet", "cdn", "cooling"], "replay")? {
+            "cooling" => Model::Cooling(crate::cooling_scenario::CoolingScenario::from_params(w, d)?),
             "fleet" => Model::Fleet(crate::fleet_scenario::FleetScenario::from_params(w, d)?),
             "cdn" => Model::Cdn(crate::cdn_scenario::CdnScenario::from_params(w, d)?),
             _ => Model::Replay(Replay::from_params(w, d)?),
@@ -297,6 +331,7 @@ impl Scenario {
             Model::Replay(_) => "replay",
             Model::Fleet(_) => "fleet",
             Model::Cdn(_) => "cdn",
+            Model::Cooling(_) => "cooling",
         }
     }
 
@@ -309,6 +344,7 @@ impl Scenario {
             Model::Replay(_) => Ok(()),
             Model::Fleet(f) => f.check(policy, params),
             Model::Cdn(c) => c.check(policy, params),
+            Model::Cooling(c) => c.check(policy, params),
         }
     }
 
@@ -325,6 +361,7 @@ impl Scenario {
             Model::Replay(r) => r.run(policy, params, seed)?,
             Model::Fleet(f) => f.run(policy, params, seed)?,
             Model::Cdn(c) => c.run(policy, params)?,
+            Model::Cooling(c) => c.run(policy)?,
         };
         progress(1.0);
         Ok(out)
@@ -336,6 +373,7 @@ impl Scenario {
             Model::Replay(r) => &r.fallbacks,
             Model::Fleet(f) => f.fallbacks(),
             Model::Cdn(c) => c.fallbacks(),
+            Model::Cooling(c) => c.fallbacks(),
         }
     }
 
@@ -345,6 +383,7 @@ impl Scenario {
             Model::Replay(_) => METRICS.iter().map(|m| m.to_string()).collect(),
             Model::Fleet(f) => f.metric_names(),
             Model::Cdn(c) => c.metric_names(),
+            Model::Cooling(c) => c.metric_names(),
         }
     }
 
@@ -354,6 +393,7 @@ impl Scenario {
             Model::Replay(r) => Ok(r.estimate()),
             Model::Fleet(f) => f.estimate(policy, params),
             Model::Cdn(c) => Ok(c.estimate()),
+            Model::Cooling(c) => Ok(c.estimate()),
         }
     }
 }

@@ -156,8 +156,8 @@ fn burstable_and_leasing_results_are_byte_identical_across_thread_counts() {
     );
 }
 
-/// The carbon domain's three models (the replay, the SunkCarbon fleet with
-/// its sweep, CDN-Shifter's LPs) are byte-identical across runs and
+/// The carbon domain's four models (the replay, the SunkCarbon fleet with
+/// its sweep, CDN-Shifter's LPs, InferCool's cooling) are byte-identical across runs and
 /// thread counts.
 #[test]
 fn carbon_results_are_byte_identical_across_thread_counts() {
@@ -168,8 +168,13 @@ fn carbon_results_are_byte_identical_across_thread_counts() {
     );
     assert_identical_across_thread_counts(
         "carbon-fleet",
-        &["scenarios/carbon/sunk-carbon.toml"],
+        &["crates/nimbus-cli/tests/fixtures/carbon_fleet_small.toml"],
         &["summary.json", "runs.csv", "sweep_sweep_seed1.csv"],
+    );
+    assert_identical_across_thread_counts(
+        "carbon-cooling",
+        &["scenarios/carbon/infercool.toml", "--set", "datacenter.hours=720"],
+        &["summary.json", "runs.csv"],
     );
     assert_identical_across_thread_counts(
         "carbon-cdn",
