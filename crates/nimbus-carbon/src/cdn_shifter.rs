@@ -548,6 +548,7 @@ pub fn run(sites: &Sites, edge: &Edge, shifting: &Shifting, hours: Option<usize>
         return Err(format!("price_weight > 0, but site {} has no price column", sites.names[j]));
     }
     let allowed = allowed(sites, shifting.delta_ms);
+    let homes: Vec<usize> = (0..n).map(|r| sites.home(r)).collect();
     // Latency-optimal sizing: each site for its region's peak.
     let peak: Vec<f64> = (0..24)
         .map(|t| demand(sites, t))
@@ -614,7 +615,7 @@ pub fn run(sites: &Sites, edge: &Edge, shifting: &Shifting, hours: Option<usize>
             }
         }
         for (r, row) in flows.iter().enumerate() {
-            let home = sites.home(r);
+            let home = homes[r];
             for &(j, v) in row {
                 out.added_rtt_ms += v * (sites.rtt_ms[r][j] - sites.rtt_ms[r][home]);
                 served += v;

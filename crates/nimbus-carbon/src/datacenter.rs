@@ -532,14 +532,21 @@ impl Replay<'_> {
         host.cores_free >= j.cores && host.memory_free >= j.memory_mb
     }
 
-    /// What task `job` would cost on host `h` now (`LowestCost`), g.
-    fn cost(&self, h: usize, job: usize, ci: f64) -> f64 {
+    /// A task's run time (ms) and mean CPU usage over it (MHz).
+    fn run_and_usage(&self, job: usize) -> (f64, f64) {
         let j = &self.workload.jobs[job];
-        let host = &self.hosts[h];
         let run_ms = self.workload.run_ms(j) as f64;
-        // Mean usage over its run, held against the host's current demand.
         let fragments = &self.workload.fragments[j.fragments.clone()];
         let usage = if run_ms > 0.0 { fragments.iter().map(|f| f.0 as f64 * f.1).sum::<f64>() / run_ms } else { 0.0 };
+        (run_ms, usage)
+    }
+
+    /// What task `job` (run time `run_ms`, mean usage `usage`, held against
+    /// the host's current demand) would cost on host `h` now
+    /// (`LowestCost`), g.
+    fn cost(&self, h: usize, job: usize, ci: f64, (run_ms, usage): (f64, f64)) -> f64 {
+        let j = &self.workload.jobs[job];
+        let host = &self.hosts[h];
         let power = &self.specs[h].power;
         let before = if self.config.power_off_idle && host.tasks == 0 { 0.0 } else { power.watts(host.utilization) };
         let after = power.watts(((host.demand_mhz + usage) / host.capacity_mhz).min(1.0));
@@ -562,6 +569,8 @@ impl Replay<'_> {
             (Placement::LowestCost, Some(trace)) => trace.at(self.start_ms + self.last_ms as i64).map_or(0.0, |v| v.0),
             _ => 0.0,
         };
+        // Once per task, not once per host.
+        let shape = if placement == Placement::LowestCost { self.run_and_usage(job) } else { (0.0, 0.0) };
         let mut best: Option<(usize, f64)> = None;
         for h in 0..self.hosts.len() {
             if !self.fits(h, job) {
@@ -576,7 +585,7 @@ impl Replay<'_> {
                 Placement::ActiveServersInv => host.tasks as f64,
                 Placement::WorstFit => host.cores_free as f64,
                 Placement::BestFit => -(host.cores_free as f64),
-                Placement::LowestCost => -self.cost(h, job, ci),
+                Placement::LowestCost => -self.cost(h, job, ci, shape),
                 Placement::Random => unreachable!("handled above"),
             };
             if best.is_none_or(|(_, w)| weight > w) {

@@ -221,7 +221,11 @@ fn host(h: &Value) -> Result<HostSpec, String> {
         None => return Err("`cpuPowerModel` is missing".into()),
         Some(p) => power_model(p).map_err(|m| format!("cpuPowerModel: {m}"))?,
     };
-    Ok(HostSpec { name, count, cores: cores * sockets, core_mhz, memory_mb, power })
+    let cores = cores
+        .checked_mul(sockets)
+        .filter(|&c| c <= 1_000_000)
+        .ok_or(format!("cpu: {cores} cores × {sockets} sockets is more than 1,000,000 cores per host"))?;
+    Ok(HostSpec { name, count, cores, core_mhz, memory_mb, power })
 }
 
 fn power_model(p: &Value) -> Result<PowerModel, String> {
@@ -376,6 +380,9 @@ mod tests {
         assert!(e.contains("unknown key `gpu`") && e.contains("not modelled"), "{e}");
         let e = parse(&EXPERIMENT.replace("32.0", "-32.0"), p).expect_err("an error");
         assert!(e.contains("idlePower") && e.contains("≥ 0"), "{e}");
+        let sockets = EXPERIMENT.replace("\"coreSpeed\": 2100", "\"coreSpeed\": 2100, \"count\": 1000000");
+        let e = parse(&sockets, p).expect_err("an error");
+        assert!(e.contains("more than 1,000,000 cores"), "{e}");
         let e = parse("{\"clusters\": []}", p).expect_err("an error");
         assert!(e.contains("no hosts"), "{e}");
         assert!(parse("not json", p).expect_err("an error").contains("not valid JSON"));
