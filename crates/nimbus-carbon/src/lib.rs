@@ -19,6 +19,9 @@
 //! - [`infercool`]: InferCool's cooling side (SoCC'24): GPUs as RC thermal
 //!   nodes, MIG-slice placement, a plant whose COP follows supply and
 //!   outside wet-bulb temperature.
+//! - [`skybox`]: SkyBox (SoCC'24): farms ranked by CV, the complementary
+//!   set with the lowest combined CV, VMs placed and migrated across
+//!   modular sites by a rolling MIP on forecast output.
 //! - [`scenario`]: scenario keys → runs; metrics with units in their names.
 //!
 //! Architecture invariants: no other domain crate and no lab; integer
@@ -35,5 +38,7 @@ pub mod fleet_scenario;
 pub mod infercool;
 pub mod intensity;
 pub mod scenario;
+pub mod skybox;
+pub mod skybox_scenario;
 pub mod sunk_carbon;
 pub mod topology;

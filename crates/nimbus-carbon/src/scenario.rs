@@ -2,8 +2,9 @@
 //!
 //! `[datacenter] kind` picks the model: `replay` (the default, below),
 //! `fleet` (SunkCarbon: [`crate::fleet_scenario`]), `cdn` (CDN-Shifter:
-//! [`crate::cdn_scenario`]) or `cooling` (InferCool:
-//! [`crate::cooling_scenario`]). Each policy runs on one model.
+//! [`crate::cdn_scenario`]), `cooling` (InferCool:
+//! [`crate::cooling_scenario`]) or `modular` (SkyBox:
+//! [`crate::skybox_scenario`]). Each policy runs on one model.
 //!
 //! Replay keys:
 //! - `[workload]`, `kind`:
@@ -65,7 +66,8 @@ pub struct PolicyInfo {
     pub fidelity: &'static str,
     /// Parameters it accepts.
     pub params: &'static [&'static str],
-    /// The `[datacenter] kind` it runs on: `replay` or `fleet`.
+    /// The `[datacenter] kind` it runs on: `replay`, `fleet`, `cdn`,
+    /// `cooling` or `modular`.
     pub model: &'static str,
 }
 
@@ -236,6 +238,46 @@ pub static REGISTRY: &[PolicyInfo] = &[
         params: &[],
         model: "cooling",
     },
+    PolicyInfo {
+        name: "single-farm",
+        kind: "baseline",
+        source: "SkyBox's baseline: one modular datacenter at one farm",
+        summary: "all capacity at `farm` (the first farm when unset), run by the same rolling MIP",
+        fidelity: "modelled",
+        params: SINGLE_FARM,
+        model: "modular",
+    },
+    PolicyInfo {
+        name: "best-cv",
+        kind: "baseline",
+        source: "SkyBox's baseline: colocation with the farm of the lowest CV alone",
+        summary: "all capacity at the steadiest farm over the history, run by the same rolling MIP",
+        fidelity: "modelled",
+        params: crate::skybox_scenario::CONTROLLER_KEYS,
+        model: "modular",
+    },
+    PolicyInfo {
+        name: "skybox",
+        kind: "paper",
+        source: "SkyBox (SoCC'24)",
+        summary: "`min_farms` (2) to `farms` (3) farms of CV ≤ `max_cv` (2), pairwise correlation ≤ `max_correlation` (0.3), lowest combined CV; VMs placed and migrated by a rolling MIP on forecast output (`forecaster` linear, `horizon_h` 24, `replan_h` 6)",
+        fidelity: "modelled",
+        params: SKYBOX,
+        model: "modular",
+    },
+];
+
+const SINGLE_FARM: &[&str] = &["farm", "forecaster", "horizon_h", "replan_h", "migration_kwh", "eviction_kwh"];
+const SKYBOX: &[&str] = &[
+    "farms",
+    "min_farms",
+    "max_cv",
+    "max_correlation",
+    "forecaster",
+    "horizon_h",
+    "replan_h",
+    "migration_kwh",
+    "eviction_kwh",
 ];
 
 const PLACER: &[&str] = &["placer", "slot_h"];
@@ -282,6 +324,7 @@ enum Model {
     Fleet(crate::fleet_scenario::FleetScenario),
     Cdn(crate::cdn_scenario::CdnScenario),
     Cooling(crate::cooling_scenario::CoolingScenario),
+    Modular(crate::skybox_scenario::ModularScenario),
 }
 
 /// The datacenter replay's settings.
@@ -317,7 +360,8 @@ impl Scenario {
         let w = root.table("workload")?.unwrap_or(&empty);
         let empty_dc = Params::new("datacenter", None);
         let d = root.table("datacenter")?.unwrap_or(&empty_dc);
-        let model = match d.choice_or("kind", &["replay", "fleet", "cdn", "cooling"], "replay")? {
+        let model = match d.choice_or("kind", &["replay", "fleet", "cdn", "cooling", "modular"], "replay")? {
+            "modular" => Model::Modular(crate::skybox_scenario::ModularScenario::from_params(w, d)?),
             "cooling" => Model::Cooling(crate::cooling_scenario::CoolingScenario::from_params(w, d)?),
             "fleet" => Model::Fleet(crate::fleet_scenario::FleetScenario::from_params(w, d)?),
             "cdn" => Model::Cdn(crate::cdn_scenario::CdnScenario::from_params(w, d)?),
@@ -332,6 +376,7 @@ impl Scenario {
             Model::Fleet(_) => "fleet",
             Model::Cdn(_) => "cdn",
             Model::Cooling(_) => "cooling",
+            Model::Modular(_) => "modular",
         }
     }
 
@@ -345,6 +390,7 @@ impl Scenario {
             Model::Fleet(f) => f.check(policy, params),
             Model::Cdn(c) => c.check(policy, params),
             Model::Cooling(c) => c.check(policy, params),
+            Model::Modular(m) => m.check(policy, params),
         }
     }
 
@@ -362,6 +408,7 @@ impl Scenario {
             Model::Fleet(f) => f.run(policy, params, seed)?,
             Model::Cdn(c) => c.run(policy, params)?,
             Model::Cooling(c) => c.run(policy)?,
+            Model::Modular(m) => m.run(policy, params, seed, progress)?,
         };
         progress(1.0);
         Ok(out)
@@ -374,6 +421,7 @@ impl Scenario {
             Model::Fleet(f) => f.fallbacks(),
             Model::Cdn(c) => c.fallbacks(),
             Model::Cooling(c) => c.fallbacks(),
+            Model::Modular(m) => m.fallbacks(),
         }
     }
 
@@ -384,6 +432,7 @@ impl Scenario {
             Model::Fleet(f) => f.metric_names(),
             Model::Cdn(c) => c.metric_names(),
             Model::Cooling(c) => c.metric_names(),
+            Model::Modular(m) => m.metric_names(),
         }
     }
 
@@ -394,6 +443,7 @@ impl Scenario {
             Model::Fleet(f) => f.estimate(policy, params),
             Model::Cdn(c) => Ok(c.estimate()),
             Model::Cooling(c) => Ok(c.estimate()),
+            Model::Modular(m) => Ok(m.estimate()),
         }
     }
 }

@@ -110,7 +110,7 @@ pub struct BenchArgs {
     /// With --spawn: kill this replica (SIGKILL) during the run.
     #[arg(long)]
     kill: Option<usize>,
-    /// ... this many ms after the workload starts.
+    /// ... this many ms after the first operation is answered.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=86_400_000))]
     kill_after_ms: u64,
     /// ... and start it again from its durable log this many ms after the kill.
@@ -321,6 +321,15 @@ fn bench_command(args: BenchArgs) -> Result<(), String> {
             let after = Duration::from_millis(args.kill_after_ms);
             let restart_after = args.restart_after_ms.map(Duration::from_millis);
             tokio::spawn(async move {
+                // The clock starts at the first answer, not at launch: on a
+                // loaded machine the cluster may take longer than `after`
+                // to answer at all, and a kill before any answer is not a
+                // kill mid-run. A cluster that never answers is killed
+                // after 30 s regardless.
+                let launched = tokio::time::Instant::now();
+                while progress.load(Ordering::Relaxed) == 0 && launched.elapsed() < Duration::from_secs(30) {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
                 tokio::time::sleep(after).await;
                 let at_kill = progress.load(Ordering::Relaxed);
                 let c = cluster.clone();

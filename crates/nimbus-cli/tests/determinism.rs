@@ -156,9 +156,9 @@ fn burstable_and_leasing_results_are_byte_identical_across_thread_counts() {
     );
 }
 
-/// The carbon domain's four models (the replay, the SunkCarbon fleet with
-/// its sweep, CDN-Shifter's LPs, InferCool's cooling) are byte-identical across runs and
-/// thread counts.
+/// The carbon domain's five models (the replay, the SunkCarbon fleet with
+/// its sweep, CDN-Shifter's LPs, InferCool's cooling, SkyBox's modular
+/// sites) are byte-identical across runs and thread counts.
 #[test]
 fn carbon_results_are_byte_identical_across_thread_counts() {
     assert_identical_across_thread_counts(
@@ -179,6 +179,11 @@ fn carbon_results_are_byte_identical_across_thread_counts() {
     assert_identical_across_thread_counts(
         "carbon-cdn",
         &["scenarios/carbon/cdn-shifter.toml", "--set", "datacenter.hours=48"],
+        &["summary.json", "runs.csv"],
+    );
+    assert_identical_across_thread_counts(
+        "carbon-modular",
+        &["scenarios/carbon/skybox.toml", "--set", "datacenter.days=14"],
         &["summary.json", "runs.csv"],
     );
 }

@@ -443,7 +443,7 @@ impl Domain for CarbonDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "carbon-aware datacenters: an OpenDC-compatible energy and carbon replay (power models, CPU-usage fragments, hourly grid intensity) with placements and deferral to low-carbon hours; SunkCarbon's carbon metrics on server generations; CDN-Shifter's routing across edge sites; InferCool's thermal-aware GPU placement and cooling plant"
+        "carbon-aware datacenters: an OpenDC-compatible energy and carbon replay (power models, CPU-usage fragments, hourly grid intensity) with placements and deferral to low-carbon hours; SunkCarbon's carbon metrics on server generations; CDN-Shifter's routing across edge sites; SkyBox's modular datacenters at complementary renewable farms; InferCool's thermal-aware GPU placement and cooling plant"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {
