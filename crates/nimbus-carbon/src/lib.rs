@@ -9,6 +9,8 @@
 //! - [`datacenter`]: the replay of tasks of CPU-usage fragments on hosts
 //!   (filter/weigher placement, FIFO queue), with energy and carbon
 //!   integrated exactly; optional deferral to low-carbon hours.
+//! - [`vm_workload`]: VMs running cloudlets (CloudSim's scenario shape) as
+//!   replay tasks: CloudSim Plus' placement stress case.
 //! - [`embodied`]: servers' embodied carbon from the Boavizta database.
 //! - [`sunk_carbon`]: SunkCarbon (SoCC'24): placers parameterised by the
 //!   carbon metric on a fleet of server generations, and the sweep of the
@@ -42,3 +44,4 @@ pub mod skybox;
 pub mod skybox_scenario;
 pub mod sunk_carbon;
 pub mod topology;
+pub mod vm_workload;

@@ -13,7 +13,12 @@
 //!     so);
 //!   - `synthetic` (the embedded default): `tasks` (2,000) over `days` (7),
 //!     arrivals following the day, run times log-normal (median 1 h), 1–8
-//!     cores, 5-minute fragments of varying usage; each seed draws its own.
+//!     cores, 5-minute fragments of varying usage; each seed draws its own;
+//!   - `vms`: VMs running cloudlets, as CloudSim's scenario files describe
+//!     them ([`crate::vm_workload`]): `vms` (40,000), `vm_cores` (4),
+//!     `vm_memory_mb` (2,000), `vm_mips` (1,000), `cloudlets` (50,000),
+//!     `cloudlet_cores` (2), `cloudlet_mi` (10,000), CloudSim Plus'
+//!     placement stress case.
 //! - `[datacenter]`: `topology` (an OpenDC topology JSON; absent or unset →
 //!   inline hosts: `hosts` 277, `cores` 16, `core_mhz` 2100, `memory_mb`
 //!   100,000, `power` `sqrt`, `idle_w` 32, `max_w` 180, as OpenDC's SURF
@@ -37,6 +42,7 @@ use nimbus_sim::rng::RngStreams;
 use crate::datacenter::{self, Config, Job, Outcome, Placement, TimeShift, Workload};
 use crate::intensity::Intensity;
 use crate::topology::{self, Topology};
+use crate::vm_workload::VmSpec;
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -299,6 +305,7 @@ pub const METRICS: &[&str] = &[
     "wait_s_p99",
     "tasks_completed",
     "tasks_terminated",
+    "hosts_used",
     "mean_utilization",
     "mean_sampled_utilization",
     "peak_power_kw",
@@ -310,6 +317,7 @@ pub const METRICS: &[&str] = &[
 enum Tasks {
     File(Workload),
     Synthetic { tasks: usize, days: f64 },
+    Vms(VmSpec),
 }
 
 /// A prepared carbon scenario.
@@ -457,10 +465,34 @@ impl Replay {
                 days: w.f64_in("days", 7.0, 0.1..=366.0)?,
             })
         };
-        let tasks = match w.choice_or("kind", &["synthetic", "opendc"], "synthetic")? {
+        let tasks = match w.choice_or("kind", &["synthetic", "opendc", "vms"], "synthetic")? {
             "synthetic" => {
                 w.finish(&["kind", "tasks", "days"])?;
                 synthetic(w)?
+            }
+            "vms" => {
+                w.finish(&[
+                    "kind",
+                    "vms",
+                    "vm_cores",
+                    "vm_memory_mb",
+                    "vm_mips",
+                    "cloudlets",
+                    "cloudlet_cores",
+                    "cloudlet_mi",
+                ])?;
+                let base = VmSpec::CLOUDSIM_STRESS;
+                let spec = VmSpec {
+                    vms: w.u32_in("vms", base.vms, 1..=10_000_000)?,
+                    vm_cores: w.u32_in("vm_cores", base.vm_cores, 1..=100_000)?,
+                    vm_memory_mb: w.f64_in("vm_memory_mb", base.vm_memory_mb, 0.0..=1e12)?,
+                    vm_mips: w.f64_in("vm_mips", base.vm_mips, 1e-3..=1e9)?,
+                    cloudlets: w.u32_in("cloudlets", base.cloudlets, 0..=100_000_000)?,
+                    cloudlet_cores: w.u32_in("cloudlet_cores", base.cloudlet_cores, 1..=100_000)?,
+                    cloudlet_mi: w.f64_in("cloudlet_mi", base.cloudlet_mi, 1e-3..=1e15)?,
+                };
+                spec.check().map_err(|e| ScenarioError::Param(w.error("cloudlet_cores", e)))?;
+                Tasks::Vms(spec)
             }
             _ => {
                 w.finish(&["kind", "path", "tasks", "days"])?;
@@ -546,7 +578,7 @@ impl Replay {
                 // time-shift window's history), for 400 days.
                 let first = match &tasks {
                     Tasks::File(w) => w.jobs.iter().map(|j| j.submit_ms).min().unwrap_or(0),
-                    Tasks::Synthetic { .. } => SYNTHETIC_START_MS,
+                    Tasks::Synthetic { .. } | Tasks::Vms(_) => SYNTHETIC_START_MS,
                 };
                 let midnight = first.div_euclid(86_400_000) * 86_400_000 - 7 * 86_400_000;
                 Intensity::diurnal(midnight, 400, 300.0, 0.4)
@@ -570,6 +602,10 @@ impl Replay {
             Tasks::File(w) => w,
             Tasks::Synthetic { tasks, days } => {
                 drawn = synthetic_workload(*tasks, *days, seed);
+                &drawn
+            }
+            Tasks::Vms(spec) => {
+                drawn = crate::vm_workload::workload(spec, seed, SYNTHETIC_START_MS).map_err(ScenarioError::Invalid)?;
                 &drawn
             }
         };
@@ -629,6 +665,7 @@ impl Replay {
             m("wait_s_p99", p99, Better::Lower),
             m("tasks_completed", completed.len() as f64, Better::Higher),
             m("tasks_terminated", out.terminated as f64, Better::Lower),
+            m("hosts_used", hosts_used(out) as f64, Better::Neither),
             m("mean_utilization", out.mean_utilization, Better::Neither),
             m("mean_sampled_utilization", out.mean_sampled_utilization, Better::Neither),
             m("peak_power_kw", out.peak_power_w / 1e3, Better::Lower),
@@ -701,6 +738,10 @@ impl Replay {
             Tasks::Synthetic { tasks, days } => {
                 (*tasks as u64, (*tasks as u64).saturating_mul(12 * 24).min((days * 288.0) as u64 * *tasks as u64))
             }
+            Tasks::Vms(spec) => {
+                let batches = u64::from(spec.cloudlets.div_ceil(spec.slots().max(1))).max(u64::from(spec.vms));
+                (u64::from(spec.vms), batches)
+            }
         };
         let mut e = Estimate::default();
         e.memory("fragments", fragments.saturating_mul(16));
@@ -721,6 +762,14 @@ fn time_shift(params: &Params) -> Result<TimeShift, ScenarioError> {
 
 /// Where the synthetic workload starts: 2022-01-03T00:00Z, a Monday.
 const SYNTHETIC_START_MS: i64 = 1_641_168_000_000;
+
+/// Hosts that ran at least one task.
+fn hosts_used(out: &Outcome) -> usize {
+    let mut used: Vec<usize> = out.tasks.iter().filter_map(|t| t.host).collect();
+    used.sort_unstable();
+    used.dedup();
+    used.len()
+}
 
 /// A seeded synthetic workload: `tasks` tasks over `days` days from
 /// 2022-01-03 (a Monday), arrivals twice as dense by day as by night, run
@@ -813,6 +862,40 @@ mod tests {
         assert!(shifted.metric("wait_s_mean").expect("ok") > a.metric("wait_s_mean").expect("ok"));
         assert_eq!(a.metric("tasks_completed"), Some(300.0));
         assert!(s.fallbacks().iter().any(|n| n.contains("synthetic diurnal")));
+    }
+
+    #[test]
+    fn vms_are_placed_first_fit_or_worst_fit_by_hand() {
+        // 4 hosts of 8 cores; 5 VMs of 4 cores (the CloudSim stress case's
+        // shapes, scaled down): first-fit and best-fit fill hosts 0, 0, 1,
+        // 1, 2 (3 used); worst-fit takes the freest host, 0, 1, 2, 3, 0.
+        let root = params(&[
+            ("workload.kind", Value::Str("vms".into())),
+            ("workload.vms", Value::Int(5)),
+            ("workload.cloudlets", Value::Int(7)),
+            ("datacenter.hosts", Value::Int(4)),
+            ("datacenter.cores", Value::Int(8)),
+            ("datacenter.core_mhz", Value::Int(50_000)),
+            ("datacenter.memory_mb", Value::Int(1_000_000)),
+        ]);
+        let s = Scenario::from_params(&root).expect("ok");
+        let none = Params::new("policy", None);
+        let used = |policy: &str| s.run(policy, &none, 1, &mut |_| {}).expect("runs").metric("hosts_used");
+        assert_eq!(used("first-fit"), Some(3.0));
+        assert_eq!(used("best-fit"), Some(3.0));
+        assert_eq!(used("worst-fit"), Some(4.0));
+        let out = s.run("first-fit", &none, 1, &mut |_| {}).expect("runs");
+        assert_eq!(out.metric("tasks_completed"), Some(5.0));
+        // 7 cloudlets over 5 VMs: VMs 0 and 1 run two at once (2 slots
+        // each), all for 10 s (10,000 MI at 1,000 MIPS).
+        assert_eq!(out.metric("makespan_h"), Some(10.0 / 3600.0));
+        let e = Scenario::from_params(&params(&[
+            ("workload.kind", Value::Str("vms".into())),
+            ("workload.cloudlet_cores", Value::Int(6)),
+        ]))
+        .expect_err("refused")
+        .to_string();
+        assert!(e.contains("workload.cloudlet_cores") && e.contains("needs 6 cores and a VM has 4"), "{e}");
     }
 
     #[test]

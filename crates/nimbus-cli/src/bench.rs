@@ -621,8 +621,9 @@ fn elastic(quick: bool) -> Result<(), String> {
 
 /// The OpenDC-compatible replay of the SURF week (2.32 M fragments on 277
 /// hosts): wall time of one run after loading, events per second and peak
-/// memory of the process (loading included); and a year of CDN-Shifter's
-/// hourly routing LPs on the world's sites.
+/// memory of the process (loading included); a year of CDN-Shifter's
+/// hourly routing LPs on the world's sites; and CloudSim Plus' VM-placement
+/// stress case under first-fit, worst-fit and best-fit.
 fn carbon() -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
     let overrides = Overrides { seeds: Some(vec![1]), set: Vec::new() };
@@ -637,6 +638,28 @@ fn carbon() -> Result<(), String> {
                 output.metric("lps").unwrap_or(f64::NAN),
                 output.metric("sites").unwrap_or(f64::NAN),
                 wall * 1e3 / output.metric("lps").unwrap_or(f64::NAN)
+            );
+        },
+    )?;
+    // CloudSim Plus' published times for the same case, on a dual-core
+    // i7-4558U (docs/performance.md of its repository, 4.3.4 and 4.3.5).
+    let published = |label: &str| match label {
+        "first-fit" => "1.3-2.4 min",
+        "worst-fit" => "14.8-15.7 min",
+        _ => "15.2-15.7 min",
+    };
+    time_policies(
+        "scenarios/carbon/cloudsim-stress.toml",
+        &overrides,
+        "carbon (CloudSim Plus' placement stress case: 20,000 hosts, 40,000 VMs, 50,000 cloudlets)",
+        |_| true,
+        |label, output, wall| {
+            outln!(
+                "  {label:<10} {wall:>6.2} s wall  {:>6.0} VMs placed  {:>6.0} hosts used  {:>3.0} failed  (CloudSim Plus: {})",
+                output.metric("tasks_completed").unwrap_or(f64::NAN),
+                output.metric("hosts_used").unwrap_or(f64::NAN),
+                output.metric("tasks_terminated").unwrap_or(f64::NAN),
+                published(label)
             );
         },
     )?;

@@ -182,6 +182,19 @@ fn carbon_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
     assert_identical_across_thread_counts(
+        "carbon-cloudsim",
+        &[
+            "scenarios/carbon/cloudsim-stress.toml",
+            "--set",
+            "workload.vms=2000",
+            "--set",
+            "workload.cloudlets=2500",
+            "--set",
+            "datacenter.hosts=1200",
+        ],
+        &["summary.json", "runs.csv"],
+    );
+    assert_identical_across_thread_counts(
         "carbon-modular",
         &["scenarios/carbon/skybox.toml", "--set", "datacenter.days=14"],
         &["summary.json", "runs.csv"],
