@@ -14,8 +14,12 @@
 //!   (false), `job_utilization` (1.0: the share of its cores a job keeps
 //!   busy), and `[[datacenter.generation]]` tables: `name`, `count`,
 //!   `cores`, `idle_w`, `max_w`, and either `boavizta` (a row name: embodied
-//!   carbon = gwp_total × manufacturing share, and its lifetime) or
-//!   `embodied_kg` and `lifetime_years`.
+//!   carbon = gwp_total × manufacturing share, and its lifetime), `act` (an
+//!   ACT bill of materials such as `act_models/boms/dellr740.yaml`: the
+//!   silicon's embodied carbon by [`crate::act`], with ACT's tables from
+//!   `[datacenter] act_models`, by default the BOM directory's
+//!   `../models`; and `lifetime_years`, 4) or `embodied_kg` and
+//!   `lifetime_years`.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +27,7 @@ use nimbus_sim::estimate::Estimate;
 use nimbus_sim::output::{Better, Cell, Metric as OutMetric, RunOutput, Table};
 use nimbus_sim::params::Params;
 
+use crate::act;
 use crate::embodied;
 use crate::intensity::Intensity;
 use crate::scenario::{ScenarioError, read_intensity};
@@ -57,6 +62,24 @@ const RUN_METRICS: &[&str] = &[
 /// Metrics of the sweep.
 const SWEEP_METRICS: &[&str] = &["fallacy_points_pct", "fallacy_pct_max", "fallacy_pct_mean", "sweep_points"];
 
+/// A generation's power and size keys, with its embodied carbon.
+fn generation(g: &Params, name: String, embodied_kg: f64, lifetime_years: f64) -> Result<Generation, ScenarioError> {
+    let idle_w = g.f64_in("idle_w", 100.0, 0.0..=1e6)?;
+    let max_w = g.f64_in("max_w", 300.0, 0.0..=1e6)?;
+    if idle_w > max_w {
+        return Err(ScenarioError::Param(g.error("idle_w", format!("{idle_w} W is above max_w ({max_w} W)"))));
+    }
+    Ok(Generation {
+        name,
+        count: g.u32_in("count", 10, 0..=100_000)?,
+        cores: g.u32_in("cores", 32, 1..=100_000)?,
+        idle_w,
+        max_w,
+        embodied_kg,
+        lifetime_years,
+    })
+}
+
 impl FleetScenario {
     /// Reads the fleet keys.
     pub fn from_params(w: &Params, d: &Params) -> Result<FleetScenario, ScenarioError> {
@@ -67,6 +90,7 @@ impl FleetScenario {
             "carbon_column",
             "carbon_offset_days",
             "embodied",
+            "act_models",
             "power_off_idle",
             "job_utilization",
             "generation",
@@ -91,8 +115,39 @@ impl FleetScenario {
         };
         let mut generations = Vec::new();
         for g in generation_tables {
-            g.finish(&["name", "count", "cores", "idle_w", "max_w", "boavizta", "embodied_kg", "lifetime_years"])?;
+            g.finish(&[
+                "name",
+                "count",
+                "cores",
+                "idle_w",
+                "max_w",
+                "boavizta",
+                "act",
+                "embodied_kg",
+                "lifetime_years",
+            ])?;
             let name = g.required_str("name")?.to_string();
+            if let Some(bom) = g.str("act")? {
+                for key in ["embodied_kg", "boavizta"] {
+                    if g.contains(key) {
+                        return Err(ScenarioError::Param(g.error(key, "is set together with `act`, which gives it")));
+                    }
+                }
+                let bom = Path::new(bom);
+                let models = match d.str("act_models")? {
+                    Some(dir) => PathBuf::from(dir),
+                    None => bom.parent().unwrap_or(Path::new(".")).join("../models"),
+                };
+                // The BOM first: its own errors name its lines.
+                let doc = nimbus_trace::act::read(nimbus_trace::Source::file(bom))?;
+                let model = act::ActModel::load(&models).map_err(|e| ScenarioError::Param(g.error("act", e)))?;
+                let items = model
+                    .bom_of(&doc)
+                    .map_err(|e| ScenarioError::Param(g.error("act", format!("{}: {e}", bom.display()))))?;
+                let embodied_kg = act::total_kg(&items, "");
+                generations.push(generation(g, name, embodied_kg, g.f64_in("lifetime_years", 4.0, 0.1..=50.0)?)?);
+                continue;
+            }
             let (embodied_kg, lifetime_years) = match g.str("boavizta")? {
                 Some(row) => {
                     for key in ["embodied_kg", "lifetime_years"] {
@@ -118,20 +173,7 @@ impl FleetScenario {
                 }
                 None => (g.f64_in("embodied_kg", 0.0, 0.0..=1e7)?, g.f64_in("lifetime_years", 4.0, 0.1..=50.0)?),
             };
-            let idle_w = g.f64_in("idle_w", 100.0, 0.0..=1e6)?;
-            let max_w = g.f64_in("max_w", 300.0, 0.0..=1e6)?;
-            if idle_w > max_w {
-                return Err(ScenarioError::Param(g.error("idle_w", format!("{idle_w} W is above max_w ({max_w} W)"))));
-            }
-            generations.push(Generation {
-                name,
-                count: g.u32_in("count", 10, 0..=100_000)?,
-                cores: g.u32_in("cores", 32, 1..=100_000)?,
-                idle_w,
-                max_w,
-                embodied_kg,
-                lifetime_years,
-            });
+            generations.push(generation(g, name, embodied_kg, lifetime_years)?);
         }
         let carbon_path = d.str("carbon")?.map(PathBuf::from);
         let offset_days = d.f64_in("carbon_offset_days", 0.0, 0.0..=3660.0)?;
@@ -441,6 +483,45 @@ mod tests {
         root.set_path("datacenter.generation", Param { value: Value::List(vec![old, new]), span: None })
             .expect("settable");
         root
+    }
+
+    fn tables(root: &Params) -> (&Params, &Params) {
+        let table = |k: &str| root.table(k).expect("a table").expect("present");
+        (table("workload"), table("datacenter"))
+    }
+
+    #[test]
+    fn a_generation_takes_its_embodied_carbon_from_an_act_bill_of_materials() {
+        let boms = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/embodied-carbon/act_models/boms");
+        if !boms.join("dellr740.yaml").is_file() {
+            eprintln!("skipped: {} is absent", boms.display());
+            return;
+        }
+        let mut root = fleet();
+        let mut t = Params::new("datacenter.generation", None);
+        for (k, v) in [
+            ("name", Value::Str("r740".into())),
+            ("count", Value::Int(4)),
+            ("act", Value::Str(boms.join("dellr740.yaml").display().to_string())),
+            ("lifetime_years", Value::Int(5)),
+        ] {
+            t.insert(k, Param { value: v, span: None });
+        }
+        let old = generation("old", 6, 90, 350, "Dell PowerEdge R730");
+        let gens = vec![old, Param { value: Value::Table(t.clone()), span: None }];
+        root.set_path("datacenter.generation", Param { value: Value::List(gens), span: None }).expect("settable");
+        let (w, d) = tables(&root);
+        let f = FleetScenario::from_params(w, d).expect("valid");
+        // ACT's silicon total for the R740 (tests in crate::act).
+        assert!((f.generations[1].embodied_kg - 1523.07).abs() < 0.1, "{}", f.generations[1].embodied_kg);
+        assert_eq!(f.generations[1].lifetime_years, 5.0);
+        // `act` gives the embodied carbon: a second source is refused.
+        t.insert("embodied_kg", Param { value: Value::Int(100), span: None });
+        let gens = vec![Param { value: Value::Table(t), span: None }];
+        root.set_path("datacenter.generation", Param { value: Value::List(gens), span: None }).expect("settable");
+        let (w, d) = tables(&root);
+        let e = FleetScenario::from_params(w, d).expect_err("refused").to_string();
+        assert!(e.contains("embodied_kg") && e.contains("together with `act`"), "{e}");
     }
 
     #[test]

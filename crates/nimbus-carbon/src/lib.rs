@@ -12,6 +12,8 @@
 //! - [`vm_workload`]: VMs running cloudlets (CloudSim's scenario shape) as
 //!   replay tasks: CloudSim Plus' placement stress case.
 //! - [`embodied`]: servers' embodied carbon from the Boavizta database.
+//! - [`act`]: ACT's bottom-up embodied carbon of a server's silicon, from
+//!   ACT's tables and bills of materials.
 //! - [`sunk_carbon`]: SunkCarbon (SoCC'24): placers parameterised by the
 //!   carbon metric on a fleet of server generations, and the sweep of the
 //!   factors that make embodied-inclusive metrics raise the real footprint.
@@ -31,6 +33,7 @@
 //! (asserted in tests); every random draw from a named stream of the run's
 //! seed.
 
+pub mod act;
 pub mod cdn_scenario;
 pub mod cdn_shifter;
 pub mod cooling_scenario;

@@ -2,7 +2,7 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias};
+use crate::{TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -44,6 +44,7 @@ pub const FORMATS: &[&str] = &[
     "parquet",
     "opendc-tasks",
     "gaia-jobs",
+    "act-yaml",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -93,6 +94,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         }),
         "opendc-tasks" => opendc::read_tasks_file(source).map(|t| t.len()),
         "gaia-jobs" => gaia::read_jobs(source).map(|j| j.len()),
+        "act-yaml" => act::read(source).map(|m| m.entries.len()),
         _ => return None,
     };
     Some(count)

@@ -17,6 +17,7 @@
 // Readers turn file text into numbers: only checked conversions.
 #![warn(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+pub mod act;
 pub mod alibaba;
 pub mod columnar;
 pub mod error;
