@@ -9,6 +9,15 @@
 //! (1.2), `headroom` (1.5: each site sized for its users' peak × this),
 //! `hours` (8,760). Absent files → eight synthetic sites, said so.
 //!
+//! Every policy takes `solar_fraction` (0) and `solar_on` (`site`):
+//! solar panels behind every site's meter whose peak is that share of the
+//! site's full facility power, on a clear-sky day
+//! ([`cdn_shifter::solar_kwh`]), or (`grid`) solar added to every site's
+//! zone supplying that share of its electricity at local noon
+//! ([`cdn_shifter::Sites::with_grid_solar`]). `solar_saving_t` is what the
+//! solar saves under the policy (the same run without it, minus this one),
+//! the figure CDN-Shifter's added-solar claims compare.
+//!
 //! Every run also routes latency-optimally on the same sites and hours and
 //! reports its saving against that.
 
@@ -40,6 +49,8 @@ const METRICS: &[&str] = &[
     "energy_mwh",
     "cost_kusd",
     "servers_moved",
+    "solar_mwh",
+    "solar_saving_t",
     "sites",
     "lps",
 ];
@@ -96,12 +107,20 @@ impl CdnScenario {
         })
     }
 
+    /// Where `solar_fraction` adds panels: `site` (behind each site's
+    /// meter) or `grid` (to each site's zone).
+    fn solar_on_grid(p: &Params) -> Result<bool, ScenarioError> {
+        Ok(p.choice_or("solar_on", &["site", "grid"], "site")? == "grid")
+    }
+
     fn settings(&self, policy: &str, p: &Params) -> Result<(Shifting, String), ScenarioError> {
         let region = p.choice_or("region", &REGIONS, &self.region)?.to_string();
+        let solar_fraction = p.f64_in("solar_fraction", 0.0, 0.0..=100.0)?;
         if policy == "latency-optimal" {
-            return Ok((Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None }, region));
+            return Ok((Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None, solar_fraction }, region));
         }
         let shifting = Shifting {
+            solar_fraction,
             delta_ms: Some(p.f64_in("delta_ms", 60.0, 0.0..=1000.0)?),
             price_weight: p.f64_in("price_weight", 0.0, 0.0..=1e6)?,
             move_cost_kg: if p.bool_or("capacity_shifting", false)? {
@@ -126,17 +145,28 @@ impl CdnScenario {
 
     /// Runs one policy.
     pub fn run(&self, policy: &str, params: &Params) -> Result<RunOutput, ScenarioError> {
-        let (shifting, region) = self.settings(policy, params)?;
-        let sites = self.world.subset(&region).map_err(ScenarioError::Invalid)?;
+        let (mut shifting, region) = self.settings(policy, params)?;
+        let plain = self.world.subset(&region).map_err(ScenarioError::Invalid)?;
         let hours = Some(self.hours);
+        let sites = if Self::solar_on_grid(params)? && shifting.solar_fraction > 0.0 {
+            let greener = plain.with_grid_solar(shifting.solar_fraction);
+            shifting.solar_fraction = 0.0;
+            greener
+        } else {
+            plain.clone()
+        };
         let o = cdn_shifter::run(&sites, &self.edge, &shifting, hours).map_err(ScenarioError::Invalid)?;
-        let base = cdn_shifter::run(
-            &sites,
-            &self.edge,
-            &Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None },
-            hours,
-        )
-        .map_err(ScenarioError::Invalid)?;
+        // The baseline: latency-optimal serving with the same solar.
+        let latency_optimal = Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None, ..shifting };
+        let base = cdn_shifter::run(&sites, &self.edge, &latency_optimal, hours).map_err(ScenarioError::Invalid)?;
+        // What the solar saves under this policy: the same run without it.
+        let with_solar = params.f64_in("solar_fraction", 0.0, 0.0..=100.0)? > 0.0;
+        let solar_saving_g = if with_solar {
+            let without = Shifting { solar_fraction: 0.0, ..shifting };
+            cdn_shifter::run(&plain, &self.edge, &without, hours).map_err(ScenarioError::Invalid)?.carbon_g - o.carbon_g
+        } else {
+            0.0
+        };
         let has_prices = sites.price.iter().all(Option::is_some);
         let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
         let metrics = vec![
@@ -147,6 +177,8 @@ impl CdnScenario {
             m("energy_mwh", o.energy_kwh / 1e3, Better::Lower),
             m("cost_kusd", if has_prices { o.cost_usd / 1e3 } else { f64::NAN }, Better::Lower),
             m("servers_moved", o.servers_moved, Better::Neither),
+            m("solar_mwh", o.solar_kwh / 1e3, Better::Neither),
+            m("solar_saving_t", solar_saving_g / 1e6, Better::Higher),
             m("sites", sites.names.len() as f64, Better::Neither),
             m("lps", o.lps as f64, Better::Neither),
         ];

@@ -279,6 +279,22 @@ impl Sites {
         }
     }
 
+    /// The same sites on greener grids: solar added to every zone
+    /// supplies `share` of its electricity at local solar noon on a
+    /// clear-sky day ([`solar_kwh`] with a peak of 1), so each hour's
+    /// intensity falls by that hour's solar share (CDN-Shifter's "added
+    /// solar" what-if, as the decarbonization-potential tool adds
+    /// renewables to a zone's mix; curtailment and storage are ignored).
+    pub fn with_grid_solar(&self, share: f64) -> Sites {
+        let mut greener = self.clone();
+        for (j, series) in greener.intensity.iter_mut().enumerate() {
+            for (t, ci) in series.iter_mut().enumerate() {
+                *ci *= (1.0 - share * solar_kwh(1.0, self.utc_offset_h[j], t)).max(0.0);
+            }
+        }
+        greener
+    }
+
     /// Hours of intensity.
     pub fn hours(&self) -> usize {
         self.intensity.first().map_or(0, Vec::len)
@@ -365,6 +381,18 @@ pub struct Shifting {
     pub price_weight: f64,
     /// Weekly capacity shifting, with this carbon cost per moved server, kg.
     pub move_cost_kg: Option<f64>,
+    /// Solar panels added at every site, their peak output this share of
+    /// the site's full facility power at the start ([`solar_kwh`]).
+    pub solar_fraction: f64,
+}
+
+/// Solar energy at a site in UTC hour `t`: `peak_kw` times a clear-sky
+/// day (the positive half of a sine from 06:00 to 18:00 local time,
+/// sampled at the middle of the hour). No per-site weather is in the data:
+/// every day is clear, which overstates solar where skies are not.
+pub fn solar_kwh(peak_kw: f64, utc_offset_h: f64, t: usize) -> f64 {
+    let local = (t as f64 + 0.5 + utc_offset_h).rem_euclid(24.0);
+    peak_kw * (std::f64::consts::PI * (local - 6.0) / 12.0).sin().max(0.0)
 }
 
 /// A year (or whatever the trace holds) of routing.
@@ -384,6 +412,8 @@ pub struct Outcome {
     pub servers_moved: f64,
     /// Linear programs solved.
     pub lps: u64,
+    /// Solar energy used, kWh.
+    pub solar_kwh: f64,
     /// Carbon per hour, g.
     pub hourly_g: Vec<f64>,
     /// Servers per site at the end.
@@ -428,8 +458,23 @@ fn weights(sites: &Sites, t: usize, beta: f64) -> Vec<f64> {
 /// Loads per site, and each region's flows (site, units).
 type Routing = (Vec<f64>, Vec<Vec<(usize, f64)>>);
 
-/// Routes one hour: loads per site minimising Σ w_j·load_j.
-fn route(demand: &[f64], allowed: &[Vec<usize>], capacity: &[f64], w: &[f64]) -> Result<Routing, String> {
+/// A site's energy this hour: idle kWh, kWh per unit of load, and the
+/// solar kWh that cover it before the grid does.
+struct SiteEnergy<'a> {
+    idle_kwh: &'a [f64],
+    dyn_kwh_per_unit: f64,
+    solar_kwh: &'a [f64],
+}
+
+/// Routes one hour: loads per site minimising Σ w_j·load_j, or, where
+/// solar covers part of a site's energy, Σ w_j·(grid energy)_j.
+fn route(
+    demand: &[f64],
+    allowed: &[Vec<usize>],
+    capacity: &[f64],
+    w: &[f64],
+    energy: &SiteEnergy<'_>,
+) -> Result<Routing, String> {
     if allowed.iter().all(|a| a.len() == 1) {
         // No choice (latency-optimal serving): every region at its one site.
         let mut load = vec![0.0; capacity.len()];
@@ -441,6 +486,7 @@ fn route(demand: &[f64], allowed: &[Vec<usize>], capacity: &[f64], w: &[f64]) ->
         }
         return Ok((load, allowed.iter().enumerate().map(|(r, a)| vec![(a[0], demand[r])]).collect()));
     }
+    let solar = energy.solar_kwh.iter().any(|&s| s > 0.0);
     let mut model = Model::new();
     let mut vars = Vec::new();
     let mut into: Vec<Vec<(nimbus_solve::Var, f64)>> = vec![Vec::new(); capacity.len()];
@@ -448,7 +494,9 @@ fn route(demand: &[f64], allowed: &[Vec<usize>], capacity: &[f64], w: &[f64]) ->
         let mut row = Vec::new();
         for &j in sites {
             let x = model.continuous(0.0, f64::INFINITY);
-            model.objective_term(x, w[j]);
+            if !solar {
+                model.objective_term(x, w[j]);
+            }
             into[j].push((x, 1.0));
             row.push((j, x));
         }
@@ -456,9 +504,18 @@ fn route(demand: &[f64], allowed: &[Vec<usize>], capacity: &[f64], w: &[f64]) ->
         vars.push(row);
     }
     for (j, terms) in into.into_iter().enumerate() {
-        if !terms.is_empty() {
-            model.le(terms, capacity[j]);
+        if terms.is_empty() {
+            continue;
         }
+        if solar {
+            // grid_j ≥ idle_j + dyn·load_j − solar_j, grid_j ≥ 0.
+            let grid = model.continuous(0.0, f64::INFINITY);
+            model.objective_term(grid, w[j]);
+            let mut row = vec![(grid, 1.0)];
+            row.extend(terms.iter().map(|&(x, _)| (x, -energy.dyn_kwh_per_unit)));
+            model.ge(row, energy.idle_kwh[j] - energy.solar_kwh[j]);
+        }
+        model.le(terms, capacity[j]);
     }
     let s = model
         .solve(Sense::Minimise, &SolveOptions::default())
@@ -555,6 +612,9 @@ pub fn run(sites: &Sites, edge: &Edge, shifting: &Shifting, hours: Option<usize>
         .fold(vec![0.0; n], |acc, d| acc.iter().zip(&d).map(|(a, b)| a.max(*b)).collect());
     let mut capacity: Vec<f64> = peak.iter().map(|p| p * edge.headroom / edge.per_server).collect();
     let dyn_kwh_per_unit = (edge.peak_w - edge.idle_w) / edge.per_server * edge.pue / 1000.0;
+    // Panels stay where they were built, whatever capacity shifting moves.
+    let solar_peak_kw: Vec<f64> =
+        capacity.iter().map(|c| shifting.solar_fraction * c * edge.peak_w * edge.pue / 1000.0).collect();
     let mut out = Outcome {
         carbon_g: 0.0,
         moves_g: 0.0,
@@ -563,6 +623,7 @@ pub fn run(sites: &Sites, edge: &Edge, shifting: &Shifting, hours: Option<usize>
         added_rtt_ms: 0.0,
         servers_moved: 0.0,
         lps: 0,
+        solar_kwh: 0.0,
         hourly_g: Vec::with_capacity(hours),
         capacity: Vec::new(),
     };
@@ -603,15 +664,22 @@ pub fn run(sites: &Sites, edge: &Edge, shifting: &Shifting, hours: Option<usize>
         }
         let d = demand(sites, t);
         let w = weights(sites, t, shifting.price_weight);
-        let (load, flows) = route(&d, &allowed, &capacity.iter().map(|c| c * edge.per_server).collect::<Vec<_>>(), &w)?;
+        let idle_kwh: Vec<f64> = capacity.iter().map(|c| c * edge.idle_w * edge.pue / 1000.0).collect();
+        let solar: Vec<f64> = (0..n).map(|j| solar_kwh(solar_peak_kw[j], sites.utc_offset_h[j], t)).collect();
+        let energy = SiteEnergy { idle_kwh: &idle_kwh, dyn_kwh_per_unit, solar_kwh: &solar };
+        let (load, flows) =
+            route(&d, &allowed, &capacity.iter().map(|c| c * edge.per_server).collect::<Vec<_>>(), &w, &energy)?;
         out.lps += 1;
         let mut hour_g = 0.0;
         for j in 0..n {
-            let kwh = capacity[j] * edge.idle_w * edge.pue / 1000.0 + load[j] * dyn_kwh_per_unit;
-            hour_g += kwh * sites.intensity[j][t];
+            let kwh = idle_kwh[j] + load[j] * dyn_kwh_per_unit;
+            let from_sun = kwh.min(solar[j]);
+            let grid = kwh - from_sun;
+            hour_g += grid * sites.intensity[j][t];
             out.energy_kwh += kwh;
+            out.solar_kwh += from_sun;
             if let Some(p) = &sites.price[j] {
-                out.cost_usd += kwh / 1000.0 * p[t.min(p.len() - 1)];
+                out.cost_usd += grid / 1000.0 * p[t.min(p.len() - 1)];
             }
         }
         for (r, row) in flows.iter().enumerate() {
@@ -654,13 +722,22 @@ mod tests {
     #[test]
     fn no_added_latency_means_no_saving_and_savings_grow_with_the_bound() {
         let s = sites();
-        let base = run(&s, &edge(), &Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None }, Some(48))
-            .expect("runs");
+        let base = run(
+            &s,
+            &edge(),
+            &Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None, solar_fraction: 0.0 },
+            Some(48),
+        )
+        .expect("runs");
         let mut last = 0.0;
         for delta in [0.0, 20.0, 30.0, 60.0, 100.0] {
-            let o =
-                run(&s, &edge(), &Shifting { delta_ms: Some(delta), price_weight: 0.0, move_cost_kg: None }, Some(48))
-                    .expect("runs");
+            let o = run(
+                &s,
+                &edge(),
+                &Shifting { delta_ms: Some(delta), price_weight: 0.0, move_cost_kg: None, solar_fraction: 0.0 },
+                Some(48),
+            )
+            .expect("runs");
             let saving = 1.0 - o.carbon_g / base.carbon_g;
             if delta == 0.0 {
                 assert!(saving.abs() < 1e-12, "exactly 0 at ΔL = 0: {saving}");
@@ -672,12 +749,38 @@ mod tests {
     }
 
     #[test]
+    fn panels_cover_the_grid_draw_first() {
+        // Panels at every site with a peak of 5 × full power (3.6 kW): at
+        // noon UTC (offset 0) 3.57 kWh of sun covers any site's whole draw,
+        // so the hour emits nothing.
+        let s = sites();
+        let shift = Shifting { delta_ms: Some(30.0), price_weight: 0.0, move_cost_kg: None, solar_fraction: 5.0 };
+        let o = run(&s, &edge(), &shift, Some(13)).expect("runs");
+        assert!(o.hourly_g[12].abs() < 1e-6, "{}", o.hourly_g[12]);
+        // Panels at 0.1 × full power (0.072 kW peak, 0.0714 kWh at noon)
+        // cover part of each idle draw: A's grid energy is 0.24 − 0.0714
+        // and its users still go to B; B: 0.24 + 0.95 × 0.24 − 0.0714; C:
+        // 0.24 + 0.475 × 0.24 − 0.0714.
+        let small = Shifting { solar_fraction: 0.1, ..shift };
+        let o = run(&s, &edge(), &small, Some(13)).expect("runs");
+        let sun = 0.072 * (std::f64::consts::PI * 6.5 / 12.0).sin();
+        let expected = (0.24 - sun) * 500.0 + (0.24 + 0.95 * 0.24 - sun) * 50.0 + (0.24 + 0.475 * 0.24 - sun) * 200.0;
+        assert!((o.hourly_g[12] - expected).abs() < 1e-4, "{} vs {expected}", o.hourly_g[12]);
+        assert!((o.solar_kwh - (0..13).map(|t| 3.0 * solar_kwh(0.072, 0.0, t)).sum::<f64>()).abs() < 1e-9);
+    }
+
+    #[test]
     fn by_hand_one_hour_with_capacity_limits() {
         // ΔL = 30: A may use B; B has capacity 2 × its peak (1.0) = 2.0 and
         // its own users take 1.0 at 20:00 UTC, so A's 1.0 fits there.
         let s = sites();
-        let o = run(&s, &edge(), &Shifting { delta_ms: Some(30.0), price_weight: 0.0, move_cost_kg: None }, Some(21))
-            .expect("runs");
+        let o = run(
+            &s,
+            &edge(),
+            &Shifting { delta_ms: Some(30.0), price_weight: 0.0, move_cost_kg: None, solar_fraction: 0.0 },
+            Some(21),
+        )
+        .expect("runs");
         let t = 20;
         // All sites idle at 2 servers (0.2 kW × 1.2 each = 0.24 kWh) plus
         // dynamic 0.2 kWh × 1.2 per unit: A 0, B 2 units, C 1 unit.
@@ -688,13 +791,27 @@ mod tests {
     #[test]
     fn capacity_shifting_never_lowers_savings() {
         let s = sites();
-        let base =
-            run(&s, &edge(), &Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None }, None).expect("runs");
-        let load = run(&s, &edge(), &Shifting { delta_ms: Some(60.0), price_weight: 0.0, move_cost_kg: None }, None)
-            .expect("runs");
-        let both =
-            run(&s, &edge(), &Shifting { delta_ms: Some(60.0), price_weight: 0.0, move_cost_kg: Some(1.0) }, None)
-                .expect("runs");
+        let base = run(
+            &s,
+            &edge(),
+            &Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None, solar_fraction: 0.0 },
+            None,
+        )
+        .expect("runs");
+        let load = run(
+            &s,
+            &edge(),
+            &Shifting { delta_ms: Some(60.0), price_weight: 0.0, move_cost_kg: None, solar_fraction: 0.0 },
+            None,
+        )
+        .expect("runs");
+        let both = run(
+            &s,
+            &edge(),
+            &Shifting { delta_ms: Some(60.0), price_weight: 0.0, move_cost_kg: Some(1.0), solar_fraction: 0.0 },
+            None,
+        )
+        .expect("runs");
         assert!(both.carbon_g <= load.carbon_g + 1e-6, "{} vs {}", both.carbon_g, load.carbon_g);
         assert!(load.carbon_g < base.carbon_g);
         assert!(both.servers_moved > 0.0);

@@ -205,7 +205,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "CDN-Shifter's baseline: every user region served at its nearest site",
         summary: "no shifting; each site sized for its users' peak",
         fidelity: "modelled",
-        params: &["region"],
+        params: &["region", "solar_fraction", "solar_on"],
         model: "cdn",
     },
     PolicyInfo {
@@ -288,7 +288,8 @@ const SKYBOX: &[&str] = &[
 
 const PLACER: &[&str] = &["placer", "slot_h"];
 const CORE_HOUR: &[&str] = &["placer", "slot_h", "expected_utilization"];
-const CDN: &[&str] = &["delta_ms", "capacity_shifting", "move_cost_kg", "price_weight", "region"];
+const CDN: &[&str] =
+    &["delta_ms", "capacity_shifting", "move_cost_kg", "price_weight", "region", "solar_fraction", "solar_on"];
 const SWEEP: &[&str] = &["metric", "gaps", "new_embodied_kg", "lifetimes", "utilizations", "intensities", "days"];
 
 /// Metrics every run reports.

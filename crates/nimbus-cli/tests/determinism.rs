@@ -182,6 +182,11 @@ fn carbon_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
     assert_identical_across_thread_counts(
+        "carbon-cdn-solar",
+        &["scenarios/carbon/cdn-shifter-solar.toml", "--set", "datacenter.hours=48"],
+        &["summary.json", "runs.csv"],
+    );
+    assert_identical_across_thread_counts(
         "carbon-cloudsim",
         &[
             "scenarios/carbon/cloudsim-stress.toml",
