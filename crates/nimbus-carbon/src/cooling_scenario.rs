@@ -11,6 +11,8 @@
 //! `limit_c` (65), `setpoint_c` (25: the fixed supply at which
 //! temperatures are reported), `max_supply_c` (40), `approach_c` (5), `free_cop` (25),
 //! `carnot_fraction` (0.5). Absent weather → a synthetic mild year, said so.
+//! Every policy takes `routing` (`even`, or `headroom`: InferCool's
+//! request routing by thermal headroom, [`infercool::Routing`]).
 
 use std::path::Path;
 
@@ -18,7 +20,7 @@ use nimbus_sim::estimate::Estimate;
 use nimbus_sim::output::{Better, Metric, RunOutput, Series};
 use nimbus_sim::params::Params;
 
-use crate::infercool::{self, CoolingSetup, Placement};
+use crate::infercool::{self, CoolingSetup, Placement, Routing};
 use crate::scenario::ScenarioError;
 
 /// A prepared cooling scenario.
@@ -160,14 +162,28 @@ impl CoolingScenario {
         }
     }
 
-    /// Checks a policy (none takes parameters).
-    pub fn check(&self, _policy: &str, _params: &Params) -> Result<(), ScenarioError> {
-        Ok(())
+    fn routing(params: &Params) -> Result<Routing, ScenarioError> {
+        Ok(match params.choice_or("routing", &["even", "headroom"], "even")? {
+            "headroom" => Routing::Headroom,
+            _ => Routing::Even,
+        })
+    }
+
+    /// Checks a policy's `routing`.
+    pub fn check(&self, _policy: &str, params: &Params) -> Result<(), ScenarioError> {
+        Self::routing(params).map(|_| ())
     }
 
     /// Runs one placement.
-    pub fn run(&self, policy: &str) -> Result<RunOutput, ScenarioError> {
-        let o = infercool::run(&self.setup, Self::placement(policy), &self.weather).map_err(ScenarioError::Invalid)?;
+    pub fn run(&self, policy: &str, params: &Params) -> Result<RunOutput, ScenarioError> {
+        let o = infercool::run_routed(
+            &self.setup,
+            Self::placement(policy),
+            Self::routing(params)?,
+            &self.weather,
+            self.setup.max_supply_c,
+        )
+        .map_err(ScenarioError::Invalid)?;
         let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
         let metrics = vec![
             m("max_gpu_temp_c", o.max_temp_c, Better::Lower),

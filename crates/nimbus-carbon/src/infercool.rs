@@ -31,8 +31,15 @@
 //! thermal-agnostic default that concentrates load), `round-robin`
 //! (instance k on GPU k mod N), `infercool` (each instance, heaviest
 //! first, on the GPU with the lowest predicted power that has a free
-//! slice). Request routing by thermal headroom is not modelled (replicas
-//! share their service's load evenly).
+//! slice).
+//!
+//! **Routing:** `even` (a service's load splits evenly over its replicas)
+//! or `headroom` (InferCool's request routing weighted by thermal
+//! headroom: each hour of the day, an LP splits every service's load over
+//! its replicas to minimise the hottest GPU's power, each replica at most
+//! at `peak_utilization`, the busiest an evenly routed replica gets, so
+//! no replica runs busier, and no request slower, than at the even
+//! split's daily peak; inferred formulation).
 
 /// The GPUs, the plant and the load.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +119,54 @@ pub enum Placement {
     RoundRobin,
     /// Heaviest first on the least-loaded GPU with a free slice.
     InferCool,
+}
+
+/// How a service's requests are split over its replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Evenly.
+    Even,
+    /// To minimise the hottest GPU's power (InferCool's routing by
+    /// thermal headroom).
+    Headroom,
+}
+
+/// Each instance's utilisation at load factor `cycle` under `routing`
+/// (instances listed service by service, on GPUs `gpu_of`).
+pub fn route(
+    setup: &CoolingSetup,
+    gpu_of: &[usize],
+    routing: Routing,
+    cycle: f64,
+    max_utilization: f64,
+) -> Result<Vec<f64>, String> {
+    let service_of: Vec<usize> =
+        setup.replicas.iter().enumerate().flat_map(|(s, &r)| std::iter::repeat_n(s, r)).collect();
+    let even: Vec<f64> =
+        service_of.iter().map(|&s| (setup.service_load[s] / setup.replicas[s] as f64 * cycle).min(1.0)).collect();
+    if routing == Routing::Even {
+        return Ok(even);
+    }
+    use nimbus_solve::{Model, Sense, SolveOptions};
+    let per_slice_w = (setup.max_w - setup.idle_w) / setup.slices as f64;
+    let mut m = Model::new();
+    let hottest = m.continuous(0.0, f64::INFINITY);
+    m.objective_term(hottest, 1.0);
+    // No replica above the cap, unless the even split already is (then
+    // the even split's level is the cap for it).
+    let x: Vec<_> = even.iter().map(|&e| m.continuous(0.0, max_utilization.max(e))).collect();
+    for s in 0..setup.replicas.len() {
+        let terms: Vec<_> = (0..x.len()).filter(|&k| service_of[k] == s).map(|k| (x[k], 1.0)).collect();
+        let demand: f64 = (0..x.len()).filter(|&k| service_of[k] == s).map(|k| even[k]).sum();
+        m.eq(terms, demand);
+    }
+    for g in 0..setup.gpus {
+        let mut terms: Vec<_> = (0..x.len()).filter(|&k| gpu_of[k] == g).map(|k| (x[k], per_slice_w)).collect();
+        terms.push((hottest, -1.0));
+        m.le(terms, -setup.idle_w);
+    }
+    let solution = m.solve(Sense::Minimise, &SolveOptions::default()).map_err(|e| format!("routing LP: {e}"))?;
+    Ok(x.iter().map(|&v| solution.value(v).clamp(0.0, 1.0)).collect())
 }
 
 /// The GPU of every instance, instances listed service by service.
@@ -202,7 +257,7 @@ pub struct CoolingOutcome {
 /// Runs `placement` over the hours of `weather` ((°C, % RH) per hour);
 /// load follows a daily cycle from 0.3 to 1 of the peak, highest at 20:00.
 pub fn run(setup: &CoolingSetup, placement: Placement, weather: &[(f64, f64)]) -> Result<CoolingOutcome, String> {
-    run_with_supply_cap(setup, placement, weather, setup.max_supply_c)
+    run_routed(setup, placement, Routing::Even, weather, setup.max_supply_c)
 }
 
 /// As [`run`] with another warm-water cap on the supply temperature.
@@ -212,26 +267,44 @@ pub fn run_with_supply_cap(
     weather: &[(f64, f64)],
     max_supply_c: f64,
 ) -> Result<CoolingOutcome, String> {
+    run_routed(setup, placement, Routing::Even, weather, max_supply_c)
+}
+
+/// The peak utilisation an evenly routed replica reaches (the cap of
+/// [`Routing::Headroom`]).
+pub fn even_peak_utilization(setup: &CoolingSetup) -> f64 {
+    setup.service_load.iter().zip(&setup.replicas).map(|(l, &r)| (l / r as f64).min(1.0)).fold(0.0, f64::max)
+}
+
+/// As [`run_with_supply_cap`] with `routing`.
+pub fn run_routed(
+    setup: &CoolingSetup,
+    placement: Placement,
+    routing: Routing,
+    weather: &[(f64, f64)],
+    max_supply_c: f64,
+) -> Result<CoolingOutcome, String> {
     if weather.is_empty() {
         return Err("no hours of weather".into());
     }
     let gpu_of = place(setup, placement)?;
     let per_slice_w = (setup.max_w - setup.idle_w) / setup.slices as f64;
-    let instance_load: Vec<f64> = setup
-        .replicas
-        .iter()
-        .enumerate()
-        .flat_map(|(s, &r)| std::iter::repeat_n(setup.service_load[s] / r as f64, r))
-        .collect();
+    // The load depends on the hour of the day only: one split per hour.
+    let cap = even_peak_utilization(setup);
+    let by_hour: Vec<Vec<f64>> = (0..24)
+        .map(|h| {
+            let cycle = 0.3 + 0.7 * (1.0 + (2.0 * std::f64::consts::PI * (h as f64 - 20.0) / 24.0).cos()) / 2.0;
+            route(setup, &gpu_of, routing, cycle, cap)
+        })
+        .collect::<Result<_, _>>()?;
     let tau_s = setup.r_c_per_w * setup.c_j_per_c;
     let decay = (-60.0 / tau_s).exp();
     let mut temps = vec![f64::NAN; setup.gpus];
     let mut out = CoolingOutcome { max_temp_c: f64::NEG_INFINITY, ..CoolingOutcome::default() };
     for (h, &(outside_c, rh)) in weather.iter().enumerate() {
-        let cycle = 0.3 + 0.7 * (1.0 + (2.0 * std::f64::consts::PI * ((h % 24) as f64 - 20.0) / 24.0).cos()) / 2.0;
         let mut power = vec![setup.idle_w; setup.gpus];
         for (k, &g) in gpu_of.iter().enumerate() {
-            power[g] += per_slice_w * (instance_load[k] * cycle).min(1.0);
+            power[g] += per_slice_w * by_hour[h % 24][k];
         }
         let hottest_rise = power.iter().map(|p| setup.r_c_per_w * p).fold(0.0, f64::max);
         let supply = (setup.limit_c - hottest_rise).min(max_supply_c);
@@ -320,6 +393,41 @@ mod tests {
         // Stull (2011): 20 °C at 50% RH gives 13.7 °C.
         assert!((wet_bulb_c(20.0, 50.0) - 13.7).abs() < 0.1, "{}", wet_bulb_c(20.0, 50.0));
         assert!(wet_bulb_c(30.0, 99.0) > 29.0);
+    }
+
+    #[test]
+    fn routing_by_headroom_keeps_the_load_and_cools_the_hottest_gpu() {
+        let s = setup();
+        let cap = even_peak_utilization(&s);
+        for placement in [Placement::BinPacking, Placement::InferCool] {
+            let gpu_of = place(&s, placement).expect("places");
+            let even = route(&s, &gpu_of, Routing::Even, 1.0, cap).expect("routes");
+            let routed = route(&s, &gpu_of, Routing::Headroom, 1.0, cap).expect("routes");
+            // Each service's load is served whole; no replica above the cap.
+            let mut k = 0;
+            for &r in &s.replicas {
+                let (a, b): (f64, f64) = (even[k..k + r].iter().sum(), routed[k..k + r].iter().sum());
+                assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+                k += r;
+            }
+            assert!(routed.iter().all(|&u| u <= cap + 1e-6));
+            let hottest = |u: &[f64]| {
+                let mut p = vec![0.0; s.gpus];
+                for (k, &g) in gpu_of.iter().enumerate() {
+                    p[g] += u[k];
+                }
+                p.into_iter().fold(0.0, f64::max)
+            };
+            assert!(hottest(&routed) <= hottest(&even) + 1e-6, "{placement:?}");
+        }
+        // At the daily peak the thermal-agnostic packing has replicas to
+        // unload: routing lowers its hottest GPU strictly.
+        let gpu_of = place(&s, Placement::BinPacking).expect("places");
+        let total = |u: &[f64], g: usize| (0..u.len()).filter(|&k| gpu_of[k] == g).map(|k| u[k]).sum::<f64>();
+        let even = route(&s, &gpu_of, Routing::Even, 1.0, cap).expect("routes");
+        let routed = route(&s, &gpu_of, Routing::Headroom, 1.0, cap).expect("routes");
+        let max = |u: &[f64]| (0..s.gpus).map(|g| total(u, g)).fold(0.0, f64::max);
+        assert!(max(&routed) < max(&even) - 0.01, "{} vs {}", max(&routed), max(&even));
     }
 
     #[test]

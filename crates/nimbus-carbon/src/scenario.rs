@@ -223,7 +223,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "InferCool's baseline: thermal-agnostic placement that fills one GPU's MIG slices before the next",
         summary: "instances on GPU 0's slices first, then GPU 1's, …",
         fidelity: "modelled",
-        params: &[],
+        params: &["routing"],
         model: "cooling",
     },
     PolicyInfo {
@@ -232,16 +232,16 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "thermal-agnostic round-robin placement",
         summary: "instance k on GPU k mod N",
         fidelity: "modelled",
-        params: &[],
+        params: &["routing"],
         model: "cooling",
     },
     PolicyInfo {
         name: "infercool",
         kind: "paper",
         source: "InferCool (SoCC'24)",
-        summary: "instances, heaviest first, on the GPU with the lowest predicted power that has a free MIG slice; the plant then supplies the warmest coolant the hottest GPU allows",
+        summary: "instances, heaviest first, on the GPU with the lowest predicted power that has a free MIG slice; the plant then supplies the warmest coolant the hottest GPU allows; `routing = \"headroom\"` also splits each service's requests to minimise the hottest GPU's power (any placement takes it)",
         fidelity: "modelled",
-        params: &[],
+        params: &["routing"],
         model: "cooling",
     },
     PolicyInfo {
@@ -416,7 +416,7 @@ impl Scenario {
             Model::Replay(r) => r.run(policy, params, seed)?,
             Model::Fleet(f) => f.run(policy, params, seed)?,
             Model::Cdn(c) => c.run(policy, params)?,
-            Model::Cooling(c) => c.run(policy)?,
+            Model::Cooling(c) => c.run(policy, params)?,
             Model::Modular(m) => m.run(policy, params, seed, progress)?,
         };
         progress(1.0);
