@@ -159,12 +159,33 @@ impl Placement {
     }
 }
 
+/// How a deferring task chooses when to start.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ShiftRule {
+    /// OpenDC's `Timeshift`: wait while the intensity is above the
+    /// `quantile` of the last `window_h` hourly values.
+    Quantile,
+    /// Let's Wait Awhile's and GAIA's lowest window: at submission, pick
+    /// the start (now, or a change of intensity within the slack) whose run
+    /// has the lowest forecast carbon, and wait for it. The forecast is the
+    /// trace itself with a relative Gaussian error of this σ per value
+    /// (0: perfect, as in Let's Wait Awhile's main evaluation), drawn
+    /// from the run's seed.
+    LowestWindow {
+        /// σ of the relative forecast error.
+        forecast_error: f64,
+    },
+}
+
 /// Deferral of tasks to low-carbon hours (OpenDC's `Timeshift` policy,
 /// after Let's Wait Awhile): a task with slack waits while the intensity is
 /// above the `quantile` of the last `window_h` hourly values, until its
-/// slack runs out.
+/// slack runs out; or, by [`ShiftRule::LowestWindow`], until the start
+/// of its lowest-carbon window.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TimeShift {
+    /// Which rule.
+    pub rule: ShiftRule,
     /// The quantile below which intensity counts as low (OpenDC: 0.2–0.35).
     pub quantile: f64,
     /// Hours of history the quantile is taken over (OpenDC: 168).
@@ -322,6 +343,11 @@ struct Replay<'a> {
     outside_trace: Option<i64>,
     /// The earliest pending recheck of deferred tasks (u64::MAX: none).
     recheck_at: u64,
+    /// `LowestWindow`: each task's chosen start (ms since the run's start).
+    planned_start: Vec<Option<u64>>,
+    /// `LowestWindow`: the forecast trace and its running integral
+    /// (value × ms) at each value's start.
+    forecast: Option<(Intensity, Vec<f64>)>,
 }
 
 /// Runs `workload` on `config`.
@@ -390,6 +416,27 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
         rng: RngStreams::new(config.seed).stream("placement"),
         outside_trace: None,
         recheck_at: u64::MAX,
+        planned_start: vec![None; workload.jobs.len()],
+        forecast: match (config.time_shift, config.intensity) {
+            (Some(TimeShift { rule: ShiftRule::LowestWindow { forecast_error }, .. }), Some(trace)) => {
+                let mut noise = RngStreams::new(config.seed).stream("forecast-error");
+                let mut f = trace.clone();
+                if forecast_error > 0.0 {
+                    for v in &mut f.values {
+                        *v = (*v * (1.0 + noise.normal(0.0, forecast_error))).max(0.0);
+                    }
+                }
+                let mut prefix = Vec::with_capacity(f.values.len() + 1);
+                let mut sum = 0.0;
+                prefix.push(0.0);
+                for v in &f.values {
+                    sum += v * f.step_ms as f64;
+                    prefix.push(sum);
+                }
+                Some((f, prefix))
+            }
+            _ => None,
+        },
     };
     for (i, j) in workload.jobs.iter().enumerate() {
         replay.events.schedule(ms_time((j.submit_ms - start_ms) as u64), Event::Submit(i));
@@ -596,6 +643,40 @@ impl Replay<'_> {
     }
 
     /// Whether the queue head should wait for cleaner power.
+    /// `LowestWindow`: the start within the slack whose run has the least
+    /// forecast carbon (the earliest on a tie; a start whose run leaves
+    /// the trace is not a candidate).
+    fn lowest_window(&self, job: usize, deadline: u64) -> u64 {
+        let Some((f, prefix)) = &self.forecast else { return 0 };
+        let submit = self.records[job].submit_ms;
+        let run = self.workload.run_ms(&self.workload.jobs[job]) as i64;
+        // ∫ intensity from the trace's start to `t` (ms since 1970).
+        let integral = |t: i64| -> Option<f64> {
+            if t < f.start_ms || t > f.end_ms() {
+                return None;
+            }
+            let i = ((t - f.start_ms) / f.step_ms).min(f.values.len() as i64 - 1).max(0) as usize;
+            Some(prefix[i] + f.values[i] * (t - f.start_ms - i as i64 * f.step_ms) as f64)
+        };
+        let cost = |s: u64| {
+            let a = self.start_ms + s as i64;
+            Some(integral(a + run)? - integral(a)?)
+        };
+        let mut best = (submit, cost(submit).unwrap_or(f64::INFINITY));
+        let first = self.start_ms + submit as i64;
+        let mut boundary = f.start_ms + ((first - f.start_ms).div_euclid(f.step_ms) + 1) * f.step_ms;
+        while boundary - self.start_ms <= deadline as i64 {
+            let s = (boundary - self.start_ms) as u64;
+            match cost(s) {
+                Some(c) if c < best.1 => best = (s, c),
+                None => break,
+                _ => {}
+            }
+            boundary += f.step_ms;
+        }
+        best.0
+    }
+
     fn defer(&mut self, job: usize, now: u64) -> bool {
         let (Some(shift), Some(trace)) = (self.config.time_shift, self.config.intensity) else { return false };
         let j = &self.workload.jobs[job];
@@ -603,6 +684,24 @@ impl Replay<'_> {
         let deadline = self.records[job].submit_ms + (run * shift.slack_factor).round() as u64;
         if now >= deadline {
             return false;
+        }
+        if let ShiftRule::LowestWindow { .. } = shift.rule {
+            let planned = match self.planned_start[job] {
+                Some(p) => p,
+                None => {
+                    let p = self.lowest_window(job, deadline);
+                    self.planned_start[job] = Some(p);
+                    p
+                }
+            };
+            if now >= planned {
+                return false;
+            }
+            if planned < self.recheck_at || self.recheck_at <= now {
+                self.recheck_at = planned;
+                self.events.schedule(ms_time(planned), Event::Recheck);
+            }
+            return true;
         }
         let abs = self.start_ms + now as i64;
         let Some((current, next)) = trace.at(abs) else { return false };
@@ -819,12 +918,44 @@ mod tests {
         let w = Workload { jobs: vec![job("a", 24 * 3_600_000, 1, 0..1)], fragments: vec![(3_600_000, 1000.0)] };
         let mut c = config(vec![&h], Placement::FirstFit);
         c.intensity = Some(&ci);
-        c.time_shift = Some(TimeShift { quantile: 0.2, window_h: 24, slack_factor: 2.0 });
+        c.time_shift = Some(TimeShift { rule: ShiftRule::Quantile, quantile: 0.2, window_h: 24, slack_factor: 2.0 });
         let out = run(&w, &c).expect("ok");
         assert_eq!(out.tasks[0].start_ms, 3_600_000, "waits one hour for the 100 g hour");
         assert!((out.carbon_g - 100.0).abs() < 1e-9);
         // Without slack it runs at once.
-        c.time_shift = Some(TimeShift { quantile: 0.2, window_h: 24, slack_factor: 0.0 });
+        c.time_shift = Some(TimeShift { rule: ShiftRule::Quantile, quantile: 0.2, window_h: 24, slack_factor: 0.0 });
         assert_eq!(run(&w, &c).expect("ok").tasks[0].start_ms, 0);
+    }
+
+    #[test]
+    fn lowest_window_starts_where_the_run_is_cleanest() {
+        let h = host(1, PowerModel::Linear { idle_w: 0.0, max_w: 1000.0 });
+        // Hours 0.. at 300, 100, 50, 400, 20, 20: a 2-h task submitted at
+        // 0 with slack 2 × 2 h may start at 0..4 h. Windows: 400, 150, 450,
+        // 420, 40 → hour 4 (40 g·h/kWh × 1 kW: 40 g).
+        let values = vec![300.0, 100.0, 50.0, 400.0, 20.0, 20.0, 500.0, 500.0];
+        let ci = Intensity { name: "t".into(), start_ms: 0, step_ms: 3_600_000, values };
+        let w = Workload { jobs: vec![job("a", 0, 1, 0..1)], fragments: vec![(7_200_000, 1000.0)] };
+        let mut c = config(vec![&h], Placement::FirstFit);
+        c.intensity = Some(&ci);
+        let rule = ShiftRule::LowestWindow { forecast_error: 0.0 };
+        c.time_shift = Some(TimeShift { rule, quantile: 0.2, window_h: 24, slack_factor: 2.0 });
+        let out = run(&w, &c).expect("ok");
+        assert_eq!(out.tasks[0].start_ms, 4 * 3_600_000);
+        assert!((out.carbon_g - 40.0).abs() < 1e-9, "{}", out.carbon_g);
+        // Slack of 1.5 × 2 h: starts 0..3 h → hour 1 (150 g).
+        c.time_shift = Some(TimeShift { rule, quantile: 0.2, window_h: 24, slack_factor: 1.5 });
+        let out = run(&w, &c).expect("ok");
+        assert_eq!(out.tasks[0].start_ms, 3_600_000);
+        assert!((out.carbon_g - 150.0).abs() < 1e-9);
+        // A forecast with large errors may choose worse, never outside the slack.
+        c.time_shift = Some(TimeShift {
+            rule: ShiftRule::LowestWindow { forecast_error: 0.5 },
+            quantile: 0.2,
+            window_h: 24,
+            slack_factor: 1.5,
+        });
+        let out = run(&w, &c).expect("ok");
+        assert!(out.tasks[0].start_ms <= 3 * 3_600_000 && out.carbon_g >= 150.0 - 1e-9);
     }
 }

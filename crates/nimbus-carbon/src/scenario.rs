@@ -39,7 +39,7 @@ use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
 use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::rng::RngStreams;
 
-use crate::datacenter::{self, Config, Job, Outcome, Placement, TimeShift, Workload};
+use crate::datacenter::{self, Config, Job, Outcome, Placement, ShiftRule, TimeShift, Workload};
 use crate::intensity::Intensity;
 use crate::topology::{self, Topology};
 use crate::vm_workload::VmSpec;
@@ -79,6 +79,7 @@ pub struct PolicyInfo {
 
 const LOCATION: &[&str] = &["carbon", "carbon_column"];
 const SHIFT: &[&str] = &["carbon", "carbon_column", "quantile", "window_h", "slack_factor"];
+const LOWEST_WINDOW: &[&str] = &["carbon", "carbon_column", "slack_factor", "forecast_error"];
 
 /// Every placement policy.
 pub static REGISTRY: &[PolicyInfo] = &[
@@ -161,6 +162,15 @@ pub static REGISTRY: &[PolicyInfo] = &[
         summary: "`mem` placement; a task waits while intensity is above the `quantile` (0.2) of the last `window_h` (168) hours, at most `slack_factor` (2) × its run time",
         fidelity: "modelled",
         params: SHIFT,
+        model: "replay",
+    },
+    PolicyInfo {
+        name: "lowest-window",
+        kind: "baseline",
+        source: "Wiesner et al., Let's Wait Awhile (Middleware'21); Hanafy et al., GAIA (ASPLOS'24): the lowest-carbon window",
+        summary: "`mem` placement; at submission each task picks the start within `slack_factor` (2) × its run time whose run has the lowest forecast carbon, and waits for it; forecast = the trace with a relative error of σ `forecast_error` (0: perfect)",
+        fidelity: "modelled",
+        params: LOWEST_WINDOW,
         model: "replay",
     },
     PolicyInfo {
@@ -394,7 +404,7 @@ impl Scenario {
         let info = find(policy, self.model_name())?;
         params.finish(info.params)?;
         match &self.model {
-            Model::Replay(_) if policy == "timeshift" => time_shift(params).map(|_| ()),
+            Model::Replay(_) if is_shift(policy) => time_shift(policy, params).map(|_| ()),
             Model::Replay(_) => Ok(()),
             Model::Fleet(f) => f.check(policy, params),
             Model::Cdn(c) => c.check(policy, params),
@@ -619,14 +629,14 @@ impl Replay {
             }
             None => &self.intensity,
         };
-        let placement = Placement::from_name(if policy == "timeshift" { "mem" } else { policy })
+        let placement = Placement::from_name(if is_shift(policy) { "mem" } else { policy })
             .ok_or_else(|| ScenarioError::Invalid(format!("no placement for policy {policy}")))?;
         let config = Config {
             hosts: self.topology.expand(),
             placement,
             intensity: Some(intensity),
             pue: self.pue,
-            time_shift: if policy == "timeshift" { Some(time_shift(params)?) } else { None },
+            time_shift: if is_shift(policy) { Some(time_shift(policy, params)?) } else { None },
             seed,
             sample_ms: self.sample_ms,
             power_off_idle: false,
@@ -753,12 +763,23 @@ impl Replay {
     }
 }
 
-fn time_shift(params: &Params) -> Result<TimeShift, ScenarioError> {
+fn time_shift(policy: &str, params: &Params) -> Result<TimeShift, ScenarioError> {
+    let rule = if policy == "lowest-window" {
+        ShiftRule::LowestWindow { forecast_error: params.f64_in("forecast_error", 0.0, 0.0..=10.0)? }
+    } else {
+        ShiftRule::Quantile
+    };
     Ok(TimeShift {
+        rule,
         quantile: params.fraction_or("quantile", 0.2)?,
         window_h: params.usize_in("window_h", 168, 1..=8784)?,
         slack_factor: params.f64_in("slack_factor", 2.0, 0.0..=1000.0)?,
     })
+}
+
+/// Whether a policy defers tasks (`mem` placement plus a [`TimeShift`]).
+fn is_shift(policy: &str) -> bool {
+    matches!(policy, "timeshift" | "lowest-window")
 }
 
 /// Where the synthetic workload starts: 2022-01-03T00:00Z, a Monday.
