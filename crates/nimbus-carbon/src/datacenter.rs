@@ -222,6 +222,27 @@ pub struct Config<'a> {
     /// hosts given by an id per host (`host_group`): task j may run only on
     /// hosts whose group is `assigned[j]` (an offline plan).
     pub assigned: Option<(Vec<usize>, Vec<usize>)>,
+    /// Host failures injected from a trace, if any.
+    pub failures: Option<&'a FailureModel>,
+}
+
+/// OpenDC's trace-based failure model: failure k comes `interval_ms` after
+/// failure k − 1 has ended (OpenDC's injector waits out each failure
+/// before the next interval), takes round(hosts × `intensity`) hosts
+/// chosen at random (seeded) down for `duration_ms`, and starts over at the
+/// trace's top when `repeat`. A failed host keeps drawing idle power and
+/// takes no task; its tasks lose their progress (no checkpointing) and
+/// go back to the front of the queue, until a task has failed
+/// `max_failures` times (OpenDC's default 10), when it is terminated.
+/// Injection stops when every task has completed or been terminated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailureModel {
+    /// The failures, in order.
+    pub failures: Vec<nimbus_trace::opendc::Failure>,
+    /// Start over at the end.
+    pub repeat: bool,
+    /// Failures after which a task is terminated.
+    pub max_failures: u32,
 }
 
 /// One task's fate.
@@ -279,6 +300,15 @@ pub struct Outcome {
     pub tasks: Vec<TaskRecord>,
     /// Tasks larger than every host (never run).
     pub terminated: usize,
+    /// Runs of tasks cut short by a host failure.
+    pub interruptions: u64,
+    /// Tasks terminated after `max_failures` failures.
+    pub failed_out: usize,
+    /// Core-ms of work lost to failures (cores × time run before the
+    /// failure).
+    pub lost_core_ms: f64,
+    /// Failures injected.
+    pub failures_injected: u64,
     /// Per sample interval from the start.
     pub intervals: Vec<Interval>,
     /// Events processed.
@@ -288,12 +318,19 @@ pub struct Outcome {
 #[derive(Debug, Clone, Copy)]
 enum Event {
     Submit(usize),
-    FragmentEnd(usize),
+    /// Task, and the run it belongs to (a failure starts a new run).
+    FragmentEnd(usize, u32),
     /// A deferred task's slack ran out or the hour turned.
     Recheck,
+    /// Failure k of the trace starts.
+    Fail(usize),
+    /// The hosts of failure `victims[i]` recover.
+    Recover(usize),
 }
 
 struct Host {
+    /// Failures holding the host down (0: up).
+    down: u32,
     capacity_mhz: f64,
     cores_free: u32,
     memory_free: f64,
@@ -348,6 +385,18 @@ struct Replay<'a> {
     /// `LowestWindow`: the forecast trace and its running integral
     /// (value × ms) at each value's start.
     forecast: Option<(Intensity, Vec<f64>)>,
+    /// Tasks neither completed nor terminated.
+    remaining: usize,
+    /// Each task's current run (a failure starts a new one).
+    generation: Vec<u32>,
+    /// Failures each task has suffered.
+    failures_of: Vec<u32>,
+    /// The hosts each injected failure took down.
+    victims: Vec<Vec<usize>>,
+    failure_rng: nimbus_sim::rng::SimRng,
+    interruptions: u64,
+    failed_out: usize,
+    lost_core_ms: f64,
 }
 
 /// Runs `workload` on `config`.
@@ -358,11 +407,19 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
     if config.sample_ms == 0 {
         return Err("the sample interval must be above 0 ms".into());
     }
+    if let Some(f) = config.failures
+        && f.repeat
+        && !f.failures.is_empty()
+        && f.failures.iter().all(|x| x.interval_ms == 0 && x.duration_ms == 0)
+    {
+        return Err("a repeating failure trace whose intervals and durations are all 0 never lets time pass".into());
+    }
     let start_ms = workload.jobs.iter().map(|j| j.submit_ms).min().unwrap_or(0);
     let hosts: Vec<Host> = config
         .hosts
         .iter()
         .map(|h| Host {
+            down: 0,
             capacity_mhz: h.capacity_mhz(),
             cores_free: h.cores,
             memory_free: h.memory_mb,
@@ -437,12 +494,35 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
             }
             _ => None,
         },
+        remaining: workload.jobs.len(),
+        generation: vec![0; workload.jobs.len()],
+        failures_of: vec![0; workload.jobs.len()],
+        victims: Vec::new(),
+        failure_rng: RngStreams::new(config.seed).stream("failures"),
+        interruptions: 0,
+        failed_out: 0,
+        lost_core_ms: 0.0,
     };
     for (i, j) in workload.jobs.iter().enumerate() {
         replay.events.schedule(ms_time((j.submit_ms - start_ms) as u64), Event::Submit(i));
     }
+    if let Some(first) = config.failures.and_then(|f| f.failures.first()) {
+        replay.events.schedule(ms_time(first.interval_ms), Event::Fail(0));
+    }
     let mut count = 0u64;
+    let mut failures_injected = 0u64;
     while let Some((at, event)) = replay.events.pop() {
+        // Failures after the last task has ended change nothing (OpenDC
+        // stops its injector there); they must not stretch the run.
+        if replay.remaining == 0 && matches!(event, Event::Fail(_) | Event::Recover(_)) {
+            continue;
+        }
+        // The end of a run a failure cut short.
+        if let Event::FragmentEnd(i, generation) = event
+            && replay.generation[i] != generation
+        {
+            continue;
+        }
         count += 1;
         let now = at.as_nanos() / 1_000_000;
         replay.advance(now);
@@ -451,10 +531,20 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
                 replay.queue.push_back(i);
                 replay.schedule(now);
             }
-            Event::FragmentEnd(i) => replay.next_fragment(i, now),
+            Event::FragmentEnd(i, _) => replay.next_fragment(i, now),
             Event::Recheck => {
                 if now >= replay.recheck_at {
                     replay.recheck_at = u64::MAX;
+                }
+                replay.schedule(now);
+            }
+            Event::Fail(k) => {
+                failures_injected += 1;
+                replay.fail(k, now);
+            }
+            Event::Recover(i) => {
+                for h in std::mem::take(&mut replay.victims[i]) {
+                    replay.hosts[h].down -= 1;
                 }
                 replay.schedule(now);
             }
@@ -489,6 +579,10 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
         },
         tasks: replay.records,
         terminated: replay.terminated,
+        interruptions: replay.interruptions,
+        failed_out: replay.failed_out,
+        lost_core_ms: replay.lost_core_ms,
+        failures_injected,
         intervals: replay.intervals,
         events: count,
     })
@@ -576,7 +670,7 @@ impl Replay<'_> {
         {
             return false;
         }
-        host.cores_free >= j.cores && host.memory_free >= j.memory_mb
+        host.down == 0 && host.cores_free >= j.cores && host.memory_free >= j.memory_mb
     }
 
     /// A task's run time (ms) and mean CPU usage over it (MHz).
@@ -734,6 +828,7 @@ impl Replay<'_> {
             if j.cores > self.max_cores || j.memory_mb > self.max_memory {
                 self.queue.pop_front();
                 self.terminated += 1;
+                self.remaining -= 1;
                 let r = &mut self.records[job];
                 r.start_ms = now;
                 r.end_ms = now;
@@ -787,6 +882,7 @@ impl Replay<'_> {
             let demand = host.demand_mhz - old;
             self.set_demand(h, demand, now);
             self.records[job].end_ms = now;
+            self.remaining -= 1;
             self.schedule(now);
             return;
         }
@@ -794,7 +890,81 @@ impl Replay<'_> {
         run.usage = usage;
         let demand = self.hosts[h].demand_mhz - old + usage;
         self.set_demand(h, demand, now);
-        self.events.schedule(ms_time(now + ms), Event::FragmentEnd(job));
+        self.events.schedule(ms_time(now + ms), Event::FragmentEnd(job, self.generation[job]));
+    }
+
+    /// Injects failure `k`: picks its victims, kills their tasks, and
+    /// schedules the recovery and the next failure.
+    fn fail(&mut self, k: usize, now: u64) {
+        let model = self.config.failures.expect("failure events come from a model");
+        let failure = model.failures[k];
+        let n = self.hosts.len();
+        let count = ((n as f64 * failure.intensity).round() as usize).min(n);
+        // A seeded partial Fisher–Yates shuffle.
+        let mut order: Vec<usize> = (0..n).collect();
+        for i in 0..count {
+            let pick = i + (self.failure_rng.next_u64() % (n - i) as u64) as usize;
+            order.swap(i, pick);
+        }
+        let mut victims = order[..count].to_vec();
+        victims.sort_unstable();
+        for &h in &victims {
+            self.hosts[h].down += 1;
+        }
+        let hit: Vec<usize> = (0..self.running.len())
+            .filter(|&job| self.running[job].as_ref().is_some_and(|r| self.hosts[r.host].down > 0))
+            .collect();
+        let mut requeue = Vec::new();
+        for job in hit {
+            if self.kill(job, now, model.max_failures) {
+                requeue.push(job);
+            }
+        }
+        // Back to the front of the queue, in task order.
+        for &job in requeue.iter().rev() {
+            self.queue.push_front(job);
+        }
+        let id = self.victims.len();
+        self.victims.push(victims);
+        self.events.schedule(ms_time(now + failure.duration_ms), Event::Recover(id));
+        let next = if k + 1 < model.failures.len() {
+            Some(k + 1)
+        } else if model.repeat {
+            Some(0)
+        } else {
+            None
+        };
+        if let Some(next) = next {
+            let at = now + failure.duration_ms + model.failures[next].interval_ms;
+            self.events.schedule(ms_time(at), Event::Fail(next));
+        }
+        self.schedule(now);
+    }
+
+    /// Stops a running task whose host failed: its progress is lost.
+    /// Returns whether it goes back to the queue (else it is terminated).
+    fn kill(&mut self, job: usize, now: u64, max_failures: u32) -> bool {
+        let Some(run) = self.running[job].take() else { return false };
+        let j = &self.workload.jobs[job];
+        let host = &mut self.hosts[run.host];
+        host.cores_free += j.cores;
+        host.memory_free += j.memory_mb;
+        host.tasks -= 1;
+        let demand = host.demand_mhz - run.usage;
+        self.set_demand(run.host, demand, now);
+        self.generation[job] = self.generation[job].wrapping_add(1);
+        self.interruptions += 1;
+        self.lost_core_ms += (now - self.records[job].start_ms) as f64 * f64::from(j.cores);
+        self.failures_of[job] += 1;
+        if self.failures_of[job] >= max_failures {
+            let r = &mut self.records[job];
+            r.host = None;
+            r.end_ms = now;
+            self.failed_out += 1;
+            self.remaining -= 1;
+            return false;
+        }
+        true
     }
 
     fn next_fragment(&mut self, job: usize, now: u64) {
@@ -830,6 +1000,7 @@ mod tests {
             power_off_idle: false,
             embodied_rate: Vec::new(),
             assigned: None,
+            failures: None,
         }
     }
 
@@ -925,6 +1096,86 @@ mod tests {
         // Without slack it runs at once.
         c.time_shift = Some(TimeShift { rule: ShiftRule::Quantile, quantile: 0.2, window_h: 24, slack_factor: 0.0 });
         assert_eq!(run(&w, &c).expect("ok").tasks[0].start_ms, 0);
+    }
+
+    /// OpenDC's `FailuresAndCheckpointingTest` (opendc-sdk-runner, commit
+    /// 691036d): one host of 1 core at 2,000 MHz, linear 100–200 W; one
+    /// task of 10 minutes at 1,000 MHz (150 W); failures of the whole
+    /// host, without checkpointing.
+    fn failure_case(failures: &[(u64, u64)], repeat: bool) -> Outcome {
+        let mut h = host(1, PowerModel::Linear { idle_w: 100.0, max_w: 200.0 });
+        h.core_mhz = 2000.0;
+        let w = Workload { jobs: vec![job("a", 0, 1, 0..1)], fragments: vec![(600_000, 1000.0)] };
+        let model = FailureModel {
+            failures: failures
+                .iter()
+                .map(|&(interval_min, duration_min)| nimbus_trace::opendc::Failure {
+                    interval_ms: interval_min * 60_000,
+                    duration_ms: duration_min * 60_000,
+                    intensity: 1.0,
+                })
+                .collect(),
+            repeat,
+            max_failures: 10,
+        };
+        let mut c = config(vec![&h], Placement::FirstFit);
+        c.failures = Some(&model);
+        run(&w, &c).expect("runs")
+    }
+
+    #[test]
+    fn failures_match_opendc_expectations() {
+        // Test 1: a failure after 5 min for 5 min; the task reruns whole.
+        let o = failure_case(&[(5, 5)], false);
+        assert_eq!(o.duration_ms, 20 * 60_000);
+        assert_eq!(o.energy_j, 15.0 * 60.0 * 150.0 + 5.0 * 60.0 * 100.0);
+        assert_eq!((o.interruptions, o.failed_out, o.tasks[0].start_ms), (1, 0, 10 * 60_000));
+        assert_eq!(o.lost_core_ms, 5.0 * 60_000.0);
+        // Test 2: the failure comes after the task has ended.
+        let o = failure_case(&[(500, 5)], false);
+        assert_eq!((o.duration_ms, o.energy_j, o.interruptions), (10 * 60_000, 600.0 * 150.0, 0));
+        // Test 3: failures at 5 (for 5 min) and 7 min after the recovery
+        // (for 10 min): 22 min busy, 15 min down, done at 37 min.
+        let o = failure_case(&[(5, 5), (7, 10)], false);
+        assert_eq!(o.duration_ms, 37 * 60_000);
+        assert_eq!(o.energy_j, 22.0 * 60.0 * 150.0 + 15.0 * 60.0 * 100.0);
+        // Test 4: the failure repeats every 10 min, so no run finishes; the
+        // task is terminated at its 10th failure, at 95 min.
+        let o = failure_case(&[(5, 5)], true);
+        assert_eq!(o.duration_ms, 95 * 60_000);
+        assert_eq!(o.energy_j, 10.0 * 300.0 * 150.0 + 9.0 * 300.0 * 100.0);
+        assert_eq!((o.failed_out, o.tasks[0].host, o.failures_injected), (1, None, 10));
+        // Energy per host still sums to the total.
+        assert!((o.host_energy_j.iter().sum::<f64>() - o.energy_j).abs() < 1e-6);
+    }
+
+    #[test]
+    fn a_failure_moves_tasks_to_the_hosts_that_remain() {
+        // Two hosts; half of them fail at 1 min for an hour: the task on
+        // the failed host restarts at once on the other (it has a free core).
+        let h = host(2, PowerModel::Linear { idle_w: 0.0, max_w: 100.0 });
+        let hosts = vec![&h, &h];
+        let w = Workload {
+            jobs: vec![job("a", 0, 1, 0..1), job("b", 0, 1, 1..2)],
+            fragments: vec![(600_000, 500.0), (600_000, 500.0)],
+        };
+        let model = FailureModel {
+            failures: vec![nimbus_trace::opendc::Failure {
+                interval_ms: 60_000,
+                duration_ms: 3_600_000,
+                intensity: 0.5,
+            }],
+            repeat: false,
+            max_failures: 10,
+        };
+        let mut c = config(hosts, Placement::WorstFit);
+        c.failures = Some(&model);
+        let o = run(&w, &c).expect("runs");
+        assert_eq!(o.interruptions, 1);
+        let moved = o.tasks.iter().find(|t| t.start_ms == 60_000).expect("one task restarted at 1 min");
+        assert_eq!(moved.end_ms, 660_000);
+        assert_eq!(o.duration_ms, 660_000, "the recovery after the last task does not stretch the run");
+        assert_eq!(run(&w, &c).expect("runs"), o, "the victims are drawn from the seed");
     }
 
     #[test]

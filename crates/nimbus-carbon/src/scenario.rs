@@ -25,11 +25,19 @@
 //!   topology), `carbon` (a carbon-intensity file; overrides the
 //!   topology's power source; absent → a synthetic diurnal trace, said
 //!   so), `carbon_column` (which column; zone columns of wide files),
-//!   `pue` (1.0), `sample_h` (1: the utilisation samples and series).
+//!   `pue` (1.0), `sample_h` (1: the utilisation samples and series),
+//!   `failures` (an OpenDC failure trace, Parquet or CSV, such as
+//!   `opendc-demo/failure_traces/Facebook_user_reported.parquet`: hosts
+//!   fail as [`datacenter::FailureModel`] describes; absent file → no
+//!   failures, said so), `failure_repeat` (true), `failure_start_point`
+//!   (0: the share of the trace skipped, then wrapped round, as OpenDC's
+//!   `startPoint`), `max_failures` (10).
 //!
 //! Policies are placements ([`REGISTRY`]); each also accepts `carbon` and
 //! `carbon_column` (the same datacenter on another grid) so one scenario
-//! can compare locations.
+//! can compare locations, and `failures` (another failure trace, or
+//! `"none"`). A policy's file that is absent falls back to the
+//! datacenter's, and the run's notes say so.
 
 use std::path::{Path, PathBuf};
 
@@ -77,9 +85,9 @@ pub struct PolicyInfo {
     pub model: &'static str,
 }
 
-const LOCATION: &[&str] = &["carbon", "carbon_column"];
-const SHIFT: &[&str] = &["carbon", "carbon_column", "quantile", "window_h", "slack_factor"];
-const LOWEST_WINDOW: &[&str] = &["carbon", "carbon_column", "slack_factor", "forecast_error"];
+const LOCATION: &[&str] = &["carbon", "carbon_column", "failures"];
+const SHIFT: &[&str] = &["carbon", "carbon_column", "failures", "quantile", "window_h", "slack_factor"];
+const LOWEST_WINDOW: &[&str] = &["carbon", "carbon_column", "failures", "slack_factor", "forecast_error"];
 
 /// Every placement policy.
 pub static REGISTRY: &[PolicyInfo] = &[
@@ -317,6 +325,10 @@ pub const METRICS: &[&str] = &[
     "tasks_completed",
     "tasks_terminated",
     "hosts_used",
+    "failures_injected",
+    "task_interruptions",
+    "tasks_failed_out",
+    "lost_core_h",
     "mean_utilization",
     "mean_sampled_utilization",
     "peak_power_kw",
@@ -355,7 +367,27 @@ struct Replay {
     carbon_column: Option<String>,
     pue: f64,
     sample_ms: u64,
+    failures: Option<datacenter::FailureModel>,
+    failure_settings: FailureSettings,
     fallbacks: Vec<String>,
+}
+
+/// How a failure trace is replayed (`[datacenter]` keys).
+#[derive(Debug, Clone, Copy)]
+struct FailureSettings {
+    repeat: bool,
+    start_point: f64,
+    max_failures: u32,
+}
+
+impl FailureSettings {
+    /// Reads a failure trace, rotated to OpenDC's start point.
+    fn load(&self, path: &Path) -> Result<datacenter::FailureModel, ScenarioError> {
+        let mut failures = nimbus_trace::opendc::read_failures(nimbus_trace::Source::file(path))?;
+        let k = ((failures.len() as f64 * self.start_point) as usize).min(failures.len());
+        failures.rotate_left(k);
+        Ok(datacenter::FailureModel { failures, repeat: self.repeat, max_failures: self.max_failures })
+    }
 }
 
 fn find(name: &str, model: &str) -> Result<&'static PolicyInfo, ScenarioError> {
@@ -534,7 +566,24 @@ impl Replay {
             "power",
             "idle_w",
             "max_w",
+            "failures",
+            "failure_repeat",
+            "failure_start_point",
+            "max_failures",
         ])?;
+        let failure_settings = FailureSettings {
+            repeat: d.bool_or("failure_repeat", true)?,
+            start_point: d.f64_in("failure_start_point", 0.0, 0.0..=0.999_999)?,
+            max_failures: d.u32_in("max_failures", 10, 1..=1_000_000)?,
+        };
+        let failures = match d.str("failures")? {
+            Some(path) if Path::new(path).is_file() => Some(failure_settings.load(Path::new(path))?),
+            Some(path) => {
+                fallbacks.push(format!("{path} is absent: no failures are injected"));
+                None
+            }
+            None => None,
+        };
         let inline = || -> Result<Topology, ScenarioError> {
             let power = PowerModel::from_parts(
                 d.choice_or("power", &nimbus_model::power::MODEL_NAMES, "sqrt")?,
@@ -603,6 +652,8 @@ impl Replay {
             carbon_column,
             pue: d.f64_in("pue", 1.0, 1.0..=5.0)?,
             sample_ms: nimbus_sim::params::round_to_u64(sample_h * 3.6e6).unwrap_or(3_600_000).max(1),
+            failures,
+            failure_settings,
             fallbacks,
         })
     }
@@ -621,13 +672,32 @@ impl Replay {
             }
         };
         let local;
+        let mut notes = Vec::new();
         let column = params.str("carbon_column")?.map(str::to_string).or_else(|| self.carbon_column.clone());
         let intensity = match params.str("carbon")? {
+            // A scenario written for ../shared still runs without it.
+            Some(p) if !Path::new(p).exists() => {
+                notes.push(format!("{p} is absent: the datacenter's intensity stands in"));
+                &self.intensity
+            }
             Some(p) => {
                 local = read_intensity(Path::new(p), column.as_deref())?;
                 &local
             }
             None => &self.intensity,
+        };
+        let own_failures;
+        let failures = match params.str("failures")? {
+            Some("none") => None,
+            Some(p) if !Path::new(p).exists() => {
+                notes.push(format!("{p} is absent: no failures are injected"));
+                None
+            }
+            Some(p) => {
+                own_failures = self.failure_settings.load(Path::new(p))?;
+                Some(&own_failures)
+            }
+            None => self.failures.as_ref(),
         };
         let placement = Placement::from_name(if is_shift(policy) { "mem" } else { policy })
             .ok_or_else(|| ScenarioError::Invalid(format!("no placement for policy {policy}")))?;
@@ -642,9 +712,12 @@ impl Replay {
             power_off_idle: false,
             embodied_rate: Vec::new(),
             assigned: None,
+            failures,
         };
         let out = datacenter::run(workload, &config).map_err(ScenarioError::Invalid)?;
-        Ok(self.output(workload, &out))
+        let mut output = self.output(workload, &out);
+        output.notes.extend(notes);
+        Ok(output)
     }
 
     fn output(&self, workload: &Workload, out: &Outcome) -> RunOutput {
@@ -677,6 +750,10 @@ impl Replay {
             m("tasks_completed", completed.len() as f64, Better::Higher),
             m("tasks_terminated", out.terminated as f64, Better::Lower),
             m("hosts_used", hosts_used(out) as f64, Better::Neither),
+            m("failures_injected", out.failures_injected as f64, Better::Neither),
+            m("task_interruptions", out.interruptions as f64, Better::Lower),
+            m("tasks_failed_out", out.failed_out as f64, Better::Lower),
+            m("lost_core_h", out.lost_core_ms / 3.6e6, Better::Lower),
             m("mean_utilization", out.mean_utilization, Better::Neither),
             m("mean_sampled_utilization", out.mean_sampled_utilization, Better::Neither),
             m("peak_power_kw", out.peak_power_w / 1e3, Better::Lower),

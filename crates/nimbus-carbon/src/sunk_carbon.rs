@@ -233,6 +233,7 @@ pub fn run(
         power_off_idle,
         embodied_rate: rate.clone(),
         assigned,
+        failures: None,
     };
     let out = datacenter::run(&workload, &config)?;
     let start = workload.jobs.iter().map(|j| j.submit_ms).min().unwrap_or(0);

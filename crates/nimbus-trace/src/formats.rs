@@ -45,6 +45,7 @@ pub const FORMATS: &[&str] = &[
     "opendc-tasks",
     "gaia-jobs",
     "act-yaml",
+    "opendc-failures",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -95,6 +96,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "opendc-tasks" => opendc::read_tasks_file(source).map(|t| t.len()),
         "gaia-jobs" => gaia::read_jobs(source).map(|j| j.len()),
         "act-yaml" => act::read(source).map(|m| m.entries.len()),
+        "opendc-failures" => opendc::read_failures(source).map(|f| f.len()),
         _ => return None,
     };
     Some(count)

@@ -196,6 +196,64 @@ impl<'a> Table<'a> {
     }
 }
 
+/// One failure of an OpenDC failure trace (`failure_traces/*.parquet`):
+/// after `interval_ms` (counted from the end of the previous failure), a
+/// share `intensity` of the hosts fails for `duration_ms`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Failure {
+    /// Wait before this failure, ms.
+    pub interval_ms: u64,
+    /// How long the hosts stay down, ms.
+    pub duration_ms: u64,
+    /// Share of the hosts that fail, in (0, 1].
+    pub intensity: f64,
+}
+
+const FAILURE_COLUMNS: [&str; 3] = ["failure_interval", "failure_duration", "failure_intensity"];
+
+/// Reads an OpenDC failure trace: Parquet (as OpenDC ships them) or CSV
+/// with the same columns. Intervals and durations must not be negative,
+/// intensities must lie in (0, 1] (OpenDC's own checks).
+pub fn read_failures(source: Source<'_>) -> Result<Vec<Failure>, TraceError> {
+    let check = |interval: i64, duration: i64, intensity: f64| -> Result<Failure, String> {
+        if interval < 0 || duration < 0 {
+            return Err(format!("interval {interval} ms and duration {duration} ms must not be negative"));
+        }
+        if !(intensity > 0.0 && intensity <= 1.0) {
+            return Err(format!("failure_intensity {intensity} is not in (0, 1]"));
+        }
+        #[allow(clippy::cast_sign_loss)] // checked just above
+        Ok(Failure { interval_ms: interval as u64, duration_ms: duration as u64, intensity })
+    };
+    if columnar::is_parquet(source) {
+        let t = Table::read(source, &FAILURE_COLUMNS)?;
+        return (0..t.rows())
+            .map(|r| {
+                let intensity = t.columns[2].number(r).ok_or_else(|| t.error(r, 2, "is empty or not a number"))?;
+                check(t.time_ms(r, 0)?, t.time_ms(r, 1)?, intensity).map_err(|m| row_error(source, r, "failure", m))
+            })
+            .collect();
+    }
+    let mut out = Vec::new();
+    crate::error::for_each_csv_row(source, &FAILURE_COLUMNS, |f| {
+        let whole = |i: usize| -> Result<i64, TraceError> {
+            let v = f.f64(i)?;
+            if v.fract() != 0.0 || v.abs() > 9.0e15 {
+                return Err(f.invalid(i, format!("expected whole milliseconds, found {v}")));
+            }
+            if v < 0.0 {
+                return Err(f.invalid(i, format!("must not be negative, found {v} ms")));
+            }
+            #[allow(clippy::cast_possible_truncation)] // whole and in range, checked above
+            Ok(v as i64)
+        };
+        let failure = check(whole(0)?, whole(1)?, f.f64(2)?).map_err(|m| f.invalid(2, m))?;
+        out.push(failure);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
 const TASK_COLUMNS: [&str; 6] = ["id", "submission_time", "duration", "cpu_count", "cpu_capacity", "mem_capacity"];
 
 fn read_tasks(source: Source<'_>) -> Result<Vec<Task>, TraceError> {
