@@ -276,6 +276,8 @@ pub struct Outcome {
     pub solves: usize,
     /// MIPs that stopped at the node limit (best incumbent used).
     pub node_limited: usize,
+    /// Σ |forecast − actual| renewable output over the executed hours, kWh.
+    pub forecast_abs_error_kwh: f64,
 }
 
 impl Outcome {
@@ -302,6 +304,12 @@ impl Outcome {
     /// VM-hours demanded but not run.
     pub fn evicted_vm_h(&self) -> u64 {
         self.hours.iter().map(|h| u64::from(h.demand - h.served)).sum()
+    }
+    /// The forecasts' absolute error over the executed hours, as a share of
+    /// the actual output (%).
+    pub fn forecast_error_pct(&self) -> f64 {
+        let actual: f64 = self.hours.iter().map(|h| h.renewable_kw).sum();
+        if actual > 0.0 { 100.0 * self.forecast_abs_error_kwh / actual } else { 0.0 }
     }
 }
 
@@ -492,12 +500,13 @@ pub fn run(
     let mut placed = vec![0u32; sites.len()];
     let mut evicted = 0u32;
     let mut planned: Vec<Vec<u32>> = Vec::new();
+    let mut view: Vec<Vec<f64>> = Vec::new();
     for (i, &d) in demand.iter().enumerate() {
         let t = start + i;
         let step = i % controller.replan_h;
         if step == 0 {
             let horizon = controller.horizon_h.min(demand.len() - i);
-            let view = predict(sites, controller, t, horizon)?;
+            view = predict(sites, controller, t, horizon)?;
             let (p, limited) = plan(sites, vm_kw, &view, &demand[i..i + horizon], &placed, controller)?;
             planned = p;
             out.solves += 1;
@@ -506,6 +515,7 @@ pub fn run(
         }
         let wanted: Vec<u32> = planned.iter().map(|row| row[step]).collect();
         let actual: Vec<f64> = sites.iter().map(|s| s.renewable_kw[t]).collect();
+        out.forecast_abs_error_kwh += actual.iter().zip(&view).map(|(a, v)| (a - v[step]).abs()).sum::<f64>();
         let hour = execute_hour(sites, vm_kw, &actual, &wanted, &mut placed, d, evicted);
         evicted = hour.demand - hour.served;
         out.hours.push(hour);
@@ -609,6 +619,7 @@ mod tests {
         let demand = vec![10u32; 48];
         let out = run(&sites, 1.0, &demand, 24, &controller, &mut |_| {}).expect("runs");
         assert_eq!(out.backup_kwh(), 0.0, "every hour on renewable power");
+        assert_eq!(out.forecast_error_pct(), 0.0, "the oracle knows the output");
         assert_eq!(out.evicted_vm_h(), 0);
         // Three switches of 10 VMs (hours 36, 48, 60); the first hour places them.
         assert_eq!(out.migrations(), 30);

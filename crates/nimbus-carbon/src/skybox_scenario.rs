@@ -86,6 +86,7 @@ const METRICS: &[&str] = &[
     "sites",
     "solves",
     "node_limited",
+    "forecast_error_pct",
 ];
 
 /// Keys every policy accepts: the controller.
@@ -504,6 +505,7 @@ impl ModularScenario {
             m("sites", f64::from(k), Better::Neither),
             m("solves", out.solves as f64, Better::Neither),
             m("node_limited", out.node_limited as f64, Better::Neither),
+            m("forecast_error_pct", out.forecast_error_pct(), Better::Lower),
         ];
         let farms = Table {
             name: "farms".into(),
