@@ -243,6 +243,24 @@ pub struct FailureModel {
     pub repeat: bool,
     /// Failures after which a task is terminated.
     pub max_failures: u32,
+    /// Periodic snapshots, if any: a failed task resumes from its last.
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// OpenDC's checkpointing: a running task takes a snapshot `interval_ms`
+/// after it starts and after each snapshot ends (the interval multiplied
+/// by `scaling` after each); a snapshot pauses the task's progress for
+/// `duration_ms` at the CPU demand of its busiest fragment. After a
+/// failure the task restarts where its last completed snapshot was taken.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Checkpoint {
+    /// Wall time between snapshots, ms.
+    pub interval_ms: u64,
+    /// How long a snapshot pauses the task, ms.
+    pub duration_ms: u64,
+    /// Factor on the interval after each snapshot (OpenDC's
+    /// `intervalScaling`; 1: fixed).
+    pub scaling: f64,
 }
 
 /// One task's fate.
@@ -326,6 +344,10 @@ enum Event {
     Fail(usize),
     /// The hosts of failure `victims[i]` recover.
     Recover(usize),
+    /// A task's snapshot starts (task, run).
+    Snapshot(usize, u32),
+    /// A task's snapshot is complete (task, run).
+    SnapshotEnd(usize, u32),
 }
 
 struct Host {
@@ -346,6 +368,12 @@ struct Running {
     host: usize,
     fragment: usize,
     usage: f64,
+    /// Progress into the fragment when the current stretch began, ms.
+    offset_ms: u64,
+    /// When the current stretch of progress began (ms since the start).
+    stretch_start: u64,
+    /// Snapshots taken in this run.
+    snapshots: u32,
 }
 
 struct Replay<'a> {
@@ -394,6 +422,12 @@ struct Replay<'a> {
     /// The hosts each injected failure took down.
     victims: Vec<Vec<usize>>,
     failure_rng: nimbus_sim::rng::SimRng,
+    /// Where each task resumes after a failure: (fragment, ms into it).
+    saved: Vec<(usize, u64)>,
+    /// When each task's last snapshot completed (or its run started).
+    saved_at: Vec<u64>,
+    /// The position a snapshot in progress records.
+    snapshotting: Vec<(usize, u64)>,
     interruptions: u64,
     failed_out: usize,
     lost_core_ms: f64,
@@ -499,6 +533,9 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
         failures_of: vec![0; workload.jobs.len()],
         victims: Vec::new(),
         failure_rng: RngStreams::new(config.seed).stream("failures"),
+        saved: workload.jobs.iter().map(|j| (j.fragments.start, 0)).collect(),
+        saved_at: vec![0; workload.jobs.len()],
+        snapshotting: vec![(0, 0); workload.jobs.len()],
         interruptions: 0,
         failed_out: 0,
         lost_core_ms: 0.0,
@@ -517,9 +554,16 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
         if replay.remaining == 0 && matches!(event, Event::Fail(_) | Event::Recover(_)) {
             continue;
         }
-        // The end of a run a failure cut short.
-        if let Event::FragmentEnd(i, generation) = event
+        // Events of a run a failure (or a snapshot) has superseded.
+        if let Event::FragmentEnd(i, generation) | Event::Snapshot(i, generation) | Event::SnapshotEnd(i, generation) =
+            event
             && replay.generation[i] != generation
+        {
+            continue;
+        }
+        // A snapshot due after its task has ended.
+        if let Event::Snapshot(i, _) | Event::SnapshotEnd(i, _) = event
+            && replay.running[i].is_none()
         {
             continue;
         }
@@ -548,6 +592,8 @@ pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> 
                 }
                 replay.schedule(now);
             }
+            Event::Snapshot(i, _) => replay.snapshot(i, now),
+            Event::SnapshotEnd(i, _) => replay.snapshot_end(i, now),
         }
     }
     if let Some(ms) = replay.outside_trace {
@@ -859,8 +905,48 @@ impl Replay<'_> {
         let r = &mut self.records[job];
         r.host = Some(h);
         r.start_ms = now;
-        self.running[job] = Some(Running { host: h, fragment: j.fragments.start, usage: 0.0 });
+        // From the start, or from the last snapshot of an earlier run.
+        let (fragment, offset_ms) = self.saved[job];
+        self.saved_at[job] = now;
+        self.running[job] =
+            Some(Running { host: h, fragment, usage: 0.0, offset_ms, stretch_start: now, snapshots: 0 });
         self.enter_fragment(job, now);
+        if let Some(c) = self.config.failures.and_then(|f| f.checkpoint) {
+            self.events.schedule(ms_time(now + c.interval_ms), Event::Snapshot(job, self.generation[job]));
+        }
+    }
+
+    /// A snapshot starts: progress pauses at the busiest fragment's demand.
+    fn snapshot(&mut self, job: usize, now: u64) {
+        let Some(c) = self.config.failures.and_then(|f| f.checkpoint) else { return };
+        let peak =
+            self.workload.fragments[self.workload.jobs[job].fragments.clone()].iter().map(|f| f.1).fold(0.0, f64::max);
+        let Some(run) = self.running[job].as_mut() else { return };
+        self.snapshotting[job] = (run.fragment, run.offset_ms + (now - run.stretch_start));
+        let (h, old) = (run.host, run.usage);
+        run.usage = peak;
+        // The pending fragment end no longer holds.
+        self.generation[job] = self.generation[job].wrapping_add(1);
+        let demand = self.hosts[h].demand_mhz - old + peak;
+        self.set_demand(h, demand, now);
+        self.events.schedule(ms_time(now + c.duration_ms), Event::SnapshotEnd(job, self.generation[job]));
+    }
+
+    /// A snapshot completes: it is saved and progress resumes.
+    fn snapshot_end(&mut self, job: usize, now: u64) {
+        let Some(c) = self.config.failures.and_then(|f| f.checkpoint) else { return };
+        let (fragment, offset_ms) = self.snapshotting[job];
+        self.saved[job] = (fragment, offset_ms);
+        self.saved_at[job] = now;
+        let Some(run) = self.running[job].as_mut() else { return };
+        run.fragment = fragment;
+        run.offset_ms = offset_ms;
+        run.snapshots += 1;
+        let next = (c.interval_ms as f64 * c.scaling.powi(run.snapshots as i32)).round() as u64;
+        self.enter_fragment(job, now);
+        if self.running[job].is_some() {
+            self.events.schedule(ms_time(now + next.max(1)), Event::Snapshot(job, self.generation[job]));
+        }
     }
 
     /// Starts the task's current fragment, skipping empty ones; ends the
@@ -888,9 +974,11 @@ impl Replay<'_> {
         }
         let (ms, usage) = self.workload.fragments[run.fragment];
         run.usage = usage;
+        run.stretch_start = now;
+        let left = ms - run.offset_ms.min(ms);
         let demand = self.hosts[h].demand_mhz - old + usage;
         self.set_demand(h, demand, now);
-        self.events.schedule(ms_time(now + ms), Event::FragmentEnd(job, self.generation[job]));
+        self.events.schedule(ms_time(now + left), Event::FragmentEnd(job, self.generation[job]));
     }
 
     /// Injects failure `k`: picks its victims, kills their tasks, and
@@ -954,7 +1042,8 @@ impl Replay<'_> {
         self.set_demand(run.host, demand, now);
         self.generation[job] = self.generation[job].wrapping_add(1);
         self.interruptions += 1;
-        self.lost_core_ms += (now - self.records[job].start_ms) as f64 * f64::from(j.cores);
+        // Work since the run started or its last snapshot completed.
+        self.lost_core_ms += (now - self.saved_at[job]) as f64 * f64::from(j.cores);
         self.failures_of[job] += 1;
         if self.failures_of[job] >= max_failures {
             let r = &mut self.records[job];
@@ -970,6 +1059,7 @@ impl Replay<'_> {
     fn next_fragment(&mut self, job: usize, now: u64) {
         if let Some(run) = self.running[job].as_mut() {
             run.fragment += 1;
+            run.offset_ms = 0;
             self.enter_fragment(job, now);
         }
     }
@@ -1117,6 +1207,7 @@ mod tests {
                 .collect(),
             repeat,
             max_failures: 10,
+            checkpoint: None,
         };
         let mut c = config(vec![&h], Placement::FirstFit);
         c.failures = Some(&model);
@@ -1149,6 +1240,61 @@ mod tests {
         assert!((o.host_energy_j.iter().sum::<f64>() - o.energy_j).abs() < 1e-6);
     }
 
+    /// OpenDC's checkpointing cases (the same test class): one failure
+    /// after 5 min for 5 min; snapshots every minute taking 1 s.
+    fn checkpoint_case(fragments: &[(u64, f64)], scaling: f64) -> Outcome {
+        checkpoint_case_repeating(fragments, scaling, false)
+    }
+
+    fn checkpoint_case_repeating(fragments: &[(u64, f64)], scaling: f64, repeat: bool) -> Outcome {
+        let mut h = host(1, PowerModel::Linear { idle_w: 100.0, max_w: 200.0 });
+        h.core_mhz = 2000.0;
+        let w = Workload { jobs: vec![job("a", 0, 1, 0..fragments.len())], fragments: fragments.to_vec() };
+        let model = FailureModel {
+            failures: vec![nimbus_trace::opendc::Failure {
+                interval_ms: 300_000,
+                duration_ms: 300_000,
+                intensity: 1.0,
+            }],
+            repeat: false,
+            max_failures: 10,
+            checkpoint: Some(Checkpoint { interval_ms: 60_000, duration_ms: 1_000, scaling }),
+        };
+        let model = FailureModel { repeat, ..model };
+        let mut c = config(vec![&h], Placement::FirstFit);
+        c.failures = Some(&model);
+        run(&w, &c).expect("runs")
+    }
+
+    #[test]
+    fn checkpoints_match_opendc_expectations() {
+        let ten = 600_000;
+        // Test 1: 9 snapshots of 1 s, 56 s of work lost since the last.
+        let o = checkpoint_case(&[(ten, 1000.0)], 1.0);
+        assert_eq!(o.duration_ms, (600 + 300 + 9 + 56) * 1000);
+        assert_eq!(o.energy_j, 600.0 * 150.0 + 300.0 * 100.0 + 9.0 * 150.0 + 56.0 * 150.0);
+        // Test 2: a busier first fragment; a snapshot draws what the busiest
+        // fragment does (200 W); the lost work was at 200 W.
+        let o = checkpoint_case(&[(ten, 2000.0), (ten, 1000.0)], 1.0);
+        assert_eq!(o.duration_ms, (1200 + 300 + 19 + 56) * 1000);
+        assert_eq!(o.energy_j, 600.0 * 200.0 + 600.0 * 150.0 + 300.0 * 100.0 + 19.0 * 200.0 + 56.0 * 200.0);
+        // Test 3: the fragments reversed: the lost work was at 150 W.
+        let o = checkpoint_case(&[(ten, 1000.0), (ten, 2000.0)], 1.0);
+        assert_eq!(o.duration_ms, (1200 + 300 + 19 + 56) * 1000);
+        assert_eq!(o.energy_j, 600.0 * 200.0 + 600.0 * 150.0 + 300.0 * 100.0 + 19.0 * 200.0 + 56.0 * 150.0);
+        // Test 4: intervals growing 1.5× after each snapshot: 18 s added.
+        let o = checkpoint_case(&[(ten, 1000.0)], 1.5);
+        assert_eq!(o.duration_ms, (600 + 300 + 4 + 14) * 1000);
+        assert_eq!(o.energy_j, 600.0 * 150.0 + 300.0 * 100.0 + 4.0 * 150.0 + 14.0 * 150.0);
+        assert!((o.host_energy_j.iter().sum::<f64>() - o.energy_j).abs() < 1e-6);
+        // Test 6: the failure repeats every 10 min; each run keeps 4 min of
+        // work; the third finishes at 22 min 1 s.
+        let o = checkpoint_case_repeating(&[(ten, 1000.0)], 1.0, true);
+        assert_eq!(o.duration_ms, 22 * 60_000 + 1_000);
+        assert_eq!(o.energy_j, 300.0 * 150.0 + 300.0 * 100.0 + 300.0 * 150.0 + 300.0 * 100.0 + 121.0 * 150.0);
+        assert_eq!((o.interruptions, o.failed_out), (2, 0));
+    }
+
     #[test]
     fn a_failure_moves_tasks_to_the_hosts_that_remain() {
         // Two hosts; half of them fail at 1 min for an hour: the task on
@@ -1167,6 +1313,7 @@ mod tests {
             }],
             repeat: false,
             max_failures: 10,
+            checkpoint: None,
         };
         let mut c = config(hosts, Placement::WorstFit);
         c.failures = Some(&model);

@@ -31,7 +31,9 @@
 //!   fail as [`datacenter::FailureModel`] describes; absent file → no
 //!   failures, said so), `failure_repeat` (true), `failure_start_point`
 //!   (0: the share of the trace skipped, then wrapped round, as OpenDC's
-//!   `startPoint`), `max_failures` (10).
+//!   `startPoint`), `max_failures` (10), and OpenDC's checkpointing:
+//!   `checkpoint_interval_s` (off unless set), `checkpoint_duration_s`
+//!   (1), `checkpoint_scaling` (1) ([`datacenter::Checkpoint`]).
 //!
 //! Policies are placements ([`REGISTRY`]); each also accepts `carbon` and
 //! `carbon_column` (the same datacenter on another grid) so one scenario
@@ -378,6 +380,7 @@ struct FailureSettings {
     repeat: bool,
     start_point: f64,
     max_failures: u32,
+    checkpoint: Option<datacenter::Checkpoint>,
 }
 
 impl FailureSettings {
@@ -386,7 +389,12 @@ impl FailureSettings {
         let mut failures = nimbus_trace::opendc::read_failures(nimbus_trace::Source::file(path))?;
         let k = ((failures.len() as f64 * self.start_point) as usize).min(failures.len());
         failures.rotate_left(k);
-        Ok(datacenter::FailureModel { failures, repeat: self.repeat, max_failures: self.max_failures })
+        Ok(datacenter::FailureModel {
+            failures,
+            repeat: self.repeat,
+            max_failures: self.max_failures,
+            checkpoint: self.checkpoint,
+        })
     }
 }
 
@@ -570,11 +578,29 @@ impl Replay {
             "failure_repeat",
             "failure_start_point",
             "max_failures",
+            "checkpoint_interval_s",
+            "checkpoint_duration_s",
+            "checkpoint_scaling",
         ])?;
         let failure_settings = FailureSettings {
             repeat: d.bool_or("failure_repeat", true)?,
             start_point: d.f64_in("failure_start_point", 0.0, 0.0..=0.999_999)?,
             max_failures: d.u32_in("max_failures", 10, 1..=1_000_000)?,
+            checkpoint: match d.f64("checkpoint_interval_s")? {
+                None => {
+                    for key in ["checkpoint_duration_s", "checkpoint_scaling"] {
+                        if d.contains(key) {
+                            return Err(ScenarioError::Param(d.error(key, "is set without `checkpoint_interval_s`")));
+                        }
+                    }
+                    None
+                }
+                Some(_) => Some(datacenter::Checkpoint {
+                    interval_ms: (d.f64_in("checkpoint_interval_s", 60.0, 0.001..=1e9)? * 1e3).round() as u64,
+                    duration_ms: (d.f64_in("checkpoint_duration_s", 1.0, 0.0..=1e9)? * 1e3).round() as u64,
+                    scaling: d.f64_in("checkpoint_scaling", 1.0, 1.0..=100.0)?,
+                }),
+            },
         };
         let failures = match d.str("failures")? {
             Some(path) if Path::new(path).is_file() => Some(failure_settings.load(Path::new(path))?),

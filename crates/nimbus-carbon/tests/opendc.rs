@@ -109,7 +109,7 @@ fn failure_traces_terminate_tasks_as_opendc_demo_4_expects() {
     for name in ["Facebook", "Instagram", "Netflix"] {
         let path = dir.join(format!("failure_traces/{name}_user_reported.parquet"));
         let failures = nimbus_trace::opendc::read_failures(nimbus_trace::Source::file(&path)).expect("reads");
-        let model = FailureModel { failures, repeat: true, max_failures: 10 };
+        let model = FailureModel { failures, repeat: true, max_failures: 10, checkpoint: None };
         let config = Config {
             hosts: topo.expand(),
             placement: Placement::Mem,
