@@ -146,9 +146,10 @@ impl CdnScenario {
     /// Runs one policy.
     pub fn run(&self, policy: &str, params: &Params) -> Result<RunOutput, ScenarioError> {
         let (mut shifting, region) = self.settings(policy, params)?;
+        let with_solar = shifting.solar_fraction > 0.0;
         let plain = self.world.subset(&region).map_err(ScenarioError::Invalid)?;
         let hours = Some(self.hours);
-        let sites = if Self::solar_on_grid(params)? && shifting.solar_fraction > 0.0 {
+        let sites = if Self::solar_on_grid(params)? && with_solar {
             let greener = plain.with_grid_solar(shifting.solar_fraction);
             shifting.solar_fraction = 0.0;
             greener
@@ -160,7 +161,6 @@ impl CdnScenario {
         let latency_optimal = Shifting { delta_ms: None, price_weight: 0.0, move_cost_kg: None, ..shifting };
         let base = cdn_shifter::run(&sites, &self.edge, &latency_optimal, hours).map_err(ScenarioError::Invalid)?;
         // What the solar saves under this policy: the same run without it.
-        let with_solar = params.f64_in("solar_fraction", 0.0, 0.0..=100.0)? > 0.0;
         let solar_saving_g = if with_solar {
             let without = Shifting { solar_fraction: 0.0, ..shifting };
             cdn_shifter::run(&plain, &self.edge, &without, hours).map_err(ScenarioError::Invalid)?.carbon_g - o.carbon_g

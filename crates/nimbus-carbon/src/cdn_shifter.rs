@@ -25,8 +25,12 @@
 //! cycle peaking at 20:00 local time (standard time offsets). Sites are
 //! the 34 GCP regions of the latency matrix labelled by Electricity Maps
 //! zone; a site with no intensity column is left out and said so. Servers
-//! stay on (idle power counts wherever capacity sits). Added solar is not
-//! modelled.
+//! stay on (idle power counts wherever capacity sits). Added solar
+//! (`solar_fraction`) follows a clear-sky day by local time, as no
+//! per-site weather is in the data: behind each site's meter (the routing
+//! LP then pays only for the grid energy above the panels' output) or on
+//! each zone's grid ([`Sites::with_grid_solar`]); capacity shifting plans
+//! without it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -433,6 +433,28 @@ struct Replay<'a> {
     lost_core_ms: f64,
 }
 
+impl<'a> Config<'a> {
+    /// `placement` on `hosts`, and nothing else: no carbon accounting,
+    /// PUE 1, no deferral, seed 1, hourly samples, idle hosts on, no
+    /// embodied charge, no plan, no failures. Fields are public: set what
+    /// differs.
+    pub fn new(hosts: Vec<&'a HostSpec>, placement: Placement) -> Config<'a> {
+        Config {
+            hosts,
+            placement,
+            intensity: None,
+            pue: 1.0,
+            time_shift: None,
+            seed: 1,
+            sample_ms: 3_600_000,
+            power_off_idle: false,
+            embodied_rate: Vec::new(),
+            assigned: None,
+            failures: None,
+        }
+    }
+}
+
 /// Runs `workload` on `config`.
 pub fn run(workload: &Workload, config: &Config<'_>) -> Result<Outcome, String> {
     if config.hosts.is_empty() {
@@ -912,7 +934,8 @@ impl Replay<'_> {
             Some(Running { host: h, fragment, usage: 0.0, offset_ms, stretch_start: now, snapshots: 0 });
         self.enter_fragment(job, now);
         if let Some(c) = self.config.failures.and_then(|f| f.checkpoint) {
-            self.events.schedule(ms_time(now + c.interval_ms), Event::Snapshot(job, self.generation[job]));
+            self.events
+                .schedule(ms_time(now.saturating_add(c.interval_ms)), Event::Snapshot(job, self.generation[job]));
         }
     }
 
@@ -942,10 +965,11 @@ impl Replay<'_> {
         run.fragment = fragment;
         run.offset_ms = offset_ms;
         run.snapshots += 1;
-        let next = (c.interval_ms as f64 * c.scaling.powi(run.snapshots as i32)).round() as u64;
+        // Saturates (f64 → u64) for a scaled interval past any run's end.
+        let next = (c.interval_ms as f64 * c.scaling.powf(f64::from(run.snapshots))).round() as u64;
         self.enter_fragment(job, now);
         if self.running[job].is_some() {
-            self.events.schedule(ms_time(now + next.max(1)), Event::Snapshot(job, self.generation[job]));
+            self.events.schedule(ms_time(now.saturating_add(next.max(1))), Event::Snapshot(job, self.generation[job]));
         }
     }
 
@@ -1014,7 +1038,8 @@ impl Replay<'_> {
         }
         let id = self.victims.len();
         self.victims.push(victims);
-        self.events.schedule(ms_time(now + failure.duration_ms), Event::Recover(id));
+        let recovered = now.saturating_add(failure.duration_ms);
+        self.events.schedule(ms_time(recovered), Event::Recover(id));
         let next = if k + 1 < model.failures.len() {
             Some(k + 1)
         } else if model.repeat {
@@ -1023,7 +1048,7 @@ impl Replay<'_> {
             None
         };
         if let Some(next) = next {
-            let at = now + failure.duration_ms + model.failures[next].interval_ms;
+            let at = recovered.saturating_add(model.failures[next].interval_ms);
             self.events.schedule(ms_time(at), Event::Fail(next));
         }
         self.schedule(now);
@@ -1079,19 +1104,7 @@ mod tests {
     }
 
     fn config<'a>(hosts: Vec<&'a HostSpec>, placement: Placement) -> Config<'a> {
-        Config {
-            hosts,
-            placement,
-            intensity: None,
-            pue: 1.0,
-            time_shift: None,
-            seed: 1,
-            sample_ms: 3_600_000,
-            power_off_idle: false,
-            embodied_rate: Vec::new(),
-            assigned: None,
-            failures: None,
-        }
+        Config::new(hosts, placement)
     }
 
     #[test]

@@ -538,7 +538,7 @@ impl Replay {
                     vm_cores: w.u32_in("vm_cores", base.vm_cores, 1..=100_000)?,
                     vm_memory_mb: w.f64_in("vm_memory_mb", base.vm_memory_mb, 0.0..=1e12)?,
                     vm_mips: w.f64_in("vm_mips", base.vm_mips, 1e-3..=1e9)?,
-                    cloudlets: w.u32_in("cloudlets", base.cloudlets, 0..=100_000_000)?,
+                    cloudlets: w.u32_in("cloudlets", base.cloudlets, 0..=10_000_000)?,
                     cloudlet_cores: w.u32_in("cloudlet_cores", base.cloudlet_cores, 1..=100_000)?,
                     cloudlet_mi: w.f64_in("cloudlet_mi", base.cloudlet_mi, 1e-3..=1e15)?,
                 };
@@ -728,17 +728,13 @@ impl Replay {
         let placement = Placement::from_name(if is_shift(policy) { "mem" } else { policy })
             .ok_or_else(|| ScenarioError::Invalid(format!("no placement for policy {policy}")))?;
         let config = Config {
-            hosts: self.topology.expand(),
-            placement,
             intensity: Some(intensity),
             pue: self.pue,
             time_shift: if is_shift(policy) { Some(time_shift(policy, params)?) } else { None },
             seed,
             sample_ms: self.sample_ms,
-            power_off_idle: false,
-            embodied_rate: Vec::new(),
-            assigned: None,
             failures,
+            ..Config::new(self.topology.expand(), placement)
         };
         let out = datacenter::run(workload, &config).map_err(ScenarioError::Invalid)?;
         let mut output = self.output(workload, &out);

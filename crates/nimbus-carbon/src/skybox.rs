@@ -383,12 +383,19 @@ pub fn execute_hour(
     hour
 }
 
-/// Forecast output of every site for `horizon` hours from hour `t`.
-fn predict(sites: &[Site], controller: &Controller, t: usize, horizon: usize) -> Result<Vec<Vec<f64>>, String> {
+/// Forecast output of every site for `horizon` hours from hour `t`, each
+/// held within 0 and the site's peak output (`peaks`).
+fn predict(
+    sites: &[Site],
+    peaks: &[f64],
+    controller: &Controller,
+    t: usize,
+    horizon: usize,
+) -> Result<Vec<Vec<f64>>, String> {
     sites
         .iter()
-        .map(|site| {
-            let cap = site.renewable_kw.iter().cloned().fold(0.0, f64::max);
+        .zip(peaks)
+        .map(|(site, &cap)| {
             let mut view = match &controller.predictor {
                 Predictor::Oracle => site.renewable_kw[t..t + horizon].to_vec(),
                 Predictor::Model(model) => {
@@ -501,12 +508,13 @@ pub fn run(
     let mut evicted = 0u32;
     let mut planned: Vec<Vec<u32>> = Vec::new();
     let mut view: Vec<Vec<f64>> = Vec::new();
+    let peaks: Vec<f64> = sites.iter().map(|s| s.renewable_kw.iter().copied().fold(0.0, f64::max)).collect();
     for (i, &d) in demand.iter().enumerate() {
         let t = start + i;
         let step = i % controller.replan_h;
         if step == 0 {
             let horizon = controller.horizon_h.min(demand.len() - i);
-            view = predict(sites, controller, t, horizon)?;
+            view = predict(sites, &peaks, controller, t, horizon)?;
             let (p, limited) = plan(sites, vm_kw, &view, &demand[i..i + horizon], &placed, controller)?;
             planned = p;
             out.solves += 1;

@@ -223,17 +223,11 @@ pub fn run(
         }
     };
     let config = Config {
-        hosts,
-        placement: Placement::LowestCost,
         intensity: Some(intensity),
-        pue: 1.0,
-        time_shift: None,
-        seed: 1,
-        sample_ms: 3_600_000,
         power_off_idle,
         embodied_rate: rate.clone(),
         assigned,
-        failures: None,
+        ..Config::new(hosts, Placement::LowestCost)
     };
     let out = datacenter::run(&workload, &config)?;
     let start = workload.jobs.iter().map(|j| j.submit_ms).min().unwrap_or(0);

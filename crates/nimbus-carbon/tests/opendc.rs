@@ -23,19 +23,7 @@ fn demo() -> Option<PathBuf> {
 fn replay(dir: &Path, workload: &Workload, topology_file: &str) -> Outcome {
     let topo = topology::read(&dir.join("topologies").join(topology_file)).expect("ok");
     let trace = topo.carbon_trace().expect("ok").map(|p| Intensity::read(p, None).expect("ok"));
-    let config = Config {
-        hosts: topo.expand(),
-        placement: Placement::Mem,
-        intensity: trace.as_ref(),
-        pue: 1.0,
-        time_shift: None,
-        seed: 1,
-        sample_ms: 3_600_000,
-        power_off_idle: false,
-        embodied_rate: Vec::new(),
-        assigned: None,
-        failures: None,
-    };
+    let config = Config { intensity: trace.as_ref(), ..Config::new(topo.expand(), Placement::Mem) };
     let out = datacenter::run(workload, &config).expect("ok");
     let per_host: f64 = out.host_energy_j.iter().sum();
     assert!(
@@ -110,19 +98,7 @@ fn failure_traces_terminate_tasks_as_opendc_demo_4_expects() {
         let path = dir.join(format!("failure_traces/{name}_user_reported.parquet"));
         let failures = nimbus_trace::opendc::read_failures(nimbus_trace::Source::file(&path)).expect("reads");
         let model = FailureModel { failures, repeat: true, max_failures: 10, checkpoint: None };
-        let config = Config {
-            hosts: topo.expand(),
-            placement: Placement::Mem,
-            intensity: None,
-            pue: 1.0,
-            time_shift: None,
-            seed: 1,
-            sample_ms: 3_600_000,
-            power_off_idle: false,
-            embodied_rate: Vec::new(),
-            assigned: None,
-            failures: Some(&model),
-        };
+        let config = Config { failures: Some(&model), ..Config::new(topo.expand(), Placement::Mem) };
         let out = datacenter::run(&workload, &config).expect("ok");
         let completed = out.tasks.iter().filter(|t| t.host.is_some()).count();
         eprintln!(
