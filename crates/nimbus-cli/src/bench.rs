@@ -23,6 +23,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "forecast" => forecast(quick),
         "elastic" => elastic(quick),
         "carbon" => carbon(),
+        "dc" => dc(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -34,10 +35,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             consensus(quick)?;
             forecast(quick)?;
             elastic(quick)?;
-            carbon()
+            carbon()?;
+            dc(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, dc, all"
         )),
     }
 }
@@ -674,6 +676,35 @@ fn carbon() -> Result<(), String> {
                 "  {label:<14} {wall:>6.2} s wall  {:>6.1} M events/s  {:>5.0} MB peak RSS  (goal: <= 5 s)",
                 events / wall / 1e6,
                 peak_rss_mb()
+            );
+        },
+    )
+}
+
+/// A stream of 1,000 TPC-H DAGs (about a million tasks) per dc policy
+/// (200 with --quick), tasks/s; FIFO is the baseline of the ratios.
+fn dc(quick: bool) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let jobs = if quick { 200 } else { 1000 };
+    let overrides = Overrides { seeds: Some(vec![1]), set: vec![("workload.jobs".into(), jobs.to_string())] };
+    let mut fifo_rate = f64::NAN;
+    time_policies(
+        "scenarios/dc/tpch-stream.toml",
+        &overrides,
+        &format!("dc (a Poisson stream of {} TPC-H DAGs, 100 executors)", jobs + 10),
+        |_| true,
+        |label, output, wall| {
+            let tasks = output.metric("tasks").unwrap_or(f64::NAN);
+            let rate = tasks / wall;
+            if label == "fifo" {
+                fifo_rate = rate;
+            }
+            outln!(
+                "  {label:<14} {wall:>6.2} s wall  {:>8.0} tasks  {:>6.2} M tasks/s  {:>6.0} plans  x{:.2} FIFO's rate  (goal: 10^6 tasks in seconds)",
+                tasks,
+                rate / 1e6,
+                output.metric("plans").unwrap_or(f64::NAN),
+                rate / fifo_rate
             );
         },
     )

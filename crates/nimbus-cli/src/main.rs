@@ -94,12 +94,12 @@ enum Command {
         /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
         /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon,
         /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv, throughput-grid, redset, parquet,
-        /// opendc-tasks, gaia-jobs, act-yaml, opendc-failures. series-csv, redset and opendc-failures read Parquet files too.
+        /// opendc-tasks, gaia-jobs, act-yaml, opendc-failures, decima-tpch. series-csv, redset and opendc-failures read Parquet files too.
         format: String,
         /// The file.
         path: PathBuf,
     },
-    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of each elastic model per policy: training, burstable, leasing), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), carbon (the SURF-week replay: events/s, memory; a year of CDN-Shifter LPs; CloudSim Plus' placement stress case), or all.
+    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of each elastic model per policy: training, burstable, leasing), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), carbon (the SURF-week replay: events/s, memory; a year of CDN-Shifter LPs; CloudSim Plus' placement stress case), dc (a stream of 1,010 TPC-H DAGs, about a million tasks, per scheduler: tasks/s), or all.
     Bench {
         /// What to measure.
         #[arg(default_value = "all")]

@@ -205,3 +205,14 @@ fn carbon_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// The dc domain's runs (MC-WSCPT and the Spark baselines) are
+/// byte-identical across runs and thread counts.
+#[test]
+fn dc_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-tpch",
+        &["scenarios/dc/tpch-weighted.toml", "--seeds", "1,2", "--set", "workload.jobs=30"],
+        &["summary.json", "runs.csv"],
+    );
+}

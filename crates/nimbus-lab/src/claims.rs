@@ -8,6 +8,11 @@
 //!   `paper_value` (`match` within `tolerance`, a fraction) or with a
 //!   `threshold` (`lower`/`higher`).
 //!
+//! With `significant = true`, a `lower`/`higher` claim against a baseline
+//! holds only when the 95% confidence interval of the per-seed paired
+//! ratios lies wholly on the claimed side of 1 (a difference within the
+//! noise of the seeds does not count).
+//!
 //! The paper's figure is always shown beside ours. A claim is `not
 //! comparable` when a run lacks the metric, or when the runs used synthetic
 //! stand-ins for the data the paper measured.
@@ -50,6 +55,9 @@ pub struct Claim {
     pub factor: Option<f64>,
     /// Absolute threshold for `lower`/`higher` without a baseline.
     pub threshold: Option<f64>,
+    /// Whether a `lower`/`higher` claim against a baseline needs the paired
+    /// ratios' 95% interval to exclude 1.
+    pub significant: bool,
 }
 
 const KEYS: &[&str] = &[
@@ -63,6 +71,7 @@ const KEYS: &[&str] = &[
     "tolerance",
     "factor",
     "threshold",
+    "significant",
 ];
 
 impl Claim {
@@ -84,6 +93,7 @@ impl Claim {
             tolerance: p.f64("tolerance")?,
             factor: p.f64("factor")?,
             threshold: p.f64("threshold")?,
+            significant: p.bool_or("significant", false)?,
         };
         p.finish(KEYS)?;
         match (expect, claim.baseline.is_some()) {
@@ -97,6 +107,9 @@ impl Claim {
                 return Err(p.error("expect", "`lower`/`higher` without a baseline needs a `threshold`"));
             }
             _ => {}
+        }
+        if claim.significant && (expect == Expect::Match || claim.baseline.is_none()) {
+            return Err(p.error("significant", "`significant` applies to `lower`/`higher` claims against a baseline"));
         }
         if claim.tolerance.is_some_and(|t| t < 0.0) || claim.factor.is_some_and(|f| f < 1.0) {
             return Err(p.error("tolerance", "`tolerance` must be >= 0 and `factor` >= 1"));
@@ -167,9 +180,13 @@ pub fn check(claim: &Claim, values: impl Fn(&str) -> Vec<f64>, fallbacks: &[Stri
         if !ratio.is_finite() {
             Verdict::NotComparable(format!("the ratio of `{}` to its baseline is undefined", claim.metric))
         } else {
+            let clear = |side: f64| {
+                !claim.significant
+                    || paired.as_ref().is_some_and(|p| p.n >= 2 && (p.mean - 1.0) * side > p.ci95 && p.ci95.is_finite())
+            };
             let holds = match claim.expect {
-                Expect::Lower => ratio < 1.0 && claim.factor.is_none_or(|f| ratio <= 1.0 / f),
-                Expect::Higher => ratio > 1.0 && claim.factor.is_none_or(|f| ratio >= f),
+                Expect::Lower => ratio < 1.0 && claim.factor.is_none_or(|f| ratio <= 1.0 / f) && clear(-1.0),
+                Expect::Higher => ratio > 1.0 && claim.factor.is_none_or(|f| ratio >= f) && clear(1.0),
                 Expect::Match => {
                     let paper = claim.paper_ratio.expect("checked at load");
                     (ratio - paper).abs() <= claim.tolerance.expect("checked at load") * paper.abs()
@@ -208,6 +225,7 @@ mod tests {
             tolerance: Some(0.1),
             factor: None,
             threshold: None,
+            significant: false,
         }
     }
 
@@ -224,6 +242,19 @@ mod tests {
         let mut strict = claim(Expect::Lower);
         strict.factor = Some(3.0);
         assert_eq!(check(&strict, values, &[]).verdict, Verdict::DoesNotHold);
+    }
+
+    #[test]
+    fn significant_claims_need_the_interval_clear_of_one() {
+        let mut c = claim(Expect::Lower);
+        c.significant = true;
+        // Ratios 0.5 and 0.545: clearly below 1.
+        assert_eq!(check(&c, values, &[]).verdict, Verdict::Holds);
+        // Ratios 0.9 and 1.05: the mean is below 1, the interval is not.
+        let noisy = |l: &str| if l == "a" { vec![0.9, 1.05] } else { vec![1.0, 1.0] };
+        assert_eq!(check(&c, noisy, &[]).verdict, Verdict::DoesNotHold);
+        c.significant = false;
+        assert_eq!(check(&c, noisy, &[]).verdict, Verdict::Holds);
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub trait Prepared: Send + Sync {
 
 /// Every domain.
 pub static REGISTRY: &[&dyn Domain] =
-    &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain, &CarbonDomain];
+    &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain, &CarbonDomain, &DcDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -477,6 +477,56 @@ impl DomainScenario for nimbus_carbon::scenario::Scenario {
     fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_carbon::scenario::ScenarioError;
         nimbus_carbon::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
+    }
+
+    forward_to_scenario!();
+}
+
+struct DcDomain;
+
+impl Domain for DcDomain {
+    fn name(&self) -> &'static str {
+        "dc"
+    }
+
+    fn summary(&self) -> &'static str {
+        "datacenter scheduling: DAG jobs of stages of tasks on executor pools (a Spark-imitating model on Decima's TPC-H task-duration tables) with MC-WSCPT and the schedulers it is compared with"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_dc::scenario::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: p.fidelity,
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["workload", "cluster"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_dc::scenario::{Scenario, ScenarioError};
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl DomainScenario for nimbus_dc::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_dc::scenario::ScenarioError;
+        nimbus_dc::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
             ScenarioError::Param(p) => DomainError::Param(p),
             other => DomainError::Other(other.to_string()),
         })

@@ -2,7 +2,9 @@
 //! fuzz targets): [`check`] reads it with its reader and counts records.
 
 use crate::input::Source;
-use crate::{TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias};
+use crate::{
+    TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias, tpch,
+};
 
 /// The formats [`check`] knows, in a stable order.
 pub const FORMATS: &[&str] = &[
@@ -46,6 +48,7 @@ pub const FORMATS: &[&str] = &[
     "gaia-jobs",
     "act-yaml",
     "opendc-failures",
+    "decima-tpch",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -97,6 +100,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "gaia-jobs" => gaia::read_jobs(source).map(|j| j.len()),
         "act-yaml" => act::read(source).map(|m| m.entries.len()),
         "opendc-failures" => opendc::read_failures(source).map(|f| f.len()),
+        "decima-tpch" => tpch::read_queries(source).map(|q| q.len()),
         _ => return None,
     };
     Some(count)

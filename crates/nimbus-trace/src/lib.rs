@@ -20,6 +20,7 @@
 pub mod act;
 pub mod alibaba;
 pub mod columnar;
+pub mod dag;
 pub mod error;
 pub mod faas;
 pub mod formats;
@@ -33,6 +34,7 @@ pub mod philly;
 pub mod series;
 pub mod sia;
 pub mod tiresias;
+pub mod tpch;
 
 pub use error::TraceError;
 pub use input::Source;

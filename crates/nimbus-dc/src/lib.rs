@@ -1,0 +1,22 @@
+//! The datacenter-scheduling domain: jobs as DAGs of stages of tasks on a
+//! pool of executors, and the schedulers that order them.
+//!
+//! - [`job`]: stages with Decima's measured task-duration tables, and the
+//!   synthetic stand-in;
+//! - [`spark`]: the Spark-imitating simulator and the [`spark::Scheduler`]
+//!   interface;
+//! - [`mc_wscpt`]: MC-WSCPT with DRA and DTP (SoCC'24);
+//! - [`spark_baselines`]: FIFO, fair (Decima's dynamic partition), weighted
+//!   fair, SJF-CP;
+//! - [`scenario`]: scenario keys, the policy registry and runs.
+//!
+//! Architecture invariants: depends on `nimbus-sim` and `nimbus-trace`
+//! only; integer simulated time; one seeded stream per purpose (job picks,
+//! arrivals, weights, durations), so every policy of a seed sees the same
+//! jobs.
+
+pub mod job;
+pub mod mc_wscpt;
+pub mod scenario;
+pub mod spark;
+pub mod spark_baselines;
