@@ -682,7 +682,10 @@ fn carbon() -> Result<(), String> {
 }
 
 /// A stream of 1,000 TPC-H DAGs (about a million tasks) per dc policy
-/// (200 with --quick), tasks/s; FIFO is the baseline of the ratios.
+/// (200 with --quick), tasks/s, FIFO the baseline of the ratios; then a
+/// task cluster of 1,000 nodes with about a million tasks (Murmuration's
+/// "a million tasks in minutes"; goal: seconds); then the call-graph model
+/// (calls/s).
 fn dc(quick: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
     let jobs = if quick { 200 } else { 1000 };
@@ -706,6 +709,39 @@ fn dc(quick: bool) -> Result<(), String> {
                 output.metric("plans").unwrap_or(f64::NAN),
                 rate / fifo_rate
             );
+        },
+    )?;
+    let jobs = if quick { 50_000 } else { 250_000 };
+    let overrides = Overrides {
+        seeds: Some(vec![1]),
+        set: vec![("workload.jobs".into(), jobs.to_string()), ("cluster.nodes".into(), "1000".into())],
+    };
+    time_policies(
+        "scenarios/dc/murmuration.toml",
+        &overrides,
+        &format!("dc (a task cluster of 1,000 nodes x 8 slots, {jobs} jobs at 90% load)"),
+        |_| true,
+        |label, output, wall| {
+            let tasks = output.metric("tasks").unwrap_or(f64::NAN);
+            outln!(
+                "  {label:<20} {wall:>6.2} s wall  {:>8.0} tasks  {:>6.2} M tasks/s  {:>9.0} events  {:>6.0} MB peak RSS",
+                tasks,
+                tasks / wall / 1e6,
+                output.metric("events").unwrap_or(f64::NAN),
+                peak_rss_mb()
+            );
+        },
+    )?;
+    let requests = if quick { 20_000 } else { 100_000 };
+    let overrides = Overrides { seeds: Some(vec![1]), set: vec![("workload.requests".into(), requests.to_string())] };
+    time_policies(
+        "scenarios/dc/tailclipper.toml",
+        &overrides,
+        &format!("dc (a call graph of 62 services, {requests} requests of about 31 calls at 90% load)"),
+        |_| true,
+        |label, _output, wall| {
+            let calls = requests as f64 * 31.0;
+            outln!("  {label:<20} {wall:>6.2} s wall  {:>6.2} M calls/s", calls / wall / 1e6);
         },
     )
 }

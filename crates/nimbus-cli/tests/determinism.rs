@@ -216,3 +216,26 @@ fn dc_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// The task cluster's schedulers (Murmuration's gossip and fallbacks,
+/// Sparrow's probes, Kubernetes' tie-breaks) are byte-identical across
+/// runs and thread counts.
+#[test]
+fn dc_cluster_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-cluster",
+        &["scenarios/dc/murmuration.toml", "--seeds", "1,2", "--set", "workload.jobs=3000"],
+        &["summary.json", "runs.csv"],
+    );
+}
+
+/// The call-graph model (FCFS, PS, TailClipper) is byte-identical across
+/// runs and thread counts.
+#[test]
+fn dc_callgraph_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-services",
+        &["scenarios/dc/tailclipper.toml", "--seeds", "1,2", "--set", "workload.requests=3000"],
+        &["summary.json", "runs.csv"],
+    );
+}

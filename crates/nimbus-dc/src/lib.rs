@@ -8,15 +8,30 @@
 //! - [`mc_wscpt`]: MC-WSCPT with DRA and DTP (SoCC'24);
 //! - [`spark_baselines`]: FIFO, fair (Decima's dynamic partition), weighted
 //!   fair, SJF-CP;
-//! - [`scenario`]: scenario keys, the policy registry and runs.
+//! - [`cluster`]: a task cluster (nodes with slots and queues, messages)
+//!   and the [`cluster::ClusterScheduler`] interface;
+//! - [`murmuration`]: Murmuration (SoCC'24);
+//! - [`cluster_baselines`]: the Kubernetes default scheduler and Sparrow;
+//! - [`callgraph`]: requests fanning out through tiers of services with
+//!   per-service disciplines (FCFS, processor sharing);
+//! - [`tailclipper`]: TailClipper (SoCC'24);
+//! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`]: scenario
+//!   keys, the policy registry and runs.
 //!
 //! Architecture invariants: depends on `nimbus-sim` and `nimbus-trace`
 //! only; integer simulated time; one seeded stream per purpose (job picks,
 //! arrivals, weights, durations), so every policy of a seed sees the same
 //! jobs.
 
+pub mod callgraph;
+pub mod callgraph_scenario;
+pub mod cluster;
+pub mod cluster_baselines;
+pub mod cluster_scenario;
 pub mod job;
 pub mod mc_wscpt;
+pub mod murmuration;
 pub mod scenario;
 pub mod spark;
 pub mod spark_baselines;
+pub mod tailclipper;

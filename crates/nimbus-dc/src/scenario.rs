@@ -15,6 +15,13 @@
 //!   policy of a seed runs the same one.
 //! - `[cluster]`: `executors` (100), `moving_delay_ms` (2,000),
 //!   `warmup_delay_ms` (1,000): Decima's defaults.
+//!
+//! `[cluster] kind` picks the model: `executors` (the default: the
+//! Spark-imitating DAG model above, [`crate::spark`]), `nodes` (a task
+//! cluster with per-node queues, [`crate::cluster`]; keys in
+//! [`crate::cluster_scenario`]) or `services` (requests through tiers of
+//! microservices, [`crate::callgraph`]; keys in
+//! [`crate::callgraph_scenario`]). Each policy runs on one model.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -25,10 +32,17 @@ use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::rng::RngStreams;
 use nimbus_sim::time::SimTime;
 
+use crate::callgraph::{self, Discipline};
+use crate::callgraph_scenario::ServiceScenario;
+use crate::cluster::{self, ClusterScheduler};
+use crate::cluster_baselines::{self, KubeDefault, Sparrow};
+use crate::cluster_scenario::TaskScenario;
 use crate::job::{JobSpec, synthetic_queries};
 use crate::mc_wscpt::{self, McWscpt};
+use crate::murmuration::{self, Murmuration};
 use crate::spark::{self, Cluster, Scheduler, Submission};
 use crate::spark_baselines::{Fair, Fifo, SjfCp};
+use crate::tailclipper;
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +72,32 @@ pub struct PolicyInfo {
     pub summary: &'static str,
     /// Accepted parameters.
     pub params: &'static [&'static str],
-    build: fn(&Params) -> Result<Box<dyn Scheduler>, ParamError>,
+    build: Builder,
+}
+
+/// How a policy is built, by the model it runs on.
+#[derive(Clone, Copy)]
+enum Builder {
+    Spark(fn(&Params) -> Result<Box<dyn Scheduler>, ParamError>),
+    Tasks(fn(&Params) -> Result<Box<dyn ClusterScheduler>, ParamError>),
+    Services(fn(&Params) -> Result<Discipline, ParamError>),
+}
+
+impl Builder {
+    fn model(self) -> &'static str {
+        match self {
+            Builder::Spark(_) => "executors",
+            Builder::Tasks(_) => "nodes",
+            Builder::Services(_) => "services",
+        }
+    }
+}
+
+impl PolicyInfo {
+    /// The model it runs on (`executors`, `nodes` or `services`).
+    pub fn model(&self) -> &'static str {
+        self.build.model()
+    }
 }
 
 /// Every dc policy.
@@ -70,7 +109,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Cloud-native Workflow Scheduling using a Hybrid Priority Rule, Dynamic Resource Allocation, and Dynamic Task Partition (SoCC'24)",
         summary: "hybrid maximum-children / weighted-shortest-critical-path rule switched by queue size, executors per job in proportion to weight x critical path (DRA), stage parallelism from a fitted a/k + b*k curve (DTP)",
         params: mc_wscpt::PARAMS,
-        build: |p| Ok(Box::new(McWscpt::from_params(p)?)),
+        build: Builder::Spark(|p| Ok(Box::new(McWscpt::from_params(p)?))),
     },
     PolicyInfo {
         name: "fifo",
@@ -79,10 +118,10 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Spark's FIFO scheduler (Decima's baseline)",
         summary: "the earliest job's runnable stages first, no executor caps",
         params: &[],
-        build: |p| {
+        build: Builder::Spark(|p| {
             p.finish(&[])?;
             Ok(Box::new(Fifo))
-        },
+        }),
     },
     PolicyInfo {
         name: "fair",
@@ -91,10 +130,10 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Decima's dynamic partition (Mao et al., SIGCOMM'19)",
         summary: "each unfinished job may hold ceil(executors / jobs) executors; arrival order",
         params: &[],
-        build: |p| {
+        build: Builder::Spark(|p| {
             p.finish(&[])?;
             Ok(Box::new(Fair { weighted: false }))
-        },
+        }),
     },
     PolicyInfo {
         name: "weighted-fair",
@@ -103,10 +142,10 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "weighted fair sharing (Spark's fair scheduler with pool weights)",
         summary: "executor caps in proportion to job weights; arrival order",
         params: &[],
-        build: |p| {
+        build: Builder::Spark(|p| {
             p.finish(&[])?;
             Ok(Box::new(Fair { weighted: true }))
-        },
+        }),
     },
     PolicyInfo {
         name: "sjf-cp",
@@ -115,10 +154,70 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Decima's SJF-CP baseline (Mao et al., SIGCOMM'19)",
         summary: "the job with the least remaining work first; within it, the stage on the longest remaining critical path",
         params: &[],
-        build: |p| {
+        build: Builder::Spark(|p| {
             p.finish(&[])?;
             Ok(Box::new(SjfCp))
-        },
+        }),
+    },
+    PolicyInfo {
+        name: "murmuration",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "Scheduling for Reduced Tail Task Latencies in Highly Utilized Datacenters (SoCC'24)",
+        summary: "scheduler instances with gossiped slot estimates place a job's tasks on the slots expected to free earliest (start-time alignment), reserve them, fall back to late binding on conflict; optional smallest-job-first queues",
+        params: murmuration::PARAMS,
+        build: Builder::Tasks(|p| Ok(Box::new(Murmuration::from_params(p)?))),
+    },
+    PolicyInfo {
+        name: "k8s-default",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "the Kubernetes default scheduler (kube-scheduler: filter, LeastAllocated/BalancedAllocation scores, FIFO by priority)",
+        summary: "one central scheduler binds pods one at a time to the node with the most free slots; pods wait centrally when nothing fits",
+        params: cluster_baselines::K8S_PARAMS,
+        build: Builder::Tasks(|p| Ok(Box::new(KubeDefault::from_params(p)?))),
+    },
+    PolicyInfo {
+        name: "sparrow",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "Sparrow (Ousterhout et al., SOSP'13): batch sampling with late binding",
+        summary: "reservations on d x k random nodes per job; a node reaching one asks for the job's next task",
+        params: cluster_baselines::SPARROW_PARAMS,
+        build: Builder::Tasks(|p| Ok(Box::new(Sparrow::from_params(p)?))),
+    },
+    PolicyInfo {
+        name: "tailclipper",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "TailClipper: Reducing Tail Response Time of Distributed Services Through System-Wide Scheduling (SoCC'24)",
+        summary: "every service runs the oldest request (ingress timestamp carried along the call chain) first, the degree x cores oldest calls sharing the cores",
+        params: tailclipper::PARAMS,
+        build: Builder::Services(tailclipper::from_params),
+    },
+    PolicyInfo {
+        name: "fcfs",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "per-tier first come first served (a thread pool per service)",
+        summary: "each service runs calls in arrival order, one per core, to completion",
+        params: &[],
+        build: Builder::Services(|p| {
+            p.finish(&[])?;
+            Ok(Discipline::Fcfs)
+        }),
+    },
+    PolicyInfo {
+        name: "ps",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "processor sharing (Linux CFS-like fair sharing of a service's cores)",
+        summary: "each service shares its cores equally among every call it holds",
+        params: &[],
+        build: Builder::Services(|p| {
+            p.finish(&[])?;
+            Ok(Discipline::ProcessorSharing)
+        }),
     },
 ];
 
@@ -140,9 +239,28 @@ pub struct Stream {
     pub max_weight: u32,
 }
 
+/// The model a scenario runs.
+#[derive(Debug, Clone)]
+pub enum Model {
+    /// DAG jobs on executors.
+    Spark(SparkScenario),
+    /// Bags of tasks on nodes.
+    Tasks(TaskScenario),
+    /// Requests through tiers of services.
+    Services(ServiceScenario),
+}
+
 /// A prepared dc scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
+    /// The model and its settings.
+    pub model: Model,
+    fallbacks: Vec<String>,
+}
+
+/// The Spark-imitating model's settings.
+#[derive(Debug, Clone)]
+pub struct SparkScenario {
     /// The jobs drawn from.
     pub queries: Vec<Arc<JobSpec>>,
     /// The stream.
@@ -152,7 +270,6 @@ pub struct Scenario {
     /// Share of stages (more than five tasks) where DTP's parallelism lies
     /// within one data point of the empirical minimiser, %.
     pub dtp_within_one_step_pct: f64,
-    fallbacks: Vec<String>,
 }
 
 /// Most jobs in one stream.
@@ -165,6 +282,18 @@ impl Scenario {
         let w = root.table("workload")?.unwrap_or(&empty_w);
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
+        let mut fallbacks = Vec::new();
+        let model = match c.choice_or("kind", &["executors", "nodes", "services"], "executors")? {
+            "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
+            "services" => Model::Services(ServiceScenario::from_params(w, c)?),
+            _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
+        };
+        Ok(Scenario { model, fallbacks })
+    }
+}
+
+impl SparkScenario {
+    fn from_params(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<SparkScenario, ScenarioError> {
         let kind = w.choice_or("kind", &["synthetic", "tpch"], "synthetic")?;
         let common = ["kind", "sizes", "initial_jobs", "jobs", "interarrival_s", "weighted", "max_weight"];
         if kind == "tpch" {
@@ -174,7 +303,6 @@ impl Scenario {
         } else {
             w.finish(&common)?;
         }
-        let mut fallbacks = Vec::new();
         let mut queries = match (kind, w.str("path")?) {
             ("tpch", Some(path)) if PathBuf::from(path).exists() => {
                 let read = nimbus_trace::tpch::read_queries(nimbus_trace::Source::file(&PathBuf::from(path)))?;
@@ -214,19 +342,18 @@ impl Scenario {
         if stream.initial_jobs + stream.jobs == 0 {
             return Err(ScenarioError::Param(w.error("jobs", "the stream has no jobs (initial_jobs and jobs are 0)")));
         }
-        c.finish(&["executors", "moving_delay_ms", "warmup_delay_ms"])?;
+        c.finish(&["kind", "executors", "moving_delay_ms", "warmup_delay_ms"])?;
         let cluster = Cluster {
             executors: c.u32_in("executors", 100, 1..=1_000_000)?,
             moving_delay_ms: c.f64_in("moving_delay_ms", 2000.0, 0.0..=1e9)?,
             warmup_delay_ms: c.f64_in("warmup_delay_ms", 1000.0, 0.0..=1e9)?,
         };
         let dtp_within_one_step_pct = dtp_check(&queries);
-        Ok(Scenario {
+        Ok(SparkScenario {
             queries: queries.into_iter().map(Arc::new).collect(),
             stream,
             cluster,
             dtp_within_one_step_pct,
-            fallbacks,
         })
     }
 
@@ -249,19 +376,34 @@ impl Scenario {
         }
         out
     }
+}
+
+impl Scenario {
+    fn model_name(&self) -> &'static str {
+        match self.model {
+            Model::Spark(_) => "executors",
+            Model::Tasks(_) => "nodes",
+            Model::Services(_) => "services",
+        }
+    }
 
     fn find(&self, name: &str) -> Result<&'static PolicyInfo, ScenarioError> {
-        find(name).ok_or_else(|| {
+        let model = self.model_name();
+        find(name).filter(|p| p.model() == model).ok_or_else(|| {
             ScenarioError::Invalid(format!(
-                "unknown dc policy {name:?}; available: {}",
-                REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                "unknown dc policy {name:?} for `[cluster] kind = \"{model}\"`; available: {}",
+                REGISTRY.iter().filter(|p| p.model() == model).map(|p| p.name).collect::<Vec<_>>().join(", ")
             ))
         })
     }
 
     /// Builds `policy` with `params` to check them.
     pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
-        (self.find(policy)?.build)(params)?;
+        match self.find(policy)?.build {
+            Builder::Spark(build) => build(params).map(|_| ())?,
+            Builder::Tasks(build) => build(params).map(|_| ())?,
+            Builder::Services(build) => build(params).map(|_| ())?,
+        }
         Ok(())
     }
 
@@ -273,12 +415,29 @@ impl Scenario {
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
-        let mut scheduler = (self.find(policy)?.build)(params)?;
-        let subs = self.submissions(seed);
-        let rng = RngStreams::new(seed).stream("durations");
-        let mut out = spark::run(&self.cluster, &subs, scheduler.as_mut(), rng, progress);
-        out.metrics.push(Metric::new("dtp_within_one_step_pct", self.dtp_within_one_step_pct, Better::Higher));
-        Ok(out)
+        let info = self.find(policy)?;
+        match (&self.model, info.build) {
+            (Model::Spark(s), Builder::Spark(build)) => {
+                let mut scheduler = build(params)?;
+                let subs = s.submissions(seed);
+                let rng = RngStreams::new(seed).stream("durations");
+                let mut out = spark::run(&s.cluster, &subs, scheduler.as_mut(), rng, progress);
+                out.metrics.push(Metric::new("dtp_within_one_step_pct", s.dtp_within_one_step_pct, Better::Higher));
+                Ok(out)
+            }
+            (Model::Tasks(t), Builder::Tasks(build)) => {
+                let mut scheduler = build(params)?;
+                let jobs = t.jobs(seed);
+                let rng = RngStreams::new(seed).stream("scheduler");
+                Ok(cluster::run(&t.nodes, &jobs, scheduler.as_mut(), rng, progress))
+            }
+            (Model::Services(sv), Builder::Services(build)) => {
+                let discipline = build(params)?;
+                let mut rng = RngStreams::new(seed).stream("requests");
+                Ok(callgraph::run(&sv.graph, &sv.load, discipline, &mut rng, progress).0)
+            }
+            _ => unreachable!("find() matched the policy to the model"),
+        }
     }
 
     /// Data substitutions.
@@ -288,18 +447,45 @@ impl Scenario {
 
     /// Every metric a run reports.
     pub fn metric_names(&self) -> Vec<String> {
-        spark::METRICS.iter().chain(&["dtp_within_one_step_pct"]).map(|m| m.to_string()).collect()
+        match self.model {
+            Model::Spark(_) => {
+                spark::METRICS.iter().chain(&["dtp_within_one_step_pct"]).map(|m| m.to_string()).collect()
+            }
+            Model::Tasks(_) => cluster::METRICS.iter().chain(&["gossip_rounds"]).map(|m| m.to_string()).collect(),
+            Model::Services(_) => callgraph::METRICS.iter().map(|m| m.to_string()).collect(),
+        }
     }
 
-    /// What one run needs: per-job stage state and two events per task.
-    pub fn estimate(&self, _policy: &str, _params: &Params) -> Result<Estimate, ScenarioError> {
-        let jobs = (self.stream.initial_jobs + self.stream.jobs) as u64;
-        let n = self.queries.len().max(1) as u64;
-        let mean_tasks = self.queries.iter().map(|q| q.tasks()).sum::<u64>() / n;
-        let mean_stages = self.queries.iter().map(|q| q.stages.len() as u64).sum::<u64>() / n;
+    /// What one run needs: per-job state and two events per task.
+    pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
         let mut e = Estimate::default();
-        e.memory("job and stage state", jobs.saturating_mul(mean_stages.saturating_mul(40) + 200));
-        e.events("task starts and ends", jobs.saturating_mul(mean_tasks).saturating_mul(2));
+        match &self.model {
+            Model::Spark(s) => {
+                let jobs = (s.stream.initial_jobs + s.stream.jobs) as u64;
+                let n = s.queries.len().max(1) as u64;
+                let mean_tasks = s.queries.iter().map(|q| q.tasks()).sum::<u64>() / n;
+                let mean_stages = s.queries.iter().map(|q| q.stages.len() as u64).sum::<u64>() / n;
+                e.memory("job and stage state", jobs.saturating_mul(mean_stages.saturating_mul(40) + 200));
+                e.events("task starts and ends", jobs.saturating_mul(mean_tasks).saturating_mul(2));
+            }
+            Model::Tasks(t) => {
+                let tasks = t.tasks_estimate();
+                let slots = (t.nodes.count as u64).saturating_mul(u64::from(t.nodes.slots));
+                e.memory("jobs, tasks and queues", tasks.saturating_mul(48));
+                e.memory("node slots", slots.saturating_mul(16));
+                if policy == "murmuration" {
+                    let instances = params.u64("instances").ok().flatten().unwrap_or(4);
+                    e.memory("each instance's slot estimates", instances.saturating_mul(slots).saturating_mul(8));
+                }
+                e.events("deliveries, starts and ends", tasks.saturating_mul(4));
+            }
+            Model::Services(sv) => {
+                let calls = sv.calls_estimate();
+                e.memory("requests", (sv.load.requests as u64).saturating_mul(24));
+                e.memory("calls in flight", calls.min(10_000_000).saturating_mul(64));
+                e.events("reaches, checks and answers", calls.saturating_mul(4));
+            }
+        }
         Ok(e)
     }
 }
@@ -333,8 +519,9 @@ mod tests {
 
     #[test]
     fn the_embedded_default_runs_and_every_policy_sees_the_same_jobs() {
-        let s = Scenario::from_params(&params(&[("workload.jobs", Value::Int(20))])).expect("valid");
-        assert!(s.fallbacks().is_empty());
+        let scenario = Scenario::from_params(&params(&[("workload.jobs", Value::Int(20))])).expect("valid");
+        assert!(scenario.fallbacks().is_empty());
+        let Model::Spark(s) = &scenario.model else { panic!("the default model") };
         let a = s.submissions(3);
         let b = s.submissions(3);
         assert_eq!(a.len(), 30);
@@ -342,8 +529,8 @@ mod tests {
         assert!(a[..10].iter().all(|x| x.at == SimTime::ZERO));
         assert!(a.windows(2).all(|w| w[0].at <= w[1].at));
         let none = Params::new("policy", None);
-        for p in REGISTRY {
-            let out = s.run(p.name, &none, 3, &mut |_| {}).expect("runs");
+        for p in REGISTRY.iter().filter(|p| p.model() == "executors") {
+            let out = scenario.run(p.name, &none, 3, &mut |_| {}).expect("runs");
             assert_eq!(out.metric("jobs_finished"), Some(30.0), "{}", p.name);
             assert_eq!(out.metric("tasks"), Some(a.iter().map(|x| x.spec.tasks() as f64).sum()), "{}", p.name);
         }
@@ -361,17 +548,20 @@ mod tests {
 
     #[test]
     fn sizes_filter_and_weights_stay_in_range() {
-        let s = Scenario::from_params(&params(&[
+        let scenario = Scenario::from_params(&params(&[
             ("workload.sizes", Value::Str("2g".into())),
             ("workload.weighted", Value::Bool(true)),
             ("workload.max_weight", Value::Int(3)),
         ]))
         .expect("valid");
+        let Model::Spark(s) = &scenario.model else { panic!("the default model") };
         assert_eq!(s.queries.len(), 22);
         let subs = s.submissions(1);
         assert!(subs.iter().all(|x| x.spec.name.starts_with("2g/") && (1.0..=3.0).contains(&x.weight)));
         assert!(subs.iter().any(|x| x.weight > 1.0));
-        let e = s.check("mc-wscpt", &params(&[("threshold", Value::Int(-1))])).expect_err("negative");
+        let e = scenario.check("mc-wscpt", &params(&[("threshold", Value::Int(-1))])).expect_err("negative");
         assert!(e.to_string().contains("threshold"), "{e}");
+        let e = scenario.check("murmuration", &Params::new("policy", None)).expect_err("another model");
+        assert!(e.to_string().contains("available: mc-wscpt, fifo"), "{e}");
     }
 }
