@@ -239,3 +239,14 @@ fn dc_callgraph_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// The interference episodes (INS, PARTIES) are byte-identical across runs
+/// and thread counts.
+#[test]
+fn dc_colocation_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-colocation",
+        &["scenarios/dc/ins-parties.toml", "--seeds", "1,2", "--set", "workload.episodes=100"],
+        &["summary.json", "runs.csv"],
+    );
+}

@@ -15,6 +15,8 @@
 //! - [`callgraph`]: requests fanning out through tiers of services with
 //!   per-service disciplines (FCFS, processor sharing);
 //! - [`tailclipper`]: TailClipper (SoCC'24);
+//! - [`interference`]: a parametric co-location interference model and
+//!   PARTIES; [`ins`]: INS (SoCC'24);
 //! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`]: scenario
 //!   keys, the policy registry and runs.
 //!
@@ -28,6 +30,8 @@ pub mod callgraph_scenario;
 pub mod cluster;
 pub mod cluster_baselines;
 pub mod cluster_scenario;
+pub mod ins;
+pub mod interference;
 pub mod job;
 pub mod mc_wscpt;
 pub mod murmuration;

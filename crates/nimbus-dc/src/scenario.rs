@@ -21,7 +21,9 @@
 //! cluster with per-node queues, [`crate::cluster`]; keys in
 //! [`crate::cluster_scenario`]) or `services` (requests through tiers of
 //! microservices, [`crate::callgraph`]; keys in
-//! [`crate::callgraph_scenario`]). Each policy runs on one model.
+//! [`crate::callgraph_scenario`]) or `colocation` (interference episodes
+//! on a shared server, [`crate::interference`]; `[workload] episodes`,
+//! 500). Each policy runs on one model.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +39,8 @@ use crate::callgraph_scenario::ServiceScenario;
 use crate::cluster::{self, ClusterScheduler};
 use crate::cluster_baselines::{self, KubeDefault, Sparrow};
 use crate::cluster_scenario::TaskScenario;
+use crate::ins::Ins;
+use crate::interference::{self, Controller, Parties};
 use crate::job::{JobSpec, synthetic_queries};
 use crate::mc_wscpt::{self, McWscpt};
 use crate::murmuration::{self, Murmuration};
@@ -81,7 +85,11 @@ enum Builder {
     Spark(fn(&Params) -> Result<Box<dyn Scheduler>, ParamError>),
     Tasks(fn(&Params) -> Result<Box<dyn ClusterScheduler>, ParamError>),
     Services(fn(&Params) -> Result<Discipline, ParamError>),
+    Colocation(fn(&Params) -> Result<MakeController, ParamError>),
 }
+
+/// Makes a fresh controller for each interference episode.
+type MakeController = fn() -> Box<dyn Controller>;
 
 impl Builder {
     fn model(self) -> &'static str {
@@ -89,12 +97,14 @@ impl Builder {
             Builder::Spark(_) => "executors",
             Builder::Tasks(_) => "nodes",
             Builder::Services(_) => "services",
+            Builder::Colocation(_) => "colocation",
         }
     }
 }
 
 impl PolicyInfo {
-    /// The model it runs on (`executors`, `nodes` or `services`).
+    /// The model it runs on (`executors`, `nodes`, `services` or
+    /// `colocation`).
     pub fn model(&self) -> &'static str {
         self.build.model()
     }
@@ -219,6 +229,30 @@ pub static REGISTRY: &[PolicyInfo] = &[
             Ok(Discipline::ProcessorSharing)
         }),
     },
+    PolicyInfo {
+        name: "ins",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "INS: Identifying and Mitigating Performance Interference in Clouds via Interference-Sensitive Paths (SoCC'24)",
+        summary: "names the resource behind the request-path stage that inflated most over isolation, then grows that resource in one targeted step",
+        params: &[],
+        build: Builder::Colocation(|p| {
+            p.finish(&[])?;
+            Ok(|| Box::new(Ins))
+        }),
+    },
+    PolicyInfo {
+        name: "parties",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "PARTIES (Chen et al., ASPLOS'19)",
+        summary: "every 500 ms one more unit of the resource under trial; keep what lowered p99, revert what did not and try the next (cores, LLC, bandwidth, frequency)",
+        params: &[],
+        build: Builder::Colocation(|p| {
+            p.finish(&[])?;
+            Ok(|| Box::<Parties>::default())
+        }),
+    },
 ];
 
 /// The policy named `name`.
@@ -248,6 +282,8 @@ pub enum Model {
     Tasks(TaskScenario),
     /// Requests through tiers of services.
     Services(ServiceScenario),
+    /// Interference episodes on a shared server: the number of episodes.
+    Colocation(usize),
 }
 
 /// A prepared dc scenario.
@@ -283,7 +319,12 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let model = match c.choice_or("kind", &["executors", "nodes", "services"], "executors")? {
+        let model = match c.choice_or("kind", &["executors", "nodes", "services", "colocation"], "executors")? {
+            "colocation" => {
+                c.finish(&["kind"])?;
+                w.finish(&["episodes"])?;
+                Model::Colocation(w.usize_in("episodes", 500, 1..=10_000_000)?)
+            }
             "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
             "services" => Model::Services(ServiceScenario::from_params(w, c)?),
             _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
@@ -384,6 +425,7 @@ impl Scenario {
             Model::Spark(_) => "executors",
             Model::Tasks(_) => "nodes",
             Model::Services(_) => "services",
+            Model::Colocation(_) => "colocation",
         }
     }
 
@@ -403,6 +445,7 @@ impl Scenario {
             Builder::Spark(build) => build(params).map(|_| ())?,
             Builder::Tasks(build) => build(params).map(|_| ())?,
             Builder::Services(build) => build(params).map(|_| ())?,
+            Builder::Colocation(build) => build(params).map(|_| ())?,
         }
         Ok(())
     }
@@ -436,6 +479,13 @@ impl Scenario {
                 let mut rng = RngStreams::new(seed).stream("requests");
                 Ok(callgraph::run(&sv.graph, &sv.load, discipline, &mut rng, progress).0)
             }
+            (Model::Colocation(episodes), Builder::Colocation(build)) => {
+                let make = build(params)?;
+                let mut rng = RngStreams::new(seed).stream("episodes");
+                let out = interference::run(*episodes, &make, &mut rng);
+                progress(1.0);
+                Ok(out)
+            }
             _ => unreachable!("find() matched the policy to the model"),
         }
     }
@@ -453,6 +503,7 @@ impl Scenario {
             }
             Model::Tasks(_) => cluster::METRICS.iter().chain(&["gossip_rounds"]).map(|m| m.to_string()).collect(),
             Model::Services(_) => callgraph::METRICS.iter().map(|m| m.to_string()).collect(),
+            Model::Colocation(_) => interference::METRICS.iter().map(|m| m.to_string()).collect(),
         }
     }
 
@@ -484,6 +535,10 @@ impl Scenario {
                 e.memory("requests", (sv.load.requests as u64).saturating_mul(24));
                 e.memory("calls in flight", calls.min(10_000_000).saturating_mul(64));
                 e.events("reaches, checks and answers", calls.saturating_mul(4));
+            }
+            Model::Colocation(episodes) => {
+                e.memory("per-episode results", (*episodes as u64).saturating_mul(16));
+                e.events("control intervals", (*episodes as u64).saturating_mul(u64::from(interference::MAX_STEPS)));
             }
         }
         Ok(e)
