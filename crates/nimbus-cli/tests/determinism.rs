@@ -250,3 +250,14 @@ fn dc_colocation_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// Deoxys' estimators (forests, cross-fitting, the causal forest) are
+/// byte-identical across runs and thread counts.
+#[test]
+fn dc_mitigation_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-mitigation",
+        &["scenarios/dc/deoxys.toml", "--seeds", "1", "--set", "workload.train=1500", "--set", "workload.trees=8"],
+        &["summary.json", "runs.csv"],
+    );
+}

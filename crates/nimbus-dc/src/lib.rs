@@ -17,11 +17,13 @@
 //! - [`tailclipper`]: TailClipper (SoCC'24);
 //! - [`interference`]: a parametric co-location interference model and
 //!   PARTIES; [`ins`]: INS (SoCC'24);
+//! - [`deoxys`]: Deoxys (SoCC'24): causal estimates of mitigation effects
+//!   (`nimbus-learn`) on a synthetic observational generator;
 //! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`]: scenario
 //!   keys, the policy registry and runs.
 //!
-//! Architecture invariants: depends on `nimbus-sim` and `nimbus-trace`
-//! only; integer simulated time; one seeded stream per purpose (job picks,
+//! Architecture invariants: depends on `nimbus-sim`, `nimbus-trace` and
+//! `nimbus-learn` only; integer simulated time; one seeded stream per purpose (job picks,
 //! arrivals, weights, durations), so every policy of a seed sees the same
 //! jobs.
 
@@ -30,6 +32,7 @@ pub mod callgraph_scenario;
 pub mod cluster;
 pub mod cluster_baselines;
 pub mod cluster_scenario;
+pub mod deoxys;
 pub mod ins;
 pub mod interference;
 pub mod job;

@@ -23,7 +23,9 @@
 //! microservices, [`crate::callgraph`]; keys in
 //! [`crate::callgraph_scenario`]) or `colocation` (interference episodes
 //! on a shared server, [`crate::interference`]; `[workload] episodes`,
-//! 500). Each policy runs on one model.
+//! 500) or `mitigation` (Deoxys' unhealthy-node events, [`crate::deoxys`];
+//! `[workload] train` 20,000 logged events, `test` 5,000, `trees` 100 per
+//! forest). Each policy runs on one model.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,7 @@ use crate::callgraph_scenario::ServiceScenario;
 use crate::cluster::{self, ClusterScheduler};
 use crate::cluster_baselines::{self, KubeDefault, Sparrow};
 use crate::cluster_scenario::TaskScenario;
+use crate::deoxys::{self, Choice, Policy as MitigationPolicy, Study};
 use crate::ins::Ins;
 use crate::interference::{self, Controller, Parties};
 use crate::job::{JobSpec, synthetic_queries};
@@ -86,6 +89,7 @@ enum Builder {
     Tasks(fn(&Params) -> Result<Box<dyn ClusterScheduler>, ParamError>),
     Services(fn(&Params) -> Result<Discipline, ParamError>),
     Colocation(fn(&Params) -> Result<MakeController, ParamError>),
+    Mitigation(fn(&Params) -> Result<MitigationPolicy, ParamError>),
 }
 
 /// Makes a fresh controller for each interference episode.
@@ -98,13 +102,14 @@ impl Builder {
             Builder::Tasks(_) => "nodes",
             Builder::Services(_) => "services",
             Builder::Colocation(_) => "colocation",
+            Builder::Mitigation(_) => "mitigation",
         }
     }
 }
 
 impl PolicyInfo {
-    /// The model it runs on (`executors`, `nodes`, `services` or
-    /// `colocation`).
+    /// The model it runs on (`executors`, `nodes`, `services`,
+    /// `colocation` or `mitigation`).
     pub fn model(&self) -> &'static str {
         self.build.model()
     }
@@ -253,6 +258,51 @@ pub static REGISTRY: &[PolicyInfo] = &[
             Ok(|| Box::<Parties>::default())
         }),
     },
+    PolicyInfo {
+        name: "deoxys",
+        kind: "paper",
+        fidelity: "real computation on synthetic data",
+        source: "Deoxys: A Causal Inference Engine for Unhealthy Node Mitigation in Large-scale Cloud Infrastructure (SoCC'24)",
+        summary: "double machine learning and an honest causal forest estimate each event's effect of migrating vs rebooting; the lower predicted downtime wins if it beats the migration's cost; the legacy rule where the forest is unsure",
+        params: deoxys::PARAMS,
+        build: Builder::Mitigation(MitigationPolicy::deoxys),
+    },
+    PolicyInfo {
+        name: "legacy",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "the legacy rule-based mitigation (Deoxys' baseline)",
+        summary: "migrate when the hardware-error and VM-count score is positive, else reboot",
+        params: &[],
+        build: Builder::Mitigation(|p| {
+            p.finish(&[])?;
+            Ok(MitigationPolicy::baseline(Choice::Legacy))
+        }),
+    },
+    PolicyInfo {
+        name: "t-learner",
+        kind: "baseline",
+        fidelity: "real computation on synthetic data",
+        source: "the naive T-learner (one random forest per action)",
+        summary: "predicts each action's downtime with its own forest and takes the lower",
+        params: &[],
+        build: Builder::Mitigation(|p| {
+            p.finish(&[])?;
+            Ok(MitigationPolicy::baseline(Choice::TLearner))
+        }),
+    },
+    PolicyInfo {
+        name: "oracle-mitigation",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "the true effect (a bound, not a policy one could run)",
+        summary: "migrates exactly where migration lowers the expected downtime",
+        params: &[],
+        build: Builder::Mitigation(|p| {
+            p.finish(&[])?;
+            Ok(MitigationPolicy::baseline(Choice::Oracle))
+        }),
+    },
 ];
 
 /// The policy named `name`.
@@ -284,6 +334,8 @@ pub enum Model {
     Services(ServiceScenario),
     /// Interference episodes on a shared server: the number of episodes.
     Colocation(usize),
+    /// Unhealthy-node mitigation learned from logged events.
+    Mitigation(Study),
 }
 
 /// A prepared dc scenario.
@@ -319,16 +371,26 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let model = match c.choice_or("kind", &["executors", "nodes", "services", "colocation"], "executors")? {
-            "colocation" => {
-                c.finish(&["kind"])?;
-                w.finish(&["episodes"])?;
-                Model::Colocation(w.usize_in("episodes", 500, 1..=10_000_000)?)
-            }
-            "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
-            "services" => Model::Services(ServiceScenario::from_params(w, c)?),
-            _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
-        };
+        let model =
+            match c.choice_or("kind", &["executors", "nodes", "services", "colocation", "mitigation"], "executors")? {
+                "mitigation" => {
+                    c.finish(&["kind"])?;
+                    w.finish(&["train", "test", "trees"])?;
+                    Model::Mitigation(Study {
+                        train: w.usize_in("train", 20_000, 100..=2_000_000)?,
+                        test: w.usize_in("test", 5_000, 10..=2_000_000)?,
+                        trees: w.usize_in("trees", 100, 1..=5_000)?,
+                    })
+                }
+                "colocation" => {
+                    c.finish(&["kind"])?;
+                    w.finish(&["episodes"])?;
+                    Model::Colocation(w.usize_in("episodes", 500, 1..=10_000_000)?)
+                }
+                "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
+                "services" => Model::Services(ServiceScenario::from_params(w, c)?),
+                _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
+            };
         Ok(Scenario { model, fallbacks })
     }
 }
@@ -426,6 +488,7 @@ impl Scenario {
             Model::Tasks(_) => "nodes",
             Model::Services(_) => "services",
             Model::Colocation(_) => "colocation",
+            Model::Mitigation(_) => "mitigation",
         }
     }
 
@@ -446,6 +509,7 @@ impl Scenario {
             Builder::Tasks(build) => build(params).map(|_| ())?,
             Builder::Services(build) => build(params).map(|_| ())?,
             Builder::Colocation(build) => build(params).map(|_| ())?,
+            Builder::Mitigation(build) => build(params).map(|_| ())?,
         }
         Ok(())
     }
@@ -486,6 +550,13 @@ impl Scenario {
                 progress(1.0);
                 Ok(out)
             }
+            (Model::Mitigation(study), Builder::Mitigation(build)) => {
+                let policy = build(params)?;
+                let mut rng = RngStreams::new(seed).stream("events");
+                let out = deoxys::run(study, &policy, &mut rng);
+                progress(1.0);
+                Ok(out)
+            }
             _ => unreachable!("find() matched the policy to the model"),
         }
     }
@@ -504,6 +575,7 @@ impl Scenario {
             Model::Tasks(_) => cluster::METRICS.iter().chain(&["gossip_rounds"]).map(|m| m.to_string()).collect(),
             Model::Services(_) => callgraph::METRICS.iter().map(|m| m.to_string()).collect(),
             Model::Colocation(_) => interference::METRICS.iter().map(|m| m.to_string()).collect(),
+            Model::Mitigation(_) => deoxys::METRICS.iter().map(|m| m.to_string()).collect(),
         }
     }
 
@@ -539,6 +611,19 @@ impl Scenario {
             Model::Colocation(episodes) => {
                 e.memory("per-episode results", (*episodes as u64).saturating_mul(16));
                 e.events("control intervals", (*episodes as u64).saturating_mul(u64::from(interference::MAX_STEPS)));
+            }
+            Model::Mitigation(study) => {
+                let rows = (study.train + study.test) as u64;
+                // Rows, per-tree node arrays (about a node per 10 rows).
+                e.memory("events", rows.saturating_mul(80));
+                e.memory(
+                    "forests",
+                    (study.trees as u64).saturating_mul(study.train as u64 / 10).saturating_mul(6 * 48),
+                );
+                e.events(
+                    "tree-row visits",
+                    (study.trees as u64).saturating_mul(study.train as u64).saturating_mul(6 * 40),
+                );
             }
         }
         Ok(e)

@@ -493,7 +493,7 @@ impl Domain for DcDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "datacenter scheduling: DAG jobs of stages of tasks on executor pools (a Spark-imitating model on Decima's TPC-H task-duration tables) with MC-WSCPT and the schedulers it is compared with"
+        "datacenter scheduling: DAG jobs on executor pools (a Spark-imitating model on Decima's TPC-H tables: MC-WSCPT); task clusters with per-node queues (Murmuration, Kubernetes, Sparrow); microservice call graphs (TailClipper); co-location interference (INS, PARTIES); unhealthy-node mitigation learned from confounded logs (Deoxys)"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {
