@@ -4,6 +4,7 @@
 use crate::input::Source;
 use crate::{
     TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias, tpch,
+    workflow,
 };
 
 /// The formats [`check`] knows, in a stable order.
@@ -49,6 +50,9 @@ pub const FORMATS: &[&str] = &[
     "act-yaml",
     "opendc-failures",
     "decima-tpch",
+    "wfcommons",
+    "pegasus-dax",
+    "daggen-dot",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -101,6 +105,9 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "act-yaml" => act::read(source).map(|m| m.entries.len()),
         "opendc-failures" => opendc::read_failures(source).map(|f| f.len()),
         "decima-tpch" => tpch::read_queries(source).map(|q| q.len()),
+        "wfcommons" => workflow::read_wfcommons(source).map(|w| w.tasks.len()),
+        "pegasus-dax" => workflow::read_dax(source).map(|w| w.tasks.len()),
+        "daggen-dot" => workflow::read_dot(source).map(|w| w.tasks.len()),
         _ => return None,
     };
     Some(count)

@@ -35,6 +35,7 @@ pub mod series;
 pub mod sia;
 pub mod tiresias;
 pub mod tpch;
+pub mod workflow;
 
 pub use error::TraceError;
 pub use input::Source;

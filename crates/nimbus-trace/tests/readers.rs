@@ -381,3 +381,35 @@ fn opendc_workloads_read_whole() {
         );
     }
 }
+
+/// The DSLab workflows read into the task counts DSLab's own readers give
+/// (printed by its dag-demo at commit a6c155e), and Decima's TPC-H file
+/// into its 154 jobs.
+#[test]
+fn workflow_files_match_dslab_task_counts() {
+    use nimbus_trace::Source;
+    use nimbus_trace::workflow::{read_dax, read_dot, read_wfcommons};
+    let cases: [(&str, usize); 6] = [
+        ("1000genome-chameleon-16ch-250k-001.json", 656),
+        ("epigenomics-chameleon-ilmn-2seq-50k-001.json", 515),
+        ("montage-chameleon-dss-125d-001.json", 1066),
+        ("cybershake-100.xml", 100),
+        ("inspiral-100.xml", 100),
+        ("daggen-100-0.25-0.9-0.3-2.dot", 102),
+    ];
+    for (file, tasks) in cases {
+        let Some(path) = shared(&format!("dslab-dags/dags/{file}")) else { return };
+        let wf = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => read_wfcommons(Source::file(&path)),
+            Some("xml") => read_dax(Source::file(&path)),
+            _ => read_dot(Source::file(&path)),
+        }
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(wf.tasks.len(), tasks, "{file}");
+        assert!(wf.tasks.iter().all(|t| t.flops.is_finite() && t.min_cores >= 1), "{file}");
+    }
+    if let Some(path) = shared("decima-tpch/tpch_dags.json") {
+        let q = nimbus_trace::tpch::read_queries(nimbus_trace::Source::file(&path)).expect("reads");
+        assert_eq!(q.len(), 154);
+    }
+}
