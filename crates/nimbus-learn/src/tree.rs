@@ -205,7 +205,12 @@ impl Forest {
         let stats: Vec<Stats> = y.iter().map(|&v| [v, v * v, 1.0]).collect();
         let trees = (0..trees.max(1))
             .map(|_| {
-                let sample: Vec<usize> = (0..idx.len()).map(|_| idx[rng.index(idx.len().max(1))]).collect();
+                // No rows: a single leaf predicting 0.
+                let sample: Vec<usize> = if idx.is_empty() {
+                    Vec::new()
+                } else {
+                    (0..idx.len()).map(|_| idx[rng.index(idx.len())]).collect()
+                };
                 Tree::grow(x, &stats, &sample, &SquaredError, params, rng)
             })
             .collect();
@@ -238,6 +243,14 @@ mod tests {
         // A constant target does not split.
         let flat: Vec<Stats> = (0..10).map(|_| [1.0, 1.0, 1.0]).collect();
         assert_eq!(Tree::grow(&x, &flat, &idx, &SquaredError, &p, &mut rng).leaves(), 1);
+    }
+
+    #[test]
+    fn a_forest_without_rows_predicts_zero() {
+        let x = Matrix::from_rows(&[vec![1.0]]);
+        let mut rng = nimbus_sim::rng::RngStreams::new(1).stream("t");
+        let f = Forest::fit(&x, &[5.0], &[], 3, &TreeParams::default(), &mut rng);
+        assert_eq!(f.predict(&[1.0]), 0.0);
     }
 
     #[test]
