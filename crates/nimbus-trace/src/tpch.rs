@@ -91,7 +91,7 @@ pub fn read_queries<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Query>, Tra
                 match v.as_f64() {
                     Some(0.0) => {}
                     Some(1.0) => children[i].push(j),
-                    _ => return Err(fail(format!("`adj`[{i}][{j}] is {v}; expected 0 or 1"))),
+                    _ => return Err(fail(format!("`adj`[{i}][{j}] is {}; expected 0 or 1", quote(&v.to_string())))),
                 }
             }
         }
@@ -124,7 +124,8 @@ pub fn read_queries<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Query>, Tra
                             Some(d) if d.is_finite() && d >= 0.0 => durations.push(d),
                             _ => {
                                 return Err(fail(format!(
-                                    "stage {i}: `{key}`[{e}] holds {v}; durations are non-negative milliseconds"
+                                    "stage {i}: `{key}`[{e}] holds {}; durations are non-negative milliseconds",
+                                    quote(&v.to_string())
                                 )));
                             }
                         }

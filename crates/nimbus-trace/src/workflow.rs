@@ -244,7 +244,7 @@ fn parse_attrs(text: &str) -> Result<BTreeMap<String, String>, String> {
         let value_end = after
             .strip_prefix('"')
             .and_then(|v| v.find('"'))
-            .ok_or_else(|| format!("attribute `{key}` is not a quoted string"))?;
+            .ok_or_else(|| format!("attribute `{}` is not a quoted string", quote(&key)))?;
         out.insert(key, after[1..=value_end].to_string());
         rest = after[value_end + 2..].trim_start().trim_start_matches(',').trim_start();
     }
@@ -322,7 +322,7 @@ fn xml_tags(path: &Path, text: &str) -> Result<Vec<Tag>, TraceError> {
             return Err(TraceError::parse(path, line, 0, None, "a tag without a name"));
         }
         let attrs = parse_xml_attrs(&inner[name_end..])
-            .map_err(|m| TraceError::parse(path, line, 0, None, format!("<{name}>: {m}")))?;
+            .map_err(|m| TraceError::parse(path, line, 0, None, format!("<{}>: {m}", quote(&name))))?;
         tags.push(Tag { name, attrs, line, empty, end });
         i = j + 1;
     }
@@ -333,17 +333,17 @@ fn parse_xml_attrs(text: &str) -> Result<BTreeMap<String, String>, String> {
     let mut out = BTreeMap::new();
     let mut rest = text.trim();
     while !rest.is_empty() {
-        let eq = rest
-            .find('=')
-            .ok_or_else(|| format!("attribute `{}` has no value", rest.split_whitespace().next().unwrap_or("")))?;
+        let eq = rest.find('=').ok_or_else(|| {
+            format!("attribute `{}` has no value", quote(rest.split_whitespace().next().unwrap_or("")))
+        })?;
         let key = rest[..eq].trim().to_string();
         let after = rest[eq + 1..].trim_start();
         let q = after
             .chars()
             .next()
             .filter(|c| *c == '"' || *c == '\'')
-            .ok_or_else(|| format!("attribute `{key}` is not quoted"))?;
-        let close = after[1..].find(q).ok_or_else(|| format!("attribute `{key}` never closes its quote"))?;
+            .ok_or_else(|| format!("attribute `{}` is not quoted", quote(&key)))?;
+        let close = after[1..].find(q).ok_or_else(|| format!("attribute `{}` never closes its quote", quote(&key)))?;
         out.insert(
             key,
             after[1..=close].replace("&quot;", "\"").replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">"),
@@ -369,9 +369,9 @@ pub fn read_dax<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, TraceErro
     let mut open: Vec<(String, u64)> = Vec::new();
     for t in &tags {
         let need = |k: &str| {
-            t.attrs
-                .get(k)
-                .ok_or_else(|| TraceError::parse(path, t.line, 0, None, format!("<{}> has no `{k}` attribute", t.name)))
+            t.attrs.get(k).ok_or_else(|| {
+                TraceError::parse(path, t.line, 0, None, format!("<{}> has no `{k}` attribute", quote(&t.name)))
+            })
         };
         if t.end {
             match open.pop() {
@@ -382,10 +382,18 @@ pub fn read_dax<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, TraceErro
                         t.line,
                         0,
                         None,
-                        format!("</{}> closes <{n}> of line {l}", t.name),
+                        format!("</{}> closes <{}> of line {l}", quote(&t.name), quote(&n)),
                     ));
                 }
-                None => return Err(TraceError::parse(path, t.line, 0, None, format!("</{}> closes nothing", t.name))),
+                None => {
+                    return Err(TraceError::parse(
+                        path,
+                        t.line,
+                        0,
+                        None,
+                        format!("</{}> closes nothing", quote(&t.name)),
+                    ));
+                }
             }
             continue;
         }
@@ -411,7 +419,7 @@ pub fn read_dax<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, TraceErro
         }
     }
     if let Some((n, l)) = open.last() {
-        return Err(TraceError::parse(path, *l, 0, None, format!("<{n}> is never closed")));
+        return Err(TraceError::parse(path, *l, 0, None, format!("<{}> is never closed", quote(n))));
     }
     let mut wf = Workflow::default();
     let mut items: BTreeMap<String, usize> = BTreeMap::new();
@@ -507,7 +515,7 @@ pub fn read_wfcommons<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, Tra
             Some(v) => v
                 .as_f64()
                 .filter(|c| *c >= 1.0 && *c <= 1e6)
-                .ok_or_else(|| fail(format!("task {i}: `cores` is {v}")))?,
+                .ok_or_else(|| fail(format!("task {i}: `cores` is {}", quote(&v.to_string()))))?,
         };
         let memory = match (t.get("memoryInBytes").and_then(Value::as_f64), t.get("memory").and_then(Value::as_f64)) {
             (Some(b), _) => (b / 1e6).ceil(),
