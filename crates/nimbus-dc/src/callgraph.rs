@@ -106,7 +106,7 @@ struct Call {
 struct Service {
     /// Calls present: key → call.
     calls: BTreeMap<(u64, u64), usize>,
-    /// Key of each call present.
+    /// When the running calls' work was last brought up to date.
     last_update: SimTime,
     version: u64,
 }

@@ -48,6 +48,13 @@ pub struct Nodes {
     pub rtt: SimDuration,
 }
 
+impl Nodes {
+    /// One way of a scheduler-node round trip.
+    pub fn half_rtt(&self) -> SimDuration {
+        SimDuration::from_nanos(self.rtt.as_nanos() / 2)
+    }
+}
+
 /// The order of a node's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueOrder {
@@ -145,11 +152,6 @@ impl Ctx<'_> {
         self.jobs
     }
 
-    /// Free slots of `node` now, less those promised to bound tasks in flight.
-    pub fn free_slots(&self, node: usize) -> u32 {
-        self.nodes[node].free.saturating_sub(self.reserved[node])
-    }
-
     /// When each slot of `node` would free up if its queue ran in arrival
     /// order with the durations known, ascending. Queued reservations count
     /// as nothing; a slot held for a scheduler's answer frees a round trip
@@ -158,30 +160,27 @@ impl Ctx<'_> {
         project(&self.nodes[node], self.spec, self.now, self.jobs)
     }
 
-    fn half_rtt(&self) -> SimDuration {
-        SimDuration::from_nanos(self.spec.rtt.as_nanos() / 2)
-    }
-
     /// Sends task `task` of `job` to `node`'s queue; with `expected`, the
     /// node refuses it (it comes back to [`ClusterScheduler::on_bounce`])
     /// when its projected start is later than that.
     pub fn send_task(&mut self, node: usize, job: usize, task: usize, expected: Option<SimTime>) {
         self.counters.messages += 1;
-        self.queue.schedule(self.now + self.half_rtt(), Event::Deliver { node, job, task, expected });
+        self.queue.schedule(self.now + self.spec.half_rtt(), Event::Deliver { node, job, task, expected });
     }
 
     /// Places a reservation for `job` in `node`'s queue.
     pub fn send_reservation(&mut self, node: usize, job: usize) {
         self.counters.messages += 1;
         self.counters.reservations += 1;
-        self.queue.schedule(self.now + self.half_rtt(), Event::Deliver { node, job, task: usize::MAX, expected: None });
+        self.queue
+            .schedule(self.now + self.spec.half_rtt(), Event::Deliver { node, job, task: usize::MAX, expected: None });
     }
 
     /// Binds a task to a free slot of `node` (the slot is promised now).
     pub fn bind(&mut self, node: usize, job: usize, task: usize) {
         self.reserved[node] += 1;
         self.counters.messages += 1;
-        self.queue.schedule(self.now + self.half_rtt(), Event::Bind { node, job, task });
+        self.queue.schedule(self.now + self.spec.half_rtt(), Event::Bind { node, job, task });
     }
 
     /// Asks for [`ClusterScheduler::on_tick`] at `at`.
@@ -345,7 +344,7 @@ fn simulate(
         queue: &mut EventQueue<Event>,
         prog: &mut [JobProgress],
         counters: &mut Counters,
-        rtt: SimDuration,
+        half_rtt: SimDuration,
         reserved: &[u32],
         log: &mut Option<&mut Vec<TaskRun>>,
     ) {
@@ -359,10 +358,7 @@ fn simulate(
                 Entry::Reservation { job } => {
                     node.held += 1;
                     counters.messages += 1;
-                    queue.schedule(
-                        now + SimDuration::from_nanos(rtt.as_nanos() / 2),
-                        Event::AskTask { node: node_idx, job },
-                    );
+                    queue.schedule(now + half_rtt, Event::AskTask { node: node_idx, job });
                 }
             }
         }
@@ -412,10 +408,7 @@ fn simulate(
                     if slots.first().is_some_and(|&s| s > exp) {
                         counters.bounces += 1;
                         counters.messages += 1;
-                        queue.schedule(
-                            now + SimDuration::from_nanos(nodes_spec.rtt.as_nanos() / 2),
-                            Event::Bounce { job, task },
-                        );
+                        queue.schedule(now + nodes_spec.half_rtt(), Event::Bounce { job, task });
                         continue;
                     }
                 }
@@ -433,7 +426,7 @@ fn simulate(
                     &mut queue,
                     &mut prog,
                     &mut counters,
-                    nodes_spec.rtt,
+                    nodes_spec.half_rtt(),
                     &reserved,
                     &mut log,
                 );
@@ -465,7 +458,7 @@ fn simulate(
                     &mut queue,
                     &mut prog,
                     &mut counters,
-                    nodes_spec.rtt,
+                    nodes_spec.half_rtt(),
                     &reserved,
                     &mut log,
                 );
@@ -474,10 +467,7 @@ fn simulate(
             Event::AskTask { node, job } => {
                 let task = scheduler.on_ask(node, job, &mut ctx!(now));
                 counters.messages += 1;
-                queue.schedule(
-                    now + SimDuration::from_nanos(nodes_spec.rtt.as_nanos() / 2),
-                    Event::Answer { node, job, task },
-                );
+                queue.schedule(now + nodes_spec.half_rtt(), Event::Answer { node, job, task });
             }
             Event::Answer { node, job, task } => {
                 let n = &mut nodes[node];
@@ -493,7 +483,7 @@ fn simulate(
                             &mut queue,
                             &mut prog,
                             &mut counters,
-                            nodes_spec.rtt,
+                            nodes_spec.half_rtt(),
                             &reserved,
                             &mut log,
                         );

@@ -112,12 +112,19 @@ impl TaskScenario {
                 let out = read
                     .iter()
                     .take(jobs)
-                    .map(|j| {
-                        let at = (j.arrival_h * 3.6e12).round().max(0.0) as u64;
+                    .enumerate()
+                    .map(|(i, j)| {
+                        let at = nimbus_sim::params::round_to_u64(j.arrival_h * 3.6e12).ok_or_else(|| {
+                            ScenarioError::Invalid(format!(
+                                "{}: job {i}: arrival {} h is out of range",
+                                path.display(),
+                                j.arrival_h
+                            ))
+                        })?;
                         let k = (j.cpus as usize).clamp(1, max_tasks);
-                        (at, vec![SimDuration::from_secs_f64(j.length_h * 3600.0); k])
+                        Ok((at, vec![SimDuration::from_secs_f64(j.length_h * 3600.0); k]))
                     })
-                    .collect();
+                    .collect::<Result<_, ScenarioError>>()?;
                 Source::Trace(out)
             } else {
                 let file = path.join("tasks.parquet");
@@ -129,14 +136,20 @@ impl TaskScenario {
                     .iter()
                     .take(jobs)
                     .map(|t| {
-                        let at = u64::try_from(t.submit_ms - first).unwrap_or(0).saturating_mul(1_000_000);
+                        let at =
+                            u64::try_from(t.submit_ms.saturating_sub(first)).unwrap_or(0).saturating_mul(1_000_000);
                         let k = (t.cpu_count as usize).clamp(1, max_tasks);
-                        let d = SimDuration::from_nanos(
-                            u64::try_from(t.duration_ms).unwrap_or(0).saturating_mul(1_000_000),
-                        );
-                        (at, vec![d; k])
+                        let ms = u64::try_from(t.duration_ms).map_err(|_| {
+                            ScenarioError::Invalid(format!(
+                                "{}: task `{}` has a negative duration ({} ms)",
+                                file.display(),
+                                nimbus_trace::input::quote(&t.id),
+                                t.duration_ms
+                            ))
+                        })?;
+                        Ok((at, vec![SimDuration::from_nanos(ms.saturating_mul(1_000_000)); k]))
                     })
-                    .collect();
+                    .collect::<Result<_, ScenarioError>>()?;
                 Source::Trace(out)
             }
         };
