@@ -140,8 +140,11 @@ pub fn fit_inverse_plus_linear(points: &[(f64, f64)]) -> (f64, f64) {
         uy += u * y;
         vy += v * y;
     }
+    // Singular relative to the scale of the entries: in relative least
+    // squares they are tiny (1/(k·y)² for y in the thousands of ms), so an
+    // absolute threshold would call well-posed fits singular.
     let det = uu * vv - uv * uv;
-    if det.abs() < 1e-12 {
+    if !(det > 1e-12 * uu * vv) {
         return (f64::NAN, f64::NAN);
     }
     ((uy * vv - vy * uv) / det, (vy * uu - uy * uv) / det)
@@ -223,6 +226,18 @@ mod tests {
         let pts: Vec<(f64, f64)> = [5.0, 10.0, 20.0, 40.0].iter().map(|&k| (k, 400.0 / k + 4.0 * k)).collect();
         let (a, b) = fit_inverse_plus_linear(&pts);
         assert!((a - 400.0).abs() < 1e-6 && (b - 4.0).abs() < 1e-9, "{a} {b}");
+    }
+
+    #[test]
+    fn the_fit_does_not_depend_on_the_time_unit() {
+        // The same curve in µs instead of ms: the normal equations' entries
+        // shrink by 10⁶ each, and the fit must not call them singular.
+        for scale in [1.0, 1e3, 1e6] {
+            let pts: Vec<(f64, f64)> =
+                [5.0, 10.0, 20.0, 40.0, 100.0].iter().map(|&k| (k, scale * (400.0 / k + 4.0 * k))).collect();
+            let (a, b) = fit_inverse_plus_linear(&pts);
+            assert!((a / scale - 400.0).abs() < 1e-6 && (b / scale - 4.0).abs() < 1e-9, "{scale}: {a} {b}");
+        }
     }
 
     fn curve(per_task_at: impl Fn(u32) -> f64) -> Durations {
