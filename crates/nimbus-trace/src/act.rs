@@ -11,6 +11,7 @@
 
 use crate::TraceError;
 use crate::input::{Source, read_document};
+use crate::yaml::strip_comment;
 
 /// Largest file read (the ACT files are a few kB).
 const MAX_BYTES: u64 = 4 << 20;
@@ -63,20 +64,6 @@ fn unquote(text: &str) -> Option<String> {
         return if inner.contains('\'') { None } else { Some(inner.to_string()) };
     }
     Some(t.to_string())
-}
-
-/// Removes a `#` comment that is not inside quotes.
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    for (i, c) in line.char_indices() {
-        match (quote, c) {
-            (None, '"' | '\'') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, '#') if i == 0 || line[..i].ends_with(char::is_whitespace) => return &line[..i],
-            _ => {}
-        }
-    }
-    line
 }
 
 /// Reads a file of the block-mapping subset.

@@ -53,6 +53,8 @@ pub const FORMATS: &[&str] = &[
     "wfcommons",
     "pegasus-dax",
     "daggen-dot",
+    "dslab-yaml",
+    "dslab-system",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -108,6 +110,8 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "wfcommons" => workflow::read_wfcommons(source).map(|w| w.tasks.len()),
         "pegasus-dax" => workflow::read_dax(source).map(|w| w.tasks.len()),
         "daggen-dot" => workflow::read_dot(source).map(|w| w.tasks.len()),
+        "dslab-yaml" => workflow::read_dslab_yaml(source).map(|w| w.tasks.len()),
+        "dslab-system" => workflow::read_dslab_system(source).map(|s| s.resources.len()),
         _ => return None,
     };
     Some(count)

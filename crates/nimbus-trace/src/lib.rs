@@ -36,6 +36,7 @@ pub mod sia;
 pub mod tiresias;
 pub mod tpch;
 pub mod workflow;
+pub mod yaml;
 
 pub use error::TraceError;
 pub use input::Source;

@@ -1,5 +1,6 @@
 //! Scientific workflows as DAGs of tasks and data items: WfCommons JSON,
-//! Pegasus DAX and DAGGEN `.dot` files (`dslab-dags/dags`).
+//! Pegasus DAX, DAGGEN `.dot` and DSLab YAML files (`dslab-dags/dags`),
+//! and DSLab's system files (`dslab-dags/systems`: resources, network).
 //!
 //! Units and conventions follow DSLab's DAG readers (commit a6c155e), so
 //! that simulations of these files can be compared with DSLab's:
@@ -32,6 +33,7 @@ use serde_json::Value;
 
 use crate::TraceError;
 use crate::input::{Source, quote, read_document};
+use crate::yaml::{self, Yaml};
 
 /// How a task's speed grows with its cores.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -579,12 +581,353 @@ pub fn read_wfcommons<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, Tra
     wf.check(path)
 }
 
+/// Reads a workflow in DSLab's YAML format (`dslab-dags/dags/*.yaml`):
+/// `inputs` (a sequence of `name`, `size` MB) and `tasks` (each with
+/// `name`, `flops` Gflop, `memory` MB (0), `min_cores` and `max_cores`
+/// (1), `cores_dependency` (a number: Amdahl's sequential share; absent:
+/// linear), `inputs` (names of data items) and `outputs` (`name`, `size`)).
+/// Tasks may read items that later tasks write. Unknown keys are refused
+/// rather than ignored.
+pub fn read_dslab_yaml<'a>(source: impl Into<Source<'a>>) -> Result<Workflow, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let doc = yaml::read(source)?;
+    let at = |node: &Yaml, m: String| TraceError::parse(path, node.line(), 1, None, m);
+    expect_keys(path, &doc, &["inputs", "tasks"])?;
+    let mut wf = Workflow::default();
+    let mut by_name: BTreeMap<String, usize> = BTreeMap::new();
+    for item in yaml_seq(path, &doc, "inputs", false)? {
+        expect_keys(path, item, &["name", "size"])?;
+        let name = yaml_text(path, item, "name")?.to_string();
+        let size = yaml_number(path, item, "size", None)?;
+        let id = wf.add_input_item(name.clone(), size);
+        by_name.insert(name, id);
+    }
+    let tasks = yaml_seq(path, &doc, "tasks", true)?;
+    if tasks.len() > MAX_TASKS {
+        return Err(TraceError::file(path, format!("more than {MAX_TASKS} tasks")));
+    }
+    let keys = ["name", "flops", "memory", "min_cores", "max_cores", "cores_dependency", "inputs", "outputs"];
+    for task in tasks {
+        expect_keys(path, task, &keys)?;
+        let name = yaml_text(path, task, "name")?.to_string();
+        let flops = yaml_number(path, task, "flops", None)?;
+        let memory = yaml_whole(path, task, "memory", Some(0))?;
+        let min_cores = yaml_whole(path, task, "min_cores", Some(1))?;
+        let max_cores = yaml_whole(path, task, "max_cores", Some(1))?;
+        let (Ok(min_cores), Ok(max_cores)) = (u32::try_from(min_cores), u32::try_from(max_cores)) else {
+            return Err(at(task, format!("task `{}`: too many cores", quote(&name))));
+        };
+        if min_cores < 1 || max_cores < min_cores {
+            return Err(at(task, format!("task `{}`: cores must satisfy 1 <= min_cores <= max_cores", quote(&name))));
+        }
+        let dep = match task.get("cores_dependency") {
+            None => CoresDependency::Linear,
+            Some(_) => {
+                let fixed = yaml_number(path, task, "cores_dependency", None)?;
+                if fixed > 1.0 {
+                    return Err(at(task, format!("task `{}`: `cores_dependency` is a share in [0, 1]", quote(&name))));
+                }
+                CoresDependency::LinearWithFixed(fixed)
+            }
+        };
+        let id = wf.add_task(name, flops, memory, (min_cores, max_cores), dep);
+        for out in yaml_seq(path, task, "outputs", true)? {
+            expect_keys(path, out, &["name", "size"])?;
+            let item = yaml_text(path, out, "name")?.to_string();
+            let size = yaml_number(path, out, "size", None)?;
+            let d = wf.add_output(id, item.clone(), size);
+            by_name.insert(item, d);
+        }
+    }
+    for (id, task) in tasks.iter().enumerate() {
+        for input in yaml_seq(path, task, "inputs", false)? {
+            let Yaml::Scalar(name, line) = input else {
+                return Err(at(
+                    input,
+                    format!("an input of task `{}` must be a data item's name", quote(&wf.tasks[id].name)),
+                ));
+            };
+            let Some(&item) = by_name.get(name) else {
+                return Err(TraceError::parse(
+                    path,
+                    *line,
+                    1,
+                    None,
+                    format!(
+                        "task `{}` reads `{}`, which no input or task output names",
+                        quote(&wf.tasks[id].name),
+                        quote(name)
+                    ),
+                ));
+            };
+            wf.add_dependency(item, id);
+        }
+    }
+    wf.check(path)
+}
+
+/// A computing resource of a DSLab system file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resource {
+    /// Name.
+    pub name: String,
+    /// Speed of each core, Gflop/s.
+    pub speed: f64,
+    /// Cores.
+    pub cores: u32,
+    /// Memory, MB.
+    pub memory_mb: u64,
+}
+
+/// The network of a DSLab system file.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Network {
+    /// Every transfer takes latency + size / bandwidth.
+    ConstantBandwidth {
+        /// MB/s.
+        bandwidth: f64,
+        /// µs.
+        latency_us: f64,
+    },
+    /// All transfers in flight share one bandwidth fairly; each starts
+    /// after the latency.
+    SharedBandwidth {
+        /// MB/s.
+        bandwidth: f64,
+        /// µs.
+        latency_us: f64,
+    },
+    /// Links of a star or full-mesh topology.
+    TopologyAware {
+        /// `star` or `full_mesh`.
+        topology: String,
+        /// MB/s.
+        link_bandwidth: f64,
+        /// µs.
+        link_latency_us: f64,
+    },
+}
+
+/// A DSLab system file (`dslab-dags/systems/*.yaml`): resources and a
+/// network.
+#[derive(Debug, Clone, PartialEq)]
+pub struct System {
+    /// Resources, in file order.
+    pub resources: Vec<Resource>,
+    /// The network.
+    pub network: Network,
+}
+
+/// Reads a DSLab system file.
+pub fn read_dslab_system<'a>(source: impl Into<Source<'a>>) -> Result<System, TraceError> {
+    let source = source.into();
+    let path = source.name();
+    let doc = yaml::read(source)?;
+    expect_keys(path, &doc, &["resources", "network"])?;
+    let mut resources = Vec::new();
+    for r in yaml_seq(path, &doc, "resources", true)? {
+        expect_keys(path, r, &["name", "speed", "cores", "memory"])?;
+        let name = yaml_text(path, r, "name")?.to_string();
+        if name == "master" || resources.iter().any(|x: &Resource| x.name == name) {
+            return Err(TraceError::parse(
+                path,
+                r.line(),
+                1,
+                None,
+                format!("resource name `{}` is taken", quote(&name)),
+            ));
+        }
+        let speed = yaml_number(path, r, "speed", None)?;
+        let cores = yaml_whole(path, r, "cores", None)?;
+        let memory_mb = yaml_whole(path, r, "memory", Some(0))?;
+        let cores = match u32::try_from(cores) {
+            Ok(c) if (1..=1_000_000).contains(&c) && speed > 0.0 => c,
+            _ => {
+                return Err(TraceError::parse(
+                    path,
+                    r.line(),
+                    1,
+                    None,
+                    format!("resource `{}`: speed must be positive, cores between 1 and 10^6", quote(&name)),
+                ));
+            }
+        };
+        resources.push(Resource { name, speed, cores, memory_mb });
+    }
+    if resources.is_empty() {
+        return Err(TraceError::file(path, "`resources` is empty"));
+    }
+    let net = doc.get("network").ok_or_else(|| TraceError::file(path, "no `network`"))?;
+    let model = yaml_text(path, net, "model")?;
+    let positive = |key: &str| -> Result<f64, TraceError> {
+        let v = yaml_number(path, net, key, None)?;
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(TraceError::parse(path, net.line(), 1, None, format!("`network.{key}` must be positive")))
+        }
+    };
+    let network = match model {
+        "ConstantBandwidth" | "SharedBandwidth" => {
+            expect_keys(path, net, &["model", "bandwidth", "latency"])?;
+            let (bandwidth, latency_us) = (positive("bandwidth")?, yaml_number(path, net, "latency", None)?);
+            if model == "ConstantBandwidth" {
+                Network::ConstantBandwidth { bandwidth, latency_us }
+            } else {
+                Network::SharedBandwidth { bandwidth, latency_us }
+            }
+        }
+        "TopologyAware" => {
+            expect_keys(path, net, &["model", "topology", "link_bandwidth", "link_latency"])?;
+            let topology = yaml_text(path, net, "topology")?.to_string();
+            if topology != "star" && topology != "full_mesh" {
+                return Err(TraceError::parse(
+                    path,
+                    net.line(),
+                    1,
+                    None,
+                    format!("unknown topology `{}` (star, full_mesh)", quote(&topology)),
+                ));
+            }
+            Network::TopologyAware {
+                topology,
+                link_bandwidth: positive("link_bandwidth")?,
+                link_latency_us: yaml_number(path, net, "link_latency", None)?,
+            }
+        }
+        other => {
+            return Err(TraceError::parse(
+                path,
+                net.line(),
+                1,
+                None,
+                format!("unknown network model `{}` (ConstantBandwidth, SharedBandwidth, TopologyAware)", quote(other)),
+            ));
+        }
+    };
+    Ok(System { resources, network })
+}
+
+fn expect_keys(path: &Path, node: &Yaml, known: &[&str]) -> Result<(), TraceError> {
+    let Yaml::Map(entries, line) = node else {
+        return Err(TraceError::parse(
+            path,
+            node.line(),
+            1,
+            None,
+            format!("expected a mapping, found {}", node.kind()),
+        ));
+    };
+    match entries.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((k, v)) => Err(TraceError::parse(
+            path,
+            v.line().max(*line),
+            1,
+            None,
+            format!("unknown key `{}` (known: {})", quote(k), known.join(", ")),
+        )),
+        None => Ok(()),
+    }
+}
+
+fn yaml_seq<'y>(path: &Path, node: &'y Yaml, key: &str, required: bool) -> Result<&'y [Yaml], TraceError> {
+    match node.get(key) {
+        Some(Yaml::Seq(items, _)) => Ok(items),
+        Some(Yaml::Scalar(s, _)) if s.is_empty() && !required => Ok(&[]),
+        Some(other) => Err(TraceError::parse(
+            path,
+            other.line(),
+            1,
+            None,
+            format!("`{key}` must be a sequence, found {}", other.kind()),
+        )),
+        None if required => Err(TraceError::parse(path, node.line(), 1, None, format!("no `{key}`"))),
+        None => Ok(&[]),
+    }
+}
+
+fn yaml_text<'y>(path: &Path, node: &'y Yaml, key: &str) -> Result<&'y str, TraceError> {
+    match node.get(key) {
+        Some(Yaml::Scalar(s, _)) if !s.is_empty() => Ok(s),
+        Some(other) => Err(TraceError::parse(path, other.line(), 1, None, format!("`{key}` must be non-empty text"))),
+        None => Err(TraceError::parse(path, node.line(), 1, None, format!("no `{key}`"))),
+    }
+}
+
+fn yaml_whole(path: &Path, node: &Yaml, key: &str, default: Option<u64>) -> Result<u64, TraceError> {
+    match (node.get(key), default) {
+        (Some(Yaml::Scalar(s, line)), _) => s.trim().parse::<u64>().map_err(|_| {
+            TraceError::parse(path, *line, 1, None, format!("`{key}`: expected a whole number, found `{}`", quote(s)))
+        }),
+        (Some(other), _) => {
+            Err(TraceError::parse(path, other.line(), 1, None, format!("`{key}` must be a whole number")))
+        }
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(TraceError::parse(path, node.line(), 1, None, format!("no `{key}`"))),
+    }
+}
+
+fn yaml_number(path: &Path, node: &Yaml, key: &str, default: Option<f64>) -> Result<f64, TraceError> {
+    match (node.get(key), default) {
+        (Some(Yaml::Scalar(s, line)), _) => number(path, *line, &format!("`{key}`"), s),
+        (Some(other), _) => Err(TraceError::parse(path, other.line(), 1, None, format!("`{key}` must be a number"))),
+        (None, Some(d)) => Ok(d),
+        (None, None) => Err(TraceError::parse(path, node.line(), 1, None, format!("no `{key}`"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn src(text: &str) -> Source<'_> {
         Source::bytes(Path::new("w"), text.as_bytes())
+    }
+
+    #[test]
+    fn dslab_yaml_tasks_items_and_errors() {
+        let text = "inputs:\n  - name: in\n    size: 5\ntasks:\n  - name: A\n    flops: 100\n    memory: 1000\n    inputs:\n      - in\n    outputs:\n      - name: a\n        size: 2\n  - name: B\n    flops: 50\n    max_cores: 4\n    cores_dependency: 0.1\n    inputs: [ ]\n    outputs: []\n";
+        // `[ ]` is not the subset's `[]`: refused at its line.
+        let e = read_dslab_yaml(src(text)).expect_err("flow").to_string();
+        assert!(e.contains("w:17"), "{e}");
+        let text = text.replace("inputs: [ ]", "inputs:\n      - a");
+        let wf = read_dslab_yaml(src(&text)).expect("valid");
+        assert_eq!(wf.tasks.len(), 2);
+        assert_eq!((wf.tasks[0].flops, wf.tasks[0].memory_mb, wf.tasks[0].min_cores), (100.0, 1000, 1));
+        assert_eq!((wf.tasks[1].max_cores, wf.tasks[1].cores_dependency), (4, CoresDependency::LinearWithFixed(0.1)));
+        assert_eq!(wf.data[0].producer, None);
+        assert_eq!((wf.data[1].producer, wf.data[1].consumers.clone()), (Some(0), vec![1]));
+        let e =
+            read_dslab_yaml(src(&text.replace("      - a\n", "      - nowhere\n"))).expect_err("unknown").to_string();
+        assert!(e.contains("w:18") && e.contains("`nowhere`"), "{e}");
+        let e = read_dslab_yaml(src(&text.replace("flops: 50", "flop: 50"))).expect_err("typo").to_string();
+        assert!(e.contains("unknown key `flop`"), "{e}");
+        let e = read_dslab_yaml(src(&text.replace("flops: 50", "flops: -5"))).expect_err("negative").to_string();
+        assert!(e.contains("w:14"), "{e}");
+        let cyclic = "tasks:\n  - name: A\n    flops: 1\n    inputs: [b]\n";
+        assert!(read_dslab_yaml(src(cyclic)).is_err());
+        let cyclic = "tasks:\n  - name: A\n    flops: 1\n    inputs:\n      - b\n    outputs:\n      - name: a\n        size: 1\n  - name: B\n    flops: 1\n    inputs:\n      - a\n    outputs:\n      - name: b\n        size: 1\n";
+        let e = read_dslab_yaml(src(cyclic)).expect_err("cyclic").to_string();
+        assert!(e.contains("cycle"), "{e}");
+    }
+
+    #[test]
+    fn dslab_systems_and_errors() {
+        let text = "resources:\n  - name: n1\n    speed: 10\n    cores: 4\n    memory: 8000\nnetwork:\n  model: SharedBandwidth\n  bandwidth: 1000\n  latency: 100\n";
+        let sys = read_dslab_system(src(text)).expect("valid");
+        assert_eq!(sys.resources, vec![Resource { name: "n1".into(), speed: 10.0, cores: 4, memory_mb: 8000 }]);
+        assert_eq!(sys.network, Network::SharedBandwidth { bandwidth: 1000.0, latency_us: 100.0 });
+        for (bad, line) in [
+            (text.replace("cores: 4", "cores: 0"), "w:2"),
+            (text.replace("n1", "master"), "w:2"),
+            (text.replace("SharedBandwidth", "Magic"), "w:7"),
+            (text.replace("bandwidth: 1000", "bandwidth: 0"), "w:7"),
+            (text.replace("speed: 10", "speed: fast"), "w:3"),
+        ] {
+            let e = read_dslab_system(src(&bad)).expect_err(&bad).to_string();
+            assert!(e.contains(line), "{bad}: {e}");
+        }
     }
 
     #[test]
