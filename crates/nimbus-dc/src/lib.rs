@@ -19,6 +19,9 @@
 //!   PARTIES; [`ins`]: INS (SoCC'24);
 //! - [`deoxys`]: Deoxys (SoCC'24): causal estimates of mitigation effects
 //!   (`nimbus-learn`) on a synthetic observational generator;
+//! - [`workflow_run`]: workflows of tasks and data items on resources and
+//!   a network (DSLab's DAG execution model); [`heft`]: HEFT, as DSLab
+//!   plans it;
 //! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`]: scenario
 //!   keys, the policy registry and runs.
 //!
@@ -33,6 +36,7 @@ pub mod cluster;
 pub mod cluster_baselines;
 pub mod cluster_scenario;
 pub mod deoxys;
+pub mod heft;
 pub mod ins;
 pub mod interference;
 pub mod job;
@@ -42,3 +46,4 @@ pub mod scenario;
 pub mod spark;
 pub mod spark_baselines;
 pub mod tailclipper;
+pub mod workflow_run;

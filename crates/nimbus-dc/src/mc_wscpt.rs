@@ -144,7 +144,7 @@ pub fn fit_inverse_plus_linear(points: &[(f64, f64)]) -> (f64, f64) {
     // squares they are tiny (1/(k·y)² for y in the thousands of ms), so an
     // absolute threshold would call well-posed fits singular.
     let det = uu * vv - uv * uv;
-    if !(det > 1e-12 * uu * vv) {
+    if det.is_nan() || det <= 1e-12 * uu * vv {
         return (f64::NAN, f64::NAN);
     }
     ((uy * vv - vy * uv) / det, (vy * uu - uy * uv) / det)
