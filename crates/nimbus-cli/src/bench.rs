@@ -685,7 +685,7 @@ fn carbon() -> Result<(), String> {
 /// (200 with --quick), tasks/s, FIFO the baseline of the ratios; then a
 /// task cluster of 1,000 nodes with about a million tasks (Murmuration's
 /// "a million tasks in minutes"; goal: seconds); then the call-graph model
-/// (calls/s).
+/// (calls/s); then the real loopback call chain beside the twin.
 fn dc(quick: bool) -> Result<(), String> {
     use nimbus_lab::scenario::Overrides;
     let jobs = if quick { 200 } else { 1000 };
@@ -743,5 +743,106 @@ fn dc(quick: bool) -> Result<(), String> {
             let calls = requests as f64 * 31.0;
             outln!("  {label:<20} {wall:>6.2} s wall  {:>6.2} M calls/s", calls / wall / 1e6);
         },
-    )
+    )?;
+    rpc_chain(quick)
+}
+
+/// The real loopback RPC chain (`nimbus-rpc`) under FCFS and oldest-first
+/// worker pools, each next to the twin's prediction for the same chain,
+/// load and measured hop time.
+fn rpc_chain(quick: bool) -> Result<(), String> {
+    use nimbus_dc::callgraph::{self, Discipline, Graph, Load, ScriptedCall};
+    use nimbus_rpc::{ChainConfig, Order};
+    use nimbus_sim::time::SimTime;
+    fn script(call: &nimbus_rpc::wire::Call, extra_s: f64, out: &mut Vec<ScriptedCall>) -> usize {
+        let id = out.len();
+        out.push(ScriptedCall {
+            service: usize::from(call.service),
+            work_s: f64::from(call.work_us) * 1e-6 + extra_s,
+            children: Vec::new(),
+        });
+        let children = call.children.iter().map(|c| script(c, extra_s, out)).collect();
+        out[id].children = children;
+        id
+    }
+    let mut config = ChainConfig {
+        tiers: vec![1, 2, 8],
+        workers: 2,
+        fanout: (2, 6),
+        work_mean_ms: 2.0,
+        work_sigma: 1.5,
+        rate_rps: 1.0,
+        requests: if quick { 2_000 } else { 6_000 },
+        seed: 1,
+        order: Order::Fcfs,
+        max_outstanding: 20_000,
+        timeout: std::time::Duration::from_secs(30),
+    };
+    config.rate_rps = config.rate_for_load(0.85);
+    outln!(
+        "dc (a real call chain on 127.0.0.1: tiers of 1, 2 and 8 services x 2 worker threads, fan-out 2-6, work log-normal mean 2 ms sigma 1.5 held by sleeping, {} requests at {:.0}/s = 85% load on the lower tiers; twin: the same requests, the measured hop as network delay, each hold lengthened by the measured overrun)",
+        config.requests,
+        config.rate_rps
+    );
+    outln!(
+        "  {:<14} {:>9} {:>9} {:>9} {:>9}   {:>9} {:>9} {:>9}   {:>7} {:>9}",
+        "order",
+        "real rps",
+        "mean ms",
+        "p99 ms",
+        "p99.9 ms",
+        "twin rps",
+        "mean ms",
+        "p99 ms",
+        "hop us",
+        "overrun"
+    );
+    for (label, order, discipline) in [
+        ("fcfs", Order::Fcfs, Discipline::Fcfs),
+        ("oldest-first", Order::OldestFirst, Discipline::OldestFirstNonPreemptive),
+    ] {
+        config.order = order;
+        let real = nimbus_rpc::run(&config).map_err(|e| format!("the loopback chain: {e}"))?;
+        if real.overloaded || real.lost > 0 {
+            outln!("  {label}: the chain fell behind ({} lost, generator stopped: {})", real.lost, real.overloaded);
+        }
+        // The twin serves the very requests the chain served, each hold
+        // lengthened by the chain's measured mean overrun.
+        let graph = Graph {
+            services: config.tiers.clone(),
+            cores: config.workers,
+            fanout: config.fanout,
+            net: nimbus_sim::time::SimDuration::from_secs_f64(real.hop_us * 1e-6),
+        };
+        let load = Load {
+            requests: config.requests,
+            rate: config.rate_rps,
+            arrival_cv: 1.0,
+            work_mean_s: config.work_mean_ms * 1e-3,
+            work_sigma: config.work_sigma,
+        };
+        let (arrivals, trees) = nimbus_rpc::draw(&config);
+        let arrivals: Vec<SimTime> = arrivals[..real.sent]
+            .iter()
+            .map(|d| SimTime::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+            .collect();
+        let mut calls = Vec::new();
+        let roots: Vec<usize> =
+            trees[..real.sent].iter().map(|t| script(t, real.overshoot_us * 1e-6, &mut calls)).collect();
+        let (twin, _) = callgraph::run_scripted(&graph, &load, &arrivals, &roots, &calls, discipline)?;
+        let m = |name: &str| twin.metric(name).unwrap_or(f64::NAN);
+        outln!(
+            "  {label:<14} {:>9.0} {:>9.2} {:>9.2} {:>9.2}   {:>9.0} {:>9.2} {:>9.2}   {:>7.0} {:>6.0} us",
+            real.throughput_rps,
+            real.response_ms_mean,
+            real.response_ms_p99,
+            real.response_ms_p999,
+            m("throughput_rps"),
+            m("response_ms_mean"),
+            m("response_ms_p99"),
+            real.hop_us,
+            real.overshoot_us
+        );
+    }
+    Ok(())
 }

@@ -99,7 +99,7 @@ enum Command {
         /// The file.
         path: PathBuf,
     },
-    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of each elastic model per policy: training, burstable, leasing), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), carbon (the SURF-week replay: events/s, memory; a year of CDN-Shifter LPs; CloudSim Plus' placement stress case), dc (a stream of 1,010 TPC-H DAGs, about a million tasks, per scheduler: tasks/s; 1.1 M tasks on a 1,000-node task cluster; a call graph: calls/s), or all.
+    /// Benchmarks: forecast (rolling-origin evaluation of the statistical forecasters, series/s), elastic (30 days of each elastic model per policy: training, burstable, leasing), kernel (event queue), gavel (continuous experiment), sia and hops (scheduler decision times), llm (serving engine), faas (serverless engine; faas-50k: 50,000 apps for 14 days, or one day with --quick), snapshot (Snapipeline vs serial restore, real), consensus (the Rabia twin), carbon (the SURF-week replay: events/s, memory; a year of CDN-Shifter LPs; CloudSim Plus' placement stress case), dc (a stream of 1,010 TPC-H DAGs, about a million tasks, per scheduler: tasks/s; 1.1 M tasks on a 1,000-node task cluster; a call graph: calls/s; the real loopback call chain beside the twin), or all.
     Bench {
         /// What to measure.
         #[arg(default_value = "all")]

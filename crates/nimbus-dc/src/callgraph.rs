@@ -38,6 +38,10 @@ pub enum Discipline {
         /// Limited processor sharing degree.
         degree: u32,
     },
+    /// Oldest request first without preemption: a call that got a core
+    /// keeps it until its work is done (the loopback RPC chain's worker
+    /// pools, which cannot preempt).
+    OldestFirstNonPreemptive,
 }
 
 /// The call graph and the services.
@@ -100,6 +104,8 @@ struct Call {
     waiting_children: u32,
     /// Arrival at the service (FCFS key).
     arrived: SimTime,
+    /// Its scripted call, if the run is scripted.
+    node: usize,
 }
 
 #[derive(Default)]
@@ -147,6 +153,59 @@ pub fn arrivals(load: &Load, rng: &mut SimRng) -> Vec<SimTime> {
         .collect()
 }
 
+/// A call of a scripted request (see [`run_scripted`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScriptedCall {
+    /// Its service (global index, tiers in order).
+    pub service: usize,
+    /// Its work, s.
+    pub work_s: f64,
+    /// The calls it makes next (indices into the same slice), one tier
+    /// down.
+    pub children: Vec<usize>,
+}
+
+/// [`run_arrivals`] on given requests instead of drawn ones: request `i`
+/// arrives at `arrivals[i]` and is the tree rooted at `calls[roots[i]]`
+/// (so a run can replay exactly what another system served).
+/// `load.work_*` is ignored. Fails on a tree that leaves its tiers.
+pub fn run_scripted(
+    graph: &Graph,
+    load: &Load,
+    arrivals: &[SimTime],
+    roots: &[usize],
+    calls: &[ScriptedCall],
+    discipline: Discipline,
+) -> Result<(RunOutput, CallCounts), String> {
+    let first: Vec<usize> = graph.services.iter().scan(0, |acc, &n| Some(std::mem::replace(acc, *acc + n))).collect();
+    let in_tier = |c: usize, tier: usize| {
+        tier < graph.services.len()
+            && calls[c].service >= first[tier]
+            && calls[c].service < first[tier] + graph.services[tier]
+            && calls[c].work_s.is_finite()
+            && calls[c].work_s >= 0.0
+    };
+    if roots.len() != arrivals.len() {
+        return Err("one root per arrival".into());
+    }
+    let mut stack: Vec<(usize, usize)> = Vec::new();
+    for &r in roots {
+        stack.push((r, 0));
+        while let Some((c, tier)) = stack.pop() {
+            if c >= calls.len()
+                || !in_tier(c, tier)
+                || (tier + 1 == graph.services.len() && !calls[c].children.is_empty())
+            {
+                return Err(format!("scripted call {c} is not a call of tier {tier}"));
+            }
+            stack.extend(calls[c].children.iter().map(|&k| (k, tier + 1)));
+        }
+    }
+    // Nothing is drawn in a scripted run.
+    let mut rng = nimbus_sim::rng::RngStreams::new(0).stream("unused");
+    Ok(simulate(graph, load, arrivals, discipline, &mut rng, Some((roots, calls)), &mut |_| {}))
+}
+
 /// [`run`] with the requests' arrival times given (ascending).
 pub fn run_arrivals(
     graph: &Graph,
@@ -154,6 +213,18 @@ pub fn run_arrivals(
     arrivals: &[SimTime],
     discipline: Discipline,
     rng: &mut SimRng,
+    progress: &mut dyn FnMut(f64),
+) -> (RunOutput, CallCounts) {
+    simulate(graph, load, arrivals, discipline, rng, None, progress)
+}
+
+fn simulate(
+    graph: &Graph,
+    load: &Load,
+    arrivals: &[SimTime],
+    discipline: Discipline,
+    rng: &mut SimRng,
+    script: Option<(&[usize], &[ScriptedCall])>,
     progress: &mut dyn FnMut(f64),
 ) -> (RunOutput, CallCounts) {
     let tiers = graph.services.len();
@@ -181,7 +252,7 @@ pub fn run_arrivals(
     let cores = f64::from(graph.cores);
     let width = |n: usize| -> usize {
         match discipline {
-            Discipline::Fcfs => graph.cores as usize,
+            Discipline::Fcfs | Discipline::OldestFirstNonPreemptive => graph.cores as usize,
             Discipline::ProcessorSharing => n,
             Discipline::OldestFirst { degree } => (graph.cores as usize).saturating_mul(degree.max(1) as usize),
         }
@@ -200,6 +271,17 @@ pub fn run_arrivals(
         let rate = if running == 0 { 0.0 } else { (cores / running as f64).min(1.0) };
         for (_, &c) in s.calls.iter().take(width) {
             calls[c].work_left = (calls[c].work_left - rate * dt).max(0.0);
+        }
+    }
+
+    // Re-keys the calls that just got a core to (0, ·) so that no call
+    // arriving later, however old its request, displaces them.
+    fn pin_running(s: &mut Service, width: usize, seq: &mut u64) {
+        let newly: Vec<(u64, u64)> = s.calls.keys().take(width).filter(|k| k.0 != 0).copied().collect();
+        for k in newly {
+            let c = s.calls.remove(&k).expect("a present call");
+            *seq += 1;
+            s.calls.insert((0, *seq), c);
         }
     }
 
@@ -233,10 +315,16 @@ pub fn run_arrivals(
                  request: usize,
                  tier: usize,
                  parent: Option<usize>,
-                 at: SimTime| {
-        let service = first_service[tier] + rng.index(graph.services[tier]);
-        let work = rng.lognormal(work_mu, load.work_sigma);
-        let call = Call { request, tier, parent, service, work_left: work, waiting_children: 0, arrived: at };
+                 at: SimTime,
+                 node: usize| {
+        let (service, work) = match script {
+            Some((_, nodes)) => (nodes[node].service, nodes[node].work_s),
+            None => {
+                let service = first_service[tier] + rng.index(graph.services[tier]);
+                (service, rng.lognormal(work_mu, load.work_sigma))
+            }
+        };
+        let call = Call { request, tier, parent, service, work_left: work, waiting_children: 0, arrived: at, node };
         let id = match free_calls.pop() {
             Some(id) => {
                 calls[id] = call;
@@ -253,7 +341,10 @@ pub fn run_arrivals(
 
     while let Some((now, ev)) = queue.pop() {
         match ev {
-            Event::Arrive(r) => issue(&mut calls, &mut free_calls, &mut queue, rng, &mut counts, r, 0, None, now),
+            Event::Arrive(r) => {
+                let node = script.map_or(usize::MAX, |(roots, _)| roots[r]);
+                issue(&mut calls, &mut free_calls, &mut queue, rng, &mut counts, r, 0, None, now, node);
+            }
             Event::Reach(c) => {
                 let sid = calls[c].service;
                 let s = &mut services[sid];
@@ -263,9 +354,14 @@ pub fn run_arrivals(
                 let key = match discipline {
                     Discipline::Fcfs | Discipline::ProcessorSharing => (calls[c].arrived.as_nanos(), seq),
                     Discipline::OldestFirst { .. } => (arrivals[calls[c].request].as_nanos(), seq),
+                    // Waiting calls after every running one (pinned at 0).
+                    Discipline::OldestFirstNonPreemptive => (arrivals[calls[c].request].as_nanos() + 1, seq),
                 };
                 calls[c].arrived = now;
                 s.calls.insert(key, c);
+                if discipline == Discipline::OldestFirstNonPreemptive {
+                    pin_running(s, w, &mut seq);
+                }
                 reschedule(s, sid, &calls, &mut queue, now, w, cores);
             }
             Event::Check { service: sid, version } => {
@@ -286,28 +382,39 @@ pub fn run_arrivals(
                 for (k, _) in &finished_here {
                     s.calls.remove(k);
                 }
+                if discipline == Discipline::OldestFirstNonPreemptive {
+                    pin_running(s, width(s.calls.len()), &mut seq);
+                }
                 reschedule(s, sid, &calls, &mut queue, now, width(s.calls.len()), cores);
                 for (_, c) in finished_here {
                     let tier = calls[c].tier;
-                    if tier + 1 < tiers {
-                        let k = graph.fanout.0 + rng.below(u64::from(graph.fanout.1 - graph.fanout.0 + 1)) as u32;
-                        calls[c].waiting_children = k;
-                        let request = calls[c].request;
-                        for _ in 0..k {
-                            issue(
-                                &mut calls,
-                                &mut free_calls,
-                                &mut queue,
-                                rng,
-                                &mut counts,
-                                request,
-                                tier + 1,
-                                Some(c),
-                                now + graph.net,
-                            );
+                    let children: Vec<usize> = match script {
+                        Some((_, nodes)) => nodes[calls[c].node].children.clone(),
+                        None if tier + 1 < tiers => {
+                            let k = graph.fanout.0 + rng.below(u64::from(graph.fanout.1 - graph.fanout.0 + 1)) as u32;
+                            vec![usize::MAX; k as usize]
                         }
-                    } else {
+                        None => Vec::new(),
+                    };
+                    if children.is_empty() {
                         queue.schedule(now + graph.net, Event::Answer(c));
+                        continue;
+                    }
+                    calls[c].waiting_children = u32::try_from(children.len()).expect("fan-out fits u32");
+                    let request = calls[c].request;
+                    for node in children {
+                        issue(
+                            &mut calls,
+                            &mut free_calls,
+                            &mut queue,
+                            rng,
+                            &mut counts,
+                            request,
+                            tier + 1,
+                            Some(c),
+                            now + graph.net,
+                            node,
+                        );
                     }
                 }
             }

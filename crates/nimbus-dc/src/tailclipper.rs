@@ -23,11 +23,21 @@ use nimbus_sim::params::{ParamError, Params};
 use crate::callgraph::Discipline;
 
 /// Parameters `tailclipper` accepts.
-pub const PARAMS: &[&str] = &["degree"];
+pub const PARAMS: &[&str] = &["degree", "preemptive"];
 
 /// TailClipper's discipline: `degree` (2) × cores oldest calls share the
-/// cores.
+/// cores; with `preemptive = false` (degree 1), a call keeps the core it
+/// got until its work is done, as in the loopback RPC
+/// chain whose worker threads cannot preempt.
 pub fn from_params(p: &Params) -> Result<Discipline, ParamError> {
     p.finish(PARAMS)?;
-    Ok(Discipline::OldestFirst { degree: p.u32_in("degree", 2, 1..=1000)? })
+    let preemptive = p.bool_or("preemptive", true)?;
+    let degree = p.u32_in("degree", if preemptive { 2 } else { 1 }, 1..=1000)?;
+    if preemptive {
+        return Ok(Discipline::OldestFirst { degree });
+    }
+    if degree != 1 {
+        return Err(p.error("degree", "a non-preemptive discipline shares nothing: degree must be 1"));
+    }
+    Ok(Discipline::OldestFirstNonPreemptive)
 }

@@ -37,6 +37,8 @@ fn disciplines_on_one_core_by_hand() {
     // Oldest first, strict: as FCFS here (the older request came first).
     let (mean, _) = responses(Discipline::OldestFirst { degree: 1 });
     assert!((mean - 14.5).abs() < 1e-4, "{mean}");
+    let (mean, _) = responses(Discipline::OldestFirstNonPreemptive);
+    assert!((mean - 14.5).abs() < 1e-4, "{mean}");
     // Oldest first with degree 2 on one core: both share, as PS.
     let (mean, _) = responses(Discipline::OldestFirst { degree: 2 });
     assert!((mean - 19.0).abs() < 1e-4, "{mean}");
@@ -83,7 +85,13 @@ proptest! {
             .map(|(&n, k)| k / n as f64 * 1e-3 / f64::from(cores))
             .fold(0.0, f64::max);
         let load = Load { requests, rate: load / per_request, arrival_cv: 1.5, work_mean_s: 1e-3, work_sigma: sigma };
-        for d in [Discipline::Fcfs, Discipline::ProcessorSharing, Discipline::OldestFirst { degree: 1 }, Discipline::OldestFirst { degree: 2 }] {
+        for d in [
+            Discipline::Fcfs,
+            Discipline::ProcessorSharing,
+            Discipline::OldestFirst { degree: 1 },
+            Discipline::OldestFirst { degree: 2 },
+            Discipline::OldestFirstNonPreemptive,
+        ] {
             let mut rng = RngStreams::new(seed).stream("t");
             let (out, counts) = callgraph::run(&graph, &load, d, &mut rng, &mut |_| {});
             prop_assert!(out.notes.is_empty(), "{d:?}: {:?}", out.notes);
@@ -97,4 +105,38 @@ proptest! {
             prop_assert_eq!(callgraph::run(&graph, &load, d, &mut again, &mut |_| {}).0, out);
         }
     }
+}
+
+#[test]
+fn scripted_requests_replay_given_trees() {
+    use nimbus_dc::callgraph::ScriptedCall;
+    // Two tiers (one service, then two), one core each, no network.
+    // Request 0 (at 0): 4 ms at the top, then 1 ms on service 1 and 3 ms
+    // on service 2: top 0-4, children 4-5 and 4-7, answered at 7.
+    // Request 1 (at 1 ms): 2 ms at the top (4-6, behind request 0), then
+    // 1 ms on service 1 (6-7): answered at 7, response 6 ms.
+    let graph = Graph { services: vec![1, 2], cores: 1, fanout: (1, 2), net: SimDuration::ZERO };
+    let call = |service, ms: f64, children: Vec<usize>| ScriptedCall { service, work_s: ms / 1e3, children };
+    let calls = vec![
+        call(0, 4.0, vec![1, 2]),
+        call(1, 1.0, vec![]),
+        call(2, 3.0, vec![]),
+        call(0, 2.0, vec![4]),
+        call(1, 1.0, vec![]),
+    ];
+    let arrivals = [SimTime::ZERO, SimTime::from_nanos(1_000_000)];
+    let load = fixed_work(1.0, 2);
+    let (out, counts) =
+        callgraph::run_scripted(&graph, &load, &arrivals, &[0, 3], &calls, Discipline::Fcfs).expect("a valid script");
+    assert_eq!((counts.issued.clone(), counts.answered), (vec![2, 3], vec![2, 3]));
+    let mean = out.metric("response_ms_mean").expect("metric");
+    assert!((mean - (7.0 + 6.0) / 2.0).abs() < 1e-4, "{mean}");
+    // A call outside its tier, or a leaf tier that fans out, is refused.
+    let mut wrong = calls.clone();
+    wrong[1].service = 0;
+    assert!(callgraph::run_scripted(&graph, &load, &arrivals, &[0, 3], &wrong, Discipline::Fcfs).is_err());
+    let mut deep = calls.clone();
+    deep[4].children = vec![1];
+    assert!(callgraph::run_scripted(&graph, &load, &arrivals, &[0, 3], &deep, Discipline::Fcfs).is_err());
+    assert!(callgraph::run_scripted(&graph, &load, &arrivals, &[0], &calls, Discipline::Fcfs).is_err());
 }

@@ -74,8 +74,9 @@ pub fn scenario(data: &[u8]) {
     }
 }
 
-/// Every message type of the consensus wire codec and the kv frames on
-/// `data`; whatever decodes must encode back to exactly `data`'s bytes.
+/// Every message type of the consensus wire codec, the kv frames and the
+/// call chain's frames on `data`; whatever decodes must encode back to
+/// exactly `data`'s bytes.
 pub fn wire(data: &[u8]) {
     fn round_trip<T: Wire>(data: &[u8]) {
         if let Ok(v) = T::from_bytes(data) {
@@ -93,6 +94,11 @@ pub fn wire(data: &[u8]) {
         _ => {
             if let Ok(frame) = nimbus_kv::frame::Frame::decode(body) {
                 assert_eq!(frame.encode(), body, "a decoded frame re-encodes to its bytes");
+            }
+            // The call chain's frames share the selector (bodies without
+            // their length prefix).
+            if let Ok(frame) = nimbus_rpc::wire::Frame::decode(body) {
+                assert_eq!(&frame.encode()[4..], body, "a decoded call frame re-encodes to its bytes");
             }
         }
     }
