@@ -90,8 +90,10 @@ pub struct Task {
     pub flops: f64,
     /// Memory, MB.
     pub memory_mb: u64,
-    /// Cores it runs on (its fewest; DSLab's HEFT uses no more).
+    /// Fewest cores it runs on (DSLab's HEFT uses no more).
     pub cores: u32,
+    /// Most cores it can use (the greedy scheduler gives up to this).
+    pub max_cores: u32,
     /// Speed-up with cores.
     pub dependency: CoresDependency,
     /// Items read.
@@ -177,6 +179,7 @@ impl Instance {
                 flops: t.flops,
                 memory_mb: t.memory_mb,
                 cores: t.min_cores,
+                max_cores: t.max_cores,
                 dependency: t.cores_dependency,
                 inputs: t.inputs.clone(),
                 outputs: t.outputs.clone(),
@@ -193,6 +196,7 @@ impl Instance {
             flops: 0.0,
             memory_mb: 0,
             cores: 1,
+            max_cores: 1,
             dependency: CoresDependency::Linear,
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -267,6 +271,8 @@ pub struct RunResult {
     pub makespan: SimTime,
     /// Each task's start and end.
     pub spans: Vec<(SimTime, SimTime)>,
+    /// Each task's resource and the cores it ran on.
+    pub placement: Vec<(usize, Vec<u32>)>,
     /// Data transfers made.
     pub transfers: u64,
     /// MB moved.
@@ -333,66 +339,117 @@ impl SharedLink {
     }
 }
 
+/// A scheduling decision: run `task` on `resource` with `need` cores,
+/// taken from `cores` (the planned ones, or all of the resource's).
+struct Action {
+    task: usize,
+    resource: usize,
+    need: u32,
+    cores: Vec<u32>,
+}
+
+/// Who decides.
+enum Mode<'a> {
+    /// A static plan, all actions at time 0.
+    Static(&'a [Placement]),
+    /// DSLab's `SimpleScheduler`, called at the start and after every task
+    /// ends.
+    Greedy,
+}
+
 struct Runtime<'a> {
     inst: &'a Instance,
+    greedy: bool,
     events: EventQueue<Event>,
-    location: Vec<usize>,
-    /// Per resource, per core: plan indices in plan order.
+    actions: Vec<Action>,
+    started: Vec<bool>,
+    /// Per resource, per core: action indices in the order given.
     queues: Vec<Vec<VecDeque<usize>>>,
     free_cores: Vec<BTreeSet<u32>>,
+    /// Cores not held by running tasks (what the greedy scheduler sees).
+    cores_available: Vec<u32>,
     free_memory: Vec<u64>,
-    started: Vec<bool>,
+    /// Each task's resource once decided (`usize::MAX` before).
+    location: Vec<usize>,
+    /// The cores each running task holds.
+    task_cores: Vec<Vec<u32>>,
+    /// The cores each task ran on.
+    ran_on: Vec<Vec<u32>>,
     /// `present[r * items + i]`: item i is on resource r.
     present: Vec<bool>,
+    /// Where each item was produced.
+    produced_at: Vec<Option<usize>>,
+    /// Inputs produced so far, per task, and the tasks all of whose
+    /// inputs are produced but that are not yet scheduled.
+    inputs_ready: Vec<usize>,
+    ready: BTreeSet<usize>,
     transfers: Vec<Transfer>,
     link: Option<SharedLink>,
     spans: Vec<(SimTime, SimTime)>,
     last_event: SimTime,
     moved_mb: f64,
-    plan: &'a [Placement],
-    /// Each task's index in the plan.
-    plan_index: Vec<usize>,
 }
 
 /// Runs a static plan to completion.
 pub fn run(inst: &Instance, plan: &[Placement]) -> Result<RunResult, RunError> {
     check_plan(inst, plan)?;
-    let mut location = vec![0; inst.tasks.len()];
-    let mut plan_index = vec![0; inst.tasks.len()];
-    for (k, p) in plan.iter().enumerate() {
-        location[p.task] = p.resource;
-        plan_index[p.task] = k;
-    }
+    simulate(inst, Mode::Static(plan))
+}
+
+/// Runs the workflow under DSLab's `SimpleScheduler`: whenever the run
+/// starts or a task ends, every ready task not yet placed (in task order)
+/// goes to the first resource with enough cores and memory not held by
+/// running tasks, taking as many of its free cores as it can use; its
+/// inputs are sent there at once.
+pub fn run_greedy(inst: &Instance) -> Result<RunResult, RunError> {
+    simulate(inst, Mode::Greedy)
+}
+
+fn simulate(inst: &Instance, mode: Mode<'_>) -> Result<RunResult, RunError> {
     let link = match inst.net {
         Net::Shared { bandwidth, .. } => {
             Some(SharedLink { bandwidth, active: BTreeSet::new(), work: 0.0, last: SimTime::ZERO, generation: 0 })
         }
         Net::Constant { .. } => None,
     };
+    let inputs_ready = vec![0; inst.tasks.len()];
+    let ready: BTreeSet<usize> = (0..inst.tasks.len()).filter(|&t| inst.tasks[t].inputs.is_empty()).collect();
     let mut rt = Runtime {
         inst,
+        greedy: matches!(mode, Mode::Greedy),
         events: EventQueue::new(),
-        location,
+        actions: Vec::new(),
+        started: Vec::new(),
         queues: inst.resources.iter().map(|r| vec![VecDeque::new(); r.cores as usize]).collect(),
         free_cores: inst.resources.iter().map(|r| (0..r.cores).collect()).collect(),
+        cores_available: inst.resources.iter().map(|r| r.cores).collect(),
         free_memory: inst.resources.iter().map(|r| r.memory_mb).collect(),
-        started: vec![false; plan.len()],
+        location: vec![usize::MAX; inst.tasks.len()],
+        task_cores: vec![Vec::new(); inst.tasks.len()],
+        ran_on: vec![Vec::new(); inst.tasks.len()],
         present: vec![false; inst.resources.len() * inst.items.len()],
+        produced_at: vec![None; inst.items.len()],
+        inputs_ready,
+        ready,
         transfers: Vec::new(),
         link,
         spans: vec![(SimTime::ZERO, SimTime::ZERO); inst.tasks.len()],
         last_event: SimTime::ZERO,
         moved_mb: 0.0,
-        plan,
-        plan_index,
     };
-    // DSLab queues each action and serves its resource at once.
-    for (k, p) in plan.iter().enumerate() {
-        for &c in &p.cores {
-            rt.queues[p.resource][c as usize].push_back(k);
-        }
-        rt.serve(p.resource);
-    }
+    let first: Vec<Action> = match mode {
+        Mode::Static(plan) => plan
+            .iter()
+            .map(|p| Action {
+                task: p.task,
+                resource: p.resource,
+                need: inst.tasks[p.task].cores,
+                cores: p.cores.clone(),
+            })
+            .collect(),
+        Mode::Greedy => rt.greedy_actions(),
+    };
+    rt.process(first);
     while let Some((now, event)) = rt.events.pop() {
         rt.last_event = now;
         match event {
@@ -429,11 +486,15 @@ pub fn run(inst: &Instance, plan: &[Placement]) -> Result<RunResult, RunError> {
     if let Some(k) = rt.started.iter().position(|s| !s) {
         return Err(RunError::Plan(format!(
             "task `{}` never started (its cores' queues deadlock)",
-            inst.tasks[plan[k].task].name
+            inst.tasks[rt.actions[k].task].name
         )));
+    }
+    if let Some(t) = (0..inst.tasks.len()).find(|&t| rt.location[t] == usize::MAX) {
+        return Err(RunError::Plan(format!("task `{}` was never scheduled", inst.tasks[t].name)));
     }
     Ok(RunResult {
         makespan: rt.last_event,
+        placement: rt.location.iter().copied().zip(rt.ran_on).collect(),
         spans: rt.spans,
         transfers: rt.transfers.len() as u64,
         moved_mb: rt.moved_mb,
@@ -473,9 +534,56 @@ fn check_plan(inst: &Instance, plan: &[Placement]) -> Result<(), RunError> {
 }
 
 impl Runtime<'_> {
-    /// DSLab's `process_resource_queue`: start every task that heads the
-    /// queues of enough free cores, has its memory and its inputs, in plan
-    /// order, until nothing more starts.
+    /// DSLab's `process_actions`: serve every resource, then take the new
+    /// actions in order (send the inputs already produced elsewhere,
+    /// queue on the allowed cores, serve that resource).
+    fn process(&mut self, new: Vec<Action>) {
+        for r in 0..self.inst.resources.len() {
+            self.serve(r);
+        }
+        for action in new {
+            let (task, r) = (action.task, action.resource);
+            self.location[task] = r;
+            self.ready.remove(&task);
+            for &i in &self.inst.tasks[task].inputs {
+                if let Some(from) = self.produced_at[i].filter(|&from| from != r) {
+                    self.send(i, from, r);
+                }
+            }
+            let k = self.actions.len();
+            for &c in &action.cores {
+                self.queues[r][c as usize].push_back(k);
+            }
+            self.actions.push(action);
+            self.started.push(false);
+            self.serve(r);
+        }
+    }
+
+    /// DSLab's `SimpleScheduler::schedule`.
+    fn greedy_actions(&mut self) -> Vec<Action> {
+        let mut cores = self.cores_available.clone();
+        let mut memory = self.free_memory.clone();
+        let mut out = Vec::new();
+        for &task in &self.ready {
+            let t = &self.inst.tasks[task];
+            for (r, res) in self.inst.resources.iter().enumerate() {
+                if !self.inst.allowed(task, r) || cores[r] < t.cores || memory[r] < t.memory_mb {
+                    continue;
+                }
+                let take = cores[r].min(t.max_cores);
+                cores[r] -= take;
+                memory[r] -= t.memory_mb;
+                out.push(Action { task, resource: r, need: take, cores: (0..res.cores).collect() });
+                break;
+            }
+        }
+        out
+    }
+
+    /// DSLab's `process_resource_queue`: start every action that heads
+    /// the queues of enough free cores, has its memory and its inputs, in
+    /// action order, until nothing more starts.
     fn serve(&mut self, r: usize) {
         let items = self.inst.items.len();
         loop {
@@ -487,7 +595,7 @@ impl Runtime<'_> {
                     queue.pop_front();
                 }
                 let Some(&k) = queue.front() else { continue };
-                let task = &self.inst.tasks[self.plan[k].task];
+                let task = &self.inst.tasks[self.actions[k].task];
                 if task.memory_mb > self.free_memory[r] {
                     continue;
                 }
@@ -498,22 +606,27 @@ impl Runtime<'_> {
             }
             let mut started_any = false;
             for (k, mut cores) in ready {
-                let p = &self.plan[k];
-                let task = &self.inst.tasks[p.task];
-                cores.truncate(task.cores as usize);
-                if cores.len() < task.cores as usize || task.memory_mb > self.free_memory[r] {
+                let (task, need) = (self.actions[k].task, self.actions[k].need);
+                let memory = self.inst.tasks[task].memory_mb;
+                cores.truncate(need as usize);
+                if cores.len() < need as usize || memory > self.free_memory[r] {
                     continue;
                 }
                 for &c in &cores {
                     self.queues[r][c as usize].pop_front();
                     self.free_cores[r].remove(&c);
                 }
-                self.free_memory[r] -= task.memory_mb;
+                self.cores_available[r] -= need;
+                self.free_memory[r] -= memory;
                 self.started[k] = true;
                 let now = self.events.now();
-                let end = now + seconds(self.inst.compute_s(p.task, r));
-                self.spans[p.task] = (now, end);
-                self.events.schedule(end, Event::TaskDone(p.task));
+                let t = &self.inst.tasks[task];
+                let compute = t.flops / self.inst.resources[r].speed / speedup(t.dependency, need);
+                let end = now + seconds(compute);
+                self.spans[task] = (now, end);
+                self.ran_on[task] = cores.clone();
+                self.task_cores[task] = cores;
+                self.events.schedule(end, Event::TaskDone(task));
                 started_any = true;
             }
             if !started_any {
@@ -522,28 +635,44 @@ impl Runtime<'_> {
         }
     }
 
-    fn task_done(&mut self, task: usize, now: SimTime) {
+    fn send(&mut self, item: usize, from: usize, to: usize) {
+        debug_assert!(self.present[from * self.inst.items.len() + item]);
+        self.transfers.push(Transfer { item, to });
+        self.moved_mb += self.inst.items[item].size_mb;
+        let id = self.transfers.len() - 1;
+        let at = self.events.now() + seconds(self.inst.net.latency_s());
+        self.events.schedule(at, Event::TransferMoving(id));
+    }
+
+    fn task_done(&mut self, task: usize, _now: SimTime) {
         let r = self.location[task];
-        self.free_cores[r].extend(self.plan[self.plan_index[task]].cores.iter().copied());
+        let cores = std::mem::take(&mut self.task_cores[task]);
+        self.cores_available[r] += u32::try_from(cores.len()).expect("cores fit u32");
+        self.free_cores[r].extend(cores);
         self.free_memory[r] += self.inst.tasks[task].memory_mb;
         let items = self.inst.items.len();
         for &i in &self.inst.tasks[task].outputs {
+            for &c in &self.inst.items[i].consumers {
+                self.inputs_ready[c] += 1;
+                if self.inputs_ready[c] == self.inst.tasks[c].inputs.len() && self.location[c] == usize::MAX {
+                    self.ready.insert(c);
+                }
+            }
+        }
+        for &i in &self.inst.tasks[task].outputs {
             self.present[r * items + i] = true;
+            self.produced_at[i] = Some(r);
         }
         for &i in &self.inst.tasks[task].outputs {
             for &c in &self.inst.items[i].consumers {
                 let to = self.location[c];
-                if to != r {
-                    self.transfers.push(Transfer { item: i, to });
-                    self.moved_mb += self.inst.items[i].size_mb;
-                    let id = self.transfers.len() - 1;
-                    self.events.schedule(now + seconds(self.inst.net.latency_s()), Event::TransferMoving(id));
+                if to != usize::MAX && to != r {
+                    self.send(i, r, to);
                 }
             }
         }
-        for resource in 0..self.inst.resources.len() {
-            self.serve(resource);
-        }
+        let new = if self.greedy { self.greedy_actions() } else { Vec::new() };
+        self.process(new);
     }
 
     fn arrived(&mut self, t: usize) {
