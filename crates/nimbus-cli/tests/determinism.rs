@@ -261,3 +261,22 @@ fn dc_mitigation_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// The workflow runtime (HEFT, the greedy scheduler) on synthetic DAGs is
+/// byte-identical across runs and thread counts.
+#[test]
+fn dc_workflow_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "dc-workflow",
+        &[
+            "scenarios/dc/workflows.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.dags=[]",
+            "--set",
+            "cluster.system=\"../shared/data/dslab-dags/systems/cluster-het-4-32cores-shared.yaml\"",
+        ],
+        &["summary.json", "runs.csv"],
+    );
+}

@@ -402,3 +402,36 @@ fn murmuration_on_the_pai_stream() {
     assert!((vs_k8s - 1.0).abs() < 0.02, "{vs_k8s}");
     assert!(reorder < 0.8, "{reorder}");
 }
+
+/// The `workflows` scenario end to end: every workflow's makespan under
+/// HEFT and the greedy scheduler equals DSLab's own (the reference
+/// fixture of nimbus-dc) on DSLab's four-node heterogeneous cluster.
+#[test]
+fn workflows_reproduce_dslab_makespans() {
+    if shared_data().is_none() {
+        eprintln!("NOTICE: ../shared/data is absent; skipping the DSLab workflow test");
+        return;
+    }
+    let out = temp_dir("dc-workflows");
+    let result = nimbus(&["run", "scenarios/dc/workflows.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    let (_, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    assert!(!stderr.contains("stand in"), "{stderr}");
+    let fixture =
+        std::fs::read_to_string(crate::repo_root().join("crates/nimbus-dc/tests/fixtures/dslab_makespans.csv"))
+            .expect("fixture");
+    for (policy, scheduler) in [("heft", "HEFT"), ("greedy", "Simple")] {
+        let table = std::fs::read_to_string(out.join(format!("workflows_{policy}_seed1.csv"))).expect("table");
+        let mut checked = 0;
+        for row in table.lines().skip(1) {
+            let f: Vec<&str> = row.split(',').collect();
+            let ours: f64 = f[2].parse().expect("makespan");
+            let key = format!("{},cluster-het-4-32cores,{scheduler},", f[0]);
+            let line = fixture.lines().find(|l| l.starts_with(&key)).expect("a fixture row");
+            let theirs: f64 = line.rsplit(',').next().and_then(|v| v.parse().ok()).expect("a number");
+            assert!((ours - theirs).abs() <= 0.0051, "{policy} on {}: {ours} vs DSLab {theirs}", f[0]);
+            checked += 1;
+        }
+        assert_eq!(checked, 19, "{policy}");
+    }
+}

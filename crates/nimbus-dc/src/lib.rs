@@ -47,3 +47,4 @@ pub mod spark;
 pub mod spark_baselines;
 pub mod tailclipper;
 pub mod workflow_run;
+pub mod workflow_scenario;

@@ -25,7 +25,9 @@
 //! on a shared server, [`crate::interference`]; `[workload] episodes`,
 //! 500) or `mitigation` (Deoxys' unhealthy-node events, [`crate::deoxys`];
 //! `[workload] train` 20,000 logged events, `test` 5,000, `trees` 100 per
-//! forest). Each policy runs on one model.
+//! forest) or `workflow` (workflows of tasks and data items on a
+//! heterogeneous system, [`crate::workflow_run`]; keys in
+//! [`crate::workflow_scenario`]). Each policy runs on one model.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -50,6 +52,7 @@ use crate::murmuration::{self, Murmuration};
 use crate::spark::{self, Cluster, Scheduler, Submission};
 use crate::spark_baselines::{Fair, Fifo, SjfCp};
 use crate::tailclipper;
+use crate::workflow_scenario::{self, WorkflowPolicy, WorkflowScenario};
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +93,7 @@ enum Builder {
     Services(fn(&Params) -> Result<Discipline, ParamError>),
     Colocation(fn(&Params) -> Result<MakeController, ParamError>),
     Mitigation(fn(&Params) -> Result<MitigationPolicy, ParamError>),
+    Workflow(fn(&Params) -> Result<WorkflowPolicy, ParamError>),
 }
 
 /// Makes a fresh controller for each interference episode.
@@ -103,13 +107,14 @@ impl Builder {
             Builder::Services(_) => "services",
             Builder::Colocation(_) => "colocation",
             Builder::Mitigation(_) => "mitigation",
+            Builder::Workflow(_) => "workflow",
         }
     }
 }
 
 impl PolicyInfo {
     /// The model it runs on (`executors`, `nodes`, `services`,
-    /// `colocation` or `mitigation`).
+    /// `colocation`, `mitigation` or `workflow`).
     pub fn model(&self) -> &'static str {
         self.build.model()
     }
@@ -303,6 +308,24 @@ pub static REGISTRY: &[PolicyInfo] = &[
             Ok(MitigationPolicy::baseline(Choice::Oracle))
         }),
     },
+    PolicyInfo {
+        name: "heft",
+        kind: "baseline",
+        fidelity: "validated",
+        source: "HEFT (Topcuoglu, Hariri and Wu, IEEE TPDS 2002), as DSLab's HeftScheduler plans it",
+        summary: "tasks by upward rank; each to the resource and core gap giving the earliest finish; a static plan each core runs in order (makespans equal DSLab's on its 152 file pairs)",
+        params: &[],
+        build: Builder::Workflow(workflow_scenario::heft_policy),
+    },
+    PolicyInfo {
+        name: "greedy",
+        kind: "baseline",
+        fidelity: "validated",
+        source: "DSLab's SimpleScheduler",
+        summary: "whenever a task ends, ready tasks in order to the first resource with free cores and memory, as many cores as they use (makespans equal DSLab's on its 152 file pairs)",
+        params: &[],
+        build: Builder::Workflow(workflow_scenario::greedy_policy),
+    },
 ];
 
 /// The policy named `name`.
@@ -336,6 +359,8 @@ pub enum Model {
     Colocation(usize),
     /// Unhealthy-node mitigation learned from logged events.
     Mitigation(Study),
+    /// Workflows on a heterogeneous system.
+    Workflow(WorkflowScenario),
 }
 
 /// A prepared dc scenario.
@@ -371,26 +396,30 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let model =
-            match c.choice_or("kind", &["executors", "nodes", "services", "colocation", "mitigation"], "executors")? {
-                "mitigation" => {
-                    c.finish(&["kind"])?;
-                    w.finish(&["train", "test", "trees"])?;
-                    Model::Mitigation(Study {
-                        train: w.usize_in("train", 20_000, 100..=2_000_000)?,
-                        test: w.usize_in("test", 5_000, 10..=2_000_000)?,
-                        trees: w.usize_in("trees", 100, 1..=5_000)?,
-                    })
-                }
-                "colocation" => {
-                    c.finish(&["kind"])?;
-                    w.finish(&["episodes"])?;
-                    Model::Colocation(w.usize_in("episodes", 500, 1..=10_000_000)?)
-                }
-                "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
-                "services" => Model::Services(ServiceScenario::from_params(w, c)?),
-                _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
-            };
+        let model = match c.choice_or(
+            "kind",
+            &["executors", "nodes", "services", "colocation", "mitigation", "workflow"],
+            "executors",
+        )? {
+            "workflow" => Model::Workflow(WorkflowScenario::from_params(w, c, &mut fallbacks)?),
+            "mitigation" => {
+                c.finish(&["kind"])?;
+                w.finish(&["train", "test", "trees"])?;
+                Model::Mitigation(Study {
+                    train: w.usize_in("train", 20_000, 100..=2_000_000)?,
+                    test: w.usize_in("test", 5_000, 10..=2_000_000)?,
+                    trees: w.usize_in("trees", 100, 1..=5_000)?,
+                })
+            }
+            "colocation" => {
+                c.finish(&["kind"])?;
+                w.finish(&["episodes"])?;
+                Model::Colocation(w.usize_in("episodes", 500, 1..=10_000_000)?)
+            }
+            "nodes" => Model::Tasks(TaskScenario::from_params(w, c, &mut fallbacks)?),
+            "services" => Model::Services(ServiceScenario::from_params(w, c)?),
+            _ => Model::Spark(SparkScenario::from_params(w, c, &mut fallbacks)?),
+        };
         Ok(Scenario { model, fallbacks })
     }
 }
@@ -489,6 +518,7 @@ impl Scenario {
             Model::Services(_) => "services",
             Model::Colocation(_) => "colocation",
             Model::Mitigation(_) => "mitigation",
+            Model::Workflow(_) => "workflow",
         }
     }
 
@@ -510,6 +540,7 @@ impl Scenario {
             Builder::Services(build) => build(params).map(|_| ())?,
             Builder::Colocation(build) => build(params).map(|_| ())?,
             Builder::Mitigation(build) => build(params).map(|_| ())?,
+            Builder::Workflow(build) => build(params).map(|_| ())?,
         }
         Ok(())
     }
@@ -557,6 +588,7 @@ impl Scenario {
                 progress(1.0);
                 Ok(out)
             }
+            (Model::Workflow(wf), Builder::Workflow(build)) => wf.run(build(params)?, seed, progress),
             _ => unreachable!("find() matched the policy to the model"),
         }
     }
@@ -576,6 +608,7 @@ impl Scenario {
             Model::Services(_) => callgraph::METRICS.iter().map(|m| m.to_string()).collect(),
             Model::Colocation(_) => interference::METRICS.iter().map(|m| m.to_string()).collect(),
             Model::Mitigation(_) => deoxys::METRICS.iter().map(|m| m.to_string()).collect(),
+            Model::Workflow(_) => workflow_scenario::METRICS.iter().map(|m| m.to_string()).collect(),
         }
     }
 
@@ -611,6 +644,11 @@ impl Scenario {
             Model::Colocation(episodes) => {
                 e.memory("per-episode results", (*episodes as u64).saturating_mul(16));
                 e.events("control intervals", (*episodes as u64).saturating_mul(u64::from(interference::MAX_STEPS)));
+            }
+            Model::Workflow(wf) => {
+                let tasks = wf.tasks_estimate();
+                e.memory("tasks, items, plans and queues", tasks.saturating_mul(400));
+                e.events("task ends and transfers", tasks.saturating_mul(6));
             }
             Model::Mitigation(study) => {
                 let rows = (study.train + study.test) as u64;
