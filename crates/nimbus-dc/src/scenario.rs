@@ -50,7 +50,7 @@ use crate::job::{JobSpec, synthetic_queries};
 use crate::mc_wscpt::{self, McWscpt};
 use crate::murmuration::{self, Murmuration};
 use crate::spark::{self, Cluster, Scheduler, Submission};
-use crate::spark_baselines::{Fair, Fifo, SjfCp};
+use crate::spark_baselines::{Fair, Fifo, SizeFair, SjfCp};
 use crate::tailclipper;
 use crate::workflow_scenario::{self, WorkflowPolicy, WorkflowScenario};
 
@@ -165,6 +165,18 @@ pub static REGISTRY: &[PolicyInfo] = &[
         build: Builder::Spark(|p| {
             p.finish(&[])?;
             Ok(Box::new(Fair { weighted: true }))
+        }),
+    },
+    PolicyInfo {
+        name: "size-fair",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "Decima's weighted fair heuristics (Mao et al., SIGCOMM'19)",
+        summary: "executor caps in proportion to remaining work^alpha (alpha 1: naive weighted fair; -1, the default: opt. weighted fair); arrival order",
+        params: &["alpha"],
+        build: Builder::Spark(|p| {
+            p.finish(&["alpha"])?;
+            Ok(Box::new(SizeFair { alpha: p.f64_in("alpha", -1.0, -4.0..=4.0)? }))
         }),
     },
     PolicyInfo {
