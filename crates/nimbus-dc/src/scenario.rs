@@ -172,7 +172,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         kind: "baseline",
         fidelity: "modelled",
         source: "Decima's weighted fair heuristics (Mao et al., SIGCOMM'19)",
-        summary: "executor caps in proportion to remaining work^alpha (alpha 1: naive weighted fair; -1, the default: opt. weighted fair); arrival order",
+        summary: "executor caps in proportion to remaining work^alpha (1: naive weighted fair; opt. weighted fair tunes alpha; default -1, small jobs favoured); arrival order",
         params: &["alpha"],
         build: Builder::Spark(|p| {
             p.finish(&["alpha"])?;

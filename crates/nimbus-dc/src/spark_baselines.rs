@@ -9,8 +9,9 @@
 //! - `weighted-fair`: the same with caps in proportion to the jobs' weights.
 //! - `size-fair`: Decima's weighted fair heuristics: caps in proportion to
 //!   each job's remaining work raised to `alpha` (1: Decima's "naive
-//!   weighted fair"; −1, the default: its "opt. weighted fair", the value
-//!   its tuning found best, favouring small jobs).
+//!   weighted fair"; its "opt. weighted fair" tunes alpha on the workload:
+//!   the default −1 favours small jobs; `tpch-stream` also runs the best
+//!   alpha of a sweep on its own stream).
 //! - `sjf-cp`: Decima's SJF-CP: the job with the least remaining work
 //!   first, and within a job the stage with the longest remaining critical
 //!   path.
