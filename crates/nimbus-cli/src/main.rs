@@ -22,6 +22,7 @@ macro_rules! outln {
 }
 
 mod bench;
+mod chain;
 mod commands;
 mod forecast;
 mod kv;
@@ -108,6 +109,9 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// TailClipper's real loopback call chain (tiers of services on 127.0.0.1, worker pools ordered FCFS or oldest
+    /// request first by the propagated ingress timestamp), each order beside the twin on the same requests.
+    Chain(chain::ChainArgs),
     /// Evaluate forecasters on series by rolling origin: a leaderboard (mean ± 95% CI across origins), checks,
     /// and result files (CSV, JSON, SVG). Give a study file (scenarios/forecast/*.toml) and/or --series.
     Forecast {
@@ -180,6 +184,7 @@ fn main() -> ExitCode {
         Command::Trace { format, path } => commands::trace(&format, &path),
         Command::Bench { what, quick } => bench::run(&what, quick),
         Command::Kv { command } => kv::run(command),
+        Command::Chain(args) => chain::run(&args),
         Command::Forecast {
             study,
             series,

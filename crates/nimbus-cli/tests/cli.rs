@@ -622,3 +622,34 @@ fn list_forecast_shows_the_models() {
         assert!(stdout.contains(expected), "missing {expected} in\n{stdout}");
     }
 }
+
+/// `nimbus chain` end to end: a small real chain under both orders, each
+/// row with every request answered and the twin beside it.
+#[test]
+fn the_real_call_chain_runs_beside_the_twin() {
+    let dir = temp_dir("chain");
+    let csv = dir.join("chain.csv");
+    let result = nimbus(&[
+        "chain",
+        "--tiers",
+        "1,2",
+        "--requests",
+        "300",
+        "--load",
+        "0.5",
+        "--csv",
+        csv.to_str().expect("utf-8"),
+    ]);
+    let (stdout, stderr) = text(&result);
+    assert!(result.status.success(), "{stderr}");
+    assert!(stdout.contains("oldest-first") && stdout.contains("twin rps"), "{stdout}");
+    let rows = std::fs::read_to_string(&csv).expect("csv");
+    let lines: Vec<&str> = rows.lines().collect();
+    assert_eq!(lines.len(), 3, "{rows}");
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!((f[10], f[11], f[12]), ("300", "0", "false"), "{line}");
+        let (real, twin): (f64, f64) = (f[2].parse().expect("real mean"), f[6].parse().expect("twin mean"));
+        assert!(real > 0.0 && twin > 0.0, "{line}");
+    }
+}
