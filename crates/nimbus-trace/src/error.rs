@@ -59,7 +59,9 @@ impl TraceError {
     /// A parse error at `path:line:column`.
     pub fn parse(path: &Path, line: u64, column: u64, field: Option<&str>, message: impl Into<String>) -> Self {
         TraceError::Parse {
-            location: Location { path: path.to_path_buf(), line, column, field: field.map(str::to_string) },
+            // A field name comes from the input: quoted (bounded, escaped) like
+            // every other echo.
+            location: Location { path: path.to_path_buf(), line, column, field: field.map(quote) },
             message: message.into(),
         }
     }
