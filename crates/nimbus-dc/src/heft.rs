@@ -44,16 +44,7 @@ pub fn mean_net_time(inst: &Instance) -> f64 {
 /// Upward ranks.
 pub fn ranks(inst: &Instance) -> Vec<f64> {
     let (flop, net) = (mean_flop_time(inst), mean_net_time(inst));
-    let children: Vec<Vec<usize>> = inst
-        .tasks
-        .iter()
-        .map(|t| {
-            let mut c: Vec<usize> = t.outputs.iter().flat_map(|&i| inst.items[i].consumers.iter().copied()).collect();
-            c.sort_unstable();
-            c.dedup();
-            c
-        })
-        .collect();
+    let children = inst.children();
     let order = nimbus_trace::dag::topological_order(&children).expect("an instance's DAG is acyclic");
     let mut rank = vec![0.0; inst.tasks.len()];
     for &v in order.iter().rev() {

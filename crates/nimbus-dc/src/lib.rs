@@ -1,5 +1,7 @@
-//! The datacenter-scheduling domain: jobs as DAGs of stages of tasks on a
-//! pool of executors, and the schedulers that order them.
+//! The datacenter-scheduling domain: DAG jobs on executor pools, task
+//! clusters, microservice call graphs, co-location interference,
+//! unhealthy-node mitigation and workflows on heterogeneous systems, with
+//! the schedulers and policies the SoCC'24 papers compare.
 //!
 //! - [`job`]: stages with Decima's measured task-duration tables, and the
 //!   synthetic stand-in;
@@ -22,8 +24,8 @@
 //! - [`workflow_run`]: workflows of tasks and data items on resources and
 //!   a network (DSLab's DAG execution model); [`heft`]: HEFT, as DSLab
 //!   plans it;
-//! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`]: scenario
-//!   keys, the policy registry and runs.
+//! - [`scenario`], [`cluster_scenario`], [`callgraph_scenario`],
+//!   [`workflow_scenario`]: scenario keys, the policy registry and runs.
 //!
 //! Architecture invariants: depends on `nimbus-sim`, `nimbus-trace` and
 //! `nimbus-learn` only; integer simulated time; one seeded stream per purpose (job picks,

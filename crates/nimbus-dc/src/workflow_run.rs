@@ -21,7 +21,9 @@
 //!   with their resource and cores, in the order of planned start. Each
 //!   core runs its tasks in plan order: a task starts when it heads the
 //!   queue of every core it was given, those cores are free, its memory
-//!   fits and its inputs are present.
+//!   fits and its inputs are present. [`run_greedy`] instead asks DSLab's
+//!   greedy `SimpleScheduler` at the start and after every task, and
+//!   queues each decision on all cores of its resource.
 //!
 //! Time is integer nanoseconds; durations are rounded to the nearest
 //! nanosecond, so makespans can differ from DSLab's floating-point ones
@@ -148,10 +150,14 @@ pub enum RunError {
     /// A plan that does not place every task once on a resource it fits.
     #[error("invalid plan: {0}")]
     Plan(String),
+    /// A workflow whose tasks depend on each other in a cycle.
+    #[error("the workflow has a cycle through task `{0}`")]
+    Cyclic(String),
 }
 
 impl Instance {
-    /// Adds the master and DSLab's input and output tasks.
+    /// Adds the master and DSLab's input and output tasks; refuses a
+    /// cyclic workflow and a task no resource can hold.
     pub fn new(workflow: &Workflow, system: &System) -> Result<Instance, RunError> {
         let net = match system.network {
             Network::ConstantBandwidth { bandwidth, latency_us } => {
@@ -220,7 +226,11 @@ impl Instance {
                 tasks[id].inputs.push(i);
             }
         }
-        Ok(Instance { resources, net, tasks, items })
+        let inst = Instance { resources, net, tasks, items };
+        if let Err(stuck) = nimbus_trace::dag::topological_order(&inst.children()) {
+            return Err(RunError::Cyclic(inst.tasks[stuck[0]].name.clone()));
+        }
+        Ok(inst)
     }
 
     /// The master's index.
@@ -233,7 +243,21 @@ impl Instance {
         self.tasks[task].on_master == (resource == self.master())
     }
 
-    /// Seconds `task` computes on `resource`.
+    /// Each task's children (through the items it writes), ascending.
+    pub fn children(&self) -> Vec<Vec<usize>> {
+        self.tasks
+            .iter()
+            .map(|t| {
+                let mut c: Vec<usize> =
+                    t.outputs.iter().flat_map(|&i| self.items[i].consumers.iter().copied()).collect();
+                c.sort_unstable();
+                c.dedup();
+                c
+            })
+            .collect()
+    }
+
+    /// Seconds `task` computes on `resource` with its fewest cores.
     pub fn compute_s(&self, task: usize, resource: usize) -> f64 {
         let t = &self.tasks[task];
         t.flops / self.resources[resource].speed / speedup(t.dependency, t.cores)
@@ -453,7 +477,7 @@ fn simulate(inst: &Instance, mode: Mode<'_>) -> Result<RunResult, RunError> {
     while let Some((now, event)) = rt.events.pop() {
         rt.last_event = now;
         match event {
-            Event::TaskDone(task) => rt.task_done(task, now),
+            Event::TaskDone(task) => rt.task_done(task),
             Event::TransferMoving(t) => match &mut rt.link {
                 None => {
                     let size = inst.items[rt.transfers[t].item].size_mb;
@@ -644,7 +668,7 @@ impl Runtime<'_> {
         self.events.schedule(at, Event::TransferMoving(id));
     }
 
-    fn task_done(&mut self, task: usize, _now: SimTime) {
+    fn task_done(&mut self, task: usize) {
         let r = self.location[task];
         let cores = std::mem::take(&mut self.task_cores[task]);
         self.cores_available[r] += u32::try_from(cores.len()).expect("cores fit u32");
@@ -738,6 +762,26 @@ mod tests {
         let s = run(&shared, &heft::plan(&shared)).expect("runs");
         assert_eq!((c.makespan, s.makespan), (SimTime::from_secs(6), SimTime::from_secs(7)));
         assert_eq!((c.transfers, s.moved_mb), (2, 200.0));
+    }
+
+    #[test]
+    fn cyclic_and_oversized_workflows_are_refused() {
+        let inst = instance(CHAIN, "  model: ConstantBandwidth\n  bandwidth: 100\n  latency: 0\n");
+        let sys = System {
+            resources: vec![nimbus_trace::workflow::Resource { name: "a".into(), speed: 1.0, cores: 1, memory_mb: 10 }],
+            network: Network::ConstantBandwidth { bandwidth: 1.0, latency_us: 0.0 },
+        };
+        let mut wf = read_dslab_yaml(Source::bytes(Path::new("dag"), CHAIN.as_bytes())).expect("dag");
+        assert!(Instance::new(&wf, &sys).is_ok());
+        // t2's output feeds t1: a cycle the readers would refuse.
+        let r = wf.tasks[1].outputs[0];
+        wf.data[r].consumers.push(0);
+        wf.tasks[0].inputs.push(r);
+        assert!(matches!(Instance::new(&wf, &sys), Err(RunError::Cyclic(_))));
+        let mut big = read_dslab_yaml(Source::bytes(Path::new("dag"), CHAIN.as_bytes())).expect("dag");
+        big.tasks[0].memory_mb = 11;
+        assert!(matches!(Instance::new(&big, &sys), Err(RunError::TooBig { .. })));
+        assert_eq!(inst.children()[0], vec![1]);
     }
 
     #[test]

@@ -240,16 +240,7 @@ impl WorkflowScenario {
 /// The longest path at each task's fastest compute time on any resource
 /// it may use, without transfers, s.
 pub fn critical_path_s(inst: &Instance) -> f64 {
-    let children: Vec<Vec<usize>> = inst
-        .tasks
-        .iter()
-        .map(|t| {
-            let mut c: Vec<usize> = t.outputs.iter().flat_map(|&i| inst.items[i].consumers.iter().copied()).collect();
-            c.sort_unstable();
-            c.dedup();
-            c
-        })
-        .collect();
+    let children = inst.children();
     let order = nimbus_trace::dag::topological_order(&children).expect("an instance's DAG is acyclic");
     let fastest = |t: usize| {
         (0..inst.resources.len())

@@ -263,11 +263,10 @@ pub fn run(config: &ChainConfig) -> Result<ChainReport, ChainError> {
         let overshoot_us = if holds == 0 { 0.0 } else { over as f64 / holds as f64 / 1e3 };
         Ok::<_, ChainError>((services, hop_us, load, answered, overshoot_us))
     });
-    shared.stop.store(true, Ordering::Relaxed);
+    // Dropping the services (here, or inside the block on an error) stops
+    // and joins their workers before the runtime goes.
     let (services, hop_us, load, answered, overshoot_us) = outcome?;
-    for s in services {
-        s.join();
-    }
+    drop(services);
     runtime.shutdown_timeout(Duration::from_secs(1));
     Ok(report(config, &arrivals, &trees, load, &answered, hop_us, overshoot_us))
 }

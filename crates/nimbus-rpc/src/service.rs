@@ -10,6 +10,11 @@
 //! CPU. The worker is free again once the work is done; the fan-out and
 //! the wait for the children run on the async runtime and hold no
 //! worker, as in the twin's model.
+//!
+//! Only connections that open with the chain's token are served, and a
+//! call for another service closes its connection. A service's queue is
+//! not bounded by itself: its callers are the chain's own generator,
+//! which bounds the requests in flight, and the services above it.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -49,8 +54,8 @@ pub struct Shared {
     pub token: [u8; 16],
     /// Calls answered, per service.
     pub answered: Vec<AtomicU64>,
-    /// Sum and count of hold overshoots (ns): how much longer a sleep
-    /// took than asked.
+    /// Sum of hold overshoots (ns): how much longer each sleep took than
+    /// asked.
     pub overshoot_ns: AtomicU64,
     /// Holds made.
     pub holds: AtomicU64,
@@ -70,19 +75,21 @@ struct Queue {
     ready: Condvar,
 }
 
-/// A running service.
+/// A running service; dropping it stops the chain's workers (the stop
+/// flag is shared) and waits for its own.
 pub struct Service {
     /// Global index.
     pub index: usize,
     /// Its address.
     pub addr: SocketAddr,
     queue: Arc<Queue>,
+    shared: Arc<Shared>,
     workers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Service {
-    /// Binds 127.0.0.1:0 and starts `workers` worker threads; `next_tier`
-    /// clients are connected lazily on first use.
+    /// Binds 127.0.0.1:0 and starts `workers` worker threads;
+    /// connections to other services open on first use.
     pub async fn start(
         index: usize,
         workers: u32,
@@ -102,8 +109,9 @@ impl Service {
                 .spawn(move || worker(index, &queue, &shared, &clients, &runtime))?;
             handles.push(handle);
         }
-        let accept_queue = queue.clone();
+        let (accept_queue, accept_shared) = (queue.clone(), shared.clone());
         tokio::spawn(async move {
+            let shared = accept_shared;
             while let Ok((stream, _)) = listener.accept().await {
                 if shared.stop.load(Ordering::Relaxed) {
                     break;
@@ -111,16 +119,18 @@ impl Service {
                 tokio::spawn(serve_connection(stream, accept_queue.clone(), order, shared.clone(), index));
             }
         });
-        Ok(Service { index, addr, queue, workers: handles })
+        Ok(Service { index, addr, queue, shared, workers: handles })
     }
+}
 
-    /// Wakes the workers so they see the stop flag, and waits for them.
-    pub fn join(self) {
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
         // Under the lock, so no worker is between its stop check and its
         // wait when the wake-up comes.
-        drop(self.queue.jobs.lock().expect("queue lock"));
+        drop(self.queue.jobs.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         self.queue.ready.notify_all();
-        for w in self.workers {
+        for w in self.workers.drain(..) {
             // A worker that panicked has nothing left to clean up.
             let _ = w.join();
         }
