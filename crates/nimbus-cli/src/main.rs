@@ -95,7 +95,7 @@ enum Command {
         /// vidur-mlp, vidur-collective, distserve, azure2019-invocations, azure2019-durations,
         /// azure2019-memory, azure2021, iluvatar-trace, iluvatar-metadata, instainfer-models, hourly-carbon,
         /// series-csv, gaia-arrivals, azure2019-per-minute, redset-csv, throughput-grid, redset, parquet,
-        /// opendc-tasks, gaia-jobs, act-yaml, opendc-failures, decima-tpch, wfcommons, pegasus-dax, daggen-dot, dslab-yaml, dslab-system. series-csv, redset and opendc-failures read Parquet files too.
+        /// opendc-tasks, gaia-jobs, act-yaml, opendc-failures, decima-tpch, wfcommons, pegasus-dax, daggen-dot, dslab-yaml, dslab-system, idx (MNIST, gzip or not). series-csv, redset and opendc-failures read Parquet files too.
         format: String,
         /// The file.
         path: PathBuf,

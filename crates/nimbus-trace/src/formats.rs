@@ -3,7 +3,7 @@
 
 use crate::input::Source;
 use crate::{
-    TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, llm, opendc, philly, series, sia, tiresias, tpch,
+    TraceError, act, alibaba, columnar, faas, gaia, gavel, grid, idx, llm, opendc, philly, series, sia, tiresias, tpch,
     workflow,
 };
 
@@ -55,6 +55,7 @@ pub const FORMATS: &[&str] = &[
     "daggen-dot",
     "dslab-yaml",
     "dslab-system",
+    "idx",
 ];
 
 /// Reads `source` as `format` and counts its records; `None` for a format
@@ -112,6 +113,7 @@ pub fn check(format: &str, source: Source<'_>) -> Option<Result<usize, TraceErro
         "daggen-dot" => workflow::read_dot(source).map(|w| w.tasks.len()),
         "dslab-yaml" => workflow::read_dslab_yaml(source).map(|w| w.tasks.len()),
         "dslab-system" => workflow::read_dslab_system(source).map(|s| s.resources.len()),
+        "idx" => idx::read_idx(source).map(|a| a.dims[0]),
         _ => return None,
     };
     Some(count)

@@ -27,6 +27,7 @@ pub mod formats;
 pub mod gaia;
 pub mod gavel;
 pub mod grid;
+pub mod idx;
 pub mod input;
 pub mod llm;
 pub mod opendc;
