@@ -56,6 +56,17 @@ impl Mnist {
     }
 }
 
+/// Dimensions for a message: at most six, so that a header of 255 of
+/// them cannot make the message long.
+fn show_dims(dims: &[usize]) -> String {
+    let shown: Vec<String> = dims.iter().take(6).map(usize::to_string).collect();
+    if dims.len() > 6 {
+        format!("[{}, … ({} in all)]", shown.join(", "), dims.len())
+    } else {
+        format!("[{}]", shown.join(", "))
+    }
+}
+
 fn type_name(t: u8) -> &'static str {
     match t {
         0x08 => "unsigned byte",
@@ -121,12 +132,13 @@ pub fn read_idx<'a>(source: impl Into<Source<'a>>) -> Result<IdxArray, TraceErro
         Some(total) if total == bytes.len() => {}
         Some(total) => {
             return Err(fail(format!(
-                "dimensions {dims:?} need {total} bytes with the header; the file has {}{}",
+                "dimensions {} need {total} bytes with the header; the file has {}{}",
+                show_dims(&dims),
                 bytes.len(),
                 if bytes.len() < total { " (truncated?)" } else { " (trailing bytes)" }
             )));
         }
-        None => return Err(fail(format!("dimensions {dims:?} overflow"))),
+        None => return Err(fail(format!("dimensions {} overflow", show_dims(&dims)))),
     }
     Ok(IdxArray { dims, data: bytes[body..].to_vec() })
 }
@@ -140,11 +152,11 @@ pub fn read_mnist<'a>(images: impl Into<Source<'a>>, labels: impl Into<Source<'a
     let [n, rows, cols] = img.dims[..] else {
         return Err(TraceError::file(
             img_name,
-            format!("dimensions {:?}: images need three (n, rows, cols)", img.dims),
+            format!("dimensions {}: images need three (n, rows, cols)", show_dims(&img.dims)),
         ));
     };
     let [m] = lab.dims[..] else {
-        return Err(TraceError::file(lab_name, format!("dimensions {:?}: labels need one (n)", lab.dims)));
+        return Err(TraceError::file(lab_name, format!("dimensions {}: labels need one (n)", show_dims(&lab.dims))));
     };
     if n != m {
         return Err(TraceError::file(lab_name, format!("{m} labels for {n} images in {}", img_name.display())));
@@ -201,6 +213,7 @@ mod tests {
             (vec![0, 0, 8, 3, 0, 0, 0, 1], "need 16"),
             (vec![0, 0, 8, 0], "zero dimensions"),
             (idx(&[u32::MAX, u32::MAX, u32::MAX], &[]), "overflow"),
+            (idx(&[7; 200], &[]), "[7, 7, 7, 7, 7, 7, … (200 in all)] overflow"),
             (vec![0x1f, 0x8b, 8, 0, 1, 2], "gzip"),
         ] {
             let e = read(&bytes).expect_err(says).to_string();
