@@ -79,9 +79,11 @@ fn script(call: &nimbus_rpc::wire::Call, extra_s: f64, out: &mut Vec<ScriptedCal
     id
 }
 
-/// The twin on the requests `real` served.
+/// The twin on the requests `real` served (the first `real.sent` of
+/// `requests`, the configuration's draw).
 fn twin(
     config: &ChainConfig,
+    requests: &(Vec<std::time::Duration>, Vec<nimbus_rpc::wire::Call>),
     real: &ChainReport,
     discipline: Discipline,
 ) -> Result<nimbus_sim::output::RunOutput, String> {
@@ -98,7 +100,7 @@ fn twin(
         work_mean_s: config.work_mean_ms * 1e-3,
         work_sigma: config.work_sigma,
     };
-    let (arrivals, trees) = nimbus_rpc::draw(config);
+    let (arrivals, trees) = requests;
     let arrivals: Vec<SimTime> = arrivals[..real.sent]
         .iter()
         .map(|d| SimTime::from_nanos(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
@@ -166,28 +168,19 @@ pub fn run(args: &ChainArgs) -> Result<(), String> {
     let mut csv = String::from(
         "order,real_rps,real_mean_ms,real_p99_ms,real_p999_ms,twin_rps,twin_mean_ms,twin_p99_ms,hop_us,overrun_us,sent,lost,overloaded\n",
     );
+    // Both orders serve these same requests (the chain draws them from the
+    // same seed).
+    let requests = nimbus_rpc::draw(&config);
     for (label, order, discipline) in orders {
         config.order = order;
         let real = nimbus_rpc::run(&config).map_err(|e| format!("the loopback chain: {e}"))?;
         if real.overloaded || real.lost > 0 {
             outln!("  {label}: the chain fell behind ({} lost, generator stopped: {})", real.lost, real.overloaded);
         }
-        let twin = twin(&config, &real, discipline)?;
+        let twin = twin(&config, &requests, &real, discipline)?;
         let m = |name: &str| twin.metric(name).unwrap_or(f64::NAN);
-        outln!(
-            "  {label:<14} {:>9.0} {:>9.2} {:>9.2} {:>9.2}   {:>9.0} {:>9.2} {:>9.2}   {:>7.0} {:>6.0} us",
-            real.throughput_rps,
-            real.response_ms_mean,
-            real.response_ms_p99,
-            real.response_ms_p999,
-            m("throughput_rps"),
-            m("response_ms_mean"),
-            m("response_ms_p99"),
-            real.hop_us,
-            real.overshoot_us
-        );
-        csv.push_str(&format!(
-            "{label},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+        // real rps, mean, p99, p99.9; twin rps, mean, p99; hop; overrun.
+        let row = [
             real.throughput_rps,
             real.response_ms_mean,
             real.response_ms_p99,
@@ -197,10 +190,21 @@ pub fn run(args: &ChainArgs) -> Result<(), String> {
             m("response_ms_p99"),
             real.hop_us,
             real.overshoot_us,
-            real.sent,
-            real.lost,
-            real.overloaded
-        ));
+        ];
+        outln!(
+            "  {label:<14} {:>9.0} {:>9.2} {:>9.2} {:>9.2}   {:>9.0} {:>9.2} {:>9.2}   {:>7.0} {:>6.0} us",
+            row[0],
+            row[1],
+            row[2],
+            row[3],
+            row[4],
+            row[5],
+            row[6],
+            row[7],
+            row[8]
+        );
+        let values: Vec<String> = row.iter().map(f64::to_string).collect();
+        csv.push_str(&format!("{label},{},{},{},{}\n", values.join(","), real.sent, real.lost, real.overloaded));
     }
     if let Some(path) = &args.csv {
         std::fs::write(path, csv).map_err(|e| format!("{}: {e}", path.display()))?;

@@ -177,7 +177,7 @@ pub fn plan(inst: &Instance) -> Vec<Placement> {
         let t = &inst.tasks[task];
         let mut best: Option<Placement> = None;
         for (r, res) in inst.resources.iter().enumerate() {
-            if res.cores < t.cores || res.memory_mb < t.memory_mb || !inst.allowed(task, r) {
+            if res.cores < t.min_cores || res.memory_mb < t.memory_mb || !inst.allowed(task, r) {
                 continue;
             }
             let ready = t
@@ -193,11 +193,11 @@ pub fn plan(inst: &Instance) -> Vec<Placement> {
                 })
                 .max_by(f64::total_cmp)
                 .unwrap_or(0.0);
-            let length = t.flops / res.speed / speedup(t.dependency, t.cores);
-            let (start, cores) = earliest_slot(&slots[r], ready, length, t.cores as usize, |a, b| {
+            let length = t.flops / res.speed / speedup(t.cores_dependency, t.min_cores);
+            let (start, cores) = earliest_slot(&slots[r], ready, length, t.min_cores as usize, |a, b| {
                 memory[r].fits(a, b, t.memory_mb, res.memory_mb)
             });
-            assert!(cores.len() == t.cores as usize, "a resource with enough cores always has a slot");
+            assert!(cores.len() == t.min_cores as usize, "a resource with enough cores always has a slot");
             if best.as_ref().is_none_or(|b| b.finish_s > start + length) {
                 best = Some(Placement { task, resource: r, cores, start_s: start, finish_s: start + length });
             }

@@ -34,20 +34,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use nimbus_sim::{EventQueue, SimDuration, SimTime};
-use nimbus_trace::workflow::{CoresDependency, Network, System, Workflow};
-
-/// A resource of the platform.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resource {
-    /// Name (`master` for the one added).
-    pub name: String,
-    /// Speed per core, Gflop/s.
-    pub speed: f64,
-    /// Cores.
-    pub cores: u32,
-    /// Memory, MB.
-    pub memory_mb: u64,
-}
+use nimbus_trace::workflow::{CoresDependency, DataItem, Network, Resource, System, Task, Workflow};
 
 /// The network model.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -83,52 +70,20 @@ impl Net {
     }
 }
 
-/// A task as the runtime and planners see it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Task {
-    /// Name.
-    pub name: String,
-    /// Work, Gflop.
-    pub flops: f64,
-    /// Memory, MB.
-    pub memory_mb: u64,
-    /// Fewest cores it runs on (DSLab's HEFT uses no more).
-    pub cores: u32,
-    /// Most cores it can use (the greedy scheduler gives up to this).
-    pub max_cores: u32,
-    /// Speed-up with cores.
-    pub dependency: CoresDependency,
-    /// Items read.
-    pub inputs: Vec<usize>,
-    /// Items written.
-    pub outputs: Vec<usize>,
-    /// Whether it runs on the master only (the added input and output
-    /// tasks) or anywhere else.
-    pub on_master: bool,
-}
-
-/// A data item.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Item {
-    /// Size, MB.
-    pub size_mb: f64,
-    /// The task writing it.
-    pub producer: Option<usize>,
-    /// Tasks reading it, in reading order.
-    pub consumers: Vec<usize>,
-}
-
 /// A workflow on a system, ready to plan and run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Instance {
-    /// Resources; the last is the master.
+    /// Resources: the system's, then the master.
     pub resources: Vec<Resource>,
     /// The network.
     pub net: Net,
-    /// Tasks: the workflow's, then `input` and `output` where needed.
+    /// Tasks: the workflow's, then `input` and `output` where needed
+    /// (from index [`Instance::added`] on; they run on the master only).
     pub tasks: Vec<Task>,
-    /// Items.
-    pub items: Vec<Item>,
+    /// Items, their producers and consumers including the added tasks.
+    pub items: Vec<DataItem>,
+    /// The first added task (the workflow's task count).
+    pub added: usize,
 }
 
 /// Why a workflow cannot run on a system.
@@ -168,45 +123,28 @@ impl Instance {
             }
             Network::TopologyAware { .. } => return Err(RunError::UnsupportedNetwork("TopologyAware")),
         };
-        let mut resources: Vec<Resource> = system
-            .resources
-            .iter()
-            .map(|r| Resource { name: r.name.clone(), speed: r.speed, cores: r.cores, memory_mb: r.memory_mb })
-            .collect();
+        let mut resources = system.resources.clone();
         resources.push(Resource { name: "master".into(), speed: 1.0, cores: 1, memory_mb: 0 });
         let workers = &resources[..resources.len() - 1];
-        let mut tasks: Vec<Task> = Vec::with_capacity(workflow.tasks.len() + 2);
-        for t in &workflow.tasks {
-            if !workers.iter().any(|r| r.cores >= t.min_cores && r.memory_mb >= t.memory_mb) {
-                return Err(RunError::TooBig { task: t.name.clone(), cores: t.min_cores, memory_mb: t.memory_mb });
-            }
-            tasks.push(Task {
-                name: t.name.clone(),
-                flops: t.flops,
-                memory_mb: t.memory_mb,
-                cores: t.min_cores,
-                max_cores: t.max_cores,
-                dependency: t.cores_dependency,
-                inputs: t.inputs.clone(),
-                outputs: t.outputs.clone(),
-                on_master: false,
-            });
-        }
-        let mut items: Vec<Item> = workflow
-            .data
+        if let Some(t) = workflow
+            .tasks
             .iter()
-            .map(|d| Item { size_mb: d.size_mb, producer: d.producer, consumers: d.consumers.clone() })
-            .collect();
+            .find(|t| !workers.iter().any(|r| r.cores >= t.min_cores && r.memory_mb >= t.memory_mb))
+        {
+            return Err(RunError::TooBig { task: t.name.clone(), cores: t.min_cores, memory_mb: t.memory_mb });
+        }
+        let mut tasks = workflow.tasks.clone();
+        let mut items = workflow.data.clone();
+        let added = tasks.len();
         let zero_work = |name: &str| Task {
             name: name.into(),
             flops: 0.0,
             memory_mb: 0,
-            cores: 1,
+            min_cores: 1,
             max_cores: 1,
-            dependency: CoresDependency::Linear,
+            cores_dependency: CoresDependency::Linear,
             inputs: Vec::new(),
             outputs: Vec::new(),
-            on_master: true,
         };
         let inputs: Vec<usize> = (0..items.len()).filter(|&i| items[i].producer.is_none()).collect();
         let outputs: Vec<usize> = (0..items.len()).filter(|&i| items[i].consumers.is_empty()).collect();
@@ -226,7 +164,7 @@ impl Instance {
                 tasks[id].inputs.push(i);
             }
         }
-        let inst = Instance { resources, net, tasks, items };
+        let inst = Instance { resources, net, tasks, items, added };
         if let Err(stuck) = nimbus_trace::dag::topological_order(&inst.children()) {
             return Err(RunError::Cyclic(inst.tasks[stuck[0]].name.clone()));
         }
@@ -240,7 +178,7 @@ impl Instance {
 
     /// Whether `task` may run on `resource`.
     pub fn allowed(&self, task: usize, resource: usize) -> bool {
-        self.tasks[task].on_master == (resource == self.master())
+        (task >= self.added) == (resource == self.master())
     }
 
     /// Each task's children (through the items it writes), ascending.
@@ -260,7 +198,7 @@ impl Instance {
     /// Seconds `task` computes on `resource` with its fewest cores.
     pub fn compute_s(&self, task: usize, resource: usize) -> f64 {
         let t = &self.tasks[task];
-        t.flops / self.resources[resource].speed / speedup(t.dependency, t.cores)
+        t.flops / self.resources[resource].speed / speedup(t.cores_dependency, t.min_cores)
     }
 }
 
@@ -390,14 +328,10 @@ struct Runtime<'a> {
     /// Per resource, per core: action indices in the order given.
     queues: Vec<Vec<VecDeque<usize>>>,
     free_cores: Vec<BTreeSet<u32>>,
-    /// Cores not held by running tasks (what the greedy scheduler sees).
-    cores_available: Vec<u32>,
     free_memory: Vec<u64>,
     /// Each task's resource once decided (`usize::MAX` before).
     location: Vec<usize>,
-    /// The cores each running task holds.
-    task_cores: Vec<Vec<u32>>,
-    /// The cores each task ran on.
+    /// The cores each task runs or ran on.
     ran_on: Vec<Vec<u32>>,
     /// `present[r * items + i]`: item i is on resource r.
     present: Vec<bool>,
@@ -446,10 +380,8 @@ fn simulate(inst: &Instance, mode: Mode<'_>) -> Result<RunResult, RunError> {
         started: Vec::new(),
         queues: inst.resources.iter().map(|r| vec![VecDeque::new(); r.cores as usize]).collect(),
         free_cores: inst.resources.iter().map(|r| (0..r.cores).collect()).collect(),
-        cores_available: inst.resources.iter().map(|r| r.cores).collect(),
         free_memory: inst.resources.iter().map(|r| r.memory_mb).collect(),
         location: vec![usize::MAX; inst.tasks.len()],
-        task_cores: vec![Vec::new(); inst.tasks.len()],
         ran_on: vec![Vec::new(); inst.tasks.len()],
         present: vec![false; inst.resources.len() * inst.items.len()],
         produced_at: vec![None; inst.items.len()],
@@ -467,7 +399,7 @@ fn simulate(inst: &Instance, mode: Mode<'_>) -> Result<RunResult, RunError> {
             .map(|p| Action {
                 task: p.task,
                 resource: p.resource,
-                need: inst.tasks[p.task].cores,
+                need: inst.tasks[p.task].min_cores,
                 cores: p.cores.clone(),
             })
             .collect(),
@@ -543,7 +475,9 @@ fn check_plan(inst: &Instance, plan: &[Placement]) -> Result<(), RunError> {
         }
         let r = &inst.resources[p.resource];
         let distinct: BTreeSet<u32> = p.cores.iter().copied().collect();
-        if p.cores.len() != t.cores as usize || distinct.len() != p.cores.len() || p.cores.iter().any(|&c| c >= r.cores)
+        if p.cores.len() != t.min_cores as usize
+            || distinct.len() != p.cores.len()
+            || p.cores.iter().any(|&c| c >= r.cores)
         {
             return bad("wrong cores");
         }
@@ -586,13 +520,15 @@ impl Runtime<'_> {
 
     /// DSLab's `SimpleScheduler::schedule`.
     fn greedy_actions(&mut self) -> Vec<Action> {
-        let mut cores = self.cores_available.clone();
+        // Cores not held by running tasks: what the scheduler sees.
+        let mut cores: Vec<u32> =
+            self.free_cores.iter().map(|f| u32::try_from(f.len()).expect("cores fit u32")).collect();
         let mut memory = self.free_memory.clone();
         let mut out = Vec::new();
         for &task in &self.ready {
             let t = &self.inst.tasks[task];
             for (r, res) in self.inst.resources.iter().enumerate() {
-                if !self.inst.allowed(task, r) || cores[r] < t.cores || memory[r] < t.memory_mb {
+                if !self.inst.allowed(task, r) || cores[r] < t.min_cores || memory[r] < t.memory_mb {
                     continue;
                 }
                 let take = cores[r].min(t.max_cores);
@@ -611,9 +547,10 @@ impl Runtime<'_> {
     fn serve(&mut self, r: usize) {
         let items = self.inst.items.len();
         loop {
-            let mut ready: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-            let free: Vec<u32> = self.free_cores[r].iter().copied().collect();
-            for core in free {
+            // Actions heading a free core's queue and able to start, with
+            // those cores.
+            let mut heads: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+            for &core in &self.free_cores[r] {
                 let queue = &mut self.queues[r][core as usize];
                 while queue.front().is_some_and(|&k| self.started[k]) {
                     queue.pop_front();
@@ -626,10 +563,10 @@ impl Runtime<'_> {
                 if !task.inputs.iter().all(|&i| self.present[r * items + i]) {
                     continue;
                 }
-                ready.entry(k).or_default().push(core);
+                heads.entry(k).or_default().push(core);
             }
             let mut started_any = false;
-            for (k, mut cores) in ready {
+            for (k, mut cores) in heads {
                 let (task, need) = (self.actions[k].task, self.actions[k].need);
                 let memory = self.inst.tasks[task].memory_mb;
                 cores.truncate(need as usize);
@@ -640,16 +577,14 @@ impl Runtime<'_> {
                     self.queues[r][c as usize].pop_front();
                     self.free_cores[r].remove(&c);
                 }
-                self.cores_available[r] -= need;
                 self.free_memory[r] -= memory;
                 self.started[k] = true;
                 let now = self.events.now();
                 let t = &self.inst.tasks[task];
-                let compute = t.flops / self.inst.resources[r].speed / speedup(t.dependency, need);
+                let compute = t.flops / self.inst.resources[r].speed / speedup(t.cores_dependency, need);
                 let end = now + seconds(compute);
                 self.spans[task] = (now, end);
-                self.ran_on[task] = cores.clone();
-                self.task_cores[task] = cores;
+                self.ran_on[task] = cores;
                 self.events.schedule(end, Event::TaskDone(task));
                 started_any = true;
             }
@@ -670,9 +605,7 @@ impl Runtime<'_> {
 
     fn task_done(&mut self, task: usize) {
         let r = self.location[task];
-        let cores = std::mem::take(&mut self.task_cores[task]);
-        self.cores_available[r] += u32::try_from(cores.len()).expect("cores fit u32");
-        self.free_cores[r].extend(cores);
+        self.free_cores[r].extend(self.ran_on[task].iter().copied());
         self.free_memory[r] += self.inst.tasks[task].memory_mb;
         let items = self.inst.items.len();
         for &i in &self.inst.tasks[task].outputs {

@@ -244,7 +244,7 @@ pub fn critical_path_s(inst: &Instance) -> f64 {
     let order = nimbus_trace::dag::topological_order(&children).expect("an instance's DAG is acyclic");
     let fastest = |t: usize| {
         (0..inst.resources.len())
-            .filter(|&r| inst.allowed(t, r) && inst.resources[r].cores >= inst.tasks[t].cores)
+            .filter(|&r| inst.allowed(t, r) && inst.resources[r].cores >= inst.tasks[t].min_cores)
             .map(|r| inst.compute_s(t, r))
             .fold(f64::INFINITY, f64::min)
     };

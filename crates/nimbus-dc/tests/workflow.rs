@@ -161,7 +161,7 @@ proptest! {
                 let (start, end) = result.spans[t];
                 prop_assert!(end >= start && result.makespan >= end);
                 let (r, cores) = &result.placement[t];
-                prop_assert!(inst.allowed(t, *r) && cores.len() >= task.cores as usize && cores.len() <= task.max_cores.max(task.cores) as usize);
+                prop_assert!(inst.allowed(t, *r) && cores.len() >= task.min_cores as usize && cores.len() <= task.max_cores.max(task.min_cores) as usize);
                 for &i in &task.inputs {
                     let p = inst.items[i].producer.expect("the instance gives every item a producer");
                     let here = result.placement[p].0 == *r;

@@ -79,6 +79,7 @@ pub enum ChainError {
 /// Most services, workers and requests a chain accepts.
 const MAX_SERVICES: usize = 256;
 const MAX_WORKERS: u32 = 256;
+const MAX_THREADS: usize = 4096;
 const MAX_REQUESTS: usize = 10_000_000;
 
 impl ChainConfig {
@@ -95,6 +96,10 @@ impl ChainConfig {
         }
         if self.workers == 0 || self.workers > MAX_WORKERS {
             return bad(format!("workers must be 1 to {MAX_WORKERS}"));
+        }
+        // Every worker is an OS thread.
+        if services.saturating_mul(self.workers as usize) > MAX_THREADS {
+            return bad(format!("services x workers must be at most {MAX_THREADS} threads"));
         }
         if self.fanout.0 > self.fanout.1 || self.fanout.1 > 64 {
             return bad("fan-out bounds must satisfy min <= max <= 64".into());

@@ -95,6 +95,7 @@ fn bad_configurations_are_refused() {
         ChainConfig { tiers: vec![], ..base.clone() },
         ChainConfig { tiers: vec![1, 0], ..base.clone() },
         ChainConfig { workers: 0, ..base.clone() },
+        ChainConfig { tiers: vec![1, 255], workers: 256, ..base.clone() },
         ChainConfig { fanout: (3, 1), ..base.clone() },
         ChainConfig { work_mean_ms: 0.0, ..base.clone() },
         ChainConfig { rate_rps: f64::NAN, ..base.clone() },
