@@ -136,21 +136,11 @@ impl Instance {
         let mut tasks = workflow.tasks.clone();
         let mut items = workflow.data.clone();
         let added = tasks.len();
-        let zero_work = |name: &str| Task {
-            name: name.into(),
-            flops: 0.0,
-            memory_mb: 0,
-            min_cores: 1,
-            max_cores: 1,
-            cores_dependency: CoresDependency::Linear,
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-        };
         let inputs: Vec<usize> = (0..items.len()).filter(|&i| items[i].producer.is_none()).collect();
         let outputs: Vec<usize> = (0..items.len()).filter(|&i| items[i].consumers.is_empty()).collect();
         if !inputs.is_empty() {
             let id = tasks.len();
-            tasks.push(zero_work("input"));
+            tasks.push(Task::single_core("input", 0.0));
             for &i in &inputs {
                 items[i].producer = Some(id);
                 tasks[id].outputs.push(i);
@@ -158,7 +148,7 @@ impl Instance {
         }
         if !outputs.is_empty() {
             let id = tasks.len();
-            tasks.push(zero_work("output"));
+            tasks.push(Task::single_core("output", 0.0));
             for &i in &outputs {
                 items[i].consumers.push(id);
                 tasks[id].inputs.push(i);

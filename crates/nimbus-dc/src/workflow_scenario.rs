@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Table};
 use nimbus_sim::params::{ParamError, Params};
 use nimbus_sim::rng::{RngStreams, SimRng};
-use nimbus_trace::workflow::{self, CoresDependency, DataItem, Network, Resource, System, Task, Workflow};
+use nimbus_trace::workflow::{self, DataItem, Network, Resource, System, Task, Workflow};
 
 use crate::heft;
 use crate::scenario::ScenarioError;
@@ -267,16 +267,7 @@ pub fn synthetic_dag(s: &Synthetic, rng: &mut SimRng) -> Workflow {
         let mut level = Vec::with_capacity(size);
         for _ in 0..size {
             let id = wf.tasks.len();
-            wf.tasks.push(Task {
-                name: format!("t{id}"),
-                flops: rng.uniform_range(100.0, 10_000.0),
-                memory_mb: 0,
-                min_cores: 1,
-                max_cores: 1,
-                cores_dependency: CoresDependency::Linear,
-                inputs: Vec::new(),
-                outputs: Vec::new(),
-            });
+            wf.tasks.push(Task::single_core(format!("t{id}"), rng.uniform_range(100.0, 10_000.0)));
             level.push(id);
         }
         if let Some(above) = levels.last() {

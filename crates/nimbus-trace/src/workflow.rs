@@ -65,6 +65,22 @@ pub struct Task {
     pub outputs: Vec<usize>,
 }
 
+impl Task {
+    /// A one-core task of `flops` Gflop with no memory and no data yet.
+    pub fn single_core(name: impl Into<String>, flops: f64) -> Task {
+        Task {
+            name: name.into(),
+            flops,
+            memory_mb: 0,
+            min_cores: 1,
+            max_cores: 1,
+            cores_dependency: CoresDependency::Linear,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+}
+
 /// A data item (file).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DataItem {
