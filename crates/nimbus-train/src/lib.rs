@@ -1,0 +1,16 @@
+//! The distributed-training domain: real gradient exchange on real
+//! gradients from small CPU training ([`nimbus_nn`]), and a training-step
+//! cost model that carries the codecs' effect to clusters of accelerators.
+//!
+//! - [`gcomp`]: GComp's near-lossless codec (Huffman exponents, banded
+//!   mantissas, zero bitmaps); [`huffman`] and [`bits`] beneath it.
+//! - [`compress`]: every exchange as an aggregator (FP32, FP16, top-k,
+//!   random-k, QSGD, PowerSGD, signSGD, GComp) with the bytes it sent.
+
+pub mod bits;
+pub mod compress;
+pub mod experiment;
+pub mod gcomp;
+pub mod huffman;
+pub mod models;
+pub mod step;
