@@ -24,6 +24,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "elastic" => elastic(quick),
         "carbon" => carbon(),
         "dc" => dc(quick),
+        "train" => train(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -36,10 +37,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             forecast(quick)?;
             elastic(quick)?;
             carbon()?;
-            dc(quick)
+            dc(quick)?;
+            train(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, dc, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, dc, train, all"
         )),
     }
 }
@@ -752,4 +754,123 @@ fn dc(quick: bool) -> Result<(), String> {
 fn rpc_chain(quick: bool) -> Result<(), String> {
     let args = crate::chain::ChainArgs { requests: if quick { 2_000 } else { 6_000 }, ..Default::default() };
     crate::chain::run(&args)
+}
+
+/// Gradients of real training: the CNN for one epoch (a quarter with
+/// --quick) on MNIST t10k (synthetic digits without it), four workers;
+/// worker 0's gradients of every tenth step.
+fn real_gradients(quick: bool) -> Result<(Vec<nimbus_nn::Tensors>, String), String> {
+    use nimbus_nn::data::{Origin, mnist_or_synthetic};
+    use nimbus_nn::net::{Arch, Network};
+    use nimbus_nn::optim::Sgd;
+    use nimbus_nn::parallel::{Trainer, mean};
+    let mut split =
+        mnist_or_synthetic(std::path::Path::new(nimbus_train::scenario::MNIST_DIR), 1).map_err(|e| e.to_string())?;
+    if quick {
+        split.train = split.train.slice(0..2_000);
+    }
+    let origin = match &split.origin {
+        Origin::Mnist => "MNIST t10k".to_string(),
+        Origin::Synthetic(why) => why.clone(),
+    };
+    let mut net = Network::new(&Arch::Cnn, 28, 1).map_err(|e| e.to_string())?;
+    let mut opt = Sgd::new(&net, 0.05, 0.9);
+    let mut trainer = Trainer::new(4, 64, 1).map_err(|e| e.to_string())?;
+    let mut kept = Vec::new();
+    trainer
+        .epoch(&mut net, &mut opt, &split.train, &mut |step, workers| {
+            if step % 10 == 0 {
+                kept.push(workers[0].clone());
+            }
+            Ok(mean(workers))
+        })
+        .map_err(|e| e.to_string())?;
+    Ok((kept, origin))
+}
+
+fn train(quick: bool) -> Result<(), String> {
+    use nimbus_train::compress::{Decoder, Encoder};
+    use nimbus_train::gcomp::{GcompConfig, GcompDecoder, GcompEncoder};
+    let (steps, origin) = real_gradients(quick)?;
+    let lens: Vec<usize> = steps[0].iter().map(Vec::len).collect();
+    let raw: Vec<Vec<u8>> = steps.iter().map(|t| t.iter().flatten().flat_map(|x| x.to_le_bytes()).collect()).collect();
+    let total: usize = raw.iter().map(Vec::len).sum();
+    let gb = total as f64 / 1e9;
+    outln!(
+        "train: codecs on {} real CNN gradients ({} values each, {origin}), {:.1} MB in all; best of 3, one core",
+        steps.len(),
+        lens.iter().sum::<usize>(),
+        total as f64 / 1e6
+    );
+    outln!("  {:<26} {:>9} {:>12} {:>12}", "codec", "ratio", "encode GB/s", "decode GB/s");
+    let report = |name: &str, bytes: usize, enc: f64, dec: f64| {
+        outln!("  {name:<26} {:>9.3} {:>12.3} {:>12.3}", total as f64 / bytes as f64, gb / enc, gb / dec);
+    };
+    for (name, config) in [
+        ("gcomp (16,12,8,4,0 / 3)", GcompConfig::default()),
+        ("gcomp lossless mantissa", GcompConfig { mantissa_bits: vec![23], band_width: 1, reuse_codebooks: true }),
+    ] {
+        let encode_all = || {
+            let mut enc = GcompEncoder::new(config.clone(), lens.len());
+            steps.iter().map(|g| enc.encode(g)).collect::<Vec<_>>()
+        };
+        let encoded = encode_all();
+        let bytes: usize = encoded.iter().map(Vec::len).sum();
+        let enc_s = measure(encode_all);
+        let dec_s = measure(|| {
+            let mut dec = GcompDecoder::new(config.clone(), lens.clone());
+            encoded.iter().map(|b| dec.decode(b).map(|t| t.len()).unwrap_or(0)).sum::<usize>()
+        });
+        report(name, bytes, enc_s, dec_s);
+    }
+    let zstd_all = || raw.iter().map(|r| zstd::bulk::compress(r, 3).unwrap_or_default()).collect::<Vec<_>>();
+    let z = zstd_all();
+    let z_dec = measure(|| {
+        z.iter().zip(&raw).map(|(c, r)| zstd::bulk::decompress(c, r.len()).map(|d| d.len()).unwrap_or(0)).sum::<usize>()
+    });
+    report("zstd level 3 (lossless)", z.iter().map(Vec::len).sum(), measure(zstd_all), z_dec);
+    let lz4_all = || raw.iter().map(|r| lz4_flex::compress_prepend_size(r)).collect::<Vec<_>>();
+    let l = lz4_all();
+    let l_dec = measure(|| {
+        l.iter().map(|c| lz4_flex::decompress_size_prepended(c).map(|d| d.len()).unwrap_or(0)).sum::<usize>()
+    });
+    report("lz4 (lossless)", l.iter().map(Vec::len).sum(), measure(lz4_all), l_dec);
+    cost_model_sweep()
+}
+
+/// 1,000 step costs over parallelism plans (goal: <= 1 s).
+fn cost_model_sweep() -> Result<(), String> {
+    use nimbus_train::step::{Cluster, Options, accelerator, plans, step_cost};
+    let model = nimbus_train::models::model("gpt3-6.7b").ok_or("no model")?;
+    let cluster = Cluster {
+        device: accelerator("a100").ok_or("no a100")?,
+        per_node: 8,
+        nodes: 8,
+        intra_gbps: 300.0,
+        nic_gbit: 400.0,
+        intra_latency_us: 5.0,
+        inter_latency_us: 10.0,
+    };
+    let all = plans(&cluster, 512, 1);
+    let opts = Options::default();
+    let mut evaluated = 0usize;
+    let mut best = f64::INFINITY;
+    let wall = measure(|| {
+        evaluated = 0;
+        for p in all.iter().cycle().take(1000) {
+            if let Ok(c) = step_cost(&model, &cluster, p, &opts) {
+                evaluated += 1;
+                if c.fits {
+                    best = best.min(c.total_s);
+                }
+            }
+        }
+    });
+    outln!(
+        "train: cost model, GPT-3 6.7B on 8 x 8 A100, {} plans cycled to 1,000 step costs ({evaluated} valid): {:.2} ms (goal: <= 1 s); fastest plan that fits {:.2} s/step",
+        all.len(),
+        wall * 1e3,
+        best
+    );
+    Ok(())
 }

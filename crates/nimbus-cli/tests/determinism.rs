@@ -280,3 +280,27 @@ fn dc_workflow_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// Real training through every gradient exchange (synthetic digits, a
+/// small MLP, one short epoch) is byte-identical across runs and thread
+/// counts: the codecs, the workers' reduction and candle's kernels.
+#[test]
+fn train_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "train",
+        &[
+            "scenarios/train/gcomp.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.data=\"/nonexistent/mnist\"",
+            "--set",
+            "workload.network=\"mlp-32\"",
+            "--set",
+            "workload.epochs=1",
+            "--set",
+            "workload.train_images=1024",
+        ],
+        &["summary.json", "runs.csv", "epochs_gcomp_seed1.csv", "epochs_powersgd_seed2.csv"],
+    );
+}

@@ -63,7 +63,7 @@ pub trait Prepared: Send + Sync {
 
 /// Every domain.
 pub static REGISTRY: &[&dyn Domain] =
-    &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain, &CarbonDomain, &DcDomain];
+    &[&GpuDomain, &LlmDomain, &FaasDomain, &ConsensusDomain, &ElasticDomain, &CarbonDomain, &DcDomain, &TrainDomain];
 
 /// Finds a domain by name.
 pub fn find(name: &str) -> Option<&'static dyn Domain> {
@@ -527,6 +527,56 @@ impl DomainScenario for nimbus_dc::scenario::Scenario {
     fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
         use nimbus_dc::scenario::ScenarioError;
         nimbus_dc::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
+            ScenarioError::Param(p) => DomainError::Param(p),
+            other => DomainError::Other(other.to_string()),
+        })
+    }
+
+    forward_to_scenario!();
+}
+
+struct TrainDomain;
+
+impl Domain for TrainDomain {
+    fn name(&self) -> &'static str {
+        "train"
+    }
+
+    fn summary(&self) -> &'static str {
+        "distributed training: real data-parallel training on MNIST through gradient codecs (GComp and its baselines), priced on accelerator clusters by a training-step cost model"
+    }
+
+    fn policies(&self) -> Vec<PolicyListing> {
+        nimbus_train::scenario::REGISTRY
+            .iter()
+            .map(|p| PolicyListing {
+                name: p.name,
+                kind: p.kind,
+                fidelity: p.fidelity,
+                source: p.source,
+                summary: p.summary,
+                params: p.params,
+            })
+            .collect()
+    }
+
+    fn scenario_keys(&self) -> &'static [&'static str] {
+        &["workload", "cluster"]
+    }
+
+    fn prepare(&self, root: &Params, _seeds: &[u64]) -> Result<Box<dyn Prepared>, DomainError> {
+        use nimbus_train::scenario::{Scenario, ScenarioError};
+        adapt(Scenario::from_params(root), |e| match e {
+            ScenarioError::Param(p) => Some(p.clone()),
+            _ => None,
+        })
+    }
+}
+
+impl DomainScenario for nimbus_train::scenario::Scenario {
+    fn check(&self, policy: &str, params: &Params) -> Result<(), DomainError> {
+        use nimbus_train::scenario::ScenarioError;
+        nimbus_train::scenario::Scenario::check(self, policy, params).map_err(|e| match e {
             ScenarioError::Param(p) => DomainError::Param(p),
             other => DomainError::Other(other.to_string()),
         })

@@ -129,10 +129,11 @@ pub fn mnist(dir: &Path) -> Result<Split, NnError> {
 }
 
 /// MNIST from `dir` when its files are there, else the synthetic set of the
-/// same shape (`seed`), with the reason in [`Split::origin`]. A file that
-/// is present but malformed is an error, not a fallback.
+/// same shape (`seed`), with the reason in [`Split::origin`]. Files that
+/// are present but malformed, or one file without the other, are an
+/// error, not a fallback.
 pub fn mnist_or_synthetic(dir: &Path, seed: u64) -> Result<Split, NnError> {
-    if dir.join(MNIST_IMAGES).is_file() && dir.join(MNIST_LABELS).is_file() {
+    if dir.join(MNIST_IMAGES).exists() || dir.join(MNIST_LABELS).exists() {
         return mnist(dir);
     }
     let mut split = synthetic(MNIST_TRAIN, 10_000 - MNIST_TRAIN, seed);

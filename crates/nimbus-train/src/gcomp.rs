@@ -14,7 +14,11 @@
 //!   last entry for every band beyond). The decoder fills the dropped bits
 //!   with their midpoint, so the exponent is never changed by rounding and
 //!   the relative error is at most 2^−(m+1) — *inferred* banding; the
-//!   default keeps 8, 4, 2, 1 bits in bands of 3 binades and none below.
+//!   default keeps 16, 12, 8 and 4 bits in bands of 3 binades (relative
+//!   error ≤ 2⁻¹⁷ within 3 binades of the largest gradient) and none
+//!   more than 12 binades below it. Coarser bands (8, 4, 2, 1, 0) cut a
+//!   further third of the volume on our networks at no measurable cost in
+//!   accuracy; the default stays near-lossless, as the paper's title says.
 //! - **Zero pruning with a bitmap**: a tensor with exact zeros sends a
 //!   one-bit-per-element map and codes only the non-zeros, when that is
 //!   cheaper than coding the zeros' exponent symbol; the encoder computes
@@ -47,7 +51,7 @@ pub struct GcompConfig {
 
 impl Default for GcompConfig {
     fn default() -> Self {
-        GcompConfig { mantissa_bits: vec![8, 4, 2, 1, 0], band_width: 3, reuse_codebooks: true }
+        GcompConfig { mantissa_bits: vec![16, 12, 8, 4, 0], band_width: 3, reuse_codebooks: true }
     }
 }
 
@@ -285,15 +289,15 @@ mod tests {
     }
 
     /// One value by hand: 1.75 = 2^0 × 1.11b, exponent 127, emax 127, band
-    /// 0 keeps 8 bits: mantissa 1100_0000 then the midpoint bit.
+    /// 0 keeps 16 bits: mantissa 1100_0000_0000_0000 then the midpoint bit.
     #[test]
     fn hand_computed_value() {
         let config = GcompConfig::default();
         let (back, bytes) = round_trip(&config, &[vec![1.75, 0.0, 0.0, 0.0]]);
-        let expected = f32::from_bits((127 << 23) | (0b1100_0000 << 15) | (1 << 14));
+        let expected = f32::from_bits((127 << 23) | (0b1100_0000_0000_0000 << 7) | (1 << 6));
         assert_eq!(back[0], vec![expected, 0.0, 0.0, 0.0]);
-        // flags 8 + emax 8 + table 1,024 + (map 4 or symbols) + sign 1 + 8
-        assert!(bytes <= (8 + 8 + 1024 + 4 + 1 + 1 + 8usize).div_ceil(8), "{bytes}");
+        // flags 8 + emax 8 + table 1,024 + (map 4 or symbols) + sign 1 + 16
+        assert!(bytes <= (8 + 8 + 1024 + 4 + 1 + 1 + 16usize).div_ceil(8), "{bytes}");
     }
 
     #[test]

@@ -13,4 +13,5 @@ pub mod experiment;
 pub mod gcomp;
 pub mod huffman;
 pub mod models;
+pub mod scenario;
 pub mod step;

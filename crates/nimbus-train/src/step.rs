@@ -262,24 +262,28 @@ pub fn collective_s(
     }
 }
 
-/// Splits layer FLOPs into `stages` contiguous groups of near-equal sums:
-/// the first index of each stage.
+/// Splits layer FLOPs into `stages` contiguous non-empty groups of
+/// near-equal sums (`stages` ≤ layers): the first index of each stage.
+/// Stage `k` starts at the first layer whose preceding FLOPs reach `k/stages`
+/// of the total, kept at least one layer after the previous start and
+/// early enough to leave a layer for every later stage.
 fn stage_starts(flops: &[f64], stages: usize) -> Vec<usize> {
-    let total: f64 = flops.iter().sum();
-    let mut starts = vec![0];
-    let mut acc = 0.0;
-    for (i, f) in flops.iter().enumerate() {
-        let boundary = total * starts.len() as f64 / stages as f64;
-        if starts.len() < stages && acc >= boundary && i > *starts.last().unwrap_or(&0) {
-            starts.push(i);
-        }
-        acc += f;
+    let n = flops.len();
+    let mut before = Vec::with_capacity(n + 1);
+    before.push(0.0);
+    for f in flops {
+        before.push(before.last().copied().unwrap_or(0.0) + f);
     }
-    while starts.len() < stages {
-        // Fewer boundaries than stages only when layers are few; the
-        // caller refuses plans with more stages than layers.
-        let last = *starts.last().unwrap_or(&0);
-        starts.push(last + 1);
+    let total = before[n];
+    let mut starts = vec![0];
+    for k in 1..stages {
+        let target = total * k as f64 / stages as f64;
+        let (lo, hi) = (starts[k - 1] + 1, n - (stages - k));
+        let mut i = lo;
+        while i < hi && before[i] < target {
+            i += 1;
+        }
+        starts.push(i);
     }
     starts
 }
@@ -537,6 +541,18 @@ mod tests {
         // GPT-3 6.7B without sharding does not fit one 40 GB A100 per replica.
         let dp_only = Plan { dp: 16, tp: 1, pp: 1, microbatches: 16, micro_batch: 1, ..bad };
         assert!(!step_cost(&m, &c, &dp_only, &Options::default()).expect("cost").fits);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn stages_are_contiguous_and_non_empty(flops in proptest::collection::vec(0.0f64..1e9, 1..120), stages in 1usize..130) {
+            let stages = stages.min(flops.len());
+            let starts = stage_starts(&flops, stages);
+            proptest::prop_assert_eq!(starts.len(), stages);
+            proptest::prop_assert_eq!(starts[0], 0);
+            proptest::prop_assert!(starts.windows(2).all(|w| w[0] < w[1]));
+            proptest::prop_assert!(*starts.last().unwrap_or(&0) < flops.len());
+        }
     }
 
     #[test]
