@@ -653,3 +653,47 @@ fn the_real_call_chain_runs_beside_the_twin() {
         assert!(real > 0.0 && twin > 0.0, "{line}");
     }
 }
+
+/// A run may start from a saved checkpoint (`[workload] init`); one of
+/// another network is refused by name before anything runs.
+#[test]
+fn train_starts_from_a_checkpoint_of_the_same_network() {
+    use nimbus_nn::net::{Arch, Network};
+    use nimbus_nn::optim::Sgd;
+    let dir = temp_dir("train-init");
+    let path = dir.join("start.safetensors");
+    let net = Network::new(&Arch::Mlp { hidden: vec![32] }, 28, 7).expect("net");
+    let opt = Sgd::new(&net, 0.05, 0.9);
+    std::fs::write(&path, nimbus_nn::checkpoint::save(&net, &opt, 0).expect("save")).expect("write");
+    let init = format!("workload.init=\"{}\"", path.display());
+    let out = dir.join("out");
+    let common = [
+        "run",
+        "scenarios/train/inshrinkerator.toml",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--set",
+        "workload.data=\"/nonexistent/mnist\"",
+        "--set",
+        "workload.epochs=1",
+        "--set",
+        "workload.train_images=600",
+        "--set",
+        "workload.validation=100",
+        "--set",
+        &init,
+        "--out",
+        out.to_str().expect("utf-8"),
+    ];
+    let mut ok = common.to_vec();
+    ok.extend(["--set", "workload.network=\"mlp-32\""]);
+    let result = nimbus(&ok);
+    assert!(result.status.success(), "{result:?}");
+    let mut wrong = common.to_vec();
+    wrong.extend(["--set", "workload.network=\"mlp-64\""]);
+    let result = nimbus(&wrong);
+    let (_, stderr) = text(&result);
+    assert!(!result.status.success());
+    assert!(stderr.contains("start.safetensors") && stderr.contains("holds mlp-32"), "{stderr}");
+}

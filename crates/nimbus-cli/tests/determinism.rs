@@ -304,3 +304,28 @@ fn train_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "epochs_gcomp_seed1.csv", "epochs_powersgd_seed2.csv"],
     );
 }
+
+/// Compressed checkpoints through restores (synthetic digits, a small MLP)
+/// are byte-identical across runs and thread counts.
+#[test]
+fn train_checkpoint_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "train-checkpoints",
+        &[
+            "scenarios/train/inshrinkerator.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.data=\"/nonexistent/mnist\"",
+            "--set",
+            "workload.network=\"mlp-32\"",
+            "--set",
+            "workload.epochs=3",
+            "--set",
+            "workload.train_images=1500",
+            "--set",
+            "workload.validation=300",
+        ],
+        &["summary.json", "runs.csv", "checkpoints_inshrinkerator_seed2.csv"],
+    );
+}

@@ -543,7 +543,7 @@ impl Domain for TrainDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "distributed training: real data-parallel training on MNIST through gradient codecs (GComp and its baselines), priced on accelerator clusters by a training-step cost model"
+        "distributed training: real data-parallel training on MNIST through gradient codecs (GComp and its baselines), priced on accelerator clusters by a training-step cost model; compressed checkpoints through restores (Inshrinkerator and its baselines)"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {

@@ -27,6 +27,39 @@ pub struct RunSpec {
     pub lr: f32,
     /// Momentum.
     pub momentum: f32,
+    /// A checkpoint to start from (safetensors bytes of
+    /// [`nimbus_nn::checkpoint::save`]) instead of fresh weights.
+    pub init: Option<std::sync::Arc<Vec<u8>>>,
+}
+
+/// The network and optimiser a run starts from: fresh weights drawn from
+/// `seed`, or `init`'s, which must be a checkpoint of `arch` for inputs of
+/// `side`. The optimiser takes the run's learning rate and momentum and
+/// the checkpoint's velocity.
+pub fn start(
+    arch: &Arch,
+    side: usize,
+    seed: u64,
+    lr: f32,
+    momentum: f32,
+    init: Option<&[u8]>,
+) -> Result<(Network, Sgd), NnError> {
+    let Some(bytes) = init else {
+        let net = Network::new(arch, side, seed)?;
+        let opt = Sgd::new(&net, lr, momentum);
+        return Ok((net, opt));
+    };
+    let c = nimbus_nn::checkpoint::load(bytes)?;
+    if c.net.arch() != arch || c.net.side() != side {
+        return Err(NnError::Checkpoint(format!(
+            "the checkpoint holds {} for {} × {} inputs; the run trains {} on {side} × {side}",
+            c.net.arch().name(),
+            c.net.side(),
+            c.net.side(),
+            arch.name()
+        )));
+    }
+    Ok((c.net, Sgd { lr, momentum, velocity: c.opt.velocity }))
 }
 
 /// What a run measured.
@@ -75,8 +108,8 @@ pub fn train(
     progress: &mut dyn FnMut(f64),
 ) -> Result<RunResult, NnError> {
     let side = split.train.rows;
-    let mut net = Network::new(&spec.arch, side, seed)?;
-    let mut opt = Sgd::new(&net, spec.lr, spec.momentum);
+    let (mut net, mut opt) =
+        start(&spec.arch, side, seed, spec.lr, spec.momentum, spec.init.as_deref().map(Vec::as_slice))?;
     let mut trainer = Trainer::new(spec.workers, spec.batch, seed)?;
     let shapes: Vec<Vec<usize>> = net.params().iter().map(|p| p.shape.clone()).collect();
     let mut agg = aggregator(exchange, &shapes, spec.workers, seed);
@@ -131,7 +164,15 @@ mod tests {
     use nimbus_nn::data::synthetic;
 
     fn spec() -> RunSpec {
-        RunSpec { arch: Arch::Mlp { hidden: vec![64] }, workers: 2, batch: 50, epochs: 2, lr: 0.05, momentum: 0.9 }
+        RunSpec {
+            arch: Arch::Mlp { hidden: vec![64] },
+            workers: 2,
+            batch: 50,
+            epochs: 2,
+            lr: 0.05,
+            momentum: 0.9,
+            init: None,
+        }
     }
 
     #[test]

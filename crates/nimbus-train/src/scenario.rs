@@ -1,16 +1,28 @@
 //! Building a train run from scenario parameters.
 //!
-//! `[workload] kind = "gradients"` (the default): real data-parallel
-//! training whose gradients pass through each policy's exchange, priced on
-//! a cluster by the step cost model ([`crate::step`]).
+//! `[workload] kind` picks the study:
+//! - `gradients` (the default): real data-parallel training whose
+//!   gradients pass through each policy's exchange, priced on a cluster by
+//!   the step cost model ([`crate::step`]); policies `gcomp` and the
+//!   gradient baselines;
+//! - `checkpoints`: real training with a compressed checkpoint after every
+//!   epoch and, by default, a restore from it ([`crate::restores`]);
+//!   policies `inshrinkerator`, `uniform8-delta`, `zstd`, `uncompressed`.
+//!   Keys: `data`, `network` (`mlp`), `batch` (64), `epochs` (10), `lr`,
+//!   `momentum`, `train_images`, `validation` (1,000 training images held
+//!   out for the codec's validation loss), `restore` (true); no
+//!   `[cluster]`. Metrics: `accuracy_pct`, `test_loss`, `compression_x`
+//!   (mean of raw ÷ compressed over the checkpoints), `compression_x_max`,
+//!   `checkpoint_kb_mean`, `restores`.
 //!
-//! Keys:
+//! Gradient-study keys:
 //! - `[workload]`: `data` (the MNIST t10k directory,
 //!   `../shared/data/mnist-t10k`; absent → synthetic digits, and the
 //!   results say so), `network` (`cnn`; `mlp`, `mlp-<w>x<w>…`), `workers`
 //!   (4), `batch` (64, the global batch), `epochs` (2), `lr` (0.05),
 //!   `momentum` (0.9), `train_images` (all 8,000 of the split; fewer for
-//!   quick runs).
+//!   quick runs), `init` (a checkpoint to start from, safetensors as
+//!   `nimbus_nn::checkpoint` writes them; both studies).
 //! - `[cluster]` (the cost model): `model` (`resnet50`: the model whose
 //!   step is priced with the ratio the exchange achieved on the real
 //!   gradients), `device` (`a100`), `per_node` (1; the data-parallel group
@@ -38,7 +50,9 @@ use nimbus_sim::params::{ParamError, Params};
 use crate::compress::Exchange;
 use crate::experiment::{RunSpec, train};
 use crate::gcomp::GcompConfig;
+use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
 use crate::models::{self, ModelTable};
+use crate::restores::{self, RestoreSpec};
 use crate::step::{self, Algorithm, Cluster, GradientExchange, Options, Plan};
 
 /// Why a scenario cannot be prepared or run.
@@ -69,7 +83,27 @@ pub struct PolicyInfo {
     pub summary: &'static str,
     /// Accepted parameters.
     pub params: &'static [&'static str],
-    build: fn(&Params) -> Result<Exchange, ParamError>,
+    build: Builder,
+}
+
+/// A restoring pair: the compressor and a fresh restorer.
+pub type CodecPair = (Box<dyn CheckpointCodec>, Box<dyn CheckpointCodec>);
+
+/// How a policy is built, by the study it runs in.
+#[derive(Clone, Copy)]
+enum Builder {
+    Gradients(fn(&Params) -> Result<Exchange, ParamError>),
+    Checkpoints(fn(&Params) -> Result<CodecPair, ParamError>),
+}
+
+impl PolicyInfo {
+    /// The study it runs in (`gradients` or `checkpoints`).
+    pub fn study(&self) -> &'static str {
+        match self.build {
+            Builder::Gradients(_) => "gradients",
+            Builder::Checkpoints(_) => "checkpoints",
+        }
+    }
 }
 
 /// Parameters every exchange accepts: a learning rate of its own and the
@@ -85,7 +119,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "Near-Lossless Gradient Compression for Data-Parallel Distributed DNN Training (GComp, SoCC'24)",
         summary: "FP32 gradients split into sign, Huffman-coded exponent (codebooks reused across steps) and a mantissa kept to 16, 12, 8, 4 or 0 bits by exponent band; exact zeros pruned with a bitmap; all-gathered",
         params: &["lr", "codec_gbps", "mantissa_bits", "band_width", "reuse_codebooks"],
-        build: |p| {
+        build: Builder::Gradients(|p| {
             let d = GcompConfig::default();
             let mantissa_bits = match p.u64_list("mantissa_bits")? {
                 Some(bits) => bits
@@ -102,7 +136,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
             };
             config.validate().map_err(|e| p.error("mantissa_bits", e))?;
             Ok(Exchange::Gcomp(config))
-        },
+        }),
     },
     PolicyInfo {
         name: "fp32",
@@ -111,7 +145,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "uncompressed data-parallel training (FP32 ring all-reduce)",
         summary: "the exact mean of the workers' FP32 gradients",
         params: COMMON,
-        build: |_| Ok(Exchange::Fp32),
+        build: Builder::Gradients(|_| Ok(Exchange::Fp32)),
     },
     PolicyInfo {
         name: "fp16",
@@ -120,7 +154,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "half-precision gradient all-reduce",
         summary: "gradients rounded to FP16 before and after the sum; half the bytes",
         params: COMMON,
-        build: |_| Ok(Exchange::Fp16),
+        build: Builder::Gradients(|_| Ok(Exchange::Fp16)),
     },
     PolicyInfo {
         name: "top-k",
@@ -129,7 +163,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "top-k sparsification with error feedback (Stich et al., NeurIPS'18; Lin et al., ICLR'18)",
         summary: "each worker sends the largest `ratio` of its accumulated gradient as index-value pairs, keeps the rest; all-gathered",
         params: &["lr", "codec_gbps", "ratio"],
-        build: |p| Ok(Exchange::TopK { ratio: p.f64_in("ratio", 0.01, 1e-6..=1.0)? }),
+        build: Builder::Gradients(|p| Ok(Exchange::TopK { ratio: p.f64_in("ratio", 0.01, 1e-6..=1.0)? })),
     },
     PolicyInfo {
         name: "random-k",
@@ -138,7 +172,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "random-k sparsification with error feedback (Stich et al., NeurIPS'18)",
         summary: "a random `ratio` of entries, the same on every worker, all-reduced; the rest kept for later",
         params: &["lr", "codec_gbps", "ratio"],
-        build: |p| Ok(Exchange::RandomK { ratio: p.f64_in("ratio", 0.1, 1e-6..=1.0)? }),
+        build: Builder::Gradients(|p| Ok(Exchange::RandomK { ratio: p.f64_in("ratio", 0.1, 1e-6..=1.0)? })),
     },
     PolicyInfo {
         name: "qsgd",
@@ -147,7 +181,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "QSGD (Alistarh et al., NeurIPS'17), fixed-width levels instead of Elias coding",
         summary: "each entry as sign and one of 2^bits - 1 levels of the tensor's norm, rounded stochastically; all-gathered",
         params: &["lr", "codec_gbps", "bits"],
-        build: |p| Ok(Exchange::Qsgd { bits: p.u32_in("bits", 4, 1..=8)? }),
+        build: Builder::Gradients(|p| Ok(Exchange::Qsgd { bits: p.u32_in("bits", 4, 1..=8)? })),
     },
     PolicyInfo {
         name: "powersgd",
@@ -156,7 +190,7 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "PowerSGD (Vogels, Karimireddy and Jaggi, NeurIPS'19)",
         summary: "rank-r factors of each weight matrix by one warm-started power iteration, all-reduced, with error feedback; vectors sent whole",
         params: &["lr", "codec_gbps", "rank"],
-        build: |p| Ok(Exchange::PowerSgd { rank: p.usize_in("rank", 2, 1..=64)? }),
+        build: Builder::Gradients(|p| Ok(Exchange::PowerSgd { rank: p.usize_in("rank", 2, 1..=64)? })),
     },
     PolicyInfo {
         name: "signsgd",
@@ -165,7 +199,65 @@ pub static REGISTRY: &[PolicyInfo] = &[
         source: "scaled signSGD with error feedback (EF-SignSGD, Karimireddy et al., ICML'19)",
         summary: "one sign bit per entry times the tensor's mean magnitude, with error feedback; all-gathered",
         params: COMMON,
-        build: |_| Ok(Exchange::SignSgd),
+        build: Builder::Gradients(|_| Ok(Exchange::SignSgd)),
+    },
+    PolicyInfo {
+        name: "inshrinkerator",
+        kind: "paper",
+        fidelity: "real",
+        source: "Inshrinkerator: Compressing Deep Learning Training Checkpoints via Dynamic Quantization (SoCC'24)",
+        summary: "per checkpoint, a budgeted search over (centres, pruned, full-precision) by validation loss; saliency-ranked pruning and FP32 keeping, exact 1-D k-means centres for the rest; symbols delta-coded against the previous checkpoint, zstd",
+        params: &["budget", "tolerance", "buckets", "prune", "full"],
+        build: Builder::Checkpoints(|p| {
+            let d = InshrinkSettings::default();
+            let usizes = |key: &str, default: Vec<usize>| -> Result<Vec<usize>, ParamError> {
+                Ok(match p.u64_list(key)? {
+                    Some(v) => v.iter().map(|&x| usize::try_from(x).unwrap_or(usize::MAX)).collect(),
+                    None => default,
+                })
+            };
+            let settings = InshrinkSettings {
+                buckets: usizes("buckets", d.buckets)?,
+                prune: p.f64_list("prune")?.unwrap_or(d.prune),
+                full: p.f64_list("full")?.unwrap_or(d.full),
+                budget: p.usize_in("budget", d.budget, 1..=1000)?,
+                tolerance: p.f64_in("tolerance", d.tolerance, 0.0..=10.0)?,
+            };
+            settings.validate().map_err(|e| p.error("buckets", e))?;
+            Ok((Box::new(Inshrinkerator::new(settings.clone())), Box::new(Inshrinkerator::new(settings))))
+        }),
+    },
+    PolicyInfo {
+        name: "uniform8-delta",
+        kind: "baseline",
+        fidelity: "real",
+        source: "Check-N-Run-style lossy checkpoints (Eisenman et al., NSDI'22): uniform 8-bit quantisation with deltas",
+        summary: "each tensor to 256 uniform levels between its min and max; bytes differenced against the previous checkpoint; zstd",
+        params: &[],
+        build: Builder::Checkpoints(|_| Ok((Box::new(Uniform8Delta::default()), Box::new(Uniform8Delta::default())))),
+    },
+    PolicyInfo {
+        name: "zstd",
+        kind: "baseline",
+        fidelity: "real",
+        source: "lossless zstd (level 3) of the raw FP32 checkpoint",
+        summary: "parameters and momentum as FP32 bytes through zstd",
+        params: &["level"],
+        build: Builder::Checkpoints(|p| {
+            let level = Some(p.u32_in("level", 3, 1..=22)? as i32);
+            Ok((Box::new(Lossless { zstd_level: level }), Box::new(Lossless { zstd_level: level })))
+        }),
+    },
+    PolicyInfo {
+        name: "uncompressed",
+        kind: "baseline",
+        fidelity: "real",
+        source: "plain FP32 checkpoints",
+        summary: "parameters and momentum as FP32 bytes",
+        params: &[],
+        build: Builder::Checkpoints(|_| {
+            Ok((Box::new(Lossless { zstd_level: None }), Box::new(Lossless { zstd_level: None })))
+        }),
     },
 ];
 
@@ -184,6 +276,28 @@ pub const METRICS: &[&str] = &[
     "compute_ms",
     "steps",
 ];
+
+/// Every metric a checkpoint run reports.
+pub const CHECKPOINT_METRICS: &[&str] =
+    &["accuracy_pct", "test_loss", "compression_x", "compression_x_max", "checkpoint_kb_mean", "restores"];
+
+/// The checkpoint study's settings.
+#[derive(Debug, Clone)]
+pub struct CheckpointStudy {
+    /// The data.
+    pub split: Split,
+    /// Training and restore settings.
+    pub spec: RestoreSpec,
+}
+
+/// The study a scenario runs.
+#[derive(Debug, Clone)]
+pub enum Study {
+    /// Gradient exchange during data-parallel training.
+    Gradients(Box<GradientStudy>),
+    /// Compressed checkpoints through restores.
+    Checkpoints(CheckpointStudy),
+}
 
 /// The gradient study's settings.
 #[derive(Debug, Clone)]
@@ -205,8 +319,174 @@ pub struct GradientStudy {
 /// A prepared train scenario.
 #[derive(Debug, Clone)]
 pub struct Scenario {
-    study: GradientStudy,
+    study: Study,
     fallbacks: Vec<String>,
+}
+
+/// The data a study trains on: MNIST from `[workload] data` or the
+/// synthetic stand-in, cut to `train_images`.
+fn load_split(w: &Params, fallbacks: &mut Vec<String>) -> Result<Split, ScenarioError> {
+    let dir = PathBuf::from(w.str("data")?.unwrap_or(MNIST_DIR));
+    let mut split = data::mnist_or_synthetic(Path::new(&dir), 1)?;
+    if let Origin::Synthetic(why) = &split.origin {
+        fallbacks.push(why.clone());
+    }
+    let train_images = w.usize_in("train_images", split.train.len(), 1..=split.train.len().max(1))?;
+    split.train = split.train.slice(0..train_images);
+    Ok(split)
+}
+
+/// Largest checkpoint `[workload] init` may name.
+const MAX_CHECKPOINT_BYTES: u64 = 1 << 30;
+
+/// `[workload] init`: a Nimbus safetensors checkpoint to start from,
+/// read and checked once.
+fn load_init(w: &Params) -> Result<Option<std::sync::Arc<Vec<u8>>>, ScenarioError> {
+    let Some(path) = w.str("init")? else { return Ok(None) };
+    let fail = |what: String| ScenarioError::Invalid(format!("{path}: {what}"));
+    let len = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?.len();
+    if len > MAX_CHECKPOINT_BYTES {
+        return Err(fail(format!("{len} bytes is larger than the {MAX_CHECKPOINT_BYTES}-byte limit")));
+    }
+    let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    nimbus_nn::checkpoint::load(&bytes).map_err(|e| fail(e.to_string()))?;
+    Ok(Some(std::sync::Arc::new(bytes)))
+}
+
+/// Checks that `init` fits the network (fails before any run does).
+fn check_init(
+    init: Option<&std::sync::Arc<Vec<u8>>>,
+    arch: &Arch,
+    side: usize,
+    w: &Params,
+) -> Result<(), ScenarioError> {
+    if let Some(bytes) = init {
+        crate::experiment::start(arch, side, 0, 0.1, 0.0, Some(bytes))
+            .map_err(|e| ScenarioError::Invalid(format!("{}: {e}", w.str("init").ok().flatten().unwrap_or("init"))))?;
+    }
+    Ok(())
+}
+
+/// `[workload] kind = "checkpoints"`.
+fn checkpoint_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<CheckpointStudy, ScenarioError> {
+    w.finish(&[
+        "kind",
+        "data",
+        "network",
+        "batch",
+        "epochs",
+        "lr",
+        "momentum",
+        "train_images",
+        "validation",
+        "restore",
+        "init",
+    ])?;
+    c.finish(&[])?;
+    let split = load_split(w, fallbacks)?;
+    let arch = Arch::parse(w.str("network")?.unwrap_or("mlp")).map_err(|e| w.error("network", e))?;
+    let batch = w.usize_in("batch", 64, 1..=4096)?;
+    let validation = w.usize_in("validation", 1_000, 0..=split.train.len())?;
+    if batch + validation > split.train.len() {
+        return Err(w
+            .error(
+                "validation",
+                format!(
+                    "{validation} held-out images and a batch of {batch} exceed the {} training images",
+                    split.train.len()
+                ),
+            )
+            .into());
+    }
+    let spec = RestoreSpec {
+        arch,
+        epochs: w.u32_in("epochs", 10, 1..=1000)?,
+        batch,
+        lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
+        momentum: w.f64_in("momentum", 0.9, 0.0..=0.999)? as f32,
+        validation,
+        restore: w.bool_or("restore", true)?,
+        init: load_init(w)?,
+    };
+    check_init(spec.init.as_ref(), &spec.arch, split.train.rows, w)?;
+    Ok(CheckpointStudy { split, spec })
+}
+
+/// `[workload] kind = "gradients"`.
+fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<GradientStudy, ScenarioError> {
+    w.finish(&["kind", "data", "network", "workers", "batch", "epochs", "lr", "momentum", "train_images", "init"])?;
+    c.finish(&[
+        "model",
+        "device",
+        "per_node",
+        "nic_gbit",
+        "intra_gbps",
+        "latency_us",
+        "micro_batch",
+        "algorithm",
+        "efficiency",
+    ])?;
+    let split = load_split(w, fallbacks)?;
+    let arch = Arch::parse(w.str("network")?.unwrap_or("cnn")).map_err(|e| w.error("network", e))?;
+    let workers = w.usize_in("workers", 4, 1..=64)?;
+    let batch = w.usize_in("batch", 64, 1..=4096)?;
+    if !batch.is_multiple_of(workers) {
+        return Err(w.error("batch", format!("a batch of {batch} does not split over {workers} workers")).into());
+    }
+    if batch > split.train.len() {
+        return Err(w
+            .error("batch", format!("a batch of {batch} exceeds the {} training images", split.train.len()))
+            .into());
+    }
+    let spec = RunSpec {
+        arch,
+        workers,
+        batch,
+        epochs: w.u32_in("epochs", 2, 1..=1000)?,
+        lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
+        momentum: w.f64_in("momentum", 0.9, 0.0..=0.999)? as f32,
+        init: load_init(w)?,
+    };
+    check_init(spec.init.as_ref(), &spec.arch, split.train.rows, w)?;
+    let model_name = c.str("model")?.unwrap_or("resnet50");
+    let model = models::model(model_name).ok_or_else(|| {
+        c.error("model", format!("unknown model `{model_name}`; available: {}", models::MODELS.join(", ")))
+    })?;
+    let device_name = c.str("device")?.unwrap_or("a100");
+    let device = step::accelerator(device_name).ok_or_else(|| {
+        c.error(
+            "device",
+            format!(
+                "unknown device `{device_name}`; available: trn1, {}",
+                nimbus_model::hardware::gpu_names().join(", ")
+            ),
+        )
+    })?;
+    let per_node = c.u32_in("per_node", 1, 1..=64)?;
+    let workers32 = workers as u32;
+    if !workers32.is_multiple_of(per_node) {
+        return Err(c.error("per_node", format!("{workers} workers do not fill nodes of {per_node}")).into());
+    }
+    let latency = c.f64_in("latency_us", 10.0, 0.0..=1e6)?;
+    let cluster = Cluster {
+        device,
+        per_node,
+        nodes: workers32 / per_node,
+        intra_gbps: c.f64_in("intra_gbps", 300.0, 0.001..=1e5)?,
+        nic_gbit: c.f64_in("nic_gbit", 10.0, 0.001..=1e5)?,
+        intra_latency_us: latency,
+        inter_latency_us: latency,
+    };
+    let options = Options {
+        efficiency: c.f64_in("efficiency", 0.5, 0.01..=1.0)?,
+        algorithm: match c.choice_or("algorithm", &["ring", "tree"], "ring")? {
+            "tree" => Algorithm::Tree,
+            _ => Algorithm::Ring,
+        },
+        ..Options::default()
+    };
+    let micro_batch = c.u32_in("micro_batch", 32, 1..=1 << 20)?;
+    Ok(GradientStudy { split, spec, model, cluster, micro_batch, options })
 }
 
 fn find(policy: &str) -> Result<&'static PolicyInfo, ScenarioError> {
@@ -228,94 +508,45 @@ impl Scenario {
         let w = root.table("workload")?.unwrap_or(&empty_w);
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
-        w.choice_or("kind", &["gradients"], "gradients")?;
-        w.finish(&["kind", "data", "network", "workers", "batch", "epochs", "lr", "momentum", "train_images"])?;
-        c.finish(&[
-            "model",
-            "device",
-            "per_node",
-            "nic_gbit",
-            "intra_gbps",
-            "latency_us",
-            "micro_batch",
-            "algorithm",
-            "efficiency",
-        ])?;
         let mut fallbacks = Vec::new();
-        let dir = PathBuf::from(w.str("data")?.unwrap_or(MNIST_DIR));
-        let mut split = data::mnist_or_synthetic(Path::new(&dir), 1)?;
-        if let Origin::Synthetic(why) = &split.origin {
-            fallbacks.push(why.clone());
-        }
-        let train_images = w.usize_in("train_images", split.train.len(), 1..=split.train.len().max(1))?;
-        split.train = split.train.slice(0..train_images);
-        let arch = Arch::parse(w.str("network")?.unwrap_or("cnn")).map_err(|e| w.error("network", e))?;
-        let workers = w.usize_in("workers", 4, 1..=64)?;
-        let batch = w.usize_in("batch", 64, 1..=4096)?;
-        if !batch.is_multiple_of(workers) {
-            return Err(w.error("batch", format!("a batch of {batch} does not split over {workers} workers")).into());
-        }
-        if batch > split.train.len() {
-            return Err(w
-                .error("batch", format!("a batch of {batch} exceeds the {} training images", split.train.len()))
-                .into());
-        }
-        let spec = RunSpec {
-            arch,
-            workers,
-            batch,
-            epochs: w.u32_in("epochs", 2, 1..=1000)?,
-            lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
-            momentum: w.f64_in("momentum", 0.9, 0.0..=0.999)? as f32,
+        let study = match w.choice_or("kind", &["gradients", "checkpoints"], "gradients")? {
+            "checkpoints" => Study::Checkpoints(checkpoint_study(w, c, &mut fallbacks)?),
+            _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
         };
-        let model_name = c.str("model")?.unwrap_or("resnet50");
-        let model = models::model(model_name).ok_or_else(|| {
-            c.error("model", format!("unknown model `{model_name}`; available: {}", models::MODELS.join(", ")))
-        })?;
-        let device_name = c.str("device")?.unwrap_or("a100");
-        let device = step::accelerator(device_name).ok_or_else(|| {
-            c.error(
-                "device",
-                format!(
-                    "unknown device `{device_name}`; available: trn1, {}",
-                    nimbus_model::hardware::gpu_names().join(", ")
-                ),
-            )
-        })?;
-        let per_node = c.u32_in("per_node", 1, 1..=64)?;
-        let workers32 = workers as u32;
-        if !workers32.is_multiple_of(per_node) {
-            return Err(c.error("per_node", format!("{workers} workers do not fill nodes of {per_node}")).into());
+        Ok(Scenario { study, fallbacks })
+    }
+
+    /// The policy, if it runs in this scenario's study.
+    fn policy(&self, policy: &str) -> Result<&'static PolicyInfo, ScenarioError> {
+        let info = find(policy)?;
+        let wanted = match self.study {
+            Study::Gradients(_) => "gradients",
+            Study::Checkpoints(_) => "checkpoints",
+        };
+        if info.study() != wanted {
+            return Err(ScenarioError::Invalid(format!(
+                "policy {policy:?} runs in a `{}` study; this scenario's `[workload] kind` is `{wanted}` (its policies: {})",
+                info.study(),
+                REGISTRY.iter().filter(|p| p.study() == wanted).map(|p| p.name).collect::<Vec<_>>().join(", ")
+            )));
         }
-        let latency = c.f64_in("latency_us", 10.0, 0.0..=1e6)?;
-        let cluster = Cluster {
-            device,
-            per_node,
-            nodes: workers32 / per_node,
-            intra_gbps: c.f64_in("intra_gbps", 300.0, 0.001..=1e5)?,
-            nic_gbit: c.f64_in("nic_gbit", 10.0, 0.001..=1e5)?,
-            intra_latency_us: latency,
-            inter_latency_us: latency,
-        };
-        let options = Options {
-            efficiency: c.f64_in("efficiency", 0.5, 0.01..=1.0)?,
-            algorithm: match c.choice_or("algorithm", &["ring", "tree"], "ring")? {
-                "tree" => Algorithm::Tree,
-                _ => Algorithm::Ring,
-            },
-            ..Options::default()
-        };
-        let micro_batch = c.u32_in("micro_batch", 32, 1..=1 << 20)?;
-        Ok(Scenario { study: GradientStudy { split, spec, model, cluster, micro_batch, options }, fallbacks })
+        Ok(info)
     }
 
     /// Checks a policy and its parameters.
     pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
-        let info = find(policy)?;
+        let info = self.policy(policy)?;
         params.finish(info.params)?;
-        (info.build)(params)?;
-        params.f64_in("lr", 0.05, 1e-6..=10.0)?;
-        params.f64_in("codec_gbps", 1.0, 1e-6..=1e6)?;
+        match info.build {
+            Builder::Gradients(build) => {
+                build(params)?;
+                params.f64_in("lr", 0.05, 1e-6..=10.0)?;
+                params.f64_in("codec_gbps", 1.0, 1e-6..=1e6)?;
+            }
+            Builder::Checkpoints(build) => {
+                build(params)?;
+            }
+        }
         Ok(())
     }
 
@@ -327,40 +558,145 @@ impl Scenario {
         seed: u64,
         progress: &mut dyn FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
-        let info = find(policy)?;
+        let info = self.policy(policy)?;
         params.finish(info.params)?;
-        let exchange = (info.build)(params)?;
-        let s = &self.study;
-        let mut spec = s.spec.clone();
-        if let Some(lr) = params.f64("lr")? {
-            spec.lr = params.f64_in("lr", lr, 1e-6..=10.0)? as f32;
+        match (&self.study, info.build) {
+            (Study::Gradients(s), Builder::Gradients(build)) => {
+                run_gradients(s, build(params)?, params, seed, progress)
+            }
+            (Study::Checkpoints(s), Builder::Checkpoints(build)) => {
+                let (mut compressor, mut restorer) = build(params)?;
+                let r = restores::run(&s.split, &s.spec, compressor.as_mut(), restorer.as_mut(), seed, progress)?;
+                let best = r.checkpoint_bytes.iter().map(|&b| r.raw_bytes as f64 / b.max(1) as f64).fold(0.0, f64::max);
+                let mean_kb =
+                    r.checkpoint_bytes.iter().sum::<u64>() as f64 / r.checkpoint_bytes.len().max(1) as f64 / 1e3;
+                let mut out = RunOutput {
+                    metrics: vec![
+                        Metric::new("accuracy_pct", 100.0 * r.accuracy(), Better::Higher),
+                        Metric::new("test_loss", r.test_loss, Better::Lower),
+                        Metric::new("compression_x", r.ratio(), Better::Higher),
+                        Metric::new("compression_x_max", best, Better::Higher),
+                        Metric::new("checkpoint_kb_mean", mean_kb, Better::Lower),
+                        Metric::new("restores", f64::from(r.restores), Better::Neither),
+                    ],
+                    ..RunOutput::default()
+                };
+                out.tables.push(Table {
+                    name: "checkpoints".into(),
+                    columns: vec![
+                        "epoch".into(),
+                        "accuracy_pct".into(),
+                        "checkpoint_kb".into(),
+                        "compression_x".into(),
+                    ],
+                    rows: r
+                        .accuracy_by_epoch
+                        .iter()
+                        .zip(&r.checkpoint_bytes)
+                        .enumerate()
+                        .map(|(i, (a, b))| {
+                            vec![
+                                Cell::Int(i as i64 + 1),
+                                Cell::Float(100.0 * a),
+                                Cell::Float(*b as f64 / 1e3),
+                                Cell::Float(r.raw_bytes as f64 / (*b).max(1) as f64),
+                            ]
+                        })
+                        .collect(),
+                });
+                out.series.push(accuracy_series(&r.accuracy_by_epoch));
+                Ok(out)
+            }
+            _ => Err(ScenarioError::Invalid(format!("policy {policy:?} does not run in this study"))),
         }
-        let codec_gbps = params.f64_in("codec_gbps", f64::INFINITY, 1e-6..=f64::INFINITY)?;
-        let result = train(&s.split, &spec, &exchange, seed, progress)?;
-        let plan = Plan {
-            dp: s.cluster.devices(),
-            tp: 1,
-            pp: 1,
-            microbatches: 1,
-            micro_batch: s.micro_batch,
-            zero1: false,
-            checkpointing: false,
+    }
+
+    /// Data substitutions made while preparing.
+    pub fn fallbacks(&self) -> &[String] {
+        &self.fallbacks
+    }
+
+    /// Every metric a run reports.
+    pub fn metric_names(&self) -> Vec<String> {
+        let names = match self.study {
+            Study::Gradients(_) => METRICS,
+            Study::Checkpoints(_) => CHECKPOINT_METRICS,
         };
-        let options = Options {
-            exchange: GradientExchange {
-                ratio: result.volume_ratio(),
-                collective: result.collective,
-                encode_gbps: codec_gbps,
-                decode_gbps: codec_gbps,
-            },
-            ..s.options.clone()
+        names.iter().map(|m| m.to_string()).collect()
+    }
+
+    /// What one run needs.
+    pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
+        self.check(policy, params)?;
+        let (split, arch, copies, steps) = match &self.study {
+            Study::Gradients(s) => {
+                let steps = (s.split.train.len() / s.spec.batch) as u64 * u64::from(s.spec.epochs);
+                // Parameters, velocity, each worker's gradient and residual.
+                (&s.split, &s.spec.arch, 3 + 2 * s.spec.workers as u64, steps * s.spec.workers as u64)
+            }
+            Study::Checkpoints(s) => {
+                let steps = (s.split.train.len() / s.spec.batch) as u64 * u64::from(s.spec.epochs);
+                // Parameters, velocity, the restorer's copies and the codec's symbols.
+                (&s.split, &s.spec.arch, 8, steps)
+            }
         };
-        let cost = step::step_cost(&s.model, &s.cluster, &plan, &options)
-            .map_err(|e| ScenarioError::Invalid(e.to_string()))?;
-        let ms = |x: f64| x * 1e3;
-        let mut out = RunOutput::default();
-        let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
-        out.metrics = vec![
+        let side = split.train.rows;
+        let params_n: u64 = arch.shapes(side).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();
+        let mut e = Estimate::default();
+        e.memory("parameters, optimiser state and their copies", params_n * 4 * copies);
+        e.memory("training and test images", (split.train.inputs.len() + split.test.inputs.len()) as u64 * 4);
+        e.events("training steps (x workers)", steps);
+        Ok(e)
+    }
+}
+
+fn accuracy_series(by_epoch: &[f64]) -> Series {
+    Series {
+        name: "accuracy".into(),
+        x_label: "epoch".into(),
+        y_label: "test accuracy (%)".into(),
+        points: by_epoch.iter().enumerate().map(|(i, a)| ((i + 1) as f64, 100.0 * a)).collect(),
+    }
+}
+
+/// One gradient-study run.
+fn run_gradients(
+    s: &GradientStudy,
+    exchange: Exchange,
+    params: &Params,
+    seed: u64,
+    progress: &mut dyn FnMut(f64),
+) -> Result<RunOutput, ScenarioError> {
+    let mut spec = s.spec.clone();
+    if let Some(lr) = params.f64("lr")? {
+        spec.lr = params.f64_in("lr", lr, 1e-6..=10.0)? as f32;
+    }
+    let codec_gbps = params.f64_in("codec_gbps", f64::INFINITY, 1e-6..=f64::INFINITY)?;
+    let result = train(&s.split, &spec, &exchange, seed, progress)?;
+    let plan = Plan {
+        dp: s.cluster.devices(),
+        tp: 1,
+        pp: 1,
+        microbatches: 1,
+        micro_batch: s.micro_batch,
+        zero1: false,
+        checkpointing: false,
+    };
+    let options = Options {
+        exchange: GradientExchange {
+            ratio: result.volume_ratio(),
+            collective: result.collective,
+            encode_gbps: codec_gbps,
+            decode_gbps: codec_gbps,
+        },
+        ..s.options.clone()
+    };
+    let cost =
+        step::step_cost(&s.model, &s.cluster, &plan, &options).map_err(|e| ScenarioError::Invalid(e.to_string()))?;
+    let ms = |x: f64| x * 1e3;
+    let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+    let mut out = RunOutput {
+        metrics: vec![
             m("accuracy_pct", 100.0 * result.accuracy(), Better::Higher),
             m("test_loss", result.test_loss, Better::Lower),
             m("train_loss", result.train_loss, Better::Lower),
@@ -373,49 +709,19 @@ impl Scenario {
             m("codec_ms", ms(cost.codec_s), Better::Lower),
             m("compute_ms", ms(cost.compute_s), Better::Neither),
             m("steps", result.steps as f64, Better::Neither),
-        ];
-        out.tables.push(Table {
-            name: "epochs".into(),
-            columns: vec!["epoch".into(), "accuracy_pct".into()],
-            rows: result
-                .accuracy_by_epoch
-                .iter()
-                .enumerate()
-                .map(|(i, a)| vec![Cell::Int(i as i64 + 1), Cell::Float(100.0 * a)])
-                .collect(),
-        });
-        out.series.push(Series {
-            name: "accuracy".into(),
-            x_label: "epoch".into(),
-            y_label: "test accuracy (%)".into(),
-            points: result.accuracy_by_epoch.iter().enumerate().map(|(i, a)| ((i + 1) as f64, 100.0 * a)).collect(),
-        });
-        Ok(out)
-    }
-
-    /// Data substitutions made while preparing.
-    pub fn fallbacks(&self) -> &[String] {
-        &self.fallbacks
-    }
-
-    /// Every metric a run reports.
-    pub fn metric_names(&self) -> Vec<String> {
-        METRICS.iter().map(|m| m.to_string()).collect()
-    }
-
-    /// What one run needs.
-    pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
-        self.check(policy, params)?;
-        let s = &self.study;
-        let side = s.split.train.rows;
-        let params_n: u64 =
-            s.spec.arch.shapes(side).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();
-        let mut e = Estimate::default();
-        // Parameters, velocity, each worker's gradient and residual.
-        e.memory("parameters, optimiser state and worker gradients", params_n * 4 * (3 + 2 * s.spec.workers as u64));
-        e.memory("training and test images", (s.split.train.inputs.len() + s.split.test.inputs.len()) as u64 * 4);
-        let steps = (s.split.train.len() / s.spec.batch) as u64 * u64::from(s.spec.epochs);
-        e.events("training steps × workers", steps * s.spec.workers as u64);
-        Ok(e)
-    }
+        ],
+        ..RunOutput::default()
+    };
+    out.tables.push(Table {
+        name: "epochs".into(),
+        columns: vec!["epoch".into(), "accuracy_pct".into()],
+        rows: result
+            .accuracy_by_epoch
+            .iter()
+            .enumerate()
+            .map(|(i, a)| vec![Cell::Int(i as i64 + 1), Cell::Float(100.0 * a)])
+            .collect(),
+    });
+    out.series.push(accuracy_series(&result.accuracy_by_epoch));
+    Ok(out)
 }

@@ -21,7 +21,7 @@ fn gcomp_cuts_cnn_gradient_volume_at_fp32_accuracy() {
         return;
     }
     let split = mnist(dir).expect("mnist");
-    let spec = RunSpec { arch: Arch::Cnn, workers: 4, batch: 64, epochs: 1, lr: 0.05, momentum: 0.9 };
+    let spec = RunSpec { arch: Arch::Cnn, workers: 4, batch: 64, epochs: 1, lr: 0.05, momentum: 0.9, init: None };
     let run = |e: &Exchange| train(&split, &spec, e, 1, &mut |_| {}).expect("train");
     let fp32 = run(&Exchange::Fp32);
     let gcomp = run(&Exchange::Gcomp(GcompConfig::default()));
