@@ -296,7 +296,7 @@ pub enum Study {
     /// Gradient exchange during data-parallel training.
     Gradients(Box<GradientStudy>),
     /// Compressed checkpoints through restores.
-    Checkpoints(CheckpointStudy),
+    Checkpoints(Box<CheckpointStudy>),
 }
 
 /// The gradient study's settings.
@@ -510,7 +510,7 @@ impl Scenario {
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
         let study = match w.choice_or("kind", &["gradients", "checkpoints"], "gradients")? {
-            "checkpoints" => Study::Checkpoints(checkpoint_study(w, c, &mut fallbacks)?),
+            "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
             _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
         };
         Ok(Scenario { study, fallbacks })
