@@ -835,7 +835,73 @@ fn train(quick: bool) -> Result<(), String> {
         l.iter().map(|c| lz4_flex::decompress_size_prepended(c).map(|d| d.len()).unwrap_or(0)).sum::<usize>()
     });
     report("lz4 (lossless)", l.iter().map(Vec::len).sum(), measure(lz4_all), l_dec);
+    checkpoint_codecs(quick)?;
     cost_model_sweep()
+}
+
+/// Compress and restore time per checkpoint of the MLP after two epochs
+/// (one with --quick), for each checkpoint codec: the second checkpoint of
+/// a chain, so delta coding applies.
+fn checkpoint_codecs(quick: bool) -> Result<(), String> {
+    use nimbus_nn::data::mnist_or_synthetic;
+    use nimbus_nn::net::{Arch, Network};
+    use nimbus_nn::optim::Sgd;
+    use nimbus_nn::parallel::{Trainer, mean};
+    use nimbus_train::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
+    let split =
+        mnist_or_synthetic(std::path::Path::new(nimbus_train::scenario::MNIST_DIR), 1).map_err(|e| e.to_string())?;
+    let train = split.train.slice(0..7_000);
+    let validation = split.train.slice(7_000..8_000);
+    let mut net = Network::new(&Arch::mlp(), 28, 1).map_err(|e| e.to_string())?;
+    let mut opt = Sgd::new(&net, 0.05, 0.9);
+    let mut trainer = Trainer::new(1, 64, 1).map_err(|e| e.to_string())?;
+    let epochs = if quick { 1 } else { 2 };
+    let mut states = Vec::new();
+    for _ in 0..epochs {
+        trainer.epoch(&mut net, &mut opt, &train, &mut |_, g| Ok(mean(g))).map_err(|e| e.to_string())?;
+        states.push((net.values().map_err(|e| e.to_string())?, opt.velocity.clone()));
+    }
+    let raw = 2 * 4 * net.parameter_count();
+    outln!(
+        "train: checkpoint codecs on the MLP ({} parameters + momentum, {:.2} MB raw) after {epochs} epoch(s); best of 3",
+        net.parameter_count(),
+        raw as f64 / 1e6
+    );
+    outln!("  {:<18} {:>9} {:>13} {:>13}", "codec", "ratio", "compress ms", "restore ms");
+    type Make = fn() -> Box<dyn CheckpointCodec>;
+    let codecs: [(&str, Make); 4] = [
+        ("inshrinkerator", || Box::new(Inshrinkerator::new(InshrinkSettings::default()))),
+        ("uniform8-delta", || Box::new(Uniform8Delta::default())),
+        ("zstd level 3", || Box::new(Lossless { zstd_level: Some(3) })),
+        ("uncompressed", || Box::new(Lossless { zstd_level: None })),
+    ];
+    for (name, make) in codecs {
+        // The chain up to the last state, then the last checkpoint timed.
+        let chain = |codec: &mut Box<dyn CheckpointCodec>, net: &mut Network| -> Result<Vec<Vec<u8>>, String> {
+            let mut out = Vec::new();
+            for (values, velocity) in &states {
+                net.set_values(values).map_err(|e| e.to_string())?;
+                let o = Sgd { lr: 0.05, momentum: 0.9, velocity: velocity.clone() };
+                out.push(codec.compress(net, &o, &validation).map_err(|e| e.to_string())?);
+            }
+            Ok(out)
+        };
+        let mut encoded = Vec::new();
+        let compress_s = measure(|| {
+            let mut codec = make();
+            encoded = chain(&mut codec, &mut net).unwrap_or_default();
+        }) / states.len() as f64;
+        let Some(last) = encoded.last() else { return Err(format!("{name}: compression failed")) };
+        let ratio = raw as f64 / last.len() as f64;
+        let restore_s = measure(|| {
+            let mut restorer = make();
+            let mut target = Network::new(&Arch::mlp(), 28, 2).expect("the MLP builds");
+            let mut topt = Sgd::new(&target, 0.05, 0.9);
+            encoded.iter().all(|b| restorer.restore(b, &mut target, &mut topt).is_ok())
+        }) / states.len() as f64;
+        outln!("  {name:<18} {ratio:>9.2} {:>13.1} {:>13.2}", compress_s * 1e3, restore_s * 1e3);
+    }
+    Ok(())
 }
 
 /// 1,000 step costs over parallelism plans (goal: <= 1 s).
