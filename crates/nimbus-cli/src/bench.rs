@@ -916,6 +916,7 @@ fn cost_model_sweep() -> Result<(), String> {
         nic_gbit: 400.0,
         intra_latency_us: 5.0,
         inter_latency_us: 10.0,
+        nccl: None,
     };
     let all = plans(&cluster, 512, 1);
     let opts = Options::default();

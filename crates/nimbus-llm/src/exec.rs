@@ -216,30 +216,10 @@ impl AllReduce {
                 let n = workers as f64;
                 latency_s + 2.0 * (n - 1.0) / n * bytes / bus_bandwidth
             }
-            AllReduce::Table(points) => interpolate(points.iter().map(|&(b, ms)| (b as f64, ms)), bytes) / 1e3,
+            AllReduce::Table(points) => {
+                nimbus_model::curve::interpolate(points.iter().map(|&(b, ms)| (b as f64, ms)), bytes) / 1e3
+            }
         }
-    }
-}
-
-/// Piecewise-linear interpolation over points sorted by x; clamped below
-/// the first point, extended along the last segment above the last.
-fn interpolate(points: impl Iterator<Item = (f64, f64)> + Clone, x: f64) -> f64 {
-    let mut previous: Option<(f64, f64)> = None;
-    let mut last_two = (None, None);
-    for (px, py) in points {
-        if x <= px {
-            return match previous {
-                None => py,
-                Some((qx, qy)) => qy + (py - qy) * (x - qx) / (px - qx),
-            };
-        }
-        previous = Some((px, py));
-        last_two = (last_two.1, Some((px, py)));
-    }
-    match last_two {
-        (Some((ax, ay)), Some((bx, by))) if bx > ax => (by + (by - ay) * (x - bx) / (bx - ax)).max(0.0),
-        (_, Some((_, by))) => by,
-        _ => 0.0,
     }
 }
 
@@ -423,11 +403,11 @@ impl ProfileTable {
 
     /// Interpolated linear-layer time of one layer, s.
     pub fn gemm_layer_s(&self, tokens: u64) -> f64 {
-        interpolate(self.points.iter().map(|p| (p.0, p.1)), tokens as f64) / 1e3
+        nimbus_model::curve::interpolate(self.points.iter().map(|p| (p.0, p.1)), tokens as f64) / 1e3
     }
 
     fn small_layer_s(&self, tokens: u64) -> f64 {
-        interpolate(self.points.iter().map(|p| (p.0, p.2)), tokens as f64) / 1e3
+        nimbus_model::curve::interpolate(self.points.iter().map(|p| (p.0, p.2)), tokens as f64) / 1e3
     }
 }
 
@@ -546,16 +526,6 @@ mod tests {
         assert_eq!(b.decode_context, 40);
         assert_eq!(b.prefill_pairs, 100.0 * 100.0);
         assert_eq!(b.prefill_square, 10_000.0);
-    }
-
-    #[test]
-    fn interpolation_clamps_and_extends() {
-        let pts = [(1.0, 1.0), (3.0, 3.0), (5.0, 4.0)];
-        let f = |x: f64| interpolate(pts.iter().copied(), x);
-        assert_eq!(f(0.0), 1.0);
-        assert_eq!(f(2.0), 2.0);
-        assert_eq!(f(4.0), 3.5);
-        assert_eq!(f(7.0), 5.0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //!   paper); a figure without a source does not belong here.
 //! - Domain crates depend on this crate, never the reverse.
 
+pub mod curve;
 pub mod energy;
 pub mod hardware;
 pub mod power;

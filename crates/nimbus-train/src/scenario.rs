@@ -28,7 +28,9 @@
 //!   gradients), `device` (`a100`), `per_node` (1; the data-parallel group
 //!   is `workers` devices), `nic_gbit` (10), `intra_gbps` (300),
 //!   `latency_us` (10, per hop), `micro_batch` (32 samples per device),
-//!   `algorithm` (`ring` or `tree`), `efficiency` (0.5).
+//!   `algorithm` (`ring` or `tree`), `efficiency` (0.5), `nccl` (a Vidur
+//!   `all_reduce.csv` of measured NCCL times, used where the group's shape
+//!   is in it; absent → the α–β model, and the results say so).
 //!
 //! Every policy × seed trains from the same initial weights and epoch order
 //! for that seed, so runs pair.
@@ -425,6 +427,7 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
         "micro_batch",
         "algorithm",
         "efficiency",
+        "nccl",
     ])?;
     let split = load_split(w, fallbacks)?;
     let arch = Arch::parse(w.str("network")?.unwrap_or("cnn")).map_err(|e| w.error("network", e))?;
@@ -476,6 +479,17 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
         nic_gbit: c.f64_in("nic_gbit", 10.0, 0.001..=1e5)?,
         intra_latency_us: latency,
         inter_latency_us: latency,
+        nccl: match c.str("nccl")? {
+            Some(p) if Path::new(p).is_file() => Some(std::sync::Arc::new(
+                nimbus_trace::llm::read_vidur_collective(Path::new(p))
+                    .map_err(|e| ScenarioError::Invalid(e.to_string()))?,
+            )),
+            Some(p) => {
+                fallbacks.push(format!("{p} is absent: all-reduce times use the alpha-beta model"));
+                None
+            }
+            None => None,
+        },
     };
     let options = Options {
         efficiency: c.f64_in("efficiency", 0.5, 0.01..=1.0)?,

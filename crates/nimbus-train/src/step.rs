@@ -90,6 +90,11 @@ pub struct Cluster {
     pub intra_latency_us: f64,
     /// Latency per collective hop across nodes, µs.
     pub inter_latency_us: f64,
+    /// Measured all-reduce medians by (members, devices per node) — Vidur's
+    /// NCCL profiles (`vidur-profiles/profiling/network/*/all_reduce.csv`)
+    /// — used instead of the α–β ring or tree where the group's shape is
+    /// in the table.
+    pub nccl: Option<std::sync::Arc<nimbus_trace::llm::CollectiveTimes>>,
 }
 
 impl Cluster {
@@ -262,6 +267,26 @@ pub fn collective_s(
     }
 }
 
+/// An all-reduce of `bytes` over `members` devices, `per_node` of them in
+/// each node: the measured table's interpolation where it has that shape,
+/// else the α–β model.
+fn allreduce_s(
+    cluster: &Cluster,
+    algorithm: Algorithm,
+    bytes: f64,
+    members: u32,
+    per_node: u32,
+    link: (f64, f64),
+) -> f64 {
+    if members <= 1 {
+        return 0.0;
+    }
+    if let Some(points) = cluster.nccl.as_ref().and_then(|t| t.get(&(members, per_node))) {
+        return nimbus_model::curve::interpolate(points.iter().map(|&(b, ms)| (b as f64, ms)), bytes) / 1e3;
+    }
+    collective_s(Collective::AllReduce, algorithm, bytes, members, link.0, link.1)
+}
+
 /// Splits layer FLOPs into `stages` contiguous non-empty groups of
 /// near-equal sums (`stages` ≤ layers): the first index of each stage.
 /// Stage `k` starts at the first layer whose preceding FLOPs reach `k/stages`
@@ -336,14 +361,8 @@ pub fn step_cost(model: &ModelTable, cluster: &Cluster, plan: &Plan, opts: &Opti
             .filter(|l| l.kind == LayerKind::Dense && !l.name.starts_with("lm_head"))
             .map(|l| {
                 let out = l.output as f64 * mb * bytes;
-                2.0 * collective_s(
-                    Collective::AllReduce,
-                    Algorithm::Ring,
-                    out,
-                    plan.tp,
-                    cluster.intra_gbps,
-                    cluster.intra_latency_us,
-                )
+                let link = (cluster.intra_gbps, cluster.intra_latency_us);
+                2.0 * allreduce_s(cluster, Algorithm::Ring, out, plan.tp, plan.tp, link)
             })
             .sum::<f64>()
             * m
@@ -372,7 +391,13 @@ pub fn step_cost(model: &ModelTable, cluster: &Cluster, plan: &Plan, opts: &Opti
     } else {
         (cluster.intra_gbps, cluster.intra_latency_us)
     };
-    let dp_raw_s = collective_s(ex.collective, opts.algorithm, payload, plan.dp, gbps, latency);
+    // The table's shapes are whole groups: dp alone (tp = pp = 1).
+    let dp_raw_s = match ex.collective {
+        Collective::AllReduce if plan.tp * plan.pp == 1 => {
+            allreduce_s(cluster, opts.algorithm, payload, plan.dp, plan.dp.min(cluster.per_node), (gbps, latency))
+        }
+        kind => collective_s(kind, opts.algorithm, payload, plan.dp, gbps, latency),
+    };
     let backward_s = compute_s * (passes - 1.0) / passes;
     let dp_comm_s = dp_raw_s - (opts.overlap.clamp(0.0, 1.0) * dp_raw_s).min(backward_s);
     let codec_s = if plan.dp > 1 && ex.ratio < 1.0 {
@@ -466,6 +491,7 @@ mod tests {
             nic_gbit: 400.0,
             intra_latency_us: 5.0,
             inter_latency_us: 10.0,
+            nccl: None,
         }
     }
 
@@ -553,6 +579,39 @@ mod tests {
             proptest::prop_assert!(starts.windows(2).all(|w| w[0] < w[1]));
             proptest::prop_assert!(*starts.last().unwrap_or(&0) < flops.len());
         }
+    }
+
+    /// Vidur's measured NCCL all-reduce on 8 A100s (DGX) beside the α–β
+    /// ring at NVLink3's 300 GB/s: the table replaces the ring where it
+    /// has the group's shape (skipped without ../shared/data).
+    #[test]
+    fn measured_nccl_tables_replace_the_ring() {
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../../shared/data/vidur-profiles/profiling/network/a100_dgx/all_reduce.csv"
+        ));
+        if !path.is_file() {
+            eprintln!("skipped: {} is absent", path.display());
+            return;
+        }
+        let table = nimbus_trace::llm::read_vidur_collective(path).expect("table");
+        let c = Cluster { nodes: 1, nccl: Some(std::sync::Arc::new(table)), ..cluster(1) };
+        for mib in [1.0f64, 16.0, 64.0] {
+            let bytes = mib * 1048576.0;
+            let ring = collective_s(Collective::AllReduce, Algorithm::Ring, bytes, 8, 300.0, 5.0);
+            let measured = allreduce_s(&c, Algorithm::Ring, bytes, 8, 8, (300.0, 5.0));
+            eprintln!(
+                "8 x A100 all-reduce of {mib} MiB: ring model {:.3} ms, NCCL measured {:.3} ms",
+                ring * 1e3,
+                measured * 1e3
+            );
+            assert!(measured > 0.0 && (0.3..3.0).contains(&(ring / measured)), "{ring} vs {measured}");
+        }
+        // A shape the table lacks falls back to the model.
+        assert_eq!(
+            allreduce_s(&c, Algorithm::Ring, 1e6, 3, 3, (300.0, 5.0)),
+            collective_s(Collective::AllReduce, Algorithm::Ring, 1e6, 3, 300.0, 5.0)
+        );
     }
 
     #[test]
