@@ -697,3 +697,18 @@ fn train_starts_from_a_checkpoint_of_the_same_network() {
     assert!(!result.status.success());
     assert!(stderr.contains("start.safetensors") && stderr.contains("holds mlp-32"), "{stderr}");
 }
+
+/// The plans study runs end to end and picks a plan per instance.
+#[test]
+fn train_plans_pick_a_fitting_plan_per_instance() {
+    let out = temp_dir("train-plans");
+    let result = nimbus(&["run", "scenarios/train/nxd.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{result:?}");
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs.csv");
+    assert!(
+        runs.contains("nxd")
+            && runs.contains("megatron-p4d")
+            && runs.lines().next().unwrap_or("").contains("tokens_per_s"),
+        "{runs}"
+    );
+}

@@ -15,6 +15,7 @@ pub mod huffman;
 pub mod inshrinkerator;
 pub mod kmeans;
 pub mod models;
+pub mod nxd;
 pub mod restores;
 pub mod scenario;
 pub mod step;

@@ -49,6 +49,8 @@ pub struct ModelTable {
     pub layers: Vec<Layer>,
     /// Input elements per sample.
     pub input_elements: u64,
+    /// Tokens per sample (a sequence) for language models.
+    pub tokens_per_sample: Option<u64>,
 }
 
 impl ModelTable {
@@ -146,7 +148,7 @@ fn mlp(hidden: &[u64]) -> ModelTable {
         n.dense(&format!("fc{}", i + 1), w);
     }
     n.dense("out", 10);
-    ModelTable { name: "mlp".into(), layers: n.layers, input_elements: 784 }
+    ModelTable { name: "mlp".into(), layers: n.layers, input_elements: 784, tokens_per_sample: None }
 }
 
 fn lenet() -> ModelTable {
@@ -157,7 +159,7 @@ fn lenet() -> ModelTable {
     n.pool("pool2", 2, 2, 0);
     n.dense("fc1", 128);
     n.dense("out", 10);
-    ModelTable { name: "cnn".into(), layers: n.layers, input_elements: 784 }
+    ModelTable { name: "cnn".into(), layers: n.layers, input_elements: 784, tokens_per_sample: None }
 }
 
 fn resnet(blocks: &[u64; 4], bottleneck: bool, name: &str) -> ModelTable {
@@ -198,7 +200,7 @@ fn resnet(blocks: &[u64; 4], bottleneck: bool, name: &str) -> ModelTable {
     }
     n.global_pool("avgpool");
     n.dense("fc", 1000);
-    ModelTable { name: name.into(), layers: n.layers, input_elements: 3 * 224 * 224 }
+    ModelTable { name: name.into(), layers: n.layers, input_elements: 3 * 224 * 224, tokens_per_sample: None }
 }
 
 fn vgg16() -> ModelTable {
@@ -215,7 +217,7 @@ fn vgg16() -> ModelTable {
     n.dense("classifier.0", 4096);
     n.dense("classifier.3", 4096);
     n.dense("classifier.6", 1000);
-    ModelTable { name: "vgg16".into(), layers: n.layers, input_elements: 3 * 224 * 224 }
+    ModelTable { name: "vgg16".into(), layers: n.layers, input_elements: 3 * 224 * 224, tokens_per_sample: None }
 }
 
 /// A GPT-style decoder: `layers` blocks of hidden size `h` over sequences
@@ -278,7 +280,7 @@ fn gpt(name: &str, layers: u64, h: u64, seq: u64, vocab: u64, mlp_ratio: u64) ->
         activations: tokens * vocab,
         output: tokens * vocab,
     });
-    ModelTable { name: name.into(), layers: out, input_elements: seq }
+    ModelTable { name: name.into(), layers: out, input_elements: seq, tokens_per_sample: Some(seq) }
 }
 
 #[cfg(test)]

@@ -54,6 +54,7 @@ use crate::experiment::{RunSpec, train};
 use crate::gcomp::GcompConfig;
 use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
 use crate::models::{self, ModelTable};
+use crate::nxd::{self, Instance};
 use crate::restores::{self, RestoreSpec};
 use crate::step::{self, Algorithm, Cluster, GradientExchange, Options, Plan};
 
@@ -96,6 +97,7 @@ pub type CodecPair = (Box<dyn CheckpointCodec>, Box<dyn CheckpointCodec>);
 enum Builder {
     Gradients(fn(&Params) -> Result<Exchange, ParamError>),
     Checkpoints(fn(&Params) -> Result<CodecPair, ParamError>),
+    Plans(fn(&Params) -> Result<(Instance, f64), ParamError>),
 }
 
 impl PolicyInfo {
@@ -104,8 +106,18 @@ impl PolicyInfo {
         match self.build {
             Builder::Gradients(_) => "gradients",
             Builder::Checkpoints(_) => "checkpoints",
+            Builder::Plans(_) => "plans",
         }
     }
+}
+
+/// An instance's policy: the instance, with the efficiency and (for
+/// Trainium) NeuronLink bandwidth a scenario may override.
+fn instance_policy(p: &Params, instance: Instance) -> Result<(Instance, f64), ParamError> {
+    p.finish(&["efficiency", "intra_gbps"])?;
+    let efficiency = p.f64_in("efficiency", 0.5, 0.01..=1.0)?;
+    let intra_gbps = p.f64_in("intra_gbps", instance.intra_gbps, 0.001..=1e5)?;
+    Ok((Instance { intra_gbps, ..instance }, efficiency))
 }
 
 /// Parameters every exchange accepts: a learning rate of its own and the
@@ -251,6 +263,27 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "nxd",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "Distributed Training of Large Language Models on AWS Trainium (NxD, SoCC'24)",
+        summary: "the fastest tensor/pipeline/data-parallel plan with ZeRO-1 and activation checkpointing that fits, on trn1.32xlarge nodes (16 Trainium chips each)",
+        params: &["efficiency", "intra_gbps"],
+        build: Builder::Plans(|p| instance_policy(p, nxd::trn1_32xlarge())),
+    },
+    PolicyInfo {
+        name: "megatron-p4d",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "the same plan search on p4d.24xlarge (8 x A100 40 GB; NxD's baseline)",
+        summary: "the fastest tensor/pipeline/data-parallel plan with ZeRO-1 and activation checkpointing that fits, on p4d.24xlarge nodes",
+        params: &["efficiency", "intra_gbps"],
+        build: Builder::Plans(|p| {
+            let instance = nxd::p4d_24xlarge().map_err(|e| p.error("efficiency", e))?;
+            instance_policy(p, instance)
+        }),
+    },
+    PolicyInfo {
         name: "uncompressed",
         kind: "baseline",
         fidelity: "real",
@@ -299,6 +332,38 @@ pub enum Study {
     Gradients(Box<GradientStudy>),
     /// Compressed checkpoints through restores.
     Checkpoints(Box<CheckpointStudy>),
+    /// Parallelism plans on instances.
+    Plans(Box<PlanStudy>),
+}
+
+/// Every metric a plans run reports.
+pub const PLAN_METRICS: &[&str] = &[
+    "step_s",
+    "samples_per_s",
+    "tokens_per_s",
+    "mfu_pct",
+    "usd_per_m_tokens",
+    "usd_per_step",
+    "memory_gib",
+    "dp",
+    "tp",
+    "pp",
+    "zero1",
+    "checkpointing",
+    "plans_fitting",
+];
+
+/// The plans study's settings.
+#[derive(Debug, Clone)]
+pub struct PlanStudy {
+    /// The model.
+    pub model: ModelTable,
+    /// Instances.
+    pub nodes: u32,
+    /// Samples (sequences) per step.
+    pub global_batch: u32,
+    /// Samples per micro-batch.
+    pub micro_batch: u32,
 }
 
 /// The gradient study's settings.
@@ -523,7 +588,21 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let study = match w.choice_or("kind", &["gradients", "checkpoints"], "gradients")? {
+        let study = match w.choice_or("kind", &["gradients", "checkpoints", "plans"], "gradients")? {
+            "plans" => {
+                w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
+                c.finish(&[])?;
+                let name = w.str("model")?.unwrap_or("llama2-7b");
+                let model = models::model(name).ok_or_else(|| {
+                    w.error("model", format!("unknown model `{name}`; available: {}", models::MODELS.join(", ")))
+                })?;
+                Study::Plans(Box::new(PlanStudy {
+                    model,
+                    nodes: w.u32_in("nodes", 4, 1..=4096)?,
+                    global_batch: w.u32_in("global_batch", 1024, 1..=1 << 24)?,
+                    micro_batch: w.u32_in("micro_batch", 1, 1..=1 << 16)?,
+                }))
+            }
             "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
             _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
         };
@@ -536,6 +615,7 @@ impl Scenario {
         let wanted = match self.study {
             Study::Gradients(_) => "gradients",
             Study::Checkpoints(_) => "checkpoints",
+            Study::Plans(_) => "plans",
         };
         if info.study() != wanted {
             return Err(ScenarioError::Invalid(format!(
@@ -558,6 +638,9 @@ impl Scenario {
                 params.f64_in("codec_gbps", 1.0, 1e-6..=1e6)?;
             }
             Builder::Checkpoints(build) => {
+                build(params)?;
+            }
+            Builder::Plans(build) => {
                 build(params)?;
             }
         }
@@ -621,6 +704,10 @@ impl Scenario {
                 out.series.push(accuracy_series(&r.accuracy_by_epoch));
                 Ok(out)
             }
+            (Study::Plans(s), Builder::Plans(build)) => {
+                let (instance, efficiency) = build(params)?;
+                run_plans(s, &instance, efficiency)
+            }
             _ => Err(ScenarioError::Invalid(format!("policy {policy:?} does not run in this study"))),
         }
     }
@@ -635,6 +722,7 @@ impl Scenario {
         let names = match self.study {
             Study::Gradients(_) => METRICS,
             Study::Checkpoints(_) => CHECKPOINT_METRICS,
+            Study::Plans(_) => PLAN_METRICS,
         };
         names.iter().map(|m| m.to_string()).collect()
     }
@@ -642,6 +730,12 @@ impl Scenario {
     /// What one run needs.
     pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
         self.check(policy, params)?;
+        if let Study::Plans(p) = &self.study {
+            let mut e = Estimate::default();
+            e.memory("the layer table and the plans", 64 * p.model.layers.len() as u64 + (1 << 20));
+            e.events("step costs (one per plan)", 4 * u64::from(p.nodes).max(1) * 64);
+            return Ok(e);
+        }
         let (split, arch, copies, steps) = match &self.study {
             Study::Gradients(s) => {
                 let steps = (s.split.train.len() / s.spec.batch) as u64 * u64::from(s.spec.epochs);
@@ -653,6 +747,7 @@ impl Scenario {
                 // Parameters, velocity, the restorer's copies and the codec's symbols.
                 (&s.split, &s.spec.arch, 8, steps)
             }
+            Study::Plans(_) => return Ok(Estimate::default()),
         };
         let side = split.train.rows;
         let params_n: u64 = arch.shapes(side).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();
@@ -738,4 +833,40 @@ fn run_gradients(
     });
     out.series.push(accuracy_series(&result.accuracy_by_epoch));
     Ok(out)
+}
+
+/// One plans-study run: the planner on `nodes` instances.
+fn run_plans(s: &PlanStudy, instance: &Instance, efficiency: f64) -> Result<RunOutput, ScenarioError> {
+    let cluster = nxd::cluster(instance, s.nodes);
+    let opts = Options { efficiency, ..Options::default() };
+    let Some(choice) = nxd::best_plan(&s.model, &cluster, s.global_batch, s.micro_batch, &opts) else {
+        return Err(ScenarioError::Invalid(format!(
+            "no plan of {} fits on {} x {} with a global batch of {} in micro-batches of {}",
+            s.model.name, s.nodes, instance.name, s.global_batch, s.micro_batch
+        )));
+    };
+    let step = choice.cost.total_s;
+    let samples = f64::from(s.global_batch) / step;
+    let tokens = s.model.tokens_per_sample.map_or(f64::NAN, |t| samples * t as f64);
+    let usd_per_step = instance.price_per_hour * f64::from(s.nodes) * step / 3600.0;
+    let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+    let flag = |b: bool| if b { 1.0 } else { 0.0 };
+    Ok(RunOutput {
+        metrics: vec![
+            m("step_s", step, Better::Lower),
+            m("samples_per_s", samples, Better::Higher),
+            m("tokens_per_s", tokens, Better::Higher),
+            m("mfu_pct", 100.0 * nxd::mfu(&s.model, s.global_batch, step, &cluster), Better::Higher),
+            m("usd_per_m_tokens", usd_per_step / (tokens * step) * 1e6, Better::Lower),
+            m("usd_per_step", usd_per_step, Better::Lower),
+            m("memory_gib", choice.cost.memory_gib, Better::Neither),
+            m("dp", f64::from(choice.plan.dp), Better::Neither),
+            m("tp", f64::from(choice.plan.tp), Better::Neither),
+            m("pp", f64::from(choice.plan.pp), Better::Neither),
+            m("zero1", flag(choice.plan.zero1), Better::Neither),
+            m("checkpointing", flag(choice.plan.checkpointing), Better::Neither),
+            m("plans_fitting", choice.fitting as f64, Better::Neither),
+        ],
+        ..RunOutput::default()
+    })
 }
