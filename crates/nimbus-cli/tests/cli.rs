@@ -712,3 +712,14 @@ fn train_plans_pick_a_fitting_plan_per_instance() {
         "{runs}"
     );
 }
+
+/// The pushdown study runs end to end: one row per grid case, and HAPI's
+/// chosen splits are never slower than no pushdown by more than its miss.
+#[test]
+fn train_pushdown_covers_the_grid() {
+    let out = temp_dir("train-hapi");
+    let result = nimbus(&["run", "scenarios/train/hapi.toml", "--quiet", "--out", out.to_str().expect("utf-8")]);
+    assert!(result.status.success(), "{result:?}");
+    let cases = std::fs::read_to_string(out.join("cases_hapi_seed1.csv")).expect("cases");
+    assert_eq!(cases.lines().count(), 1 + 160, "{cases}");
+}

@@ -11,6 +11,7 @@ pub mod bits;
 pub mod compress;
 pub mod experiment;
 pub mod gcomp;
+pub mod hapi;
 pub mod huffman;
 pub mod inshrinkerator;
 pub mod kmeans;

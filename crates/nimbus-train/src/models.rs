@@ -71,8 +71,19 @@ impl ModelTable {
 }
 
 /// Names [`model`] knows.
-pub const MODELS: &[&str] =
-    &["mlp", "cnn", "resnet18", "resnet50", "vgg16", "gpt2-1.5b", "gpt3-6.7b", "llama2-7b", "llama2-13b", "gpt3-175b"];
+pub const MODELS: &[&str] = &[
+    "mlp",
+    "cnn",
+    "resnet18",
+    "resnet50",
+    "vgg16",
+    "vit-b16",
+    "gpt2-1.5b",
+    "gpt3-6.7b",
+    "llama2-7b",
+    "llama2-13b",
+    "gpt3-175b",
+];
 
 /// The table of model `name`.
 pub fn model(name: &str) -> Option<ModelTable> {
@@ -82,6 +93,7 @@ pub fn model(name: &str) -> Option<ModelTable> {
         "resnet18" => resnet(&[2, 2, 2, 2], false, "resnet18"),
         "resnet50" => resnet(&[3, 4, 6, 3], true, "resnet50"),
         "vgg16" => vgg16(),
+        "vit-b16" => vit_b16(),
         "gpt2-1.5b" => gpt("gpt2-1.5b", 48, 1600, 1024, 50_257, 4),
         "gpt3-6.7b" => gpt("gpt3-6.7b", 32, 4096, 2048, 50_257, 4),
         "llama2-7b" => gpt("llama2-7b", 32, 4096, 4096, 32_000, 0),
@@ -220,6 +232,58 @@ fn vgg16() -> ModelTable {
     ModelTable { name: "vgg16".into(), layers: n.layers, input_elements: 3 * 224 * 224, tokens_per_sample: None }
 }
 
+/// ViT-B/16 at 224 × 224 (torchvision's `vit_b_16`): a 16 × 16 patch
+/// projection to 768 channels, a class token and position embeddings
+/// (197 tokens), 12 encoder blocks (12 heads, MLP 3,072, two layer norms
+/// each), a final norm and a 1,000-way head on the class token.
+fn vit_b16() -> ModelTable {
+    let (h, tokens, ff) = (768u64, 197u64, 3072u64);
+    let mut layers = Vec::new();
+    let mut push = |name: String, kind: LayerKind, flops: f64, params: u64, activations: u64, output: u64| {
+        layers.push(Layer { name, kind, flops, params, activations, output });
+    };
+    push(
+        "conv_proj".into(),
+        LayerKind::Conv,
+        2.0 * (3 * 16 * 16 * h * 196) as f64,
+        3 * 16 * 16 * h + h,
+        196 * h,
+        196 * h,
+    );
+    push("embed".into(), LayerKind::Elementwise, (tokens * h) as f64, h + tokens * h, tokens * h, tokens * h);
+    for l in 0..12 {
+        // ln_1, in_proj (3h² + 3h), out_proj (h² + h).
+        push(
+            format!("encoder.layers.{l}.attn.proj"),
+            LayerKind::Dense,
+            2.0 * (4 * h * h * tokens) as f64,
+            2 * h + 4 * h * h + 4 * h,
+            4 * tokens * h,
+            tokens * h,
+        );
+        push(
+            format!("encoder.layers.{l}.attn.scores"),
+            LayerKind::Attention,
+            4.0 * (tokens * tokens * h) as f64,
+            0,
+            2 * tokens * h,
+            tokens * h,
+        );
+        // ln_2 and the MLP.
+        push(
+            format!("encoder.layers.{l}.mlp"),
+            LayerKind::Dense,
+            2.0 * (2 * h * ff * tokens) as f64,
+            2 * h + 2 * h * ff + ff + h,
+            (2 * h + ff) * tokens,
+            tokens * h,
+        );
+    }
+    push("encoder.ln".into(), LayerKind::Elementwise, 5.0 * (tokens * h) as f64, 2 * h, tokens * h, h);
+    push("heads".into(), LayerKind::Dense, 2.0 * (h * 1000) as f64, h * 1000 + 1000, 1000, 1000);
+    ModelTable { name: "vit-b16".into(), layers, input_elements: 3 * 224 * 224, tokens_per_sample: None }
+}
+
 /// A GPT-style decoder: `layers` blocks of hidden size `h` over sequences
 /// of `seq` tokens, a tied-free embedding and head of `vocab`; one
 /// "sample" is one sequence. `mlp_ratio` 4 is GPT's MLP; 0 means a gated
@@ -294,6 +358,7 @@ mod tests {
         assert_eq!(count("resnet50"), 25_557_032);
         assert_eq!(count("resnet18"), 11_689_512);
         assert_eq!(count("vgg16"), 138_357_544);
+        assert_eq!(count("vit-b16"), 86_567_656);
         assert_eq!(count("mlp"), 235_146);
         assert_eq!(count("cnn"), 80_202);
         // GPT-2 XL is 1.56 B with its tied head counted once; here the
@@ -312,6 +377,8 @@ mod tests {
         assert!((8.0..8.5).contains(&g("resnet50")), "{}", g("resnet50"));
         assert!((30.8..31.2).contains(&g("vgg16")), "{}", g("vgg16"));
         assert!((3.6..3.7).contains(&g("resnet18")), "{}", g("resnet18"));
+        // ViT-B/16: torchvision lists 17.56 G multiply-adds (its `GFLOPS`), 35.1 GFLOPs.
+        assert!((34.0..36.5).contains(&g("vit-b16")), "{}", g("vit-b16"));
         for m in MODELS {
             assert!(model(m).is_some());
         }

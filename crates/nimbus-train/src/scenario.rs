@@ -52,6 +52,7 @@ use nimbus_sim::params::{ParamError, Params};
 use crate::compress::Exchange;
 use crate::experiment::{RunSpec, train};
 use crate::gcomp::GcompConfig;
+use crate::hapi::{self, Chooser, Tiers};
 use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
 use crate::models::{self, ModelTable};
 use crate::nxd::{self, Instance};
@@ -98,6 +99,7 @@ enum Builder {
     Gradients(fn(&Params) -> Result<Exchange, ParamError>),
     Checkpoints(fn(&Params) -> Result<CodecPair, ParamError>),
     Plans(fn(&Params) -> Result<(Instance, f64), ParamError>),
+    Pushdown(fn(&Params) -> Result<Chooser, ParamError>),
 }
 
 impl PolicyInfo {
@@ -107,6 +109,7 @@ impl PolicyInfo {
             Builder::Gradients(_) => "gradients",
             Builder::Checkpoints(_) => "checkpoints",
             Builder::Plans(_) => "plans",
+            Builder::Pushdown(_) => "pushdown",
         }
     }
 }
@@ -284,6 +287,54 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "hapi",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "Accelerating Transfer Learning with Near-Data Computation on Cloud Object Stores (HAPI, SoCC'24)",
+        summary: "splits the frozen feature extractor at the block boundary minimising the pipelined max(storage, transfer, compute) time from the layer table; storage sub-batches sized to its memory",
+        params: &[],
+        build: Builder::Pushdown(|p| {
+            p.finish(&[])?;
+            Ok(Chooser::Hapi)
+        }),
+    },
+    PolicyInfo {
+        name: "no-pushdown",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "transfer learning on a disaggregated store without pushdown (HAPI's baseline)",
+        summary: "the store ships JPEGs; the compute tier decodes them and runs the whole model",
+        params: &[],
+        build: Builder::Pushdown(|p| {
+            p.finish(&[])?;
+            Ok(Chooser::None)
+        }),
+    },
+    PolicyInfo {
+        name: "all-frozen",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "a fixed split: every frozen layer at the store (HAPI's fixed-split baselines)",
+        summary: "the store runs the whole feature extractor and ships its output",
+        params: &[],
+        build: Builder::Pushdown(|p| {
+            p.finish(&[])?;
+            Ok(Chooser::AllFrozen)
+        }),
+    },
+    PolicyInfo {
+        name: "half-split",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "a fixed split: the block boundary nearest half the frozen FLOPs",
+        summary: "the store runs the first half of the feature extractor's work",
+        params: &[],
+        build: Builder::Pushdown(|p| {
+            p.finish(&[])?;
+            Ok(Chooser::Half)
+        }),
+    },
+    PolicyInfo {
         name: "uncompressed",
         kind: "baseline",
         fidelity: "real",
@@ -334,6 +385,30 @@ pub enum Study {
     Checkpoints(Box<CheckpointStudy>),
     /// Parallelism plans on instances.
     Plans(Box<PlanStudy>),
+    /// Split points of transfer learning over a grid of tiers.
+    Pushdown(Box<PushdownStudy>),
+}
+
+/// Every metric a pushdown run reports.
+pub const PUSHDOWN_METRICS: &[&str] =
+    &["iteration_s_mean", "speedup_gmean", "speedup_max", "within_5pct_pct", "best_pct", "cases"];
+
+/// The pushdown study's settings: every model × bandwidth × storage
+/// compute × storage memory case.
+#[derive(Debug, Clone)]
+pub struct PushdownStudy {
+    /// Models.
+    pub models: Vec<ModelTable>,
+    /// Link bandwidths, Gbit/s.
+    pub bandwidths_gbit: Vec<f64>,
+    /// Storage compute, GFLOP/s.
+    pub storage_gflops: Vec<f64>,
+    /// Storage memory, GB.
+    pub storage_memory_gb: Vec<f64>,
+    /// Images per iteration.
+    pub batch: u64,
+    /// Everything else about the tiers.
+    pub tiers: Tiers,
 }
 
 /// Every metric a plans run reports.
@@ -401,6 +476,137 @@ fn load_split(w: &Params, fallbacks: &mut Vec<String>) -> Result<Split, Scenario
     let train_images = w.usize_in("train_images", split.train.len(), 1..=split.train.len().max(1))?;
     split.train = split.train.slice(0..train_images);
     Ok(split)
+}
+
+/// `[workload] kind = "pushdown"`.
+fn pushdown_study(w: &Params, c: &Params) -> Result<PushdownStudy, ScenarioError> {
+    w.finish(&["kind", "models", "batch"])?;
+    c.finish(&[
+        "bandwidths_gbit",
+        "storage_gflops",
+        "storage_memory_gb",
+        "storage_cores",
+        "compute_gflops",
+        "compute_cores",
+        "decode_ms",
+        "jpeg_bytes",
+        "activation_bytes",
+        "request_ms",
+        "half_batch",
+    ])?;
+    let names = w.str_or_list("models")?.unwrap_or_else(|| vec!["resnet18", "resnet50", "vgg16", "vit-b16"]);
+    let models = names
+        .iter()
+        .map(|n| {
+            models::model(n).filter(|m| m.tokens_per_sample.is_none() && !m.layers.is_empty()).ok_or_else(|| {
+                w.error(
+                    "models",
+                    format!("unknown image model `{n}`; available: resnet18, resnet50, vgg16, vit-b16, cnn, mlp"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let list = |key: &str, default: &[f64]| -> Result<Vec<f64>, ScenarioError> {
+        let v = c.f64_list(key)?.unwrap_or_else(|| default.to_vec());
+        if v.is_empty() || v.len() > 1000 || v.iter().any(|x| !x.is_finite() || *x <= 0.0) {
+            return Err(c.error(key, "needs 1 to 1,000 positive numbers").into());
+        }
+        Ok(v)
+    };
+    let d = Tiers::default();
+    Ok(PushdownStudy {
+        models,
+        bandwidths_gbit: list("bandwidths_gbit", &[1.0, 2.0, 5.0, 10.0, 25.0])?,
+        storage_gflops: list("storage_gflops", &[100.0, 500.0, 2_000.0, 8_000.0])?,
+        storage_memory_gb: list("storage_memory_gb", &[2.0, 8.0])?,
+        batch: w.u64_in("batch", 256, 1..=1 << 20)?,
+        tiers: Tiers {
+            storage_cores: c.f64_in("storage_cores", d.storage_cores, 0.01..=1e6)?,
+            compute_gflops: c.f64_in("compute_gflops", d.compute_gflops, 0.01..=1e9)?,
+            compute_cores: c.f64_in("compute_cores", d.compute_cores, 0.01..=1e6)?,
+            decode_ms: c.f64_in("decode_ms", d.decode_ms, 0.0..=1e6)?,
+            jpeg_bytes: c.f64_in("jpeg_bytes", d.jpeg_bytes, 1.0..=1e9)?,
+            activation_bytes: c.f64_in("activation_bytes", d.activation_bytes, 0.5..=8.0)?,
+            request_ms: c.f64_in("request_ms", d.request_ms, 0.0..=1e6)?,
+            half_batch: c.f64_in("half_batch", d.half_batch, 0.0..=1e6)?,
+            ..d
+        },
+    })
+}
+
+/// One pushdown-study run: the chooser over every case of the grid, each
+/// case's evaluated time beside the evaluated optimum and no pushdown.
+fn run_pushdown(s: &PushdownStudy, chooser: Chooser) -> RunOutput {
+    let mut rows = Vec::new();
+    let (mut sum, mut log_speedup, mut best_speedup) = (0.0, 0.0, 0f64);
+    let (mut within, mut best_hits, mut n) = (0u32, 0u32, 0u32);
+    for model in &s.models {
+        for &bw in &s.bandwidths_gbit {
+            for &gflops in &s.storage_gflops {
+                for &mem in &s.storage_memory_gb {
+                    let tiers =
+                        Tiers { bandwidth_gbit: bw, storage_gflops: gflops, storage_memory_gb: mem, ..s.tiers.clone() };
+                    let split = hapi::choose(model, &tiers, s.batch, chooser);
+                    let t = hapi::split_time(model, &tiers, s.batch, split, false);
+                    let best = hapi::best_split(model, &tiers, s.batch);
+                    let none = hapi::split_time(model, &tiers, s.batch, 0, false).iteration_s();
+                    let (ours, opt) = (t.iteration_s(), best.iteration_s());
+                    sum += ours;
+                    log_speedup += (none / ours).ln();
+                    best_speedup = best_speedup.max(none / ours);
+                    within += u32::from(ours <= 1.05 * opt);
+                    best_hits += u32::from(ours <= opt * (1.0 + 1e-12));
+                    n += 1;
+                    rows.push(vec![
+                        Cell::Str(model.name.clone()),
+                        Cell::Float(bw),
+                        Cell::Float(gflops),
+                        Cell::Float(mem),
+                        Cell::Int(split as i64),
+                        Cell::Str(if split == 0 { "none".into() } else { model.layers[split - 1].name.clone() }),
+                        Cell::Int(t.sub_batch as i64),
+                        Cell::Float(ours),
+                        Cell::Float(opt),
+                        Cell::Int(best.split as i64),
+                        Cell::Float(none),
+                    ]);
+                }
+            }
+        }
+    }
+    let nf = f64::from(n.max(1));
+    let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+    RunOutput {
+        metrics: vec![
+            m("iteration_s_mean", sum / nf, Better::Lower),
+            m("speedup_gmean", (log_speedup / nf).exp(), Better::Higher),
+            m("speedup_max", best_speedup, Better::Higher),
+            m("within_5pct_pct", 100.0 * f64::from(within) / nf, Better::Higher),
+            m("best_pct", 100.0 * f64::from(best_hits) / nf, Better::Higher),
+            m("cases", f64::from(n), Better::Neither),
+        ],
+        tables: vec![Table {
+            name: "cases".into(),
+            columns: [
+                "model",
+                "bandwidth_gbit",
+                "storage_gflops",
+                "storage_memory_gb",
+                "split",
+                "split_after",
+                "storage_sub_batch",
+                "iteration_s",
+                "best_iteration_s",
+                "best_split",
+                "no_pushdown_s",
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+            rows,
+        }],
+        ..RunOutput::default()
+    }
 }
 
 /// Largest checkpoint `[workload] init` may name.
@@ -588,7 +794,8 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let study = match w.choice_or("kind", &["gradients", "checkpoints", "plans"], "gradients")? {
+        let study = match w.choice_or("kind", &["gradients", "checkpoints", "plans", "pushdown"], "gradients")? {
+            "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
             "plans" => {
                 w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
                 c.finish(&[])?;
@@ -616,6 +823,7 @@ impl Scenario {
             Study::Gradients(_) => "gradients",
             Study::Checkpoints(_) => "checkpoints",
             Study::Plans(_) => "plans",
+            Study::Pushdown(_) => "pushdown",
         };
         if info.study() != wanted {
             return Err(ScenarioError::Invalid(format!(
@@ -641,6 +849,9 @@ impl Scenario {
                 build(params)?;
             }
             Builder::Plans(build) => {
+                build(params)?;
+            }
+            Builder::Pushdown(build) => {
                 build(params)?;
             }
         }
@@ -708,6 +919,7 @@ impl Scenario {
                 let (instance, efficiency) = build(params)?;
                 run_plans(s, &instance, efficiency)
             }
+            (Study::Pushdown(s), Builder::Pushdown(build)) => Ok(run_pushdown(s, build(params)?)),
             _ => Err(ScenarioError::Invalid(format!("policy {policy:?} does not run in this study"))),
         }
     }
@@ -723,6 +935,7 @@ impl Scenario {
             Study::Gradients(_) => METRICS,
             Study::Checkpoints(_) => CHECKPOINT_METRICS,
             Study::Plans(_) => PLAN_METRICS,
+            Study::Pushdown(_) => PUSHDOWN_METRICS,
         };
         names.iter().map(|m| m.to_string()).collect()
     }
@@ -730,6 +943,14 @@ impl Scenario {
     /// What one run needs.
     pub fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, ScenarioError> {
         self.check(policy, params)?;
+        if let Study::Pushdown(p) = &self.study {
+            let cases =
+                (p.models.len() * p.bandwidths_gbit.len() * p.storage_gflops.len() * p.storage_memory_gb.len()) as u64;
+            let mut e = Estimate::default();
+            e.memory("one row per case", cases * 200 + (1 << 20));
+            e.events("split evaluations", cases * 64);
+            return Ok(e);
+        }
         if let Study::Plans(p) = &self.study {
             let mut e = Estimate::default();
             e.memory("the layer table and the plans", 64 * p.model.layers.len() as u64 + (1 << 20));
@@ -747,7 +968,7 @@ impl Scenario {
                 // Parameters, velocity, the restorer's copies and the codec's symbols.
                 (&s.split, &s.spec.arch, 8, steps)
             }
-            Study::Plans(_) => return Ok(Estimate::default()),
+            Study::Plans(_) | Study::Pushdown(_) => return Ok(Estimate::default()),
         };
         let side = split.train.rows;
         let params_n: u64 = arch.shapes(side).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();
