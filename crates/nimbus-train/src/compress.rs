@@ -141,7 +141,7 @@ pub fn aggregator(exchange: &Exchange, shapes: &[Vec<usize>], workers: usize, se
                 .map(|w| {
                     (
                         Box::new(Qsgd { bits: *bits, rng: streams.stream(&format!("qsgd/{w}")) }) as Box<dyn Encoder>,
-                        Box::new(QsgdDecoder { bits: *bits, lens: lens.clone() }) as Box<dyn Decoder>,
+                        Box::new(LevelDecoder { name: "qsgd", bits: *bits, lens: lens.clone() }) as Box<dyn Decoder>,
                     )
                 })
                 .collect(),
@@ -152,7 +152,7 @@ pub fn aggregator(exchange: &Exchange, shapes: &[Vec<usize>], workers: usize, se
                 .map(|_| {
                     (
                         Box::new(SignSgd { residual: zeros(&lens) }) as Box<dyn Encoder>,
-                        Box::new(SignDecoder { lens: lens.clone() }) as Box<dyn Decoder>,
+                        Box::new(LevelDecoder { name: "signsgd", bits: 0, lens: lens.clone() }) as Box<dyn Decoder>,
                     )
                 })
                 .collect(),
@@ -393,30 +393,34 @@ impl Encoder for Qsgd {
     }
 }
 
-struct QsgdDecoder {
+/// Reads what [`Qsgd`] and [`SignSgd`] write: per tensor an f32 scale,
+/// then per entry a sign bit and `bits` bits of level; an entry is
+/// `scale · level / (2^bits − 1)`, or `scale` itself when `bits` is 0.
+struct LevelDecoder {
+    name: &'static str,
     bits: u32,
     lens: Vec<usize>,
 }
 
-impl Decoder for QsgdDecoder {
+impl Decoder for LevelDecoder {
     fn decode(&mut self, bytes: &[u8]) -> Result<Tensors, CodecError> {
-        let truncated = |_| CodecError::Corrupt("qsgd: truncated".into());
-        let s = ((1u32 << self.bits) - 1) as f32;
+        let name = self.name;
+        let truncated = |_| CodecError::Corrupt(format!("{name}: truncated"));
+        let top = ((1u32 << self.bits) - 1).max(1) as f32;
         let mut r = crate::bits::BitReader::new(bytes);
         let mut out = Vec::with_capacity(self.lens.len());
         for &n in &self.lens {
-            let norm = f32::from_bits(r.read(32).map_err(truncated)?);
+            let scale = f32::from_bits(r.read(32).map_err(truncated)?);
             let mut t = Vec::with_capacity(n);
             for _ in 0..n {
                 let neg = r.read(1).map_err(truncated)? == 1;
-                let level = r.read(self.bits).map_err(truncated)? as f32;
-                let v = norm * level / s;
+                let v = if self.bits == 0 { scale } else { scale * r.read(self.bits).map_err(truncated)? as f32 / top };
                 t.push(if neg { -v } else { v });
             }
             out.push(t);
         }
         if r.remaining() >= 8 {
-            return Err(CodecError::Corrupt("qsgd: trailing bytes".into()));
+            return Err(CodecError::Corrupt(format!("{name}: trailing bytes")));
         }
         Ok(out)
     }
@@ -444,30 +448,6 @@ impl Encoder for SignSgd {
             }
         }
         w.finish()
-    }
-}
-
-struct SignDecoder {
-    lens: Vec<usize>,
-}
-
-impl Decoder for SignDecoder {
-    fn decode(&mut self, bytes: &[u8]) -> Result<Tensors, CodecError> {
-        let truncated = |_| CodecError::Corrupt("signsgd: truncated".into());
-        let mut r = crate::bits::BitReader::new(bytes);
-        let mut out = Vec::with_capacity(self.lens.len());
-        for &n in &self.lens {
-            let scale = f32::from_bits(r.read(32).map_err(truncated)?);
-            let mut t = Vec::with_capacity(n);
-            for _ in 0..n {
-                t.push(if r.read(1).map_err(truncated)? == 1 { -scale } else { scale });
-            }
-            out.push(t);
-        }
-        if r.remaining() >= 8 {
-            return Err(CodecError::Corrupt("signsgd: trailing bytes".into()));
-        }
-        Ok(out)
     }
 }
 
@@ -523,6 +503,36 @@ fn orthonormalise(p: &mut [f64], rows: usize, r: usize) {
     }
 }
 
+/// The workers' mean of `M_w · by` (`by`: `cols × r`, giving `rows × r`),
+/// or of `M_wᵀ · by` with `transposed` (`by`: `rows × r`, giving
+/// `cols × r`), for tensor `t` of each worker's residual viewed as a
+/// `rows × cols` matrix.
+fn mean_product(
+    residuals: &[Tensors],
+    t: usize,
+    (rows, cols): (usize, usize),
+    by: &[f64],
+    r: usize,
+    transposed: bool,
+) -> Vec<f64> {
+    let mut out = vec![0f64; if transposed { cols } else { rows } * r];
+    for residual in residuals {
+        let m = &residual[t];
+        for i in 0..rows {
+            for c in 0..cols {
+                let v = f64::from(m[i * cols + c]);
+                let (into, from) = if transposed { (c, i) } else { (i, c) };
+                for j in 0..r {
+                    out[into * r + j] += v * by[from * r + j];
+                }
+            }
+        }
+    }
+    let w = residuals.len().max(1) as f64;
+    out.iter_mut().for_each(|x| *x /= w);
+    out
+}
+
 impl Aggregator for PowerSgd {
     fn aggregate(&mut self, workers: &[Tensors]) -> Result<(Tensors, Traffic), CodecError> {
         let raw = raw_bytes(&workers[0]);
@@ -551,34 +561,10 @@ impl Aggregator for PowerSgd {
             }
             let q = &self.q[t];
             // P = mean_w(M_w Q), all-reduced, then orthonormalised.
-            let mut p = vec![0f64; rows * r];
-            for residual in &self.residual {
-                let m = &residual[t];
-                for i in 0..rows {
-                    for c in 0..cols {
-                        let v = f64::from(m[i * cols + c]);
-                        for j in 0..r {
-                            p[i * r + j] += v * q[c * r + j];
-                        }
-                    }
-                }
-            }
-            p.iter_mut().for_each(|x| *x /= w);
+            let mut p = mean_product(&self.residual, t, (rows, cols), q, r, false);
             orthonormalise(&mut p, rows, r);
             // Q = mean_w(M_wᵀ P), all-reduced.
-            let mut q_new = vec![0f64; cols * r];
-            for residual in &self.residual {
-                let m = &residual[t];
-                for i in 0..rows {
-                    for c in 0..cols {
-                        let v = f64::from(m[i * cols + c]);
-                        for j in 0..r {
-                            q_new[c * r + j] += v * p[i * r + j];
-                        }
-                    }
-                }
-            }
-            q_new.iter_mut().for_each(|x| *x /= w);
+            let q_new = mean_product(&self.residual, t, (rows, cols), &p, r, true);
             sent += 4 * ((rows + cols) * r) as u64;
             // The step's gradient P Qᵀ; each worker keeps M_w − P Qᵀ.
             let approx: Vec<f32> = (0..rows * cols)
@@ -694,7 +680,7 @@ mod tests {
         assert!(sparse.decode(&[9, 0, 0, 0]).is_err(), "count above the tensor");
         assert!(sparse.decode(&[1, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0]).is_err(), "index outside");
         assert!(sparse.decode(&[0, 0, 0, 0, 1]).is_err(), "trailing");
-        assert!(QsgdDecoder { bits: 4, lens: vec![3] }.decode(&[0, 0]).is_err());
-        assert!(SignDecoder { lens: vec![3] }.decode(&[0; 9]).is_err());
+        assert!(LevelDecoder { name: "qsgd", bits: 4, lens: vec![3] }.decode(&[0, 0]).is_err());
+        assert!(LevelDecoder { name: "signsgd", bits: 0, lens: vec![3] }.decode(&[0; 9]).is_err());
     }
 }

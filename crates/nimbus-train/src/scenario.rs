@@ -114,6 +114,18 @@ impl PolicyInfo {
     }
 }
 
+impl Builder {
+    /// Builds the policy to check its parameters.
+    fn check(self, p: &Params) -> Result<(), ParamError> {
+        match self {
+            Builder::Gradients(build) => build(p).map(|_| ()),
+            Builder::Checkpoints(build) => build(p).map(|_| ()),
+            Builder::Plans(build) => build(p).map(|_| ()),
+            Builder::Pushdown(build) => build(p).map(|_| ()),
+        }
+    }
+}
+
 /// An instance's policy: the instance, with the efficiency and (for
 /// Trainium) NeuronLink bandwidth a scenario may override.
 fn instance_policy(p: &Params, instance: Instance) -> Result<(Instance, f64), ParamError> {
@@ -839,21 +851,10 @@ impl Scenario {
     pub fn check(&self, policy: &str, params: &Params) -> Result<(), ScenarioError> {
         let info = self.policy(policy)?;
         params.finish(info.params)?;
-        match info.build {
-            Builder::Gradients(build) => {
-                build(params)?;
-                params.f64_in("lr", 0.05, 1e-6..=10.0)?;
-                params.f64_in("codec_gbps", 1.0, 1e-6..=1e6)?;
-            }
-            Builder::Checkpoints(build) => {
-                build(params)?;
-            }
-            Builder::Plans(build) => {
-                build(params)?;
-            }
-            Builder::Pushdown(build) => {
-                build(params)?;
-            }
+        info.build.check(params)?;
+        if let Builder::Gradients(_) = info.build {
+            params.f64_in("lr", 0.05, 1e-6..=10.0)?;
+            params.f64_in("codec_gbps", 1.0, 1e-6..=1e6)?;
         }
         Ok(())
     }
