@@ -329,3 +329,28 @@ fn train_checkpoint_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv", "checkpoints_inshrinkerator_seed2.csv"],
     );
 }
+
+/// Encrypted federated averaging (CKKS keys, encryption noise, stochastic
+/// quantisation) is byte-identical across runs and thread counts.
+#[test]
+fn train_federated_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "train-federated",
+        &[
+            "scenarios/train/pack-noniid.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.data=\"/nonexistent/mnist\"",
+            "--set",
+            "workload.network=\"mlp-16\"",
+            "--set",
+            "workload.rounds=2",
+            "--set",
+            "workload.train_images=1280",
+            "--set",
+            "cluster.ring=1024",
+        ],
+        &["summary.json", "runs.csv"],
+    );
+}

@@ -8,6 +8,7 @@
 //!   random-k, QSGD, PowerSGD, signSGD, GComp) with the bytes it sent.
 
 pub mod bits;
+pub mod ckks;
 pub mod compress;
 pub mod experiment;
 pub mod gcomp;
@@ -17,6 +18,7 @@ pub mod inshrinkerator;
 pub mod kmeans;
 pub mod models;
 pub mod nxd;
+pub mod pack;
 pub mod restores;
 pub mod scenario;
 pub mod step;

@@ -56,6 +56,7 @@ use crate::hapi::{self, Chooser, Tiers};
 use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
 use crate::models::{self, ModelTable};
 use crate::nxd::{self, Instance};
+use crate::pack::{self, Aggregation, FlSpec};
 use crate::restores::{self, RestoreSpec};
 use crate::step::{self, Algorithm, Cluster, GradientExchange, Options, Plan};
 
@@ -100,6 +101,7 @@ enum Builder {
     Checkpoints(fn(&Params) -> Result<CodecPair, ParamError>),
     Plans(fn(&Params) -> Result<(Instance, f64), ParamError>),
     Pushdown(fn(&Params) -> Result<Chooser, ParamError>),
+    Federated(fn(&Params) -> Result<Aggregation, ParamError>),
 }
 
 impl PolicyInfo {
@@ -110,6 +112,7 @@ impl PolicyInfo {
             Builder::Checkpoints(_) => "checkpoints",
             Builder::Plans(_) => "plans",
             Builder::Pushdown(_) => "pushdown",
+            Builder::Federated(_) => "federated",
         }
     }
 }
@@ -122,6 +125,7 @@ impl Builder {
             Builder::Checkpoints(build) => build(p).map(|_| ()),
             Builder::Plans(build) => build(p).map(|_| ()),
             Builder::Pushdown(build) => build(p).map(|_| ()),
+            Builder::Federated(build) => build(p).map(|_| ()),
         }
     }
 }
@@ -347,6 +351,39 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "pack",
+        kind: "paper",
+        fidelity: "real",
+        source: "Pack: Towards Communication-Efficient Homomorphic Encryption in Federated Learning (SoCC'24)",
+        summary: "FedAvg whose updates are clipped at the clients' largest 99.9th percentile, quantised to `bits` bits, packed several per CKKS slot with guard bits, summed encrypted, rounded back to integers and unpacked",
+        params: &["bits"],
+        build: Builder::Federated(|p| Ok(Aggregation::Pack { bits: p.u32_in("bits", 8, 1..=16)? })),
+    },
+    PolicyInfo {
+        name: "ckks",
+        kind: "baseline",
+        fidelity: "real",
+        source: "vanilla CKKS aggregation (one update value per slot; Pack's baseline)",
+        summary: "each update value in its own CKKS slot at scale 2^40, summed encrypted",
+        params: &[],
+        build: Builder::Federated(|p| {
+            p.finish(&[])?;
+            Ok(Aggregation::Ckks)
+        }),
+    },
+    PolicyInfo {
+        name: "fedavg",
+        kind: "baseline",
+        fidelity: "real",
+        source: "plaintext federated averaging (McMahan et al., AISTATS'17)",
+        summary: "FP32 updates averaged in the clear",
+        params: &[],
+        build: Builder::Federated(|p| {
+            p.finish(&[])?;
+            Ok(Aggregation::Plaintext)
+        }),
+    },
+    PolicyInfo {
         name: "uncompressed",
         kind: "baseline",
         fidelity: "real",
@@ -399,6 +436,21 @@ pub enum Study {
     Plans(Box<PlanStudy>),
     /// Split points of transfer learning over a grid of tiers.
     Pushdown(Box<PushdownStudy>),
+    /// Federated averaging with encrypted aggregation.
+    Federated(Box<FederatedStudy>),
+}
+
+/// Every metric a federated run reports.
+pub const FEDERATED_METRICS: &[&str] =
+    &["accuracy_pct", "upload_kb_per_round", "ciphertexts_per_round", "lanes_per_slot", "clipped_pct", "noisy_slots"];
+
+/// The federated study's settings.
+#[derive(Debug, Clone)]
+pub struct FederatedStudy {
+    /// The data.
+    pub split: Split,
+    /// The run's settings.
+    pub spec: FlSpec,
 }
 
 /// Every metric a pushdown run reports.
@@ -488,6 +540,55 @@ fn load_split(w: &Params, fallbacks: &mut Vec<String>) -> Result<Split, Scenario
     let train_images = w.usize_in("train_images", split.train.len(), 1..=split.train.len().max(1))?;
     split.train = split.train.slice(0..train_images);
     Ok(split)
+}
+
+/// `[workload] kind = "federated"`.
+fn federated_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<FederatedStudy, ScenarioError> {
+    w.finish(&[
+        "kind",
+        "data",
+        "network",
+        "train_images",
+        "clients",
+        "rounds",
+        "local_epochs",
+        "batch",
+        "lr",
+        "non_iid",
+    ])?;
+    c.finish(&["ring"])?;
+    let split = load_split(w, fallbacks)?;
+    let arch = Arch::parse(w.str("network")?.unwrap_or("mlp-64")).map_err(|e| w.error("network", e))?;
+    let clients = w.usize_in("clients", 10, 1..=1000)?;
+    let batch = w.usize_in("batch", 32, 1..=4096)?;
+    if split.train.len() < 2 * clients * batch {
+        return Err(w
+            .error(
+                "clients",
+                format!(
+                    "{} training images are too few for {clients} clients with local batches of {batch}",
+                    split.train.len()
+                ),
+            )
+            .into());
+    }
+    let ring = c.u64_in("ring", 8192, 16..=65_536)? as usize;
+    if !ring.is_power_of_two() {
+        return Err(c.error("ring", format!("{ring} is not a power of two")).into());
+    }
+    Ok(FederatedStudy {
+        spec: FlSpec {
+            arch,
+            clients,
+            rounds: w.u32_in("rounds", 10, 1..=10_000)?,
+            local_epochs: w.u32_in("local_epochs", 1, 1..=1000)?,
+            batch,
+            lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
+            non_iid: w.bool_or("non_iid", false)?,
+            ring,
+        },
+        split,
+    })
 }
 
 /// `[workload] kind = "pushdown"`.
@@ -806,25 +907,27 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let study = match w.choice_or("kind", &["gradients", "checkpoints", "plans", "pushdown"], "gradients")? {
-            "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
-            "plans" => {
-                w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
-                c.finish(&[])?;
-                let name = w.str("model")?.unwrap_or("llama2-7b");
-                let model = models::model(name).ok_or_else(|| {
-                    w.error("model", format!("unknown model `{name}`; available: {}", models::MODELS.join(", ")))
-                })?;
-                Study::Plans(Box::new(PlanStudy {
-                    model,
-                    nodes: w.u32_in("nodes", 4, 1..=4096)?,
-                    global_batch: w.u32_in("global_batch", 1024, 1..=1 << 24)?,
-                    micro_batch: w.u32_in("micro_batch", 1, 1..=1 << 16)?,
-                }))
-            }
-            "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
-            _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
-        };
+        let study =
+            match w.choice_or("kind", &["gradients", "checkpoints", "plans", "pushdown", "federated"], "gradients")? {
+                "federated" => Study::Federated(Box::new(federated_study(w, c, &mut fallbacks)?)),
+                "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
+                "plans" => {
+                    w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
+                    c.finish(&[])?;
+                    let name = w.str("model")?.unwrap_or("llama2-7b");
+                    let model = models::model(name).ok_or_else(|| {
+                        w.error("model", format!("unknown model `{name}`; available: {}", models::MODELS.join(", ")))
+                    })?;
+                    Study::Plans(Box::new(PlanStudy {
+                        model,
+                        nodes: w.u32_in("nodes", 4, 1..=4096)?,
+                        global_batch: w.u32_in("global_batch", 1024, 1..=1 << 24)?,
+                        micro_batch: w.u32_in("micro_batch", 1, 1..=1 << 16)?,
+                    }))
+                }
+                "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
+                _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
+            };
         Ok(Scenario { study, fallbacks })
     }
 
@@ -836,6 +939,7 @@ impl Scenario {
             Study::Checkpoints(_) => "checkpoints",
             Study::Plans(_) => "plans",
             Study::Pushdown(_) => "pushdown",
+            Study::Federated(_) => "federated",
         };
         if info.study() != wanted {
             return Err(ScenarioError::Invalid(format!(
@@ -921,6 +1025,32 @@ impl Scenario {
                 run_plans(s, &instance, efficiency)
             }
             (Study::Pushdown(s), Builder::Pushdown(build)) => Ok(run_pushdown(s, build(params)?)),
+            (Study::Federated(s), Builder::Federated(build)) => {
+                let r = pack::run(&s.split, &s.spec, build(params)?, seed, progress)?;
+                let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+                Ok(RunOutput {
+                    metrics: vec![
+                        m("accuracy_pct", 100.0 * r.accuracy(), Better::Higher),
+                        m("upload_kb_per_round", r.upload_bytes as f64 / 1e3, Better::Lower),
+                        m("ciphertexts_per_round", r.ciphertexts as f64, Better::Lower),
+                        m("lanes_per_slot", f64::from(r.lanes), Better::Neither),
+                        m("clipped_pct", 100.0 * r.clipped, Better::Neither),
+                        m("noisy_slots", r.noisy_slots as f64, Better::Lower),
+                    ],
+                    series: vec![Series {
+                        name: "accuracy".into(),
+                        x_label: "round".into(),
+                        y_label: "test accuracy (%)".into(),
+                        points: r
+                            .accuracy_by_round
+                            .iter()
+                            .enumerate()
+                            .map(|(i, a)| ((i + 1) as f64, 100.0 * a))
+                            .collect(),
+                    }],
+                    ..RunOutput::default()
+                })
+            }
             _ => Err(ScenarioError::Invalid(format!("policy {policy:?} does not run in this study"))),
         }
     }
@@ -937,6 +1067,7 @@ impl Scenario {
             Study::Checkpoints(_) => CHECKPOINT_METRICS,
             Study::Plans(_) => PLAN_METRICS,
             Study::Pushdown(_) => PUSHDOWN_METRICS,
+            Study::Federated(_) => FEDERATED_METRICS,
         };
         names.iter().map(|m| m.to_string()).collect()
     }
@@ -968,6 +1099,11 @@ impl Scenario {
                 let steps = (s.split.train.len() / s.spec.batch) as u64 * u64::from(s.spec.epochs);
                 // Parameters, velocity, the restorer's copies and the codec's symbols.
                 (&s.split, &s.spec.arch, 8, steps)
+            }
+            Study::Federated(s) => {
+                let per_round = (s.split.train.len() / s.spec.batch.max(1)) as u64 * u64::from(s.spec.local_epochs);
+                // Global, local and one update per client, and the ciphertext sums.
+                (&s.split, &s.spec.arch, 4 + s.spec.clients as u64 + 32, per_round * u64::from(s.spec.rounds))
             }
             Study::Plans(_) | Study::Pushdown(_) => return Ok(Estimate::default()),
         };
