@@ -354,3 +354,28 @@ fn train_federated_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// Client caches and selection over real federated training are
+/// byte-identical across runs and thread counts.
+#[test]
+fn train_caching_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "train-caching",
+        &[
+            "scenarios/train/fedcase.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.data=\"/nonexistent/mnist\"",
+            "--set",
+            "workload.network=\"mlp-16\"",
+            "--set",
+            "workload.rounds=5",
+            "--set",
+            "workload.clients=40",
+            "--set",
+            "workload.target=0.3",
+        ],
+        &["summary.json", "runs.csv"],
+    );
+}

@@ -266,6 +266,23 @@ impl Network {
         Ok(Gradients { loss: loss.to_scalar::<f32>()?, grads })
     }
 
+    /// Each image's cross-entropy loss (no gradients), in batches of 500.
+    pub fn sample_losses(&self, data: &Dataset) -> Result<Vec<f32>, NnError> {
+        let mut out = Vec::with_capacity(data.len());
+        let mut start = 0;
+        while start < data.len() {
+            let end = (start + 500).min(data.len());
+            let (x, y) = self.batch_tensors(&data.slice(start..end))?;
+            let logits = self.forward(&x)?;
+            let max = logits.max_keepdim(1)?;
+            let shifted = logits.broadcast_sub(&max)?;
+            let log_p = shifted.broadcast_sub(&shifted.exp()?.sum_keepdim(1)?.log()?)?;
+            out.extend(log_p.gather(&y.unsqueeze(1)?, 1)?.neg()?.flatten_all()?.to_vec1::<f32>()?);
+            start = end;
+        }
+        Ok(out)
+    }
+
     /// Mean loss and accuracy (fraction correct) over `data`, in batches of
     /// 500.
     pub fn evaluate(&self, data: &Dataset) -> Result<Evaluation, NnError> {
@@ -392,6 +409,16 @@ mod tests {
             let rel = (numeric - f64::from(gj)).abs() / f64::from(gj.abs()).max(1e-6);
             assert!(rel < 0.05, "{arch:?}: autodiff {gj}, numeric {numeric}");
         }
+    }
+
+    #[test]
+    fn sample_losses_average_to_the_batch_loss() {
+        let data = synthetic(37, 0, 2).train;
+        let net = Network::new(&Arch::Mlp { hidden: vec![8] }, 28, 3).expect("net");
+        let losses = net.sample_losses(&data).expect("losses");
+        assert_eq!(losses.len(), 37);
+        let mean = losses.iter().map(|&l| f64::from(l)).sum::<f64>() / 37.0;
+        assert!((mean - net.evaluate(&data).expect("eval").loss).abs() < 1e-5);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod bits;
 pub mod ckks;
 pub mod compress;
 pub mod experiment;
+pub mod fedcase;
 pub mod gcomp;
 pub mod hapi;
 pub mod huffman;

@@ -51,6 +51,7 @@ use nimbus_sim::params::{ParamError, Params};
 
 use crate::compress::Exchange;
 use crate::experiment::{RunSpec, train};
+use crate::fedcase::{self, CachePolicy, CaseSpec, Selection};
 use crate::gcomp::GcompConfig;
 use crate::hapi::{self, Chooser, Tiers};
 use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, Lossless, Uniform8Delta};
@@ -102,6 +103,7 @@ enum Builder {
     Plans(fn(&Params) -> Result<(Instance, f64), ParamError>),
     Pushdown(fn(&Params) -> Result<Chooser, ParamError>),
     Federated(fn(&Params) -> Result<Aggregation, ParamError>),
+    Caching(fn(&Params) -> Result<(CachePolicy, Selection), ParamError>),
 }
 
 impl PolicyInfo {
@@ -113,6 +115,7 @@ impl PolicyInfo {
             Builder::Plans(_) => "plans",
             Builder::Pushdown(_) => "pushdown",
             Builder::Federated(_) => "federated",
+            Builder::Caching(_) => "caching",
         }
     }
 }
@@ -126,6 +129,7 @@ impl Builder {
             Builder::Plans(build) => build(p).map(|_| ()),
             Builder::Pushdown(build) => build(p).map(|_| ()),
             Builder::Federated(build) => build(p).map(|_| ()),
+            Builder::Caching(build) => build(p).map(|_| ()),
         }
     }
 }
@@ -384,6 +388,54 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "fedcase",
+        kind: "paper",
+        fidelity: "real learning, modelled clock",
+        source: "FedCaSe: Enhancing Federated Learning with Heterogeneity-aware Caching and Scheduling (SoCC'24)",
+        summary: "clients cache their most important samples (loss rank x read frequency, with a ghost cache); the server picks clients by Oort's utility with cache-aware expected round times",
+        params: &[],
+        build: Builder::Caching(|p| {
+            p.finish(&[])?;
+            Ok((CachePolicy::Importance, Selection::CacheAware))
+        }),
+    },
+    PolicyInfo {
+        name: "oort-lru",
+        kind: "baseline",
+        fidelity: "real learning, modelled clock",
+        source: "Oort (Lai et al., OSDI'21) selection with LRU sample caches",
+        summary: "Oort's statistical utility with its duration penalty, unaware of caches; LRU caches",
+        params: &[],
+        build: Builder::Caching(|p| {
+            p.finish(&[])?;
+            Ok((CachePolicy::Lru, Selection::Oort))
+        }),
+    },
+    PolicyInfo {
+        name: "random-lru",
+        kind: "baseline",
+        fidelity: "real learning, modelled clock",
+        source: "FedAvg's random client selection with LRU sample caches",
+        summary: "clients drawn uniformly each round; LRU caches",
+        params: &[],
+        build: Builder::Caching(|p| {
+            p.finish(&[])?;
+            Ok((CachePolicy::Lru, Selection::Random))
+        }),
+    },
+    PolicyInfo {
+        name: "random-importance",
+        kind: "baseline",
+        fidelity: "real learning, modelled clock",
+        source: "FedCaSe's cache alone (an ablation)",
+        summary: "clients drawn uniformly each round; importance x frequency caches",
+        params: &[],
+        build: Builder::Caching(|p| {
+            p.finish(&[])?;
+            Ok((CachePolicy::Importance, Selection::Random))
+        }),
+    },
+    PolicyInfo {
         name: "uncompressed",
         kind: "baseline",
         fidelity: "real",
@@ -438,6 +490,21 @@ pub enum Study {
     Pushdown(Box<PushdownStudy>),
     /// Federated averaging with encrypted aggregation.
     Federated(Box<FederatedStudy>),
+    /// Federated training with client caches and selection.
+    Caching(Box<CachingStudy>),
+}
+
+/// Every metric a caching run reports.
+pub const CACHING_METRICS: &[&str] =
+    &["time_to_target_s", "accuracy_pct", "hit_rate_pct", "total_time_s", "distinct_clients"];
+
+/// The caching study's settings.
+#[derive(Debug, Clone)]
+pub struct CachingStudy {
+    /// The data.
+    pub split: Split,
+    /// The run's settings.
+    pub spec: CaseSpec,
 }
 
 /// Every metric a federated run reports.
@@ -586,6 +653,50 @@ fn federated_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Resul
             lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
             non_iid: w.bool_or("non_iid", false)?,
             ring,
+        },
+        split,
+    })
+}
+
+/// `[workload] kind = "caching"`.
+fn caching_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<CachingStudy, ScenarioError> {
+    w.finish(&[
+        "kind",
+        "data",
+        "network",
+        "train_images",
+        "clients",
+        "per_round",
+        "rounds",
+        "batch",
+        "lr",
+        "wss",
+        "target",
+    ])?;
+    c.finish(&["compute_ms", "read_ms", "upload_s", "sigma"])?;
+    let split = load_split(w, fallbacks)?;
+    let arch = Arch::parse(w.str("network")?.unwrap_or("mlp-32")).map_err(|e| w.error("network", e))?;
+    let clients = w.usize_in("clients", 100, 1..=10_000)?;
+    if split.train.len() < 2 * clients {
+        return Err(w
+            .error("clients", format!("{} training images are too few for {clients} clients", split.train.len()))
+            .into());
+    }
+    let per_round = w.usize_in("per_round", 10, 1..=clients)?;
+    Ok(CachingStudy {
+        spec: CaseSpec {
+            arch,
+            clients,
+            per_round,
+            rounds: w.u32_in("rounds", 60, 1..=100_000)?,
+            batch: w.usize_in("batch", 16, 1..=4096)?,
+            lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
+            wss: w.f64_in("wss", 0.3, 0.0..=1.0)?,
+            target: w.f64_in("target", 0.8, 0.0..=1.0)?,
+            compute_ms: c.f64_in("compute_ms", 2.0, 0.0..=1e6)?,
+            read_ms: c.f64_in("read_ms", 10.0, 0.0..=1e6)?,
+            upload_s: c.f64_in("upload_s", 2.0, 0.0..=1e6)?,
+            sigma: c.f64_in("sigma", 0.8, 0.0..=4.0)?,
         },
         split,
     })
@@ -907,27 +1018,31 @@ impl Scenario {
         let empty_c = Params::new("cluster", None);
         let c = root.table("cluster")?.unwrap_or(&empty_c);
         let mut fallbacks = Vec::new();
-        let study =
-            match w.choice_or("kind", &["gradients", "checkpoints", "plans", "pushdown", "federated"], "gradients")? {
-                "federated" => Study::Federated(Box::new(federated_study(w, c, &mut fallbacks)?)),
-                "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
-                "plans" => {
-                    w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
-                    c.finish(&[])?;
-                    let name = w.str("model")?.unwrap_or("llama2-7b");
-                    let model = models::model(name).ok_or_else(|| {
-                        w.error("model", format!("unknown model `{name}`; available: {}", models::MODELS.join(", ")))
-                    })?;
-                    Study::Plans(Box::new(PlanStudy {
-                        model,
-                        nodes: w.u32_in("nodes", 4, 1..=4096)?,
-                        global_batch: w.u32_in("global_batch", 1024, 1..=1 << 24)?,
-                        micro_batch: w.u32_in("micro_batch", 1, 1..=1 << 16)?,
-                    }))
-                }
-                "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
-                _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
-            };
+        let study = match w.choice_or(
+            "kind",
+            &["gradients", "checkpoints", "plans", "pushdown", "federated", "caching"],
+            "gradients",
+        )? {
+            "federated" => Study::Federated(Box::new(federated_study(w, c, &mut fallbacks)?)),
+            "caching" => Study::Caching(Box::new(caching_study(w, c, &mut fallbacks)?)),
+            "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
+            "plans" => {
+                w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
+                c.finish(&[])?;
+                let name = w.str("model")?.unwrap_or("llama2-7b");
+                let model = models::model(name).ok_or_else(|| {
+                    w.error("model", format!("unknown model `{name}`; available: {}", models::MODELS.join(", ")))
+                })?;
+                Study::Plans(Box::new(PlanStudy {
+                    model,
+                    nodes: w.u32_in("nodes", 4, 1..=4096)?,
+                    global_batch: w.u32_in("global_batch", 1024, 1..=1 << 24)?,
+                    micro_batch: w.u32_in("micro_batch", 1, 1..=1 << 16)?,
+                }))
+            }
+            "checkpoints" => Study::Checkpoints(Box::new(checkpoint_study(w, c, &mut fallbacks)?)),
+            _ => Study::Gradients(Box::new(gradient_study(w, c, &mut fallbacks)?)),
+        };
         Ok(Scenario { study, fallbacks })
     }
 
@@ -940,6 +1055,7 @@ impl Scenario {
             Study::Plans(_) => "plans",
             Study::Pushdown(_) => "pushdown",
             Study::Federated(_) => "federated",
+            Study::Caching(_) => "caching",
         };
         if info.study() != wanted {
             return Err(ScenarioError::Invalid(format!(
@@ -1025,6 +1141,32 @@ impl Scenario {
                 run_plans(s, &instance, efficiency)
             }
             (Study::Pushdown(s), Builder::Pushdown(build)) => Ok(run_pushdown(s, build(params)?)),
+            (Study::Caching(s), Builder::Caching(build)) => {
+                let (cache, selection) = build(params)?;
+                let r = fedcase::run(&s.split, &s.spec, cache, selection, seed, progress)?;
+                let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+                Ok(RunOutput {
+                    metrics: vec![
+                        m("time_to_target_s", r.time_to_target_s, Better::Lower),
+                        m("accuracy_pct", 100.0 * r.accuracy(), Better::Higher),
+                        m("hit_rate_pct", 100.0 * r.hit_rate, Better::Higher),
+                        m("total_time_s", r.curve.last().map_or(0.0, |c| c.0), Better::Lower),
+                        m("distinct_clients", r.distinct_clients as f64, Better::Neither),
+                    ],
+                    series: vec![Series {
+                        name: "time_to_accuracy".into(),
+                        x_label: "simulated time (s)".into(),
+                        y_label: "test accuracy (%)".into(),
+                        points: r.curve.iter().map(|&(t, a)| (t, 100.0 * a)).collect(),
+                    }],
+                    notes: if r.time_to_target_s.is_nan() {
+                        vec![format!("the target accuracy {:.1}% was not reached", 100.0 * s.spec.target)]
+                    } else {
+                        Vec::new()
+                    },
+                    ..RunOutput::default()
+                })
+            }
             (Study::Federated(s), Builder::Federated(build)) => {
                 let r = pack::run(&s.split, &s.spec, build(params)?, seed, progress)?;
                 let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
@@ -1068,6 +1210,7 @@ impl Scenario {
             Study::Plans(_) => PLAN_METRICS,
             Study::Pushdown(_) => PUSHDOWN_METRICS,
             Study::Federated(_) => FEDERATED_METRICS,
+            Study::Caching(_) => CACHING_METRICS,
         };
         names.iter().map(|m| m.to_string()).collect()
     }
@@ -1104,6 +1247,15 @@ impl Scenario {
                 let per_round = (s.split.train.len() / s.spec.batch.max(1)) as u64 * u64::from(s.spec.local_epochs);
                 // Global, local and one update per client, and the ciphertext sums.
                 (&s.split, &s.spec.arch, 4 + s.spec.clients as u64 + 32, per_round * u64::from(s.spec.rounds))
+            }
+            Study::Caching(s) => {
+                let per_round = (s.split.train.len() / s.spec.clients.max(1) / s.spec.batch.max(1)) as u64;
+                (
+                    &s.split,
+                    &s.spec.arch,
+                    4 + s.spec.per_round as u64,
+                    per_round * (s.spec.per_round * s.spec.rounds as usize) as u64,
+                )
             }
             Study::Plans(_) | Study::Pushdown(_) => return Ok(Estimate::default()),
         };
