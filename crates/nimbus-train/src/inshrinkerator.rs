@@ -519,9 +519,9 @@ impl CheckpointCodec for Inshrinkerator {
                 .filter(|&i| tried[i].is_some())
                 .min_by(|&a, &b| tried[a].unwrap_or(f64::INFINITY).total_cmp(&tried[b].unwrap_or(f64::INFINITY)))
         });
-        let best = pick.map(|i| (0.0, candidates[i], solver.quantise(&candidates[i])));
+        let best = pick.map(|i| (candidates[i], solver.quantise(&candidates[i])));
         net.set_values(&weights)?;
-        let (_, config, mut tensors) = best.ok_or_else(|| NnError::Invalid("no candidate configuration".into()))?;
+        let (config, mut tensors) = best.ok_or_else(|| NnError::Invalid("no candidate configuration".into()))?;
         self.chosen.push(config);
         self.accepted += usize::from(accepted);
         let mut momentum = Solver::new(&opt.velocity, saliency(&opt.velocity, None), config.k);
