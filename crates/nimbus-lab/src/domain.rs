@@ -543,7 +543,7 @@ impl Domain for TrainDomain {
     }
 
     fn summary(&self) -> &'static str {
-        "distributed training: real data-parallel training on MNIST through gradient codecs (GComp and its baselines), priced on accelerator clusters by a training-step cost model; compressed checkpoints through restores (Inshrinkerator and its baselines)"
+        "distributed training: real training on MNIST through gradient codecs (GComp) priced by a training-step cost model, compressed checkpoints through restores (Inshrinkerator), encrypted federated averaging (Pack), client caches and selection (FedCaSe); parallelism plans on Trainium (NxD) and storage pushdown splits (HAPI) in the cost model"
     }
 
     fn policies(&self) -> Vec<PolicyListing> {

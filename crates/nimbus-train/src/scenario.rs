@@ -286,6 +286,17 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "uncompressed",
+        kind: "baseline",
+        fidelity: "real",
+        source: "plain FP32 checkpoints",
+        summary: "parameters and momentum as FP32 bytes",
+        params: &[],
+        build: Builder::Checkpoints(|_| {
+            Ok((Box::new(Lossless { zstd_level: None }), Box::new(Lossless { zstd_level: None })))
+        }),
+    },
+    PolicyInfo {
         name: "nxd",
         kind: "paper",
         fidelity: "modelled",
@@ -433,17 +444,6 @@ pub static REGISTRY: &[PolicyInfo] = &[
         build: Builder::Caching(|p| {
             p.finish(&[])?;
             Ok((CachePolicy::Importance, Selection::Random))
-        }),
-    },
-    PolicyInfo {
-        name: "uncompressed",
-        kind: "baseline",
-        fidelity: "real",
-        source: "plain FP32 checkpoints",
-        summary: "parameters and momentum as FP32 bytes",
-        params: &[],
-        build: Builder::Checkpoints(|_| {
-            Ok((Box::new(Lossless { zstd_level: None }), Box::new(Lossless { zstd_level: None })))
         }),
     },
 ];
