@@ -5,7 +5,7 @@
 //! `[out, in, kh, kw]` for a convolution) and its default initialisation
 //! bound, `U(−1/√fan_in, 1/√fan_in)`, drawn from the run's seeded stream.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{Device, Tensor, Var};
 use nimbus_sim::rng::RngStreams;
 
 use crate::data::Dataset;
@@ -127,13 +127,6 @@ impl Param {
     /// Whether it has none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// Its size along the first axis and the product of the rest (a
-    /// matrix view for low-rank codecs).
-    pub fn matrix(&self) -> (usize, usize) {
-        let rows = self.shape.first().copied().unwrap_or(1);
-        (rows, self.len() / rows.max(1))
     }
 }
 
@@ -314,11 +307,6 @@ impl Network {
             p.var.set(&Tensor::from_slice(v, p.shape.as_slice(), &Device::Cpu)?)?;
         }
         Ok(())
-    }
-
-    /// The data type of every parameter (f32).
-    pub fn dtype(&self) -> DType {
-        DType::F32
     }
 }
 

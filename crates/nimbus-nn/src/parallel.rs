@@ -69,11 +69,6 @@ impl Trainer {
         Ok(Trainer { workers, batch, order: RngStreams::new(seed).stream("nn/order"), steps: 0 })
     }
 
-    /// Workers.
-    pub fn workers(&self) -> usize {
-        self.workers
-    }
-
     /// Steps taken so far.
     pub fn steps(&self) -> u64 {
         self.steps

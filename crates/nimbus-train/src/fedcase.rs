@@ -120,6 +120,8 @@ struct Client {
     cached: Vec<bool>,
     /// LRU recency (higher is more recent).
     recency: Vec<u64>,
+    /// Under LRU, the cached samples by recency.
+    lru: std::collections::BTreeSet<(u64, usize)>,
     frequency: Vec<u32>,
     /// Last round's hit rate (the expectation for the next).
     hit_rate: f64,
@@ -128,7 +130,9 @@ struct Client {
 }
 
 impl Client {
-    /// Reads the samples in `order`; returns hits.
+    /// Reads the samples in `order` (counting each read); returns hits.
+    /// Under LRU a miss is admitted, evicting the least recent entry when
+    /// the cache is full.
     fn read(&mut self, order: &[usize], policy: CachePolicy, capacity: usize, clock: &mut u64) -> usize {
         let mut hits = 0;
         for &i in order {
@@ -136,23 +140,22 @@ impl Client {
             if self.cached[i] {
                 hits += 1;
             }
-            if policy == CachePolicy::Lru {
-                *clock += 1;
-                self.recency[i] = *clock;
-                if !self.cached[i] {
-                    if self.cached.iter().filter(|&&c| c).count() >= capacity {
-                        // Evict the least recently used cached sample.
-                        let victim =
-                            (0..self.cached.len()).filter(|&j| self.cached[j]).min_by_key(|&j| (self.recency[j], j));
-                        if let Some(v) = victim {
-                            self.cached[v] = false;
-                        }
-                    }
-                    if capacity > 0 {
-                        self.cached[i] = true;
-                    }
-                }
+            if policy != CachePolicy::Lru {
+                continue;
             }
+            *clock += 1;
+            if self.cached[i] {
+                self.lru.remove(&(self.recency[i], i));
+            } else if capacity == 0 {
+                continue;
+            } else if self.lru.len() >= capacity
+                && let Some((_, old)) = self.lru.pop_first()
+            {
+                self.cached[old] = false;
+            }
+            self.recency[i] = *clock;
+            self.cached[i] = true;
+            self.lru.insert((*clock, i));
         }
         hits
     }
@@ -246,6 +249,7 @@ pub fn run(
                 upload_s: draw(spec.upload_s),
                 cached: vec![false; s.len()],
                 recency: vec![0; s.len()],
+                lru: std::collections::BTreeSet::new(),
                 frequency: vec![0; s.len()],
                 hit_rate: 0.0,
                 utility: None,
@@ -272,12 +276,7 @@ pub fn run(
             let mut order: Vec<usize> = (0..shard.len()).collect();
             order_rng.shuffle(&mut order);
             let client = &mut clients[c];
-            let h = if cache == CachePolicy::None { 0 } else { client.read(&order, cache, capacity, &mut clock) };
-            if cache == CachePolicy::None {
-                for &i in &order {
-                    client.frequency[i] += 1;
-                }
-            }
+            let h = client.read(&order, cache, capacity, &mut clock);
             reads += order.len();
             hits += h;
             client.hit_rate = h as f64 / order.len().max(1) as f64;
@@ -327,6 +326,7 @@ mod tests {
             upload_s: 1.0,
             cached: vec![false; n],
             recency: vec![0; n],
+            lru: std::collections::BTreeSet::new(),
             frequency: vec![0; n],
             hit_rate: 0.0,
             utility: None,

@@ -103,7 +103,7 @@ impl SplitTime {
 /// valid split points: 0 and every index after which a block ends (a
 /// residual block or transformer layer must not be cut inside).
 pub fn split_points(model: &ModelTable) -> (usize, Vec<usize>) {
-    let frozen = model.layers.iter().rposition(|l| l.kind == LayerKind::Dense).unwrap_or(model.layers.len());
+    let frozen = frozen_layers(model);
     let block = |name: &str| -> String {
         let parts: Vec<&str> = name.split('.').collect();
         match parts.as_slice() {
@@ -122,6 +122,11 @@ pub fn split_points(model: &ModelTable) -> (usize, Vec<usize>) {
     (frozen, points)
 }
 
+/// Layers before the head (the last dense layer).
+fn frozen_layers(model: &ModelTable) -> usize {
+    model.layers.iter().rposition(|l| l.kind == LayerKind::Dense).unwrap_or(model.layers.len())
+}
+
 /// One image's peak memory at the store when it runs layers `..split`:
 /// weights plus the largest input-and-output activation pair, in bytes.
 fn storage_bytes_per_image(model: &ModelTable, split: usize, bytes: f64) -> (f64, f64) {
@@ -138,7 +143,7 @@ fn storage_bytes_per_image(model: &ModelTable, split: usize, bytes: f64) -> (f64
 /// The iteration's time at `split` for a batch of `batch` images; with
 /// `nominal`, as the chooser sees it (no request cost, full efficiency).
 pub fn split_time(model: &ModelTable, tiers: &Tiers, batch: u64, split: usize, nominal: bool) -> SplitTime {
-    let (frozen, _) = split_points(model);
+    let frozen = frozen_layers(model);
     let b = batch as f64;
     let gflop = |range: std::ops::Range<usize>| model.layers[range].iter().map(|l| l.flops).sum::<f64>() / 1e9;
     let efficiency = |sub: f64| if nominal { 1.0 } else { sub / (sub + tiers.half_batch) };
@@ -204,12 +209,9 @@ pub fn choose(model: &ModelTable, tiers: &Tiers, batch: u64, chooser: Chooser) -
         }
         Chooser::Hapi => points
             .iter()
-            .copied()
-            .min_by(|&a, &b| {
-                let t = |s| split_time(model, tiers, batch, s, true).iteration_s();
-                t(a).total_cmp(&t(b)).then(a.cmp(&b))
-            })
-            .unwrap_or(0),
+            .map(|&s| (split_time(model, tiers, batch, s, true).iteration_s(), s))
+            .min_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)))
+            .map_or(0, |(_, s)| s),
     }
 }
 

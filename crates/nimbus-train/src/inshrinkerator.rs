@@ -325,14 +325,12 @@ pub struct Inshrinkerator {
     previous: Vec<(usize, Vec<u8>)>,
     /// Configurations chosen, one per checkpoint.
     pub chosen: Vec<QuantConfig>,
-    /// Checkpoints whose choice met the tolerance.
-    pub accepted: usize,
 }
 
 impl Inshrinkerator {
     /// A codec with these settings.
     pub fn new(settings: InshrinkSettings) -> Inshrinkerator {
-        Inshrinkerator { settings, previous: Vec::new(), chosen: Vec::new(), accepted: 0 }
+        Inshrinkerator { settings, previous: Vec::new(), chosen: Vec::new() }
     }
 
     /// Serialises quantised tensors, delta-coding symbols against the
@@ -513,7 +511,6 @@ impl CheckpointCodec for Inshrinkerator {
                 }
             }
         }
-        let accepted = found.is_some();
         let pick = found.or_else(|| {
             (0..candidates.len())
                 .filter(|&i| tried[i].is_some())
@@ -523,7 +520,6 @@ impl CheckpointCodec for Inshrinkerator {
         net.set_values(&weights)?;
         let (config, mut tensors) = best.ok_or_else(|| NnError::Invalid("no candidate configuration".into()))?;
         self.chosen.push(config);
-        self.accepted += usize::from(accepted);
         let mut momentum = Solver::new(&opt.velocity, saliency(&opt.velocity, None), config.k);
         tensors.extend(momentum.quantise(&config));
         self.encode(&tensors)

@@ -93,16 +93,6 @@ impl KMeans1d {
         self.level(prev, cur, start, mid + 1, hi, best_m, opt_hi);
     }
 
-    /// Values.
-    pub fn len(&self) -> usize {
-        self.sorted.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.sorted.is_empty()
-    }
-
     /// The optimal `k` centres (ascending) and the thresholds between them
     /// (a value belongs to the first centre whose upper threshold exceeds
     /// it), and the total squared error. `k` is capped at the levels
@@ -203,10 +193,13 @@ mod tests {
             for w in c.centres.windows(2) {
                 prop_assert!(w[0] <= w[1]);
             }
-            // Each value's assigned centre is the nearest or tied in its run.
+            // An optimal clustering puts each value with its nearest
+            // centre (ties allowed).
             for &v in &values {
                 let a = c.assign(v);
-                prop_assert!(a < c.centres.len());
+                let d = (f64::from(v) - c.centres[a]).abs();
+                let nearest = c.centres.iter().map(|m| (f64::from(v) - m).abs()).fold(f64::INFINITY, f64::min);
+                prop_assert!(d <= nearest + 1e-9, "{} went to {} at {}, nearest {}", v, c.centres[a], d, nearest);
             }
         }
     }

@@ -836,9 +836,10 @@ fn run_pushdown(s: &PushdownStudy, chooser: Chooser) -> RunOutput {
 /// Largest checkpoint `[workload] init` may name.
 const MAX_CHECKPOINT_BYTES: u64 = 1 << 30;
 
-/// `[workload] init`: a Nimbus safetensors checkpoint to start from,
-/// read and checked once.
-fn load_init(w: &Params) -> Result<Option<std::sync::Arc<Vec<u8>>>, ScenarioError> {
+/// `[workload] init`: a Nimbus safetensors checkpoint to start from, read
+/// once, bounded in size, and decoded once to check that it holds `arch`
+/// for `side × side` inputs (so a mismatch fails before any run).
+fn load_init(w: &Params, arch: &Arch, side: usize) -> Result<Option<std::sync::Arc<Vec<u8>>>, ScenarioError> {
     let Some(path) = w.str("init")? else { return Ok(None) };
     let fail = |what: String| ScenarioError::Invalid(format!("{path}: {what}"));
     let len = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?.len();
@@ -846,22 +847,8 @@ fn load_init(w: &Params) -> Result<Option<std::sync::Arc<Vec<u8>>>, ScenarioErro
         return Err(fail(format!("{len} bytes is larger than the {MAX_CHECKPOINT_BYTES}-byte limit")));
     }
     let bytes = std::fs::read(path).map_err(|e| fail(format!("cannot read: {e}")))?;
-    nimbus_nn::checkpoint::load(&bytes).map_err(|e| fail(e.to_string()))?;
+    crate::experiment::start(arch, side, 0, 0.1, 0.0, Some(&bytes)).map_err(|e| fail(e.to_string()))?;
     Ok(Some(std::sync::Arc::new(bytes)))
-}
-
-/// Checks that `init` fits the network (fails before any run does).
-fn check_init(
-    init: Option<&std::sync::Arc<Vec<u8>>>,
-    arch: &Arch,
-    side: usize,
-    w: &Params,
-) -> Result<(), ScenarioError> {
-    if let Some(bytes) = init {
-        crate::experiment::start(arch, side, 0, 0.1, 0.0, Some(bytes))
-            .map_err(|e| ScenarioError::Invalid(format!("{}: {e}", w.str("init").ok().flatten().unwrap_or("init"))))?;
-    }
-    Ok(())
 }
 
 /// `[workload] kind = "checkpoints"`.
@@ -895,6 +882,7 @@ fn checkpoint_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Resu
             )
             .into());
     }
+    let init = load_init(w, &arch, split.train.rows)?;
     let spec = RestoreSpec {
         arch,
         epochs: w.u32_in("epochs", 10, 1..=1000)?,
@@ -903,9 +891,8 @@ fn checkpoint_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Resu
         momentum: w.f64_in("momentum", 0.9, 0.0..=0.999)? as f32,
         validation,
         restore: w.bool_or("restore", true)?,
-        init: load_init(w)?,
+        init,
     };
-    check_init(spec.init.as_ref(), &spec.arch, split.train.rows, w)?;
     Ok(CheckpointStudy { split, spec })
 }
 
@@ -936,6 +923,7 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
             .error("batch", format!("a batch of {batch} exceeds the {} training images", split.train.len()))
             .into());
     }
+    let init = load_init(w, &arch, split.train.rows)?;
     let spec = RunSpec {
         arch,
         workers,
@@ -943,9 +931,8 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
         epochs: w.u32_in("epochs", 2, 1..=1000)?,
         lr: w.f64_in("lr", 0.05, 1e-6..=10.0)? as f32,
         momentum: w.f64_in("momentum", 0.9, 0.0..=0.999)? as f32,
-        init: load_init(w)?,
+        init,
     };
-    check_init(spec.init.as_ref(), &spec.arch, split.train.rows, w)?;
     let model_name = c.str("model")?.unwrap_or("resnet50");
     let model = models::model(model_name).ok_or_else(|| {
         c.error("model", format!("unknown model `{model_name}`; available: {}", models::MODELS.join(", ")))
