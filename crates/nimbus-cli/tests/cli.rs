@@ -713,6 +713,38 @@ fn train_plans_pick_a_fitting_plan_per_instance() {
     );
 }
 
+/// The GAN study runs end to end: one row per core count, efficiency 100%
+/// at the smallest, and asynchrony never slower than synchronous coupling
+/// with everything else equal.
+#[test]
+fn train_gan_scales_and_asynchrony_helps() {
+    let out = temp_dir("train-gan");
+    let result = nimbus(&[
+        "run",
+        "scenarios/train/paragan.toml",
+        "--quiet",
+        "--seeds",
+        "1",
+        "--set",
+        "workload.cores=[8, 128]",
+        "--set",
+        "workload.iterations=300",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    let scales = std::fs::read_to_string(out.join("scales_paragan_seed1.csv")).expect("scales");
+    let rows: Vec<&str> = scales.lines().collect();
+    assert_eq!(rows.len(), 3, "{scales}");
+    assert!(rows[1].starts_with("8,64,") && rows[1].split(',').nth(5) == Some("100"), "{scales}");
+    let runs = std::fs::read_to_string(out.join("runs.csv")).expect("runs.csv");
+    let images = |label: &str| -> f64 {
+        let line = runs.lines().find(|l| l.starts_with(&format!("{label},"))).expect("label");
+        line.split(',').nth(2).and_then(|v| v.parse().ok()).expect("images_per_s")
+    };
+    assert!(images("paragan") > images("paragan-sync"), "{runs}");
+}
+
 /// The pushdown study runs end to end: one row per grid case, and HAPI's
 /// chosen splits are never slower than no pushdown by more than its miss.
 #[test]

@@ -379,3 +379,22 @@ fn train_caching_results_are_byte_identical_across_thread_counts() {
         &["summary.json", "runs.csv"],
     );
 }
+
+/// The GAN-training simulation (per-core jitter, per-host congestion) is
+/// byte-identical across runs and thread counts.
+#[test]
+fn train_gan_results_are_byte_identical_across_thread_counts() {
+    assert_identical_across_thread_counts(
+        "train-gan",
+        &[
+            "scenarios/train/paragan.toml",
+            "--seeds",
+            "1,2",
+            "--set",
+            "workload.cores=[8, 64]",
+            "--set",
+            "workload.iterations=200",
+        ],
+        &["summary.json", "runs.csv", "scales_paragan_seed2.csv"],
+    );
+}

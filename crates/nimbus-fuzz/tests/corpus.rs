@@ -29,7 +29,7 @@ fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let root = repo();
     let mut dirs = vec![root.join("fuzz/seeds").join(target), root.join("fuzz/regressions").join(target)];
     if target == "scenario" {
-        for domain in ["gpu", "llm", "faas", "consensus", "forecast", "elastic"] {
+        for domain in ["gpu", "llm", "faas", "consensus", "forecast", "elastic", "carbon", "dc", "train"] {
             dirs.push(root.join("scenarios").join(domain));
         }
         dirs.push(root.join("crates/nimbus-cli/tests/fixtures"));

@@ -16,8 +16,9 @@
 //!   a modelled clock.
 //! - [`models`] and [`step`]: layer tables and the step cost model;
 //!   [`nxd`] searches parallelism plans on instances, [`hapi`] splits
-//!   frozen extractors between storage and compute.
-//! - [`scenario`]: the six studies behind `[workload] kind`.
+//!   frozen extractors between storage and compute, [`paragan`] simulates
+//!   data-parallel GAN training with asynchronous G/D updates.
+//! - [`scenario`]: the seven studies behind `[workload] kind`.
 
 pub mod bits;
 pub mod ckks;
@@ -32,6 +33,7 @@ pub mod kmeans;
 pub mod models;
 pub mod nxd;
 pub mod pack;
+pub mod paragan;
 pub mod restores;
 pub mod scenario;
 pub mod step;

@@ -14,6 +14,24 @@
 //!   `[cluster]`. Metrics: `accuracy_pct`, `test_loss`, `compression_x`
 //!   (mean of raw ÷ compressed over the checkpoints), `compression_x_max`,
 //!   `checkpoint_kb_mean`, `restores`.
+//! - `gan`: data-parallel BigGAN training simulated over core counts
+//!   ([`crate::paragan`]); policies `paragan` and `sync-gan`, each taking
+//!   `staleness`, `pipeline` (`adaptive`, `static`), `layout` (`aware`,
+//!   `default`), `threads`, `prefetch`, `detect_s`, `headroom`,
+//!   `max_prefetch`. `[workload]`: `model` (`biggan-128`; 256, 512), `ch`
+//!   (96), `batch_per_core` (8; weak scaling) or `global_batch` (strong),
+//!   `n_dis` (2), `cores` ([8, 32, 128, 512, 1024]), `iterations` (1,000),
+//!   `warmup`, `train_images`. `[cluster]`: `device` (`tpu-v3`),
+//!   `efficiency` (0.5), `tile` (128 on TPUs), `cores_per_host` (8),
+//!   `link_gbps` (80), `latency_us` (5), `algorithm` (`torus`), `jitter`
+//!   (0.03); host I/O `image_kb` (110), `request_images` (32),
+//!   `latency_ms` (30), `connection_mb_s` (100), `decode_ms` (4),
+//!   `nic_gbit` (32), `vcpus` (96); congestion `normal_mean_s` (120),
+//!   `congested_mean_s` (10; 0 turns it off), `congested_latency_x` (10),
+//!   `congested_bandwidth_x` (0.25). Metrics at the largest count:
+//!   `images_per_s`, `iteration_ms`, `scaling_efficiency_pct` (against the
+//!   smallest count), `input_stall_pct`, `sync_wait_pct`, `mxu_fill_pct`,
+//!   `hours_to_train`, `cores`; a `scales` table per run.
 //!
 //! Gradient-study keys:
 //! - `[workload]`: `data` (the MNIST t10k directory,
@@ -58,6 +76,7 @@ use crate::inshrinkerator::{CheckpointCodec, InshrinkSettings, Inshrinkerator, L
 use crate::models::{self, ModelTable};
 use crate::nxd::{self, Instance};
 use crate::pack::{self, Aggregation, FlSpec};
+use crate::paragan::{self, Batch, Fabric, HostIo, Job, Layout, Pipeline};
 use crate::restores::{self, RestoreSpec};
 use crate::step::{self, Algorithm, Cluster, GradientExchange, Options, Plan};
 
@@ -104,6 +123,7 @@ enum Builder {
     Pushdown(fn(&Params) -> Result<Chooser, ParamError>),
     Federated(fn(&Params) -> Result<Aggregation, ParamError>),
     Caching(fn(&Params) -> Result<(CachePolicy, Selection), ParamError>),
+    Gan(fn(&Params) -> Result<paragan::Policy, ParamError>),
 }
 
 impl PolicyInfo {
@@ -116,6 +136,7 @@ impl PolicyInfo {
             Builder::Pushdown(_) => "pushdown",
             Builder::Federated(_) => "federated",
             Builder::Caching(_) => "caching",
+            Builder::Gan(_) => "gan",
         }
     }
 }
@@ -130,9 +151,39 @@ impl Builder {
             Builder::Pushdown(build) => build(p).map(|_| ()),
             Builder::Federated(build) => build(p).map(|_| ()),
             Builder::Caching(build) => build(p).map(|_| ()),
+            Builder::Gan(build) => build(p).map(|_| ()),
         }
     }
 }
+
+/// A GAN-training policy: `staleness` (0 is synchronous G/D coupling),
+/// the input pipeline and the layout, with the given defaults.
+fn gan_policy(p: &Params, staleness: u32, adaptive: bool, layout: Layout) -> Result<paragan::Policy, ParamError> {
+    let pipeline = p.choice_or("pipeline", &["adaptive", "static"], if adaptive { "adaptive" } else { "static" })?;
+    let adaptive = pipeline == "adaptive";
+    let default_layout = if layout == Layout::Aware { "aware" } else { "default" };
+    let layout = match p.choice_or("layout", &["aware", "default"], default_layout)? {
+        "aware" => Layout::Aware,
+        _ => Layout::Default,
+    };
+    let prefetch = p.u32_in("prefetch", 2, 1..=10_000)?;
+    Ok(paragan::Policy {
+        staleness: p.u32_in("staleness", staleness, 0..=1000)?,
+        pipeline: Pipeline {
+            adaptive,
+            threads: p.u32_in("threads", 8, 1..=100_000)?,
+            prefetch,
+            detect_s: p.f64_in("detect_s", 1.0, 0.0..=3600.0)?,
+            headroom: p.f64_in("headroom", 1.25, 1.0..=100.0)?,
+            max_prefetch: p.u32_in("max_prefetch", 64, prefetch..=100_000)?,
+        },
+        layout,
+    })
+}
+
+/// Parameters of the GAN policies.
+const GAN_PARAMS: &[&str] =
+    &["staleness", "pipeline", "layout", "threads", "prefetch", "detect_s", "headroom", "max_prefetch"];
 
 /// An instance's policy: the instance, with the efficiency and (for
 /// Trainium) NeuronLink bandwidth a scenario may override.
@@ -318,6 +369,24 @@ pub static REGISTRY: &[PolicyInfo] = &[
         }),
     },
     PolicyInfo {
+        name: "paragan",
+        kind: "paper",
+        fidelity: "modelled",
+        source: "ParaGAN: A Scalable Distributed Training Framework for Generative Adversarial Networks (SoCC'24)",
+        summary: "asynchronous G/D updates (the discriminator trains on generator samples up to one version old), a congestion-aware input pipeline that re-sizes its reader threads, and a layout that folds filter taps into the matrix unit's contraction where that pads less",
+        params: GAN_PARAMS,
+        build: Builder::Gan(|p| gan_policy(p, 1, true, Layout::Aware)),
+    },
+    PolicyInfo {
+        name: "sync-gan",
+        kind: "baseline",
+        fidelity: "modelled",
+        source: "synchronous data-parallel GAN training (BigGAN's setup): each phase waits for the previous all-reduce; fixed reader threads and prefetch; features padded per filter tap",
+        summary: "synchronous G/D coupling, a static input pipeline and the default layout",
+        params: GAN_PARAMS,
+        build: Builder::Gan(|p| gan_policy(p, 0, false, Layout::Default)),
+    },
+    PolicyInfo {
         name: "hapi",
         kind: "paper",
         fidelity: "modelled",
@@ -492,6 +561,31 @@ pub enum Study {
     Federated(Box<FederatedStudy>),
     /// Federated training with client caches and selection.
     Caching(Box<CachingStudy>),
+    /// Data-parallel GAN training over core counts.
+    Gan(Box<GanStudy>),
+}
+
+/// Every metric a GAN run reports.
+pub const GAN_METRICS: &[&str] = &[
+    "images_per_s",
+    "iteration_ms",
+    "scaling_efficiency_pct",
+    "input_stall_pct",
+    "sync_wait_pct",
+    "mxu_fill_pct",
+    "hours_to_train",
+    "cores",
+];
+
+/// The GAN study's settings.
+#[derive(Debug, Clone)]
+pub struct GanStudy {
+    /// The job, the machines and the simulation length.
+    pub setting: paragan::Setting,
+    /// Core counts, ascending; efficiency is against the first.
+    pub cores: Vec<u32>,
+    /// Images to train on for `hours_to_train`.
+    pub train_images: f64,
 }
 
 /// Every metric a caching run reports.
@@ -700,6 +794,220 @@ fn caching_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result<
         },
         split,
     })
+}
+
+/// `[cluster] device`: an accelerator by name.
+fn parse_device(c: &Params, default: &str) -> Result<step::Accelerator, ParamError> {
+    let name = c.str("device")?.unwrap_or(default);
+    step::accelerator(name).ok_or_else(|| {
+        c.error(
+            "device",
+            format!(
+                "unknown device `{name}`; available: {}, {}",
+                step::NON_GPU.join(", "),
+                nimbus_model::hardware::gpu_names().join(", ")
+            ),
+        )
+    })
+}
+
+/// `[cluster] algorithm`.
+fn parse_algorithm(c: &Params, default: &str) -> Result<Algorithm, ParamError> {
+    Ok(match c.choice_or("algorithm", &["ring", "tree", "torus"], default)? {
+        "tree" => Algorithm::Tree,
+        "torus" => Algorithm::Torus,
+        _ => Algorithm::Ring,
+    })
+}
+
+/// `[workload] kind = "gan"`.
+fn gan_study(w: &Params, c: &Params) -> Result<GanStudy, ScenarioError> {
+    w.finish(&[
+        "kind",
+        "model",
+        "ch",
+        "batch_per_core",
+        "global_batch",
+        "n_dis",
+        "cores",
+        "iterations",
+        "warmup",
+        "train_images",
+    ])?;
+    c.finish(&[
+        "device",
+        "efficiency",
+        "tile",
+        "cores_per_host",
+        "link_gbps",
+        "latency_us",
+        "algorithm",
+        "jitter",
+        "image_kb",
+        "request_images",
+        "latency_ms",
+        "connection_mb_s",
+        "decode_ms",
+        "nic_gbit",
+        "vcpus",
+        "normal_mean_s",
+        "congested_mean_s",
+        "congested_latency_x",
+        "congested_bandwidth_x",
+    ])?;
+    let name = w.str("model")?.unwrap_or("biggan-128");
+    let resolution = name.strip_prefix("biggan-").and_then(|r| r.parse::<u32>().ok());
+    let ch = w.u64_in("ch", 96, 8..=1024)?;
+    let gan = resolution.and_then(|r| paragan::biggan(r, ch)).ok_or_else(|| {
+        w.error("model", format!("unknown GAN `{name}`; available: biggan-128, biggan-256, biggan-512"))
+    })?;
+    let batch = match (w.get("batch_per_core"), w.get("global_batch")) {
+        (Some(_), Some(_)) => {
+            return Err(w
+                .error("global_batch", "give batch_per_core (weak scaling) or global_batch (strong), not both")
+                .into());
+        }
+        (_, Some(_)) => Batch::Global(w.u32_in("global_batch", 2048, 1..=1 << 24)?),
+        _ => Batch::PerCore(w.u32_in("batch_per_core", 8, 1..=1 << 16)?),
+    };
+    let mut cores: Vec<u32> = match w.u64_list("cores")? {
+        Some(list) => list
+            .iter()
+            .map(|&n| u32::try_from(n).ok().filter(|n| (1..=65_536).contains(n)))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| w.error("cores", "core counts must lie in 1..=65536"))?,
+        None => vec![8, 32, 128, 512, 1024],
+    };
+    if cores.is_empty() || cores.len() > 64 {
+        return Err(w.error("cores", "needs 1 to 64 core counts").into());
+    }
+    cores.sort_unstable();
+    cores.dedup();
+    if let Batch::Global(b) = batch
+        && let Some(&n) = cores.iter().find(|&&n| n > b)
+    {
+        return Err(w.error("cores", format!("{n} cores exceed the global batch of {b} images")).into());
+    }
+    let iterations = w.u32_in("iterations", 1000, 1..=1_000_000)?;
+    let warmup = w.u32_in("warmup", (iterations / 10).min(50), 0..=iterations - 1)?;
+    let total_work = cores.iter().map(|&n| u64::from(n)).sum::<u64>() * u64::from(iterations);
+    if total_work > 2_000_000_000 {
+        return Err(w
+            .error(
+                "iterations",
+                format!(
+                    "{iterations} iterations over these core counts are {total_work} core-iterations; the limit is 2e9"
+                ),
+            )
+            .into());
+    }
+    let device = parse_device(c, "tpu-v3")?;
+    let default_tile = if device.name.starts_with("tpu") { 128 } else { 1 };
+    let io = HostIo {
+        image_bytes: c.f64_in("image_kb", 110.0, 0.001..=1e6)? * 1e3,
+        request_images: c.f64_in("request_images", 32.0, 1.0..=1e6)?,
+        latency_s: c.f64_in("latency_ms", 30.0, 0.0..=1e6)? / 1e3,
+        connection_bps: c.f64_in("connection_mb_s", 100.0, 0.001..=1e6)? * 1e6,
+        decode_s: c.f64_in("decode_ms", 4.0, 0.0..=1e6)? / 1e3,
+        nic_bps: c.f64_in("nic_gbit", 32.0, 0.001..=1e5)? * 1e9 / 8.0,
+        vcpus: c.u32_in("vcpus", 96, 1..=100_000)?,
+        normal_mean_s: c.f64_in("normal_mean_s", 120.0, 0.1..=1e9)?,
+        congested_mean_s: match c.f64_in("congested_mean_s", 10.0, 0.0..=1e9)? {
+            x if x > 0.0 && x < 0.1 => {
+                return Err(c.error("congested_mean_s", "is 0 (no congestion) or at least 0.1 s").into());
+            }
+            x => x,
+        },
+        congested_latency_x: c.f64_in("congested_latency_x", 10.0, 1.0..=1e4)?,
+        congested_bandwidth_x: c.f64_in("congested_bandwidth_x", 0.25, 1e-4..=1.0)?,
+    };
+    let setting = paragan::Setting {
+        fabric: Fabric {
+            core: paragan::Core::new(
+                &device,
+                c.f64_in("efficiency", 0.5, 0.01..=1.0)?,
+                c.u64_in("tile", default_tile, 1..=4096)?,
+            ),
+            cores_per_host: c.u32_in("cores_per_host", 8, 1..=4096)?,
+            link_gbps: c.f64_in("link_gbps", 80.0, 0.001..=1e5)?,
+            latency_us: c.f64_in("latency_us", 5.0, 0.0..=1e6)?,
+            algorithm: parse_algorithm(c, "torus")?,
+            jitter: c.f64_in("jitter", 0.03, 0.0..=2.0)?,
+        },
+        job: Job { gan, batch, n_dis: w.u32_in("n_dis", 2, 1..=100)? },
+        io,
+        iterations,
+        warmup,
+    };
+    Ok(GanStudy { setting, cores, train_images: w.f64_in("train_images", 2048.0 * 150_000.0, 1.0..=1e15)? })
+}
+
+/// One GAN-study run: the policy at every core count.
+fn run_gan(s: &GanStudy, policy: &paragan::Policy, seed: u64, progress: &mut dyn FnMut(f64)) -> RunOutput {
+    let mut results = Vec::with_capacity(s.cores.len());
+    for (i, &n) in s.cores.iter().enumerate() {
+        results.push(paragan::simulate(&s.setting, policy, n, seed));
+        progress((i + 1) as f64 / s.cores.len() as f64);
+    }
+    let base = &results[0];
+    let job = &s.setting.job;
+    let efficiency = |r: &paragan::ScaleResult| {
+        (base.iteration_s / r.iteration_s) * (job.global(r.cores) / job.global(base.cores))
+            / (f64::from(r.cores) / f64::from(base.cores))
+    };
+    let top = results.last().expect("at least one core count");
+    let m = |name: &str, value: f64, better: Better| Metric::new(name, value, better);
+    let pct = |x: f64| 100.0 * x;
+    RunOutput {
+        metrics: vec![
+            m("images_per_s", top.images_per_s, Better::Higher),
+            m("iteration_ms", top.iteration_s * 1e3, Better::Lower),
+            m("scaling_efficiency_pct", pct(efficiency(top)), Better::Higher),
+            m("input_stall_pct", pct(top.stall), Better::Lower),
+            m("sync_wait_pct", pct(top.sync_wait), Better::Lower),
+            m("mxu_fill_pct", pct(top.fill), Better::Higher),
+            m("hours_to_train", s.train_images / top.images_per_s / 3600.0, Better::Lower),
+            m("cores", f64::from(top.cores), Better::Neither),
+        ],
+        tables: vec![Table {
+            name: "scales".into(),
+            columns: [
+                "cores",
+                "global_batch",
+                "iteration_ms",
+                "compute_ms",
+                "images_per_s",
+                "scaling_efficiency_pct",
+                "input_stall_pct",
+                "sync_wait_pct",
+            ]
+            .iter()
+            .map(|c| c.to_string())
+            .collect(),
+            rows: results
+                .iter()
+                .map(|r| {
+                    vec![
+                        Cell::Int(i64::from(r.cores)),
+                        Cell::Float(job.global(r.cores)),
+                        Cell::Float(r.iteration_s * 1e3),
+                        Cell::Float(r.compute_s * 1e3),
+                        Cell::Float(r.images_per_s),
+                        Cell::Float(pct(efficiency(r))),
+                        Cell::Float(pct(r.stall)),
+                        Cell::Float(pct(r.sync_wait)),
+                    ]
+                })
+                .collect(),
+        }],
+        series: vec![Series {
+            name: "scaling_efficiency".into(),
+            x_label: "cores".into(),
+            y_label: "scaling efficiency (%)".into(),
+            points: results.iter().map(|r| (f64::from(r.cores), pct(efficiency(r)))).collect(),
+        }],
+        ..RunOutput::default()
+    }
 }
 
 /// `[workload] kind = "pushdown"`.
@@ -937,16 +1245,7 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
     let model = models::model(model_name).ok_or_else(|| {
         c.error("model", format!("unknown model `{model_name}`; available: {}", models::MODELS.join(", ")))
     })?;
-    let device_name = c.str("device")?.unwrap_or("a100");
-    let device = step::accelerator(device_name).ok_or_else(|| {
-        c.error(
-            "device",
-            format!(
-                "unknown device `{device_name}`; available: trn1, {}",
-                nimbus_model::hardware::gpu_names().join(", ")
-            ),
-        )
-    })?;
+    let device = parse_device(c, "a100")?;
     let per_node = c.u32_in("per_node", 1, 1..=64)?;
     let workers32 = workers as u32;
     if !workers32.is_multiple_of(per_node) {
@@ -975,10 +1274,7 @@ fn gradient_study(w: &Params, c: &Params, fallbacks: &mut Vec<String>) -> Result
     };
     let options = Options {
         efficiency: c.f64_in("efficiency", 0.5, 0.01..=1.0)?,
-        algorithm: match c.choice_or("algorithm", &["ring", "tree"], "ring")? {
-            "tree" => Algorithm::Tree,
-            _ => Algorithm::Ring,
-        },
+        algorithm: parse_algorithm(c, "ring")?,
         ..Options::default()
     };
     let micro_batch = c.u32_in("micro_batch", 32, 1..=1 << 20)?;
@@ -1007,12 +1303,13 @@ impl Scenario {
         let mut fallbacks = Vec::new();
         let study = match w.choice_or(
             "kind",
-            &["gradients", "checkpoints", "plans", "pushdown", "federated", "caching"],
+            &["gradients", "checkpoints", "plans", "pushdown", "federated", "caching", "gan"],
             "gradients",
         )? {
             "federated" => Study::Federated(Box::new(federated_study(w, c, &mut fallbacks)?)),
             "caching" => Study::Caching(Box::new(caching_study(w, c, &mut fallbacks)?)),
             "pushdown" => Study::Pushdown(Box::new(pushdown_study(w, c)?)),
+            "gan" => Study::Gan(Box::new(gan_study(w, c)?)),
             "plans" => {
                 w.finish(&["kind", "model", "nodes", "global_batch", "micro_batch"])?;
                 c.finish(&[])?;
@@ -1043,6 +1340,7 @@ impl Scenario {
             Study::Pushdown(_) => "pushdown",
             Study::Federated(_) => "federated",
             Study::Caching(_) => "caching",
+            Study::Gan(_) => "gan",
         };
         if info.study() != wanted {
             return Err(ScenarioError::Invalid(format!(
@@ -1128,6 +1426,7 @@ impl Scenario {
                 run_plans(s, &instance, efficiency)
             }
             (Study::Pushdown(s), Builder::Pushdown(build)) => Ok(run_pushdown(s, build(params)?)),
+            (Study::Gan(s), Builder::Gan(build)) => Ok(run_gan(s, &build(params)?, seed, progress)),
             (Study::Caching(s), Builder::Caching(build)) => {
                 let (cache, selection) = build(params)?;
                 let r = fedcase::run(&s.split, &s.spec, cache, selection, seed, progress)?;
@@ -1198,6 +1497,7 @@ impl Scenario {
             Study::Pushdown(_) => PUSHDOWN_METRICS,
             Study::Federated(_) => FEDERATED_METRICS,
             Study::Caching(_) => CACHING_METRICS,
+            Study::Gan(_) => GAN_METRICS,
         };
         names.iter().map(|m| m.to_string()).collect()
     }
@@ -1211,6 +1511,16 @@ impl Scenario {
             let mut e = Estimate::default();
             e.memory("one row per case", cases * 200 + (1 << 20));
             e.events("split evaluations", cases * 64);
+            return Ok(e);
+        }
+        if let Study::Gan(g) = &self.study {
+            let core_iterations = g.cores.iter().map(|&n| u64::from(n)).sum::<u64>() * u64::from(g.setting.iterations);
+            let mut e = Estimate::default();
+            e.memory(
+                "per-core clocks and per-host batches",
+                g.cores.iter().map(|&n| u64::from(n) * 64).sum::<u64>() + (1 << 20),
+            );
+            e.events("core phases", core_iterations * u64::from(g.setting.job.n_dis + 1));
             return Ok(e);
         }
         if let Study::Plans(p) = &self.study {
@@ -1244,7 +1554,7 @@ impl Scenario {
                     per_round * (s.spec.per_round * s.spec.rounds as usize) as u64,
                 )
             }
-            Study::Plans(_) | Study::Pushdown(_) => return Ok(Estimate::default()),
+            Study::Plans(_) | Study::Pushdown(_) | Study::Gan(_) => return Ok(Estimate::default()),
         };
         let side = split.train.rows;
         let params_n: u64 = arch.shapes(side).iter().map(|(_, shape)| shape.iter().product::<usize>() as u64).sum();

@@ -59,10 +59,25 @@ pub const TRAINIUM: Accelerator = Accelerator {
     source: "AWS Neuron documentation, Trainium architecture: 190 FP16/BF16 TFLOPS, 32 GiB at 820 GiB/s per chip",
 };
 
-/// Accelerator by name: `trn1` or a GPU of the catalog in `nimbus-model`.
+/// One TensorCore of a Cloud TPU v3 chip (a chip has two).
+pub const TPU_V3_CORE: Accelerator = Accelerator {
+    name: "tpu-v3",
+    bf16_tflops: 61.5,
+    memory_gib: 16.0,
+    hbm_gbps: 450.0,
+    source: "Google Cloud TPU system architecture: TPU v3 chip 123 bf16 TFLOPS, 32 GiB HBM at 900 GB/s, two TensorCores; halved per core",
+};
+
+/// Accelerators [`accelerator`] knows besides the GPU catalog's.
+pub const NON_GPU: &[&str] = &["trn1", "tpu-v3"];
+
+/// Accelerator by name: `trn1`, `tpu-v3` (per core) or a GPU of the
+/// catalog in `nimbus-model`.
 pub fn accelerator(name: &str) -> Option<Accelerator> {
-    if name == "trn1" || name == "trainium" {
-        return Some(TRAINIUM);
+    match name {
+        "trn1" | "trainium" => return Some(TRAINIUM),
+        "tpu-v3" => return Some(TPU_V3_CORE),
+        _ => {}
     }
     nimbus_model::hardware::gpu(name).map(|g| Accelerator {
         name: g.name,
@@ -111,6 +126,10 @@ pub enum Algorithm {
     Ring,
     /// Double binary tree.
     Tree,
+    /// Two-dimensional torus (TPU pods): a ring reduce-scatter along rows,
+    /// a ring all-reduce of the row's shard along columns, a ring
+    /// all-gather along rows.
+    Torus,
 }
 
 /// A parallelism plan.
@@ -263,8 +282,23 @@ pub fn collective_s(
     match (kind, algorithm) {
         (Collective::AllReduce, Algorithm::Ring) => 2.0 * (p - 1.0) * alpha + 2.0 * (p - 1.0) / p * bytes * beta,
         (Collective::AllReduce, Algorithm::Tree) => 2.0 * p.log2().ceil() * alpha + 2.0 * bytes * beta,
+        (Collective::AllReduce, Algorithm::Torus) => {
+            let (rows, cols) = torus_shape(members);
+            let ring = |n: f64, s: f64| 2.0 * (n - 1.0) * alpha + 2.0 * (n - 1.0) / n * s * beta;
+            ring(rows, bytes) + ring(cols, bytes / rows)
+        }
         (Collective::AllGather, _) => (p - 1.0) * alpha + (p - 1.0) * bytes * beta,
     }
+}
+
+/// The most nearly square `rows × cols` factorisation of `members` with
+/// `rows ≤ cols` (a prime count is one ring).
+fn torus_shape(members: u32) -> (f64, f64) {
+    let mut rows = (f64::from(members).sqrt() as u32).max(1);
+    while !members.is_multiple_of(rows) {
+        rows -= 1;
+    }
+    (f64::from(rows), f64::from(members / rows))
 }
 
 /// An all-reduce of `bytes` over `members` devices, `per_node` of them in
@@ -503,6 +537,14 @@ mod tests {
         let s = |k, a| collective_s(k, a, 1e9, 4, 10.0, 0.0);
         assert!((s(Collective::AllReduce, Algorithm::Ring) - 0.15).abs() < 1e-12);
         assert!((s(Collective::AllReduce, Algorithm::Tree) - 0.2).abs() < 1e-12);
+        // A 2 × 2 torus moves what the ring does: 2 × 1/2 × 0.1 + 2 × 1/2 × 0.05.
+        assert!((s(Collective::AllReduce, Algorithm::Torus) - 0.15).abs() < 1e-12);
+        // Latency only: 16 members as 4 × 4 take 2 × 3 + 2 × 3 hops, a ring 2 × 15.
+        let hops = |a| collective_s(Collective::AllReduce, a, 0.0, 16, 10.0, 1.0) / 1e-6;
+        assert!((hops(Algorithm::Torus) - 12.0).abs() < 1e-9 && (hops(Algorithm::Ring) - 30.0).abs() < 1e-9);
+        // A prime count is one ring.
+        let p = |a| collective_s(Collective::AllReduce, a, 1e9, 7, 10.0, 1.0);
+        assert!((p(Algorithm::Torus) - p(Algorithm::Ring)).abs() < 1e-15);
         assert!((s(Collective::AllGather, Algorithm::Ring) - 0.3).abs() < 1e-12);
         assert_eq!(collective_s(Collective::AllReduce, Algorithm::Ring, 1e9, 1, 10.0, 5.0), 0.0);
         // Latency: 2 × 3 hops × 5 µs.
