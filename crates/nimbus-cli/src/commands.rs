@@ -87,8 +87,9 @@ pub fn run(
     write_results(&dir, &manifest, &result).map_err(|e| e.to_string())?;
     if !quiet {
         outln!("\n{} ({} runs; mean ± 95% CI across seeds)\n", scenario.name, total);
-        out!("{}", comparison_table(&result, &labels, &scenario.metrics));
-        let claims = claims_table(&result);
+        let width = crate::terminal_width();
+        out!("{}", comparison_table(&result, &labels, &scenario.metrics, width));
+        let claims = claims_table(&result, width);
         if !claims.is_empty() {
             outln!("\nClaims\n");
             out!("{claims}");

@@ -54,13 +54,14 @@ pub fn run(request: Request) -> Result<(), String> {
             st.horizon,
             st.window
         );
-        out!("{}", leaderboard(&result, true));
+        let width = crate::terminal_width();
+        out!("{}", leaderboard(&result, true, width));
         let families: std::collections::BTreeSet<&str> = result.series.iter().map(|s| s.family.as_str()).collect();
         if families.len() > 1 {
             outln!("\nMASE by family (series)\n");
-            out!("{}", family_table(&result));
+            out!("{}", family_table(&result, width));
         }
-        let checks = checks_table(&result);
+        let checks = checks_table(&result, width);
         if !checks.is_empty() {
             outln!("\nChecks\n");
             out!("{checks}");

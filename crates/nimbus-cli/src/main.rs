@@ -162,6 +162,16 @@ enum Command {
     },
 }
 
+/// The width tables are fitted to: `COLUMNS` when set, else the terminal's
+/// when standard output is one, else none (a file or pipe gets every
+/// column at full width).
+pub(crate) fn terminal_width() -> Option<usize> {
+    if let Some(columns) = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse::<usize>().ok()) {
+        return (columns > 0).then_some(columns.max(40));
+    }
+    console::Term::stdout().size_checked().map(|(_, columns)| usize::from(columns).max(40))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {

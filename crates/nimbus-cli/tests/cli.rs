@@ -1,6 +1,8 @@
 //! Commands, their output and their error messages.
 
-use crate::{fixture, nimbus, temp_dir, text};
+use std::process::Command;
+
+use crate::{fixture, nimbus, repo_root, temp_dir, text};
 
 #[test]
 fn run_prints_table_claims_and_writes_results() {
@@ -711,6 +713,114 @@ fn train_plans_pick_a_fitting_plan_per_instance() {
             && runs.lines().next().unwrap_or("").contains("tokens_per_s"),
         "{runs}"
     );
+}
+
+/// A headless browser: `NIMBUS_CHROMIUM`, or Debian's `chromium`.
+fn chromium() -> Option<std::path::PathBuf> {
+    let named = std::env::var_os("NIMBUS_CHROMIUM").map(std::path::PathBuf::from);
+    named
+        .into_iter()
+        .chain(["/usr/bin/chromium", "/usr/bin/chromium-browser"].map(std::path::PathBuf::from))
+        .find(|p| p.is_file())
+}
+
+/// `report.html` renders in headless Chromium without console messages,
+/// and shows the comparison, every claim and the plot.
+#[test]
+fn html_report_renders_in_headless_chromium() {
+    let Some(browser) = chromium() else {
+        eprintln!("skipped: no Chromium (apt-get install chromium, or set NIMBUS_CHROMIUM)");
+        return;
+    };
+    let out = temp_dir("html");
+    let result = nimbus(&[
+        "run",
+        "scenarios/train/paragan.toml",
+        "--quiet",
+        "--seeds",
+        "1,2",
+        "--set",
+        "workload.cores=[8, 64]",
+        "--set",
+        "workload.iterations=100",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(result.status.success(), "{result:?}");
+    let page = out.join("report.html").canonicalize().expect("report.html");
+    let profile = out.join("chromium-profile");
+    let run = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2000",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra.iter().map(|a| a.to_string()));
+        args.push(format!("file://{}", page.display()));
+        Command::new(&browser).args(&args).current_dir(&out).output().expect("chromium runs")
+    };
+    let dom = run(&["--dump-dom"]);
+    let (html, log) = text(&dom);
+    assert!(dom.status.success(), "{log}");
+    assert!(!log.contains(":CONSOLE"), "console messages: {log}");
+    assert!(html.contains("<table class=\"comparison\">") && html.contains("<svg"), "{html}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).expect("summary")).expect("json");
+    let claims = summary["claims"].as_array().expect("claims");
+    assert!(!claims.is_empty());
+    for claim in claims {
+        let source = claim["source"].as_str().expect("source").replace('&', "&amp;").replace('<', "&lt;");
+        let verdict = claim["verdict"].as_str().expect("verdict");
+        assert!(html.contains(&source) && html.contains(verdict), "{source} / {verdict} missing");
+    }
+    let shot = run(&["--screenshot"]);
+    assert!(shot.status.success(), "{:?}", text(&shot).1);
+    let png = std::fs::metadata(out.join("screenshot.png")).expect("screenshot.png").len();
+    assert!(png > 20_000, "a {png}-byte screenshot");
+}
+
+/// Tables fit `COLUMNS`: the comparison wraps into blocks, the claims are
+/// abbreviated; without it (a pipe), lines run as wide as they need.
+#[test]
+fn tables_fit_the_terminal_width() {
+    let args = [
+        "run",
+        "scenarios/train/paragan.toml",
+        "--seeds",
+        "1",
+        "--set",
+        "workload.cores=[8]",
+        "--set",
+        "workload.iterations=20",
+    ];
+    let out = temp_dir("columns");
+    let mut with_out: Vec<&str> = args.to_vec();
+    with_out.extend(["--out", out.to_str().expect("utf-8")]);
+    let narrow = Command::new(env!("CARGO_BIN_EXE_nimbus"))
+        .args(&with_out)
+        .env("COLUMNS", "80")
+        .current_dir(repo_root())
+        .output()
+        .expect("runs");
+    assert!(narrow.status.success(), "{narrow:?}");
+    let (stdout, _) = text(&narrow);
+    assert!(stdout.lines().all(|l| l.chars().count() <= 80), "{stdout}");
+    assert!(stdout.contains('…') && stdout.matches("metric ").count() >= 2, "{stdout}");
+    let wide = nimbus(&with_out);
+    let (stdout, _) = text(&wide);
+    assert!(stdout.lines().any(|l| l.chars().count() > 120) && !stdout.contains('…'), "{stdout}");
 }
 
 /// The GAN study runs end to end: one row per core count, efficiency 100%

@@ -395,6 +395,13 @@ fn train_gan_results_are_byte_identical_across_thread_counts() {
             "--set",
             "workload.iterations=200",
         ],
-        &["summary.json", "runs.csv", "scales_paragan_seed2.csv"],
+        &[
+            "summary.json",
+            "runs.csv",
+            "scales_paragan_seed2.csv",
+            "runs.parquet",
+            "scales_paragan_seed2.parquet",
+            "report.html",
+        ],
     );
 }

@@ -31,6 +31,7 @@ pub fn shared_data() -> Option<PathBuf> {
 pub fn nimbus(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_nimbus"))
         .args(args)
+        .env_remove("COLUMNS")
         .current_dir(repo_root())
         .output()
         .expect("the nimbus binary runs")

@@ -5,8 +5,13 @@
 //!   95% CI, per-seed values), claims with verdicts, notes.
 //! - `runs.csv`: one row per (policy, seed) with every metric.
 //! - `<table>_<policy>_seed<seed>.csv`: per-entity rows (e.g. one per job).
+//! - `runs.parquet` and `<table>_<policy>_seed<seed>.parquet`: the same
+//!   tables as Parquet with typed columns (with the `parquet` feature, on
+//!   by default in the CLI).
 //! - `<series>.svg`: one plot per series (first seed), one line per policy.
 //! - `report.md`: the comparison and claims tables in Markdown, and notes.
+//! - `report.html`: a self-contained page of the same, with the plots
+//!   inline and the manifest.
 //! - `manifest.json`: what produced the results (commit, scenario hash, seeds,
 //!   versions), so that seed + commit replays them.
 //! - `timings.json`: wall-clock measurements (not reproducible by nature).
@@ -187,13 +192,34 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
         row
     });
     written.push(write_csv(&dir.join("runs.csv"), &header, rows)?);
+    #[cfg(feature = "parquet")]
+    {
+        let rows: Vec<Vec<Cell>> = result
+            .runs
+            .iter()
+            .map(|r| {
+                let mut row = vec![Cell::Str(r.policy.clone()), Cell::Int(r.seed as i64)];
+                row.extend(metric_names.iter().map(|m| r.output.metric(m).map_or(Cell::Empty, Cell::Float)));
+                row
+            })
+            .collect();
+        written.push(crate::columnar::write_parquet(&dir.join("runs.parquet"), &header, &rows)?);
+    }
 
     // Per-entity tables.
+    let mut entity_files = Vec::new();
     for run in &result.runs {
         for table in &run.output.tables {
-            let name = format!("{}_{}_seed{}.csv", file_name_part(&table.name), file_name_part(&run.policy), run.seed);
+            let stem = format!("{}_{}_seed{}", file_name_part(&table.name), file_name_part(&run.policy), run.seed);
             let rows = table.rows.iter().map(|row| row.iter().map(csv_cell).collect());
-            written.push(write_csv(&dir.join(name), &table.columns, rows)?);
+            written.push(write_csv(&dir.join(format!("{stem}.csv")), &table.columns, rows)?);
+            entity_files.push(format!("{stem}.csv"));
+            #[cfg(feature = "parquet")]
+            {
+                let path = dir.join(format!("{stem}.parquet"));
+                written.push(crate::columnar::write_parquet(&path, &table.columns, &table.rows)?);
+                entity_files.push(format!("{stem}.parquet"));
+            }
         }
     }
 
@@ -219,8 +245,9 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
         }
         let title = format!("{} — {} (seed {first_seed})", manifest.scenario, name.replace('_', " "));
         let file = format!("{}.svg", file_name_part(name));
-        written.push(write(&dir.join(&file), &line_chart(&title, &labels_xy.0, &labels_xy.1, &lines))?);
-        plots.push(file);
+        let svg = line_chart(&title, &labels_xy.0, &labels_xy.1, &lines);
+        written.push(write(&dir.join(&file), &svg)?);
+        plots.push((file, svg));
     }
 
     // report.md
@@ -237,9 +264,9 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
     let _ = writeln!(
         md,
         "## Comparison (mean ± 95% CI across seeds)\n\n```text\n{}```\n",
-        comparison_table(result, &labels, &manifest.metrics)
+        comparison_table(result, &labels, &manifest.metrics, None)
     );
-    let claims_text = claims_table(result);
+    let claims_text = claims_table(result, None);
     if !claims_text.is_empty() {
         let _ = writeln!(md, "## Claims\n\n```text\n{claims_text}```\n");
     }
@@ -257,11 +284,12 @@ pub fn write_results(dir: &Path, manifest: &Manifest, result: &LabResult) -> Res
     }
     if !plots.is_empty() {
         let _ = writeln!(md, "## Plots\n");
-        for p in &plots {
+        for (p, _) in &plots {
             let _ = writeln!(md, "![{p}]({p})");
         }
     }
     written.push(write(&dir.join("report.md"), &md)?);
+    written.push(write(&dir.join("report.html"), &crate::html::report_html(manifest, result, &plots, &entity_files))?);
 
     // manifest.json
     let manifest_json = json!({

@@ -8,6 +8,9 @@
 //!   half-width across origins, values, failures; scope `all` or a family.
 //! - `forecasts.csv`: the forecast at the last origin, per series, model
 //!   and step: actual, point, quantiles 0.1…0.9.
+//! - `cells.parquet`, `leaderboard.parquet`, `forecasts.parquet`: the
+//!   same tables as Parquet, columns typed from their text (with the
+//!   `parquet` feature).
 //! - `summary.json`: settings, series (with notes), leaderboard, checks.
 //! - `plots/<family>-<series>.svg`: history, actuals and each model's last
 //!   forecast, with the best model's 80% interval (at most 24 series).
@@ -25,7 +28,7 @@ use serde_json::{Value, json};
 use crate::files::{WriteError, file_name_part, float_cell, number as json_number, pretty, write, write_csv};
 use crate::format::{mean_ci, number};
 use crate::svg::{Line, line_chart};
-use crate::terminal::render;
+use crate::terminal::render_fitted;
 
 /// Metrics shown in the terminal leaderboard, with their headers.
 /// (MAE is left out: averaged across series of different scales it means
@@ -71,7 +74,7 @@ fn mean_fit_ms(result: &StudyResult, model: usize) -> f64 {
 /// Models ranked by MASE over every series, mean ± 95% CI across origins;
 /// with `cost`, the mean fit + predict wall time per origin (which differs
 /// run to run, so files leave it out).
-pub fn leaderboard(result: &StudyResult, cost: bool) -> String {
+pub fn leaderboard(result: &StudyResult, cost: bool, width: Option<usize>) -> String {
     let e = &result.evaluation;
     let series = all_series(result);
     let mut header = vec!["#".to_string(), "model".to_string()];
@@ -98,11 +101,11 @@ pub fn leaderboard(result: &StudyResult, cost: bool) -> String {
             row
         })
         .collect();
-    render(&header, &rows)
+    render_fitted(&header, &rows, width)
 }
 
 /// MASE per family (columns) for every model (rows, in leaderboard order).
-pub fn family_table(result: &StudyResult) -> String {
+pub fn family_table(result: &StudyResult, width: Option<usize>) -> String {
     let e = &result.evaluation;
     let fams = families(result);
     let mut header = vec!["model".to_string()];
@@ -118,11 +121,11 @@ pub fn family_table(result: &StudyResult) -> String {
             row
         })
         .collect();
-    render(&header, &rows)
+    render_fitted(&header, &rows, width)
 }
 
 /// The checks with their verdicts.
-pub fn checks_table(result: &StudyResult) -> String {
+pub fn checks_table(result: &StudyResult, width: Option<usize>) -> String {
     if result.checks.is_empty() {
         return String::new();
     }
@@ -151,13 +154,26 @@ pub fn checks_table(result: &StudyResult) -> String {
             ]
         })
         .collect();
-    render(&header, &rows)
+    render_fitted(&header, &rows, width)
 }
 
-/// [`write_csv`] with `&str` headers and owned rows.
-fn csv_rows(path: &Path, header: &[&str], rows: Vec<Vec<String>>) -> Result<PathBuf, WriteError> {
+/// [`write_csv`] with `&str` headers and owned rows, and its Parquet copy
+/// (columns typed from their text) beside it with the `parquet` feature.
+fn csv_rows(
+    written: &mut Vec<PathBuf>,
+    path: &Path,
+    header: &[&str],
+    rows: Vec<Vec<String>>,
+) -> Result<(), WriteError> {
     let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
-    write_csv(path, &header, rows.into_iter())
+    #[cfg(feature = "parquet")]
+    {
+        let cells: Vec<Vec<nimbus_sim::output::Cell>> =
+            rows.iter().map(|r| r.iter().map(|c| crate::columnar::cell_of_text(c)).collect()).collect();
+        written.push(crate::columnar::write_parquet(&path.with_extension("parquet"), &header, &cells)?);
+    }
+    written.push(write_csv(path, &header, rows.into_iter())?);
+    Ok(())
 }
 
 /// Writes every result file into `dir` and returns the paths written.
@@ -198,7 +214,7 @@ pub fn write_study_results(
         }
         rows.push(row);
     }
-    written.push(csv_rows(&dir.join("cells.csv"), &header, rows)?);
+    csv_rows(&mut written, &dir.join("cells.csv"), &header, rows)?;
 
     let mut scopes = vec![("all".to_string(), all_series(result))];
     scopes.extend(families(result));
@@ -225,11 +241,12 @@ pub fn write_study_results(
             }
         }
     }
-    written.push(csv_rows(
+    csv_rows(
+        &mut written,
         &dir.join("leaderboard.csv"),
         &["scope", "model", "metric", "mean", "ci95", "n", "failed"],
         board_rows,
-    )?);
+    )?;
 
     let mut header: Vec<String> =
         ["family", "series", "model", "step", "time", "actual", "point"].iter().map(|s| s.to_string()).collect();
@@ -255,7 +272,7 @@ pub fn write_study_results(
             }
         }
     }
-    written.push(csv_rows(&dir.join("forecasts.csv"), &header_refs, rows)?);
+    csv_rows(&mut written, &dir.join("forecasts.csv"), &header_refs, rows)?;
 
     let plots = dir.join("plots");
     mkdir(&plots)?;
@@ -339,11 +356,11 @@ pub fn write_study_results(
         st.window
     ));
     md.push_str("## Leaderboard\n\n```\n");
-    md.push_str(&leaderboard(result, false));
+    md.push_str(&leaderboard(result, false, None));
     md.push_str("```\n\n## MASE by family\n\n```\n");
-    md.push_str(&family_table(result));
+    md.push_str(&family_table(result, None));
     md.push_str("```\n");
-    let checks = checks_table(result);
+    let checks = checks_table(result, None);
     if !checks.is_empty() {
         md.push_str("\n## Checks\n\n```\n");
         md.push_str(&checks);

@@ -1,6 +1,6 @@
 //! Rendering a scenario's results: the terminal comparison table, result
-//! files (`summary.json`, per-entity CSV, `report.md`, `manifest.json`,
-//! `timings.json`) and SVG plots.
+//! files (`summary.json`, per-entity CSV and Parquet, `report.md`,
+//! `report.html`, `manifest.json`, `timings.json`) and SVG plots.
 //!
 //! Architecture invariants:
 //! - Pure rendering: functions return strings or write inside the output
@@ -8,11 +8,14 @@
 //! - Deterministic: the same results give byte-identical files, except
 //!   `timings.json`, which holds wall-clock measurements by design.
 
+#[cfg(feature = "parquet")]
+pub mod columnar;
 pub mod files;
 pub mod forecast;
 pub mod format;
+pub mod html;
 pub mod svg;
 pub mod terminal;
 
 pub use files::{Manifest, write_results};
-pub use terminal::{claims_table, comparison_table};
+pub use terminal::{claims_table, comparison_table, render_fitted};
