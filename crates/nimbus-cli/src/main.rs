@@ -76,6 +76,21 @@ enum Command {
         /// Print only errors.
         #[arg(long)]
         quiet: bool,
+        /// Run only shard I of N (e.g. 0/3) of the runs (points × policies × seeds) and write
+        /// shard-I-of-N.json for `nimbus merge`.
+        #[arg(long, value_name = "I/N", value_parser = nimbus_lab::Shard::parse)]
+        shard: Option<nimbus_lab::Shard>,
+    },
+    /// Merge shard files (or directories holding one each) of one run into its result files.
+    Merge {
+        /// Shard files, or directories each holding one.
+        shards: Vec<PathBuf>,
+        /// Output directory (default: results/<scenario>/<run id>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Print only errors.
+        #[arg(long)]
+        quiet: bool,
     },
     /// List domains, their policies (kind, fidelity, source) and the scenarios under ./scenarios.
     List {
@@ -175,20 +190,32 @@ pub(crate) fn terminal_width() -> Option<usize> {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet }
+        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet, shard }
             if commands::is_forecast_study(&scenario) =>
         {
-            if seeds.is_some() || jobs.is_some() || max_memory.is_some() || max_events.is_some() {
-                eprintln!("warning: --seeds, --jobs, --max-memory and --max-events do not apply to a forecast study");
+            if seeds.is_some() || jobs.is_some() || max_memory.is_some() || max_events.is_some() || shard.is_some() {
+                eprintln!(
+                    "warning: --seeds, --jobs, --max-memory, --max-events and --shard do not apply to a forecast study"
+                );
             }
             forecast_request(Some(scenario), Vec::new(), None, &[], &set, out, quiet).and_then(forecast::run)
         }
-        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet } => {
+        Command::Run { scenario, seeds, out, set, jobs, max_memory, max_events, quiet, shard } => {
             let mut limits = nimbus_lab::Limits::for_this_machine();
             limits.memory_bytes = max_memory.unwrap_or(limits.memory_bytes);
             limits.events_per_run = max_events.unwrap_or(limits.events_per_run);
-            commands::run(&scenario, seeds, out, &set, jobs, &limits, quiet)
+            commands::run(commands::RunRequest {
+                path: &scenario,
+                seeds,
+                out,
+                set: &set,
+                jobs,
+                limits: &limits,
+                quiet,
+                shard,
+            })
         }
+        Command::Merge { shards, out, quiet } => commands::merge(&shards, out, quiet),
         Command::List { domain } => commands::list(domain.as_deref()),
         Command::Show { what } => commands::show(&what),
         Command::Trace { format, path } => commands::trace(&format, &path),

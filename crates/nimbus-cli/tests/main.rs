@@ -11,6 +11,7 @@ mod cli;
 mod determinism;
 mod kv;
 mod regression;
+mod sweeps;
 mod validation;
 
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@
 //!   starts, checked against the machine's limits.
 //! - [`claims`]: a paper's claim checked against the runs, with a verdict
 //!   that can fail: `holds`, `does not hold` or `not comparable`.
+//! - [`sweep`]: `[sweep]` grids of settings, and shards of a sweep's runs.
 //!
 //! Architecture invariants:
 //! - The lab knows domains only through [`domain::REGISTRY`]; it never
@@ -31,9 +32,11 @@ pub mod forecast_study;
 pub mod matrix;
 pub mod scenario;
 pub mod stats;
+pub mod sweep;
 mod toml_params;
 
 pub use budget::Limits;
 pub use claims::{Claim, Expect, Verdict};
-pub use matrix::{LabResult, RunRecord, run_scenario, run_scenario_within};
+pub use matrix::{LabResult, RunRecord, assemble, run_scenario, run_scenario_within, run_selected};
 pub use scenario::{LabError, PolicySpec, Scenario};
+pub use sweep::{Shard, Sweep};

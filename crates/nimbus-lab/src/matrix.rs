@@ -87,10 +87,29 @@ pub fn run_scenario_within(
     limits: &Limits,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<LabResult, LabError> {
+    let runs = run_selected(scenario, &|_| true, threads, limits, progress)?;
+    Ok(assemble(scenario, runs, scenario.prepared.fallbacks()))
+}
+
+/// The scenario's (policy index, seed) pairs in canonical order: policies
+/// in file order, each with every seed in order.
+pub fn pairs(scenario: &Scenario) -> Vec<(usize, u64)> {
+    scenario.policies.iter().enumerate().flat_map(|(i, _)| scenario.seeds.iter().map(move |s| (i, *s))).collect()
+}
+
+/// Runs the pairs of [`pairs`] whose index `selected` accepts, in
+/// parallel; records come back in canonical order.
+pub fn run_selected(
+    scenario: &Scenario,
+    selected: &(dyn Fn(usize) -> bool + Sync),
+    threads: Option<usize>,
+    limits: &Limits,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Vec<RunRecord>, LabError> {
     let workers = threads.unwrap_or_else(rayon::current_num_threads);
     budget::check(scenario, workers, limits)?;
     let pairs: Vec<(usize, u64)> =
-        scenario.policies.iter().enumerate().flat_map(|(i, _)| scenario.seeds.iter().map(move |s| (i, *s))).collect();
+        pairs(scenario).into_iter().enumerate().filter(|(i, _)| selected(*i)).map(|(_, p)| p).collect();
     let total = pairs.len();
     let fractions = Mutex::new(vec![0.0f64; total]);
     let finished = Mutex::new(0usize);
@@ -150,11 +169,17 @@ pub fn run_scenario_within(
             .install(work)?,
         None => work()?,
     };
-    let mut result = LabResult { runs, claims: Vec::new(), fallbacks: scenario.prepared.fallbacks() };
+    Ok(runs)
+}
+
+/// The result of `runs` (in canonical order) of `scenario`: its claims
+/// checked against them.
+pub fn assemble(scenario: &Scenario, runs: Vec<RunRecord>, fallbacks: Vec<String>) -> LabResult {
+    let mut result = LabResult { runs, claims: Vec::new(), fallbacks };
     result.claims = scenario
         .claims
         .iter()
         .map(|c| claims::check(c, |label| result.values(label, &c.metric), &result.fallbacks))
         .collect();
-    Ok(result)
+    result
 }

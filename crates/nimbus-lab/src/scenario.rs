@@ -155,7 +155,7 @@ pub(crate) fn parse_with_overrides(path: &Path, text: &str, set: &[(String, Stri
     Ok(root)
 }
 
-const LAB_KEYS: &[&str] = &["name", "domain", "description", "seeds", "metrics", "policy", "claim"];
+const LAB_KEYS: &[&str] = &["name", "domain", "description", "seeds", "metrics", "policy", "claim", "sweep"];
 
 impl Scenario {
     /// Loads, validates and prepares a scenario file.

@@ -329,3 +329,45 @@ pub(crate) fn pretty(value: &Value) -> String {
     s.push('\n');
     s
 }
+
+/// One point of a sweep, for [`write_sweep_summary`].
+pub struct SweepPoint<'a> {
+    /// `(key, value as TOML)` settings.
+    pub settings: &'a [(String, String)],
+    /// Its directory's name under the sweep's (`point-<k>`).
+    pub dir: String,
+    /// `(policy, metric, summary across seeds)`.
+    pub summaries: &'a [(String, String, nimbus_lab::stats::Summary)],
+}
+
+/// `sweep.csv` (and `sweep.parquet` with the `parquet` feature): one row
+/// per (point, policy, metric) with the point's settings, mean, 95% CI and
+/// seeds; returns the paths written.
+pub fn write_sweep_summary(dir: &Path, keys: &[String], points: &[SweepPoint<'_>]) -> Result<Vec<PathBuf>, WriteError> {
+    std::fs::create_dir_all(dir).map_err(|source| WriteError { path: dir.to_path_buf(), source })?;
+    let mut header = vec!["point".to_string()];
+    header.extend(keys.iter().cloned());
+    header.extend(["policy", "metric", "mean", "ci95", "n", "results"].iter().map(|s| s.to_string()));
+    let mut rows: Vec<Vec<Cell>> = Vec::new();
+    for (k, p) in points.iter().enumerate() {
+        for (label, metric, s) in p.summaries {
+            let mut row = vec![Cell::Int(k as i64)];
+            row.extend(p.settings.iter().map(|(_, v)| Cell::Str(v.trim_matches('"').to_string())));
+            row.extend([
+                Cell::Str(label.clone()),
+                Cell::Str(metric.clone()),
+                Cell::Float(s.mean),
+                Cell::Float(s.ci95),
+                Cell::Int(s.n as i64),
+                Cell::Str(p.dir.clone()),
+            ]);
+            rows.push(row);
+        }
+    }
+    let csv = write_csv(&dir.join("sweep.csv"), &header, rows.iter().map(|r| r.iter().map(csv_cell).collect()))?;
+    #[cfg(feature = "parquet")]
+    let written = vec![csv, crate::columnar::write_parquet(&dir.join("sweep.parquet"), &header, &rows)?];
+    #[cfg(not(feature = "parquet"))]
+    let written = vec![csv];
+    Ok(written)
+}

@@ -14,8 +14,9 @@ pub mod files;
 pub mod forecast;
 pub mod format;
 pub mod html;
+pub mod shards;
 pub mod svg;
 pub mod terminal;
 
-pub use files::{Manifest, write_results};
+pub use files::{Manifest, SweepPoint, write_results, write_sweep_summary};
 pub use terminal::{claims_table, comparison_table, render_fitted};
