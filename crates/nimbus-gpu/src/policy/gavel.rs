@@ -181,6 +181,7 @@ pub struct Gavel {
     last_reset_s: f64,
     need_update: bool,
     current: BTreeMap<JobId, (GpuTypeId, Vec<usize>)>,
+    memo: LpMemo,
 }
 
 impl Gavel {
@@ -215,6 +216,7 @@ impl Gavel {
             last_reset_s: 0.0,
             need_update: false,
             current: BTreeMap::new(),
+            memo: LpMemo::default(),
         }
     }
 
@@ -279,7 +281,7 @@ impl Gavel {
         self.last_reset_s = now_s;
     }
 
-    fn compute_allocation(&self, ctx: &RoundContext<'_>) -> BTreeMap<JobId, Vec<f64>> {
+    fn compute_allocation(&mut self, ctx: &RoundContext<'_>) -> BTreeMap<JobId, Vec<f64>> {
         let jobs: Vec<JobId> = self.books.keys().copied().collect();
         if jobs.is_empty() {
             return BTreeMap::new();
@@ -318,7 +320,7 @@ impl Gavel {
             capacity: &(0..n_types).map(|t| f64::from(ctx.cluster.gpus_of_type(t))).collect::<Vec<_>>(),
         };
         let x = match self.objective {
-            Objective::MaxMinFairness { perf } => max_min_fairness(&input, perf),
+            Objective::MaxMinFairness { perf } => max_min_fairness_memo(&input, perf, &mut self.memo),
             Objective::FinishTimeFairness { .. } => {
                 let elapsed: Vec<f64> =
                     jobs.iter().map(|&j| ctx.now.saturating_since(ctx.jobs[j].arrival).as_secs_f64()).collect();
@@ -525,8 +527,70 @@ fn equal_share(input: &LpInput<'_>) -> Vec<Vec<f64>> {
         .collect()
 }
 
+/// Solutions of earlier allocation LPs keyed by their exact inputs. The
+/// solver is deterministic, so an LP seen before is answered with the same
+/// bits without solving it again; the heterogeneity-agnostic max-min LP in
+/// particular depends only on the jobs' scale factors, weights and runnable
+/// types, which repeat across allocations.
+#[derive(Debug, Default)]
+pub struct LpMemo {
+    solutions: BTreeMap<Vec<u64>, Vec<Vec<f64>>>,
+}
+
+/// Entries kept before the memo starts over (each holds one allocation).
+const LP_MEMO_ENTRIES: usize = 4096;
+
+impl LpMemo {
+    fn key(tag: u64, parts: &[&[f64]], rows: &[&[Vec<f64>]]) -> Vec<u64> {
+        let mut key = vec![tag];
+        for part in parts {
+            key.push(part.len() as u64);
+            key.extend(part.iter().map(|v| v.to_bits()));
+        }
+        for matrix in rows {
+            key.push(matrix.len() as u64);
+            for row in *matrix {
+                key.push(row.len() as u64);
+                key.extend(row.iter().map(|v| v.to_bits()));
+            }
+        }
+        key
+    }
+
+    fn get_or(&mut self, key: Vec<u64>, solve: impl FnOnce(&mut Self) -> Vec<Vec<f64>>) -> Vec<Vec<f64>> {
+        if let Some(x) = self.solutions.get(&key) {
+            return x.clone();
+        }
+        let x = solve(self);
+        if self.solutions.len() >= LP_MEMO_ENTRIES {
+            self.solutions.clear();
+        }
+        self.solutions.insert(key, x.clone());
+        x
+    }
+}
+
 /// Max-min fairness (`max_min_fairness[_perf]`).
 pub fn max_min_fairness(input: &LpInput<'_>, perf: bool) -> Vec<Vec<f64>> {
+    max_min_fairness_memo(input, perf, &mut LpMemo::default())
+}
+
+/// [`max_min_fairness`] answering LPs seen before from `memo`.
+pub fn max_min_fairness_memo(input: &LpInput<'_>, perf: bool, memo: &mut LpMemo) -> Vec<Vec<f64>> {
+    // What the LP reads: the agnostic one never looks at real throughputs.
+    let key = if perf {
+        LpMemo::key(
+            1,
+            &[input.scale_factors, input.weights, input.capacity],
+            &[input.throughputs, input.real_throughputs],
+        )
+    } else {
+        LpMemo::key(0, &[input.scale_factors, input.weights, input.capacity], &[input.throughputs])
+    };
+    memo.get_or(key, |memo| solve_max_min_fairness(input, perf, memo))
+}
+
+fn solve_max_min_fairness(input: &LpInput<'_>, perf: bool, memo: &mut LpMemo) -> Vec<Vec<f64>> {
     let n_jobs = input.throughputs.len();
     let iso: Vec<f64> = if perf {
         // Normalise by the throughput under the agnostic allocation.
@@ -535,7 +599,7 @@ pub fn max_min_fairness(input: &LpInput<'_>, perf: bool) -> Vec<Vec<f64>> {
             .iter()
             .map(|row| row.iter().map(|t| if *t > 0.0 { 1.0 } else { 0.0 }).collect())
             .collect();
-        let agnostic = max_min_fairness(&LpInput { throughputs: &ones, ..*input }, false);
+        let agnostic = max_min_fairness_memo(&LpInput { throughputs: &ones, ..*input }, false, memo);
         (0..n_jobs)
             .map(|j| {
                 let v: f64 = input.real_throughputs[j].iter().zip(&agnostic[j]).map(|(t, x)| t * x).sum();
@@ -685,6 +749,30 @@ mod tests {
         let t = vec![vec![1.0], vec![1.0]];
         let x = max_min_fairness(&input(&t, &[2.0, 1.0], &[1.0, 1.0], &[2.0]), false);
         assert!((x[0][0] - 0.5).abs() < 1e-4 && (x[1][0] - 1.0).abs() < 1e-4, "{x:?}");
+    }
+
+    /// The memo answers an LP it has seen with the solver's bits and keys on
+    /// everything the LP reads: the agnostic LP ignores real throughputs, the
+    /// heterogeneity-aware one does not.
+    #[test]
+    fn memo_returns_the_solvers_bits_and_keys_on_what_the_lp_reads() {
+        let t = vec![vec![4.0, 1.0], vec![1.0, 1.0], vec![2.0, 0.0]];
+        let (sf, w, cap) = ([1.0; 3], [1.0; 3], [1.0, 1.0]);
+        let fresh = max_min_fairness(&input(&t, &sf, &w, &cap), true);
+        let mut memo = LpMemo::default();
+        let first = max_min_fairness_memo(&input(&t, &sf, &w, &cap), true, &mut memo);
+        assert_eq!(memo.solutions.len(), 2, "the perf LP and the agnostic LP inside it");
+        let again = max_min_fairness_memo(&input(&t, &sf, &w, &cap), true, &mut memo);
+        let bits = |x: &[Vec<f64>]| x.iter().flatten().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&fresh), bits(&first));
+        assert_eq!(bits(&first), bits(&again));
+        assert_eq!(memo.solutions.len(), 2);
+        // Other real throughputs with the same runnable types: the agnostic
+        // LP is a hit, the aware one a new solve.
+        let faster = vec![vec![8.0, 1.0], vec![1.0, 1.0], vec![2.0, 0.0]];
+        let other = max_min_fairness_memo(&input(&faster, &sf, &w, &cap), true, &mut memo);
+        assert_eq!(memo.solutions.len(), 3);
+        assert_eq!(bits(&other), bits(&max_min_fairness(&input(&faster, &sf, &w, &cap), true)));
     }
 
     /// Max sum throughput gives the only GPU to the faster job.
