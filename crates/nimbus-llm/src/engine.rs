@@ -159,6 +159,10 @@ pub struct RunResult {
     pub model_loads: u32,
     /// Iterations run.
     pub iterations: u64,
+    /// Σ over iterations of the requests in the batch (prefill chunks and
+    /// decodes): the work unit Vidur's and the papers' per-request
+    /// iteration counts use.
+    pub request_iterations: u64,
 }
 
 /// Panics when a replica's block or batch accounting is off.
@@ -256,6 +260,7 @@ pub fn run(
     // When each replica's latest iteration ends (one at a time per replica).
     let mut busy_until = vec![SimTime::ZERO; world.replicas.len()];
     let mut iterations = 0u64;
+    let mut request_iterations = 0u64;
     let mut next = 0usize;
     let span = specs.last().map_or(1.0, |s| s.arrival.as_secs_f64().max(1.0));
     let mut last_progress = 0.0;
@@ -320,6 +325,7 @@ pub fn run(
                 check(r, &world.requests);
             }
             if let Some(batch) = scheduled {
+                let batch_requests = batch.shape.prefill_requests + batch.shape.decode_requests;
                 let swap_s = batch.swap_bytes / (fleet.pcie_bandwidth * r.tp as f64);
                 let seconds = exec.iteration_s(&batch.shape) + swap_s;
                 let duration = SimDuration::from_nanos(SimDuration::from_secs_f64(seconds).as_nanos().max(1));
@@ -328,6 +334,7 @@ pub fn run(
                 r.busy_s += duration.as_secs_f64();
                 r.batch = Some(batch);
                 iterations += 1;
+                request_iterations += u64::from(batch_requests);
                 world.events.schedule(now + duration, Event::BatchEnd(rid));
             }
         }
@@ -349,5 +356,14 @@ pub fn run(
         *b = b.max(0.0);
     }
     let busy_s = world.replicas.iter().map(|r| (r.group, busy[r.id as usize])).collect();
-    RunResult { requests: world.requests, busy_s, kv_used, kv_series, end, model_loads: world.model_loads, iterations }
+    RunResult {
+        requests: world.requests,
+        busy_s,
+        kv_used,
+        kv_series,
+        end,
+        model_loads: world.model_loads,
+        iterations,
+        request_iterations,
+    }
 }

@@ -73,6 +73,7 @@ pub const METRICS_LAST: &[&str] = &[
     "requests_unfinished",
     "requests_rejected",
     "iterations",
+    "request_iterations",
 ];
 
 /// The run's metrics, per-request table and series.
@@ -157,6 +158,7 @@ pub fn output(fleet: &Fleet, result: &RunResult) -> RunOutput {
         Metric::new("requests_unfinished", unfinished as f64, Better::Neither),
         Metric::new("requests_rejected", rejected as f64, Better::Neither),
         Metric::new("iterations", result.iterations as f64, Better::Neither),
+        Metric::new("request_iterations", result.request_iterations as f64, Better::Neither),
     ]);
 
     let columns = [

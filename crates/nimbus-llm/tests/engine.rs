@@ -103,6 +103,18 @@ fn one_request_by_hand() {
     assert_eq!(r.completion, Some(at_ms(35)));
     assert_eq!(r.gaps, vec![(10_000_000, 2)]);
     assert_eq!(result.iterations, 3);
+    assert_eq!(result.request_iterations, 3);
+}
+
+/// Request-iterations sum batch sizes: without chunking or preemption each
+/// request is in one prefill and `output − 1` decodes, 3 + 3 here however
+/// the two are batched, while iterations count batches.
+#[test]
+fn request_iterations_sum_batch_sizes() {
+    let f = fleet(SchedulerKind::Vllm { max_tokens: 4096 }, 100, 1, Preemption::Recompute);
+    let result = run(&f, &[req(5, 100, 3), req(5, 50, 3)]);
+    assert_eq!(result.request_iterations, 6);
+    assert!(result.iterations < 6, "{} iterations: the two shared none", result.iterations);
 }
 
 #[test]
