@@ -48,7 +48,8 @@ pub fn trace(data: &[u8]) {
 }
 
 /// The scenario loader on `data` as UTF-8 text, then the resource
-/// estimate of every policy, and the forecast-study parser. Paths into `/dev`, `/proc` and `/sys` are
+/// estimate of every policy, the forecast-study and sweep loaders, and the
+/// shard-file parser of `nimbus merge`. Paths into `/dev`, `/proc` and `/sys` are
 /// skipped: reading a terminal or a pipe there would wait on the harness,
 /// not on the code.
 pub fn scenario(data: &[u8]) {
@@ -71,6 +72,20 @@ pub fn scenario(data: &[u8]) {
     if let Err(e) = nimbus_lab::forecast_study::Study::from_text(Path::new("fuzz.toml"), text, &Default::default()) {
         let message = e.to_string();
         assert!(message.starts_with("fuzz.toml"), "an error names the file: {message}");
+    }
+    // As a sweep (which prepares only its first point up front).
+    if text.contains("sweep")
+        && let Err(e) = nimbus_lab::Sweep::from_text(Path::new("fuzz.toml"), text, &Default::default())
+    {
+        let message = e.to_string();
+        assert!(message.starts_with("fuzz.toml"), "an error names the file: {message}");
+    }
+    // As a shard file for `nimbus merge`: whatever parses writes back to
+    // text that parses to the same shard.
+    if let Ok(shard) = nimbus_report::shards::parse_shard(text) {
+        let again = nimbus_report::shards::parse_shard(&nimbus_report::shards::shard_json(&shard))
+            .expect("a written shard file parses");
+        assert_eq!(format!("{again:?}"), format!("{shard:?}"), "a shard file round-trips");
     }
 }
 

@@ -204,6 +204,11 @@ pub fn shard_file_name(index: usize, count: usize) -> String {
 /// Writes `shard` into `dir` (created if needed).
 pub fn write_shard(dir: &Path, shard: &ShardFile) -> Result<PathBuf, WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| WriteError { path: dir.to_path_buf(), source })?;
+    write(&dir.join(shard_file_name(shard.index, shard.count)), &shard_json(shard))
+}
+
+/// A shard file's text.
+pub fn shard_json(shard: &ShardFile) -> String {
     let doc = json!({
         "format": SHARD_FORMAT,
         "scenario_path": shard.scenario_path,
@@ -225,7 +230,7 @@ pub fn write_shard(dir: &Path, shard: &ShardFile) -> Result<PathBuf, WriteError>
             "output": output(&r.output),
         })).collect::<Vec<_>>(),
     });
-    write(&dir.join(shard_file_name(shard.index, shard.count)), &pretty(&doc))
+    pretty(&doc)
 }
 
 /// The largest shard file read.
@@ -258,72 +263,74 @@ pub fn read_shard(path: &Path) -> Result<ShardFile, String> {
         return Err(fail(format!("{len} bytes is more than a shard file may hold")));
     }
     let text = std::fs::read_to_string(&file).map_err(|e| fail(e.to_string()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| fail(format!("not a shard file: {e}")))?;
-    let parse = || -> Result<ShardFile, String> {
-        let format = u64_of(&v, "format")?;
-        if format != SHARD_FORMAT {
-            return Err(format!("shard format {format}; this nimbus reads format {SHARD_FORMAT}"));
-        }
-        let to_usize = |key: &str| -> Result<usize, String> {
-            usize::try_from(u64_of(&v, key)?).map_err(|_| format!("`{key}` is too large"))
-        };
-        let set = array(&v, "set")?
-            .iter()
-            .map(|p| match p.as_array().map(Vec::as_slice) {
-                Some([Value::String(k), Value::String(val)]) => Ok((k.clone(), val.clone())),
-                _ => Err("`set` holds a non-pair".to_string()),
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let seeds = match field(&v, "seeds")? {
-            Value::Null => None,
-            s => Some(
-                s.as_array()
-                    .ok_or("`seeds` is not a list")?
-                    .iter()
-                    .map(|x| x.as_u64().ok_or("a seed is not a count"))
-                    .collect::<Result<Vec<_>, _>>()?,
-            ),
-        };
-        let fallbacks = array(&v, "fallbacks")?
-            .iter()
-            .map(|f| {
-                f.as_array()
-                    .ok_or("`fallbacks` holds a non-list")?
-                    .iter()
-                    .map(|s| s.as_str().map(str::to_string).ok_or("a fallback is not text"))
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let runs = array(&v, "runs")?
-            .iter()
-            .map(|r| {
-                let index = usize::try_from(u64_of(r, "index")?).map_err(|_| "run index too large")?;
-                let point = usize::try_from(u64_of(r, "point")?).map_err(|_| "point too large")?;
-                let record = RunRecord {
-                    policy: str_of(r, "policy")?.to_string(),
-                    seed: u64_of(r, "seed")?,
-                    output: read_output(field(r, "output")?).map_err(|e| format!("run {index}: {e}"))?,
-                };
-                Ok((index, point, record))
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        let hash = u64::from_str_radix(str_of(&v, "hash")?, 16).map_err(|_| "`hash` is not hexadecimal")?;
-        Ok(ShardFile {
-            scenario_path: str_of(&v, "scenario_path")?.to_string(),
-            scenario_text: str_of(&v, "scenario_text")?.to_string(),
-            set,
-            seeds,
-            hash,
-            commit: str_of(&v, "commit")?.to_string(),
-            version: str_of(&v, "nimbus_version")?.to_string(),
-            index: to_usize("shard")?,
-            count: to_usize("shards")?,
-            total_runs: to_usize("total_runs")?,
-            fallbacks,
-            runs,
-        })
+    parse_shard(&text).map_err(fail)
+}
+
+/// Parses a shard file's text.
+pub fn parse_shard(text: &str) -> Result<ShardFile, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| format!("not a shard file: {e}"))?;
+    let format = u64_of(&v, "format")?;
+    if format != SHARD_FORMAT {
+        return Err(format!("shard format {format}; this nimbus reads format {SHARD_FORMAT}"));
+    }
+    let to_usize = |key: &str| -> Result<usize, String> {
+        usize::try_from(u64_of(&v, key)?).map_err(|_| format!("`{key}` is too large"))
     };
-    parse().map_err(fail)
+    let set = array(&v, "set")?
+        .iter()
+        .map(|p| match p.as_array().map(Vec::as_slice) {
+            Some([Value::String(k), Value::String(val)]) => Ok((k.clone(), val.clone())),
+            _ => Err("`set` holds a non-pair".to_string()),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let seeds = match field(&v, "seeds")? {
+        Value::Null => None,
+        s => Some(
+            s.as_array()
+                .ok_or("`seeds` is not a list")?
+                .iter()
+                .map(|x| x.as_u64().ok_or("a seed is not a count"))
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+    let fallbacks = array(&v, "fallbacks")?
+        .iter()
+        .map(|f| {
+            f.as_array()
+                .ok_or("`fallbacks` holds a non-list")?
+                .iter()
+                .map(|s| s.as_str().map(str::to_string).ok_or("a fallback is not text"))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let runs = array(&v, "runs")?
+        .iter()
+        .map(|r| {
+            let index = usize::try_from(u64_of(r, "index")?).map_err(|_| "run index too large")?;
+            let point = usize::try_from(u64_of(r, "point")?).map_err(|_| "point too large")?;
+            let record = RunRecord {
+                policy: str_of(r, "policy")?.to_string(),
+                seed: u64_of(r, "seed")?,
+                output: read_output(field(r, "output")?).map_err(|e| format!("run {index}: {e}"))?,
+            };
+            Ok((index, point, record))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let hash = u64::from_str_radix(str_of(&v, "hash")?, 16).map_err(|_| "`hash` is not hexadecimal")?;
+    Ok(ShardFile {
+        scenario_path: str_of(&v, "scenario_path")?.to_string(),
+        scenario_text: str_of(&v, "scenario_text")?.to_string(),
+        set,
+        seeds,
+        hash,
+        commit: str_of(&v, "commit")?.to_string(),
+        version: str_of(&v, "nimbus_version")?.to_string(),
+        index: to_usize("shard")?,
+        count: to_usize("shards")?,
+        total_runs: to_usize("total_runs")?,
+        fallbacks,
+        runs,
+    })
 }
 
 #[cfg(test)]
