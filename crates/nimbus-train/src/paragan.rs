@@ -517,15 +517,17 @@ pub struct Policy {
 /// One host's congestion schedule and producer.
 struct Host {
     rng: SimRng,
-    /// Times the congestion state flips (state starts uncongested).
+    /// Times the congestion state flips (state starts uncongested), from
+    /// the `dropped`-th flip on: older ones are no longer needed.
     flips: Vec<f64>,
+    dropped: usize,
     threads_normal: u32,
     threads_congested: u32,
     detect_s: f64,
     /// The producer: when the last batch finished.
     produced_at: f64,
-    /// When each batch was taken.
-    taken: Vec<f64>,
+    /// When each of the last `prefetch` batches was taken, oldest first.
+    taken: std::collections::VecDeque<f64>,
 }
 
 impl Host {
@@ -534,15 +536,26 @@ impl Host {
             return;
         }
         while self.flips.last().is_none_or(|&t| t <= until) {
-            let congested_now = self.flips.len() % 2 == 1;
+            let congested_now = (self.dropped + self.flips.len()) % 2 == 1;
             let mean = if congested_now { io.congested_mean_s } else { io.normal_mean_s };
             let t = self.flips.last().copied().unwrap_or(0.0) + self.rng.exponential(1.0 / mean);
             self.flips.push(t);
         }
     }
 
+    /// Forgets flips no query from `from` on can reach (queries look back
+    /// `detect_s`), keeping the state's parity.
+    fn forget_before(&mut self, from: f64) {
+        // The last flip stays: the next one is drawn from it.
+        let old = self.flips.partition_point(|&f| f + self.detect_s < from).min(self.flips.len().saturating_sub(1));
+        if old > 1024 {
+            self.flips.drain(..old);
+            self.dropped += old;
+        }
+    }
+
     fn congested(&self, t: f64) -> bool {
-        self.flips.partition_point(|&f| f <= t) % 2 == 1
+        (self.dropped + self.flips.partition_point(|&f| f <= t)) % 2 == 1
     }
 
     /// Threads at `t`: the controller acts on the state `detect_s` ago.
@@ -564,8 +577,10 @@ impl Host {
         a.min(b)
     }
 
-    /// When `images` produced from `start` are done.
+    /// When `images` produced from `start` are done (`start` never
+    /// decreases from one call to the next).
     fn produce(&mut self, io: &HostIo, start: f64, images: f64) -> f64 {
+        self.forget_before(start);
         let (mut t, mut left) = (start, images);
         loop {
             self.extend(io, t);
@@ -659,11 +674,12 @@ pub fn simulate_phases(
         .map(|h| Host {
             rng: root.stream(&format!("host-{h}")),
             flips: Vec::new(),
+            dropped: 0,
             threads_normal,
             threads_congested,
             detect_s: if p.adaptive { p.detect_s } else { 0.0 },
             produced_at: 0.0,
-            taken: Vec::new(),
+            taken: std::collections::VecDeque::with_capacity(prefetch as usize + 1),
         })
         .collect();
     let mut jitter = root.stream("jitter");
@@ -677,7 +693,6 @@ pub fn simulate_phases(
     let mut d_done: Vec<f64> = Vec::with_capacity(iterations as usize);
     let mut g_done: Vec<f64> = Vec::with_capacity(iterations as usize);
     let (mut last_d, mut last_g, mut last_any) = (0.0f64, 0.0f64, 0.0f64);
-    let mut batches = 0usize;
     let mut avail = vec![0.0f64; hosts.len()];
     let mut started = vec![0.0f64; hosts.len()];
     let mut warm_at = 0.0;
@@ -701,7 +716,8 @@ pub fn simulate_phases(
             };
             if phase.net == Net::D {
                 for (h, host) in hosts.iter_mut().enumerate() {
-                    let blocked_by = batches.checked_sub(prefetch as usize).map_or(0.0, |i| host.taken[i]);
+                    // Batch `batches` waits for room: batch `batches − prefetch` taken.
+                    let blocked_by = if host.taken.len() == prefetch as usize { host.taken[0] } else { 0.0 };
                     let start = host.produced_at.max(blocked_by);
                     host.produced_at = host.produce(io, start, host_images);
                     avail[h] = host.produced_at;
@@ -726,9 +742,11 @@ pub fn simulate_phases(
             }
             if phase.net == Net::D {
                 for (host, &t) in hosts.iter_mut().zip(&started) {
-                    host.taken.push(t);
+                    if host.taken.len() == prefetch as usize {
+                        host.taken.pop_front();
+                    }
+                    host.taken.push_back(t);
                 }
-                batches += 1;
             }
             let begin = last_end.max(network_free);
             let done = begin + phase.allreduce_s;
@@ -879,6 +897,45 @@ mod tests {
         let (sync, paragan) = (eff(&slow), eff(&fast));
         assert!(sync < 0.9, "synchronous efficiency {sync}");
         assert!(paragan > sync + 0.05, "asynchronous {paragan} vs synchronous {sync}");
+    }
+
+    /// Forgetting old flips changes no answer from then on, and the next
+    /// flips are drawn from the last one kept (even when every earlier one
+    /// is forgotten).
+    #[test]
+    fn forgetting_flips_keeps_every_later_answer() {
+        let io = HostIo { congested_mean_s: 0.2, normal_mean_s: 0.3, ..quiet_io() };
+        let host = || Host {
+            rng: RngStreams::new(5).stream("host-0"),
+            flips: Vec::new(),
+            dropped: 0,
+            threads_normal: 4,
+            threads_congested: 9,
+            detect_s: 0.5,
+            produced_at: 0.0,
+            taken: std::collections::VecDeque::new(),
+        };
+        let (mut kept, mut pruned) = (host(), host());
+        kept.extend(&io, 2_000.0);
+        pruned.extend(&io, 2_000.0);
+        pruned.forget_before(1_000.0);
+        assert!(pruned.dropped > 1024 && pruned.flips.len() < kept.flips.len());
+        for i in 0..4_000 {
+            let t = 1_000.0 + 0.37 * f64::from(i);
+            kept.extend(&io, t);
+            pruned.extend(&io, t);
+            assert_eq!(kept.congested(t), pruned.congested(t), "at {t}");
+            assert_eq!(kept.threads(t), pruned.threads(t), "at {t}");
+            assert_eq!(kept.next_change(t).to_bits(), pruned.next_change(t).to_bits(), "at {t}");
+        }
+        // Past every flip: the last one stays as the base of the next draw.
+        let mut all = host();
+        all.extend(&io, 3_000.0);
+        let last = *all.flips.last().expect("flips");
+        all.forget_before(last + 10.0);
+        assert_eq!(all.flips, vec![last]);
+        all.extend(&io, last + 5.0);
+        assert!(all.flips.len() > 1 && all.flips[1] > last);
     }
 
     /// Same seed, same result; another seed differs under jitter.

@@ -1521,6 +1521,23 @@ impl Scenario {
                 g.cores.iter().map(|&n| u64::from(n) * 64).sum::<u64>() + (1 << 20),
             );
             e.events("core phases", core_iterations * u64::from(g.setting.job.n_dis + 1));
+            // Storage congestion flips per host over the simulated span (at
+            // least the compute and all-reduces of every iteration).
+            let io = &g.setting.io;
+            if io.congested_mean_s > 0.0 {
+                let flips: f64 = g
+                    .cores
+                    .iter()
+                    .map(|&n| {
+                        let (phases, _) = paragan::phases(&g.setting.job, &g.setting.fabric, n, paragan::Layout::Aware);
+                        let span: f64 = phases.iter().map(|p| p.compute_s + p.allreduce_s).sum::<f64>()
+                            * f64::from(g.setting.iterations);
+                        let hosts = f64::from(n.div_ceil(g.setting.fabric.cores_per_host.max(1)));
+                        hosts * 2.0 * span / (io.normal_mean_s + io.congested_mean_s)
+                    })
+                    .sum();
+                e.events("storage congestion changes (all hosts)", flips.min(u64::MAX as f64) as u64);
+            }
             return Ok(e);
         }
         if let Study::Plans(p) = &self.study {
