@@ -124,8 +124,7 @@ pub fn run(req: RunRequest<'_>) -> Result<(), String> {
             hash: sweep.hash,
             commit,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            index: shard.index,
-            count: shard.count,
+            shard,
             total_runs: sweep.total_runs(),
             fallbacks,
             runs: records,
@@ -338,21 +337,32 @@ pub fn merge(inputs: &[PathBuf], out: Option<PathBuf>, quiet: bool) -> Result<()
                 s.commit
             ));
         }
-        if s.count != first.count || s.total_runs != first.total_runs {
-            return Err(format!("{} is shard {} of {}, {} of {}", name(0), first.index, first.count, name(i), s.count));
+        if s.shard.count != first.shard.count || s.total_runs != first.total_runs {
+            return Err(format!(
+                "{} is shard {} of {}, {} of {}",
+                name(0),
+                first.shard.index,
+                first.shard.count,
+                name(i),
+                s.shard.count
+            ));
         }
         if s.fallbacks != first.fallbacks {
             return Err(format!("{} and {} ran on different data (their fallbacks differ)", name(0), name(i)));
         }
     }
-    let mut seen = vec![None; first.count];
-    for (i, s) in shards.iter().enumerate() {
-        if let Some(j) = seen[s.index].replace(i) {
-            return Err(format!("shard {} of {} is given twice: {} and {}", s.index, s.count, name(j), name(i)));
-        }
+    // Every shard once; the count is at most the inputs, or one is missing.
+    let count = first.shard.count;
+    if count > shards.len() {
+        let given: Vec<usize> = shards.iter().map(|s| s.shard.index).collect();
+        let missing = (0..count).find(|i| !given.contains(i)).unwrap_or(0);
+        return Err(format!("shard {missing} of {count} is missing; merge needs every shard"));
     }
-    if let Some(missing) = seen.iter().position(Option::is_none) {
-        return Err(format!("shard {missing} of {} is missing; merge needs every shard", first.count));
+    let mut seen = vec![None; count];
+    for (i, s) in shards.iter().enumerate() {
+        if let Some(j) = seen[s.shard.index].replace(i) {
+            return Err(format!("shard {} of {count} is given twice: {} and {}", s.shard.index, name(j), name(i)));
+        }
     }
     let overrides = Overrides { seeds: first.seeds.clone(), set: first.set.clone() };
     let path = PathBuf::from(&first.scenario_path);
@@ -372,8 +382,8 @@ pub fn merge(inputs: &[PathBuf], out: Option<PathBuf>, quiet: bool) -> Result<()
             let slot = by_index
                 .get_mut(*global)
                 .ok_or_else(|| format!("run {global} lies outside the sweep's {} runs", first.total_runs))?;
-            if !(Shard { index: s.index, count: s.count }).takes(*global) || slot.is_some() {
-                return Err(format!("run {global} does not belong to shard {} of {}", s.index, s.count));
+            if slot.is_some() {
+                return Err(format!("run {global} is in two shards"));
             }
             *slot = Some((*point, record.clone()));
         }

@@ -179,6 +179,17 @@ fn bad_sweeps_shards_and_merges_are_refused() {
     let commit = text.lines().find(|l| l.trim_start().starts_with("\"commit\"")).expect("commit line").to_string();
     std::fs::write(&tampered, text.replacen(&commit, "  \"commit\": \"0000000\",", 1)).expect("writes");
     fails(&["merge", &p(&a0), &p(&tampered)], &["different builds"]);
+    // Shard numbers out of range, and a count too large to allocate for.
+    let numbered = |field: &str, value: &str| -> String {
+        let line = text.lines().find(|l| l.trim_start().starts_with(&format!("\"{field}\""))).expect("field line");
+        text.replacen(line, &format!("  \"{field}\": {value},"), 1)
+    };
+    let beyond = dir.join("beyond.json");
+    std::fs::write(&beyond, numbered("shard", "5")).expect("writes");
+    fails(&["merge", &p(&a0), &p(&beyond)], &["beyond.json", "numbered 0 to 1, not 5"]);
+    let huge = dir.join("huge.json");
+    std::fs::write(&huge, numbered("shards", "1000000000000000000")).expect("writes");
+    fails(&["merge", &p(&huge)], &["huge.json", "shard count must lie in 1..=1000000"]);
     let garbage = dir.join("garbage.json");
     std::fs::write(&garbage, "{\"format\": 1}").expect("writes");
     fails(&["merge", &p(&a0), &p(&garbage)], &["garbage.json", "missing"]);

@@ -84,19 +84,26 @@ pub struct Shard {
     pub count: usize,
 }
 
+/// The most shards a run may be split into.
+pub const MAX_SHARDS: usize = 1_000_000;
+
 impl Shard {
+    /// Shard `index` of `count`, checked.
+    pub fn new(index: usize, count: usize) -> Result<Shard, String> {
+        if count == 0 || count > MAX_SHARDS {
+            return Err(format!("the shard count must lie in 1..={MAX_SHARDS}, not {count}"));
+        }
+        if index >= count {
+            return Err(format!("shards are numbered 0 to {}, not {index}", count - 1));
+        }
+        Ok(Shard { index, count })
+    }
+
     /// Parses `i/n`.
     pub fn parse(text: &str) -> Result<Shard, String> {
         let (i, n) = text.split_once('/').ok_or_else(|| format!("--shard {text:?}: expected i/n, e.g. 0/3"))?;
         let parse = |s: &str| s.trim().parse::<usize>().map_err(|_| format!("--shard {text:?}: {s:?} is not a count"));
-        let (index, count) = (parse(i)?, parse(n)?);
-        if count == 0 || count > 1_000_000 {
-            return Err(format!("--shard {text:?}: the shard count must lie in 1..=1000000"));
-        }
-        if index >= count {
-            return Err(format!("--shard {text:?}: shards are numbered 0 to {}", count - 1));
-        }
-        Ok(Shard { index, count })
+        Shard::new(parse(i)?, parse(n)?).map_err(|e| format!("--shard {text:?}: {e}"))
     }
 
     /// Whether run `global` is this shard's.

@@ -41,13 +41,12 @@ fn kind_of(rows: &[Vec<Cell>], column: usize) -> Kind {
     }
 }
 
+/// A cell as its CSV text, or none for a null (empty or non-finite).
 fn text_of(cell: &Cell) -> Option<String> {
     match cell {
         Cell::Empty => None,
-        Cell::Int(i) => Some(i.to_string()),
-        Cell::Float(f) => f.is_finite().then(|| f.to_string()),
-        Cell::Str(s) => Some(s.clone()),
-        Cell::Bool(b) => Some(b.to_string()),
+        Cell::Float(f) if !f.is_finite() => None,
+        c => Some(crate::files::csv_cell(c)),
     }
 }
 

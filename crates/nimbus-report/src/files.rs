@@ -85,7 +85,7 @@ pub(crate) fn float_cell(v: f64) -> String {
     if v.is_finite() { v.to_string() } else { String::new() }
 }
 
-fn csv_cell(cell: &Cell) -> String {
+pub(crate) fn csv_cell(cell: &Cell) -> String {
     match cell {
         Cell::Int(i) => i.to_string(),
         Cell::Float(f) => float_cell(*f),

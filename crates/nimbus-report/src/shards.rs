@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nimbus_lab::RunRecord;
+use nimbus_lab::{RunRecord, Shard};
 use nimbus_sim::output::{Better, Cell, Metric, RunOutput, Series, Table};
 use serde_json::{Value, json};
 
@@ -35,10 +35,8 @@ pub struct ShardFile {
     pub commit: String,
     /// Nimbus version.
     pub version: String,
-    /// This shard.
-    pub index: usize,
-    /// Shards in all.
-    pub count: usize,
+    /// Which shard of how many.
+    pub shard: Shard,
     /// Runs in the whole sweep.
     pub total_runs: usize,
     /// Data fallbacks per point.
@@ -204,7 +202,7 @@ pub fn shard_file_name(index: usize, count: usize) -> String {
 /// Writes `shard` into `dir` (created if needed).
 pub fn write_shard(dir: &Path, shard: &ShardFile) -> Result<PathBuf, WriteError> {
     std::fs::create_dir_all(dir).map_err(|source| WriteError { path: dir.to_path_buf(), source })?;
-    write(&dir.join(shard_file_name(shard.index, shard.count)), &shard_json(shard))
+    write(&dir.join(shard_file_name(shard.shard.index, shard.shard.count)), &shard_json(shard))
 }
 
 /// A shard file's text.
@@ -218,8 +216,8 @@ pub fn shard_json(shard: &ShardFile) -> String {
         "hash": format!("{:016x}", shard.hash),
         "commit": shard.commit,
         "nimbus_version": shard.version,
-        "shard": shard.index,
-        "shards": shard.count,
+        "shard": shard.shard.index,
+        "shards": shard.shard.count,
         "total_runs": shard.total_runs,
         "fallbacks": shard.fallbacks,
         "runs": shard.runs.iter().map(|(global, point, r)| json!({
@@ -303,10 +301,18 @@ pub fn parse_shard(text: &str) -> Result<ShardFile, String> {
                 .collect::<Result<Vec<_>, _>>()
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let shard = Shard::new(to_usize("shard")?, to_usize("shards")?)?;
+    let total_runs = to_usize("total_runs")?;
     let runs = array(&v, "runs")?
         .iter()
         .map(|r| {
             let index = usize::try_from(u64_of(r, "index")?).map_err(|_| "run index too large")?;
+            if index >= total_runs || !shard.takes(index) {
+                return Err(format!(
+                    "run {index} is not one of shard {} of {}'s {total_runs} runs",
+                    shard.index, shard.count
+                ));
+            }
             let point = usize::try_from(u64_of(r, "point")?).map_err(|_| "point too large")?;
             let record = RunRecord {
                 policy: str_of(r, "policy")?.to_string(),
@@ -325,9 +331,8 @@ pub fn parse_shard(text: &str) -> Result<ShardFile, String> {
         hash,
         commit: str_of(&v, "commit")?.to_string(),
         version: str_of(&v, "nimbus_version")?.to_string(),
-        index: to_usize("shard")?,
-        count: to_usize("shards")?,
-        total_runs: to_usize("total_runs")?,
+        shard,
+        total_runs,
         fallbacks,
         runs,
     })

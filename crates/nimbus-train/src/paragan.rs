@@ -481,8 +481,10 @@ impl HostIo {
         self.request_images / (latency + self.request_images * (self.image_bytes / bps + self.decode_s))
     }
 
+    /// Images per second `threads` readers deliver: no more threads run
+    /// than the host has, and no more bytes than its NIC carries.
     fn rate(&self, threads: u32, congested: bool) -> f64 {
-        (f64::from(threads) * self.per_thread(congested)).min(self.nic_bps / self.image_bytes)
+        (f64::from(threads.min(self.vcpus)) * self.per_thread(congested)).min(self.nic_bps / self.image_bytes)
     }
 }
 
@@ -661,11 +663,12 @@ pub fn simulate_phases(
     let demand = host_images * d_steps / compute_s.max(1e-12);
     let p = &policy.pipeline;
     let provision = |congested: bool| {
+        // Saturating: a demand beyond any thread count asks for every vCPU.
         let need = (p.headroom * demand / io.per_thread(congested)).ceil() as u32;
-        need.clamp(p.threads, io.vcpus.max(p.threads))
+        need.clamp(p.threads.min(io.vcpus), io.vcpus)
     };
     let (threads_normal, threads_congested, prefetch) = if p.adaptive {
-        let cover = (p.detect_s * demand / host_images).ceil() as u32 + 1;
+        let cover = ((p.detect_s * demand / host_images).ceil() as u32).saturating_add(1);
         (provision(false), provision(true), cover.clamp(p.prefetch, p.max_prefetch.max(p.prefetch)))
     } else {
         (p.threads, p.threads, p.prefetch)

@@ -538,7 +538,7 @@ pub struct LpMemo {
 }
 
 /// Entries kept before the memo starts over (each holds one allocation).
-const LP_MEMO_ENTRIES: usize = 4096;
+const LP_MEMO_ENTRIES: usize = 256;
 
 impl LpMemo {
     fn key(tag: u64, parts: &[&[f64]], rows: &[&[Vec<f64>]]) -> Vec<u64> {
