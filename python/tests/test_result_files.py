@@ -9,34 +9,15 @@ without pyarrow: `python3 -m pip install pyarrow pytest`.
 
 import csv
 import math
-import os
-import pathlib
-import subprocess
 
 import pytest
+from conftest import run_cli
 
 pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow is not installed (python3 -m pip install pyarrow)")
 
-REPO = pathlib.Path(__file__).resolve().parents[2]
-
-
-def nimbus_bin():
-    named = os.environ.get("NIMBUS_BIN")
-    if named:
-        return pathlib.Path(named)
-    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    if not target.is_absolute():
-        target = REPO / target
-    return target / "release" / "nimbus"
-
 
 def run(tmp_path, *args):
-    binary = nimbus_bin()
-    if not binary.is_file():
-        pytest.skip(f"{binary} is missing: run cargo build --release first")
-    out = tmp_path / "out"
-    subprocess.run([str(binary), *args, "--quiet", "--out", str(out)], cwd=REPO, check=True)
-    return out
+    return run_cli(tmp_path / "out", *args)
 
 
 def same_cell(text, value):

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use nimbus_lab::forecast_study::{self, Study, StudyOverrides};
 use nimbus_report::forecast::{checks_table, family_table, leaderboard, write_study_results};
 
-use crate::commit_of;
+use nimbus_report::pipeline::commit_of;
 
 /// What `nimbus forecast` was given.
 pub struct Request {

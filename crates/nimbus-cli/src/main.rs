@@ -3,7 +3,7 @@
 //! Glue only: argument parsing, progress display and error rendering. The
 //! work lives in the library crates. This is the only crate that prints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -362,18 +362,4 @@ impl DelayedProgress {
     pub fn finish(&self) {
         self.bar.finish_and_clear();
     }
-}
-
-/// The project commit, for manifests (`unknown` outside a git checkout).
-pub fn commit_of(dir: &Path) -> String {
-    std::process::Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["describe", "--always", "--dirty", "--abbrev=12"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "unknown".to_string())
 }

@@ -131,6 +131,13 @@ pub trait KeepAlive: Send {
     fn autoscaler(&self) -> Option<crate::kpa::KpaConfig> {
         None
     }
+    /// Why a policy implemented outside Rust (a Python class) failed: it
+    /// raised, or returned an invalid decision. Such a policy answers
+    /// [`AfterExecution::KeepFor`] zero from then on, so the run ends
+    /// quickly, and the run reports this message as its error.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Fixed keep-alive.

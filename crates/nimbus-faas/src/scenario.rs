@@ -60,7 +60,7 @@ use nimbus_trace::{TraceError, faas};
 
 use crate::energy::{CarbonIntensity, EnergyConfig};
 use crate::engine::{self, Balancer, Platform};
-use crate::policy;
+use crate::policy::{self, KeepAlive};
 use crate::workload::{
     self, App, ColdStart, DaysSource, ExecTime, Function, Invocation, ListSource, ModelArtifact, Pattern,
     PatternSource, Source,
@@ -465,7 +465,18 @@ impl Scenario {
                 policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
             ))
         })?;
-        let mut keep_alive = (info.build)(params)?;
+        let keep_alive = (info.build)(params)?;
+        self.run_with(keep_alive, seed, progress)
+    }
+
+    /// Runs one seed under a keep-alive policy built by the caller (a
+    /// policy written outside the registry, such as a Python class).
+    pub fn run_with(
+        &self,
+        mut keep_alive: Box<dyn KeepAlive>,
+        seed: u64,
+        progress: impl FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
         let rngs = RngStreams::new(seed);
         let (apps, functions, mut source): Prepared = match &self.arrivals {
             Arrivals::List(list) => {
@@ -508,6 +519,9 @@ impl Scenario {
             rngs.stream("execution"),
             progress,
         );
+        if let Some(failure) = keep_alive.failure() {
+            return Err(ScenarioError::Invalid(failure));
+        }
         let mut output = crate::metrics::output(&apps, &functions, &result);
         output.notes.extend(self.fallbacks.iter().cloned());
         output.notes.extend(source.notes());

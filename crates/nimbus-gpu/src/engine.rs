@@ -254,6 +254,9 @@ pub fn run(
         let started = std::time::Instant::now();
         let assignments = policy.schedule(&ctx);
         let decision_s = started.elapsed().as_secs_f64();
+        if let Some(failure) = policy.failure() {
+            return Err(failure);
+        }
 
         let mut free = FreeGpus::all(cluster);
         let mut assigned = vec![false; jobs.len()];

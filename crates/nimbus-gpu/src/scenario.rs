@@ -40,7 +40,7 @@ use crate::cluster::{Cluster, GpuType, Server};
 use crate::engine::{self, Arrivals, EngineConfig, JobSource, StopRule};
 use crate::goodput::{Application, Batch, SiaJob};
 use crate::job::{Job, JobId, Work};
-use crate::policy::{self, BatchMode, PolicyEnv};
+use crate::policy::{self, BatchMode, Policy, PolicyEnv};
 
 /// Why a scenario cannot be prepared or run.
 #[derive(Debug, thiserror::Error)]
@@ -372,9 +372,20 @@ impl Scenario {
                 policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
             ))
         })?;
+        let env = PolicyEnv { seed, cluster: self.cluster(seed) };
+        let policy = (info.build)(policy_params, &env)?;
+        self.run_with(policy, seed, on_progress)
+    }
+
+    /// Runs one seed under a policy built by the caller (a policy written
+    /// outside the registry, such as a Python class).
+    pub fn run_with(
+        &self,
+        mut policy: Box<dyn Policy>,
+        seed: u64,
+        on_progress: impl FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
         let cluster = self.cluster(seed);
-        let env = PolicyEnv { seed, cluster: cluster.clone() };
-        let mut policy = (info.build)(policy_params, &env)?;
         let types: Vec<String> = cluster.gpu_types.iter().map(|t| t.name.clone()).collect();
         let arrivals = match &self.workload {
             WorkloadSpec::GavelGenerator { options, measure, max_jobs, table } => {

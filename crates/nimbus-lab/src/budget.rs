@@ -4,6 +4,7 @@
 //! refused with the terms that dominate and what to change.
 
 use nimbus_sim::estimate::{Estimate, bytes};
+use nimbus_sim::params::Params;
 
 use crate::scenario::{LabError, Scenario};
 
@@ -60,7 +61,11 @@ pub fn check(scenario: &Scenario, threads: usize, limits: &Limits) -> Result<Bud
     let refuse = |message: String| LabError::Budget { path: scenario.path.clone(), message };
     let mut per_policy: Vec<(&str, Estimate)> = Vec::new();
     for spec in &scenario.policies {
-        let e = scenario.prepared.estimate(&spec.name, &spec.params).map_err(|message| LabError::Run {
+        let (name, params) = match &spec.external {
+            Some(external) => (external.estimated_as(), &Params::default()),
+            None => (spec.name.as_str(), &spec.params),
+        };
+        let e = scenario.prepared.estimate(name, params).map_err(|message| LabError::Run {
             path: scenario.path.clone(),
             policy: spec.label.clone(),
             seed: scenario.seeds[0],

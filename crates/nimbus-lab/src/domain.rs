@@ -4,6 +4,8 @@ use nimbus_sim::estimate::Estimate;
 use nimbus_sim::output::RunOutput;
 use nimbus_sim::params::{ParamError, Params};
 
+use crate::external::{ExternalKind, ExternalPolicy};
+
 /// A domain's failure to prepare or run.
 #[derive(Debug)]
 pub enum DomainError {
@@ -59,6 +61,13 @@ pub trait Prepared: Send + Sync {
     fn metric_names(&self) -> Vec<String>;
     /// What one run of `policy` needs (memory, events), before it runs.
     fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, String>;
+    /// Runs a policy built outside the registry with one seed.
+    fn run_external(
+        &self,
+        policy: &ExternalPolicy,
+        seed: u64,
+        progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<RunOutput, String>;
 }
 
 /// Every domain.
@@ -95,6 +104,20 @@ trait DomainScenario: Send + Sync {
     fn metrics(&self) -> Vec<String>;
     /// What one run of `policy` needs.
     fn needs(&self, policy: &str, params: &Params) -> Result<Estimate, String>;
+    /// Runs a policy built outside the registry; only the domains that
+    /// take one ([`ExternalPolicy::domain`]) override this.
+    fn run_external(
+        &self,
+        policy: &ExternalPolicy,
+        _seed: u64,
+        _progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<RunOutput, String> {
+        Err(format!(
+            "this domain takes no external policies; a {} policy runs in domain `{}`",
+            policy.domain(),
+            policy.domain()
+        ))
+    }
 }
 
 /// The four [`DomainScenario`] methods every domain's scenario type
@@ -153,6 +176,15 @@ impl<S: DomainScenario> Prepared for Adapter<S> {
 
     fn estimate(&self, policy: &str, params: &Params) -> Result<Estimate, String> {
         self.0.needs(policy, &params.without(&[]))
+    }
+
+    fn run_external(
+        &self,
+        policy: &ExternalPolicy,
+        seed: u64,
+        progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<RunOutput, String> {
+        self.0.run_external(policy, seed, progress)
     }
 }
 
@@ -226,6 +258,18 @@ impl DomainScenario for nimbus_gpu::scenario::Scenario {
         let info = find(policy).ok_or_else(|| unknown_policy("gpu", policy, REGISTRY.iter().map(|p| p.name)))?;
         let env = PolicyEnv { seed: 0, cluster: self.cluster(0) };
         (info.build)(params, &env).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run_external(
+        &self,
+        policy: &ExternalPolicy,
+        seed: u64,
+        progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<RunOutput, String> {
+        let ExternalKind::GpuScheduler(build) = &policy.kind else {
+            return Err(format!("a {} policy cannot schedule a GPU cluster", policy.domain()));
+        };
+        policy.run(|| self.run_with(build(seed)?, seed, progress).map_err(|e| e.to_string()))
     }
 
     forward_to_scenario!();
@@ -330,6 +374,18 @@ impl DomainScenario for nimbus_faas::scenario::Scenario {
         use nimbus_faas::policy::{REGISTRY, find};
         let info = find(policy).ok_or_else(|| unknown_policy("faas", policy, REGISTRY.iter().map(|p| p.name)))?;
         (info.build)(params).map(|_| ()).map_err(DomainError::Param)
+    }
+
+    fn run_external(
+        &self,
+        policy: &ExternalPolicy,
+        seed: u64,
+        progress: &mut (dyn FnMut(f64) + Send),
+    ) -> Result<RunOutput, String> {
+        let ExternalKind::KeepAlive(build) = &policy.kind else {
+            return Err(format!("a {} policy cannot keep serverless sandboxes alive", policy.domain()));
+        };
+        policy.run(|| self.run_with(build(seed)?, seed, progress).map_err(|e| e.to_string()))
     }
 
     forward_to_scenario!();

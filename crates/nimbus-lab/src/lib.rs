@@ -13,6 +13,8 @@
 //! - [`claims`]: a paper's claim checked against the runs, with a verdict
 //!   that can fail: `holds`, `does not hold` or `not comparable`.
 //! - [`sweep`]: `[sweep]` grids of settings, and shards of a sweep's runs.
+//! - [`external`]: policies built by an embedding program (the Python
+//!   package) instead of a domain's registry.
 //!
 //! Architecture invariants:
 //! - The lab knows domains only through [`domain::REGISTRY`]; it never
@@ -28,6 +30,7 @@
 pub mod budget;
 pub mod claims;
 pub mod domain;
+pub mod external;
 pub mod forecast_study;
 pub mod matrix;
 pub mod scenario;
@@ -37,6 +40,7 @@ mod toml_params;
 
 pub use budget::Limits;
 pub use claims::{Claim, Expect, Verdict};
+pub use external::ExternalPolicy;
 pub use matrix::{LabResult, RunRecord, assemble, run_scenario, run_scenario_within, run_selected};
 pub use scenario::{LabError, PolicySpec, Scenario};
 pub use sweep::{Shard, Sweep};

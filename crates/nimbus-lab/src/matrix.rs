@@ -136,10 +136,16 @@ pub fn run_selected(
             .map(|(index, (policy_index, seed))| {
                 let spec = &scenario.policies[*policy_index];
                 let mut on_progress = |f: f64| report(index, f.clamp(0.0, 1.0), false);
-                let output =
-                    scenario.prepared.run(&spec.name, &spec.params, *seed, &mut on_progress).map_err(|message| {
-                        LabError::Run { path: scenario.path.clone(), policy: spec.label.clone(), seed: *seed, message }
-                    })?;
+                let output = match &spec.external {
+                    Some(external) => scenario.prepared.run_external(external, *seed, &mut on_progress),
+                    None => scenario.prepared.run(&spec.name, &spec.params, *seed, &mut on_progress),
+                }
+                .map_err(|message| LabError::Run {
+                    path: scenario.path.clone(),
+                    policy: spec.label.clone(),
+                    seed: *seed,
+                    message,
+                })?;
                 // A domain must report only the metrics it declares, or
                 // scenarios could not be checked against them at load time.
                 if let Some(m) = output.metrics.iter().find(|m| !declared.contains(&m.name)) {

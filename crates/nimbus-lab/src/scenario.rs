@@ -86,6 +86,9 @@ pub struct PolicySpec {
     pub label: String,
     /// The policy's own parameters.
     pub params: Params,
+    /// A policy built by the embedding program (then `name` only labels
+    /// it, and `params` is empty).
+    pub external: Option<crate::ExternalPolicy>,
 }
 
 /// A loaded and prepared scenario.
@@ -216,7 +219,7 @@ impl Scenario {
                     table.error("label", format!("two policies are labelled {label:?}; give each a distinct `label`")),
                 ));
             }
-            policies.push(PolicySpec { name, label, params: table.without(&["name", "label"]) });
+            policies.push(PolicySpec { name, label, params: table.without(&["name", "label"]), external: None });
         }
         if policies.is_empty() {
             return Err(param_err(root.error("policy", "needs at least one [[policy]] table")));

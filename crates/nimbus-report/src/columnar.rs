@@ -17,38 +17,8 @@ use parquet::file::properties::WriterProperties;
 use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::types::Type;
 
+use crate::columns::{ColumnKind as Kind, column_kind as kind_of, text_of};
 use crate::files::WriteError;
-
-/// A column's Parquet type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Int,
-    Bool,
-    Double,
-    Text,
-}
-
-fn kind_of(rows: &[Vec<Cell>], column: usize) -> Kind {
-    let cells = || rows.iter().filter_map(|r| r.get(column)).filter(|c| !matches!(c, Cell::Empty));
-    if cells().all(|c| matches!(c, Cell::Int(_))) {
-        Kind::Int
-    } else if cells().all(|c| matches!(c, Cell::Bool(_))) {
-        Kind::Bool
-    } else if cells().all(|c| matches!(c, Cell::Int(_) | Cell::Float(_))) {
-        Kind::Double
-    } else {
-        Kind::Text
-    }
-}
-
-/// A cell as its CSV text, or none for a null (empty or non-finite).
-fn text_of(cell: &Cell) -> Option<String> {
-    match cell {
-        Cell::Empty => None,
-        Cell::Float(f) if !f.is_finite() => None,
-        c => Some(crate::files::csv_cell(c)),
-    }
-}
 
 /// A CSV cell's text as a typed cell: an integer, a finite number, `true`
 /// or `false`, empty, or else the text.

@@ -1,6 +1,8 @@
 //! Rendering a scenario's results: the terminal comparison table, result
 //! files (`summary.json`, per-entity CSV and Parquet, `report.md`,
-//! `report.html`, `manifest.json`, `timings.json`) and SVG plots.
+//! `report.html`, `manifest.json`, `timings.json`) and SVG plots; and the
+//! [`pipeline`] from a scenario file to those files, shared by the CLI and
+//! the Python package (runs, shards, merges).
 //!
 //! Architecture invariants:
 //! - Pure rendering: functions return strings or write inside the output
@@ -10,10 +12,12 @@
 
 #[cfg(feature = "parquet")]
 pub mod columnar;
+pub mod columns;
 pub mod files;
 pub mod forecast;
 pub mod format;
 pub mod html;
+pub mod pipeline;
 pub mod shards;
 pub mod svg;
 pub mod terminal;

@@ -118,6 +118,13 @@ pub trait Policy: Send {
 
     /// A job finished (after `on_round_end`).
     fn on_completion(&mut self, _job: JobId, _now: SimTime) {}
+
+    /// Why a policy implemented outside Rust (a Python class) failed: it
+    /// raised, or returned an invalid decision. The engine checks after
+    /// every decision and stops the run with this message.
+    fn failure(&self) -> Option<String> {
+        None
+    }
 }
 
 /// How elastic jobs set their batch size (see [`Policy::batch_mode`]).
