@@ -16,10 +16,22 @@
 //! Balancers: OpenWhisk's (home invoker `hash(app) mod N`, then steps of a
 //! size coprime with N, so every host is probed once) and least-loaded
 //! (most free memory first).
+//!
+//! Which of an app's idle sandboxes a warm invocation reuses is a platform
+//! parameter ([`ReuseOrder`]), since it decides which sandboxes age out
+//! under a keep-alive window: reusing the most recently idled one (the
+//! default) lets the others expire, reusing the least recently idled one
+//! renews every sandbox in turn. What platforms do: OpenWhisk's invoker
+//! takes an arbitrary matching warm container (`ContainerPool.schedule`:
+//! the first match in a hash-ordered map of idle containers, in effect
+//! random) and evicts the least recently used; Serverless in the Wild
+//! (ATC'20) models one sandbox per app, so the order never arises there;
+//! FaasCache's simulator keeps an app's containers in one list and reuses
+//! the first idle one it finds.
 
 use std::collections::{BTreeSet, VecDeque};
 
-use nimbus_sim::{EventQueue, SimDuration, SimRng, SimTime};
+use nimbus_sim::{EventQueue, RngStreams, SimDuration, SimRng, SimTime};
 
 use crate::kpa::{Kpa, KpaConfig};
 use crate::policy::{AfterExecution, KeepAlive, PreloadPlan};
@@ -34,6 +46,17 @@ pub enum Balancer {
     LeastLoaded,
 }
 
+/// Which idle sandbox of an app a warm invocation reuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReuseOrder {
+    /// The one idle the shortest time (a stack).
+    MostRecent,
+    /// The one idle the longest time (a queue).
+    LeastRecent,
+    /// One chosen uniformly at random (the run's `reuse` random stream).
+    Random,
+}
+
 /// Platform settings.
 #[derive(Debug, Clone)]
 pub struct Platform {
@@ -41,6 +64,8 @@ pub struct Platform {
     pub host_mem_mb: Vec<u64>,
     /// Placement.
     pub balancer: Balancer,
+    /// Which idle sandbox a warm invocation reuses.
+    pub reuse: ReuseOrder,
     /// Invocations one sandbox runs at once (1: OpenWhisk; Knative's
     /// container concurrency).
     pub concurrency: u32,
@@ -247,6 +272,7 @@ struct Engine<'a> {
     platform: &'a Platform,
     policy: &'a mut dyn KeepAlive,
     exec_rng: SimRng,
+    reuse_rng: SimRng,
     used_mb: Vec<u64>,
     sandboxes: Vec<Option<Sandbox>>,
     free_slots: Vec<u32>,
@@ -969,7 +995,15 @@ impl Engine<'_> {
                 return Some(idle.remove(pos));
             }
         }
-        idle.pop()
+        match self.platform.reuse {
+            ReuseOrder::MostRecent => idle.pop(),
+            // Sandboxes join the list when they go idle: the first is the oldest.
+            ReuseOrder::LeastRecent => (!idle.is_empty()).then(|| idle.remove(0)),
+            ReuseOrder::Random => (!idle.is_empty()).then(|| {
+                let i = self.reuse_rng.index(idle.len());
+                idle.remove(i)
+            }),
+        }
     }
 
     /// The policy's pre-load plan for `app`'s model, if it has one that
@@ -1083,6 +1117,9 @@ pub fn run(
         functions,
         platform,
         policy,
+        // Seeded from the execution stream without drawing from it, so the
+        // other orders' runs are unchanged.
+        reuse_rng: RngStreams::new(exec_rng.clone().next_u64()).stream("reuse"),
         exec_rng,
         used_mb: vec![0; hosts],
         sandboxes: Vec::new(),

@@ -2,7 +2,9 @@
 //!
 //! Keys:
 //! - `[platform]`: `hosts` (1), `host_memory_gb` (64), `balancer`
-//!   (`openwhisk` | `least-loaded`), `concurrency` (1: invocations one
+//!   (`openwhisk` | `least-loaded`), `reuse` (`most-recent` | `least-recent`
+//!   | `random`: which idle sandbox of an app a warm invocation takes; see
+//!   [`crate::engine::ReuseOrder`]), `concurrency` (1: invocations one
 //!   sandbox runs at once), `max_wait_s` (60: an invocation that
 //!   cannot get memory for this long is dropped), `horizon_h`,
 //!   `record_limit` (rows of the per-invocation table; 100,000; 0: none),
@@ -59,7 +61,7 @@ use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::{TraceError, faas};
 
 use crate::energy::{CarbonIntensity, EnergyConfig};
-use crate::engine::{self, Balancer, Platform};
+use crate::engine::{self, Balancer, Platform, ReuseOrder};
 use crate::policy::{self, KeepAlive};
 use crate::workload::{
     self, App, ColdStart, DaysSource, ExecTime, Function, Invocation, ListSource, ModelArtifact, Pattern,
@@ -179,6 +181,11 @@ impl Scenario {
             "least-loaded" => Balancer::LeastLoaded,
             _ => Balancer::OpenWhisk,
         };
+        let reuse = match p.choice_or("reuse", &["most-recent", "least-recent", "random"], "most-recent")? {
+            "least-recent" => ReuseOrder::LeastRecent,
+            "random" => ReuseOrder::Random,
+            _ => ReuseOrder::MostRecent,
+        };
         let max_wait = SimDuration::from_nanos(p.duration_ns_or("max_wait_s", 60.0, 1e9, false)?);
         let concurrency = p.u32_in("concurrency", 1, 1..=10_000)?;
         let horizon = SimDuration::from_nanos(p.duration_ns_or("horizon_h", 24.0 * 15.0, 3600e9, true)?);
@@ -225,6 +232,7 @@ impl Scenario {
         let platform = Platform {
             host_mem_mb: vec![host_mb; hosts],
             balancer,
+            reuse,
             concurrency,
             max_wait,
             horizon: SimTime::ZERO + horizon,

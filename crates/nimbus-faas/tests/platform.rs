@@ -1,6 +1,6 @@
 //! The serverless platform: analytic cross-check, hand cases, invariants.
 
-use nimbus_faas::engine::{self, Balancer, Platform, RunResult, probe_order};
+use nimbus_faas::engine::{self, Balancer, Platform, ReuseOrder, RunResult, probe_order};
 use nimbus_faas::policy;
 use nimbus_faas::workload::{
     App, ColdStart, ExecTime, Function, Invocation, ListSource, ModelArtifact, Pattern, PatternSource,
@@ -13,6 +13,7 @@ fn platform(hosts: usize, mem_mb: u64) -> Platform {
     Platform {
         host_mem_mb: vec![mem_mb; hosts],
         balancer: Balancer::OpenWhisk,
+        reuse: ReuseOrder::MostRecent,
         concurrency: 1,
         max_wait: SimDuration::from_secs(60),
         horizon: SimTime::MAX,
@@ -99,6 +100,35 @@ fn fixed_keep_alive_by_hand() {
     let wasted = r.apps[0].wasted_mb_s;
     assert!((wasted - 100.0 * (298.5 + 600.0)).abs() < 1e-6, "{wasted}");
     assert_eq!(r.end, at_s(1201.5));
+}
+
+/// Reuse order by hand: two sandboxes after a burst, then one invocation
+/// every 250 s under a 10-minute keep-alive. Reusing the most recent keeps
+/// one sandbox busy and lets the other expire at 601.5 s, so the second
+/// burst starts one cold; reusing the least recent renews both in turn
+/// (each is idle 499 s at most), so the second burst is all warm, at the
+/// cost of idle memory.
+#[test]
+fn reuse_order_by_hand() {
+    let apps = vec![app("a", 100, 500.0)];
+    let functions = vec![function(0, 1000.0)];
+    let times = [0.0, 0.1, 250.0, 500.0, 750.0, 1000.0, 1000.1];
+    let run = |reuse: ReuseOrder| {
+        let list = times.iter().map(|&s| Invocation { at: at_s(s), function: 0 }).collect();
+        let mut keep = policy_from("fixed", &[("keep_alive_min", Value::Float(10.0))]);
+        let p = Platform { reuse, ..platform(1, 1024) };
+        run_list(&apps, &functions, &p, list, keep.as_mut())
+    };
+    let cold = |r: &RunResult| r.records.iter().map(|x| x.cold).collect::<Vec<_>>();
+    let recent = run(ReuseOrder::MostRecent);
+    assert_eq!(cold(&recent), [true, true, false, false, false, false, true]);
+    let oldest = run(ReuseOrder::LeastRecent);
+    assert_eq!(cold(&oldest), [true, true, false, false, false, false, false]);
+    assert!(oldest.apps[0].wasted_mb_s > recent.apps[0].wasted_mb_s);
+    // Random reuse is one of the two at each step, and repeatable.
+    let random = run(ReuseOrder::Random);
+    assert_eq!(cold(&random)[..5], [true, true, false, false, false]);
+    assert_eq!(random.records, run(ReuseOrder::Random).records);
 }
 
 /// InstaInfer by hand: one inference app (model load 500 ms, execution
