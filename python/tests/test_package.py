@@ -148,6 +148,17 @@ def test_python_keep_alive_matches_the_builtin_fixed_policy():
     assert cold["never"] > cold["fixed-10"]
 
 
+def test_python_keep_alive_in_the_app_level_engine():
+    # Every invocation processed (no per-minute aggregation, which only
+    # built-in policies take): the Python fixed policy decides exactly as
+    # the built-in one.
+    r = nimbus.run("scenarios/faas/sitw-azure-scale.toml", seeds=[2],
+                   set={"workload.apps": 60, "workload.days": 0.5, "platform.aggregate": False},
+                   policies={"py-fixed-10": PyTenMinutes})
+    same_runs(r, "py-fixed-10", "fixed-10")
+    assert len(r.tables["apps"]) == 60 * 8
+
+
 def test_python_prewarm_and_until_evicted_decisions():
     class Mixed:
         def __init__(self):

@@ -18,6 +18,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "llm" => serving(),
         "faas" => serverless(quick, false),
         "faas-50k" => serverless(quick, true),
+        "faas-azure" => azure_scale(quick),
         "snapshot" => snapshots(quick),
         "consensus" => consensus(quick),
         "forecast" => forecast(quick),
@@ -41,7 +42,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             train(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, snapshot, consensus, forecast, elastic, carbon, dc, train, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, faas-azure, snapshot, consensus, forecast, elastic, carbon, dc, train, all"
         )),
     }
 }
@@ -216,6 +217,115 @@ fn serverless(quick: bool, full: bool) -> Result<(), String> {
             peak_rss_mb()
         );
     })
+}
+
+/// Serverless in the Wild's seven policies on the Azure-scale synthetic
+/// workload under the app-level engine (aggregated per minute), then, on a
+/// one-day subset, the aggregated engine against the exact one (every
+/// invocation) and the platform engine: time and agreement.
+fn azure_scale(quick: bool) -> Result<(), String> {
+    use nimbus_lab::scenario::Overrides;
+    let path = "scenarios/faas/sitw-azure-scale.toml";
+    let (apps, days) = if quick { (5_000, 1.0) } else { (50_000, 14.0) };
+    let set = |apps: usize, days: f64, extra: &[(&str, &str)]| {
+        let mut set =
+            vec![("workload.apps".to_string(), apps.to_string()), ("workload.days".into(), format!("{days:.1}"))];
+        set.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        Overrides { seeds: Some(vec![1]), set }
+    };
+    outln!("faas-azure: {apps} synthetic Azure-2019-like apps x {days} days, app-level engine, aggregated per minute");
+    let started = Instant::now();
+    let mut total_invocations = 0.0;
+    time_policies(
+        path,
+        &set(apps, days, &[]),
+        "faas-azure",
+        |_| true,
+        |label, output, wall| {
+            let invocations = output.metric("invocations").unwrap_or(f64::NAN);
+            total_invocations += invocations;
+            outln!(
+                "  {label:<10} {wall:>7.2} s wall  {invocations:>16.0} invocations  {:>8.0} M invocations/s  cold {:.4}%  peak RSS {:.0} MB",
+                invocations / wall / 1e6,
+                output.metric("cold_start_pct").unwrap_or(f64::NAN),
+                peak_rss_mb()
+            );
+        },
+    )?;
+    let wall = started.elapsed().as_secs_f64();
+    outln!(
+        "  all seven: {wall:.1} s ({:.0} M invocations/s; goal: <= 120 s for 50,000 apps x 14 days on 2 cores)",
+        total_invocations / wall / 1e6
+    );
+    // Agreement and speed on one day of a subset: exact app-level engine,
+    // aggregated, and the platform engine (hosts, concurrency) for scale.
+    let sub = if quick { 1_000 } else { 5_000 };
+    outln!("faas-azure: {sub} apps x 1 day, hybrid-4h and fixed-10: aggregated vs exact (every invocation)");
+    // (label, wall s, cold-start %, idle memory GB·s, invocations) per policy.
+    type Measured = Vec<(String, f64, f64, f64, f64)>;
+    let measure = |extra: &[(&str, &str)]| -> Result<Measured, String> {
+        let scenario =
+            nimbus_lab::Scenario::load(std::path::Path::new(path), &set(sub, 1.0, extra)).map_err(|e| e.to_string())?;
+        let mut rows = Vec::new();
+        for policy in scenario.policies.iter().filter(|p| p.label == "hybrid-4h" || p.label == "fixed-10") {
+            let t = Instant::now();
+            let out = scenario.prepared.run(&policy.name, &policy.params, 1, &mut |_| {})?;
+            let m = |name: &str| out.metric(name).unwrap_or(f64::NAN);
+            rows.push((
+                policy.label.clone(),
+                t.elapsed().as_secs_f64(),
+                m("cold_start_pct"),
+                m("wasted_memory_gb_s"),
+                m("invocations"),
+            ));
+        }
+        Ok(rows)
+    };
+    let aggregated = measure(&[])?;
+    let exact = measure(&[("platform.aggregate", "false")])?;
+    for ((label, t_agg, cold_agg, mem_agg, inv), (_, t_exact, cold_exact, mem_exact, _)) in
+        aggregated.iter().zip(&exact)
+    {
+        outln!(
+            "  {label:<10} exact {t_exact:>6.2} s, aggregated {t_agg:>6.2} s ({:.1}x); {inv:.0} invocations; cold {cold_exact:.4}% vs {cold_agg:.4}% (diff {:+.4} points); idle memory {:+.2}%",
+            t_exact / t_agg,
+            cold_agg - cold_exact,
+            100.0 * (mem_agg / mem_exact - 1.0)
+        );
+    }
+    // The platform engine (hosts, concurrency) on a smaller day, for scale.
+    let small = if quick { 200 } else { 1_000 };
+    let scenario_at = |apps: usize, extra: &[(&str, &str)]| {
+        nimbus_lab::Scenario::load(std::path::Path::new(path), &set(apps, 1.0, extra)).map_err(|e| e.to_string())
+    };
+    let platform = scenario_at(
+        small,
+        &[
+            ("platform.engine", "\"platform\""),
+            ("platform.hosts", "64"),
+            ("platform.host_memory_gb", "256"),
+            ("platform.record_limit", "0"),
+        ],
+    )?;
+    let app_level = scenario_at(small, &[])?;
+    outln!("faas-azure: {small} apps x 1 day, hybrid-4h: platform engine against the app-level engine");
+    for policy in platform.policies.iter().filter(|p| p.label == "hybrid-4h") {
+        let t = Instant::now();
+        let out = platform.prepared.run(&policy.name, &policy.params, 1, &mut |_| {})?;
+        let t_platform = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let ours = app_level.prepared.run(&policy.name, &policy.params, 1, &mut |_| {})?;
+        let t_app = t.elapsed().as_secs_f64();
+        let m = |o: &nimbus_sim::output::RunOutput, name: &str| o.metric(name).unwrap_or(f64::NAN);
+        outln!(
+            "  platform {t_platform:.2} s ({:.2} M invocations/s), app-level {t_app:.3} s ({:.0}x); cold {:.4}% vs {:.4}% (the platform engine adds concurrency: busy apps start extra sandboxes)",
+            m(&out, "invocations") / t_platform / 1e6,
+            t_platform / t_app,
+            m(&out, "cold_start_pct"),
+            m(&ours, "cold_start_pct")
+        );
+    }
+    Ok(())
 }
 
 /// FunctionBench's functions (names as in Ilúvatar's benchmark file); the

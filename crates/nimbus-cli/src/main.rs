@@ -124,6 +124,27 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Write the synthetic serverless workload (the generator fitted to the Azure Functions 2019 marginals) as Azure
+    /// 2019 day files: invocations_per_function_md.anon.dNN.csv, function_durations_percentiles.anon.dNN.csv and
+    /// app_memory_percentiles.anon.dNN.csv, for other simulators; the per-minute counts are those the app-level
+    /// engine runs.
+    ExportAzure2019 {
+        /// Apps (one function each).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        apps: u32,
+        /// Days (whole days; at most 30).
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=30))]
+        days: u32,
+        /// Seed (the scenario seed whose workload is written).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Median cold-start latency of the generated apps, ms (not in the files; it sets the generator's draws).
+        #[arg(long, default_value_t = 1000.0)]
+        cold_start_ms: f64,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// TailClipper's real loopback call chain (tiers of services on 127.0.0.1, worker pools ordered FCFS or oldest
     /// request first by the propagated ingress timestamp), each order beside the twin on the same requests.
     Chain(chain::ChainArgs),
@@ -220,6 +241,9 @@ fn main() -> ExitCode {
         Command::Show { what } => commands::show(&what),
         Command::Trace { format, path } => commands::trace(&format, &path),
         Command::Bench { what, quick } => bench::run(&what, quick),
+        Command::ExportAzure2019 { apps, days, seed, cold_start_ms, out } => {
+            commands::export_azure2019(apps, days, seed, cold_start_ms, &out)
+        }
         Command::Kv { command } => kv::run(command),
         Command::Chain(args) => chain::run(&args),
         Command::Forecast {

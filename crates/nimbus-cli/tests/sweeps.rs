@@ -239,3 +239,78 @@ fn deploy_templates_run_shards_that_merge() {
         assert_same_tree(&whole, &out.join("merged"));
     }
 }
+
+/// The synthetic serverless workload exported as Azure 2019 day files runs
+/// through the Azure 2019 reader with every invocation accounted for, and
+/// the app-level engine (which draws from the same per-minute counts) sees
+/// the same number of invocations.
+#[test]
+fn exported_azure2019_days_replay_with_every_invocation() {
+    let dir = temp_dir("export-azure");
+    let out = dir.join("trace");
+    let stdout = run_ok(&[
+        "export-azure2019",
+        "--apps",
+        "60",
+        "--days",
+        "2",
+        "--seed",
+        "3",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    let total: u64 =
+        stdout.split_whitespace().nth(5).and_then(|t| t.trim_start_matches('(').parse().ok()).expect("count");
+    assert!(total > 1000, "{stdout}");
+    for day in ["d01", "d02"] {
+        for kind in ["invocations_per_function_md", "function_durations_percentiles", "app_memory_percentiles"] {
+            assert!(out.join(format!("{kind}.anon.{day}.csv")).is_file(), "{kind} {day}");
+        }
+    }
+    let file = |kind: &str| {
+        let days: Vec<String> = ["d01", "d02"]
+            .iter()
+            .map(|d| format!("\"{}\"", out.join(format!("{kind}.anon.{d}.csv")).display()))
+            .collect();
+        format!("[{}]", days.join(", "))
+    };
+    let scenario = dir.join("replay.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            "name = \"replay\"\ndomain = \"faas\"\nseeds = [1]\n[platform]\nhosts = 4\nhost_memory_gb = 256\nrecord_limit = 0\n[workload]\nkind = \"azure2019\"\ninvocations = {}\ndurations = {}\nmemory = {}\n[[policy]]\nname = \"fixed\"\n",
+            file("invocations_per_function_md"),
+            file("function_durations_percentiles"),
+            file("app_memory_percentiles")
+        ),
+    )
+    .expect("writes");
+    let results = dir.join("results");
+    run_ok(&["run", scenario.to_str().expect("utf-8"), "--quiet", "--out", results.to_str().expect("utf-8")]);
+    let runs = std::fs::read_to_string(results.join("runs.csv")).expect("runs.csv");
+    let header: Vec<&str> = runs.lines().next().expect("header").split(',').collect();
+    let row: Vec<&str> = runs.lines().nth(1).expect("row").split(',').collect();
+    let column = |name: &str| row[header.iter().position(|h| *h == name).expect(name)].parse::<f64>().expect("number");
+    assert_eq!(column("invocations") + column("dropped"), total as f64);
+    // The app-level engine on the same apps, days and seed.
+    let app_level = dir.join("app-level");
+    run_ok(&[
+        "run",
+        "scenarios/faas/sitw-azure-scale.toml",
+        "--quiet",
+        "--seeds",
+        "3",
+        "--set",
+        "workload.apps=60",
+        "--set",
+        "workload.days=2.0",
+        "--out",
+        app_level.to_str().expect("utf-8"),
+    ]);
+    let runs = std::fs::read_to_string(app_level.join("runs.csv")).expect("runs.csv");
+    let header: Vec<&str> = runs.lines().next().expect("header").split(',').collect();
+    let at = header.iter().position(|h| *h == "invocations").expect("invocations");
+    for line in runs.lines().skip(1) {
+        assert_eq!(line.split(',').nth(at).and_then(|v| v.parse::<f64>().ok()), Some(total as f64), "{line}");
+    }
+}

@@ -3,6 +3,7 @@
 //! pre-warming and eviction policies that decide which sandboxes stay
 //! loaded.
 
+pub mod applevel;
 pub mod dfaas;
 pub mod energy;
 pub mod engine;

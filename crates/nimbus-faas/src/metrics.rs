@@ -42,6 +42,46 @@ pub const ENERGY_METRICS: &[&str] = &[
     "energy_unattributed_pct_cpu",
 ];
 
+/// An app-level run's metrics (the per-app ones) and its `apps` table.
+pub fn app_level_output(specs: &[crate::applevel::AppSpec], totals: &[crate::applevel::AppTotals]) -> RunOutput {
+    let invocations: u64 = totals.iter().map(|a| a.invocations).sum();
+    let cold: u64 = totals.iter().map(|a| a.cold).sum();
+    let wasted: f64 = totals.iter().map(|a| a.wasted_mb_s).sum();
+    let per_app_cold: Vec<f64> =
+        totals.iter().filter(|a| a.invocations > 0).map(|a| 100.0 * a.cold as f64 / a.invocations as f64).collect();
+    let pct = if invocations == 0 { f64::NAN } else { 100.0 * cold as f64 / invocations as f64 };
+    let metrics = vec![
+        Metric::new("app_cold_start_pct_p75", quantile(&per_app_cold, 0.75), Better::Lower),
+        Metric::new("cold_start_pct", pct, Better::Lower),
+        Metric::new("wasted_memory_gb_s", wasted / 1024.0, Better::Lower),
+        Metric::new("invocations", invocations as f64, Better::Neither),
+        Metric::new("cold_starts", cold as f64, Better::Lower),
+    ];
+    let rows = specs
+        .iter()
+        .zip(totals)
+        .enumerate()
+        .map(|(i, (spec, t))| {
+            vec![
+                Cell::Int(i as i64),
+                Cell::Int(i64::from(spec.mem_mb)),
+                Cell::Int(t.invocations as i64),
+                Cell::Int(t.cold as i64),
+                Cell::Float(t.wasted_mb_s / 1024.0),
+                Cell::Int(t.exact as i64),
+            ]
+        })
+        .collect();
+    let table = Table {
+        name: "apps".into(),
+        columns: ["app", "mem_mb", "invocations", "cold_starts", "wasted_memory_gb_s", "processed_individually"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    };
+    RunOutput { metrics, tables: vec![table], ..RunOutput::default() }
+}
+
 /// The run's metrics, tables and series.
 pub fn output(apps: &[App], functions: &[Function], result: &RunResult) -> RunOutput {
     let invocations: u64 = result.apps.iter().map(|a| a.invocations).sum();

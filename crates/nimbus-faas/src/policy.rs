@@ -138,6 +138,14 @@ pub trait KeepAlive: Send {
     fn failure(&self) -> Option<String> {
         None
     }
+    /// `count` arrivals of `app`, each warm and less than `within` after
+    /// the previous execution ended, reported at once (the app-level
+    /// engine's per-minute aggregation); `false` when the policy needs
+    /// each arrival's own idle time, and the engine then reports them one
+    /// by one.
+    fn on_warm_burst(&mut self, _app: u32, _now: SimTime, _count: u64, _within: SimDuration) -> bool {
+        false
+    }
 }
 
 /// Fixed keep-alive.
@@ -148,6 +156,10 @@ pub struct Fixed {
 impl KeepAlive for Fixed {
     fn after_execution(&mut self, _app: u32, _now: SimTime) -> AfterExecution {
         AfterExecution::KeepFor(self.keep)
+    }
+
+    fn on_warm_burst(&mut self, _app: u32, _now: SimTime, _count: u64, _within: SimDuration) -> bool {
+        true
     }
 }
 
@@ -203,6 +215,8 @@ impl KeepAlive for FaasCache {
 struct Histogram {
     bins: Vec<u32>,
     in_bounds: u64,
+    /// Σ bins², kept exactly for the variance test.
+    sum_sq: u128,
     out_of_bounds: u64,
     /// The last out-of-bound idle times (minutes), oldest first.
     oob_min: std::collections::VecDeque<f64>,
@@ -264,8 +278,24 @@ pub struct Hybrid {
 /// [`WindowStart`] decides where the keep-alive window starts.
 /// `oob_forecast_min` is the forecast of the next out-of-bound idle time.
 pub fn hybrid_windows(bins: &[u32], out_of_bounds: u64, oob_forecast_min: Option<f64>, min_samples: u64) -> (f64, f64) {
-    let range = bins.len() as f64;
     let in_bounds: u64 = bins.iter().map(|&b| b as u64).sum();
+    windows_of(bins, in_bounds, None, out_of_bounds, oob_forecast_min, min_samples)
+}
+
+/// [`hybrid_windows`] given the bins' sum and, when known, the sum of
+/// their squares: then the coefficient-of-variation test is decided in
+/// exact integers, and the floating-point formula is evaluated only when
+/// the two sides are within 10^-12 of each other, so the outcome is the
+/// formula's bit for bit at a fraction of the cost.
+fn windows_of(
+    bins: &[u32],
+    in_bounds: u64,
+    sum_sq: Option<u128>,
+    out_of_bounds: u64,
+    oob_forecast_min: Option<f64>,
+    min_samples: u64,
+) -> (f64, f64) {
+    let range = bins.len() as f64;
     let total = in_bounds + out_of_bounds;
     if total > 0
         && out_of_bounds as f64 / total as f64 >= 0.5
@@ -276,11 +306,22 @@ pub fn hybrid_windows(bins: &[u32], out_of_bounds: u64, oob_forecast_min: Option
     if total < min_samples || in_bounds == 0 {
         return (0.0, range);
     }
-    let n = bins.len() as f64;
-    let mean = in_bounds as f64 / n;
-    let var = bins.iter().map(|&b| (b as f64 - mean).powi(2)).sum::<f64>() / n;
-    let cv = var.sqrt() / mean;
-    if cv < 2.0 {
+    let float_cv_below_2 = || {
+        let n = bins.len() as f64;
+        let mean = in_bounds as f64 / n;
+        let var = bins.iter().map(|&b| (b as f64 - mean).powi(2)).sum::<f64>() / n;
+        var.sqrt() / mean < 2.0
+    };
+    // cv < 2 ⟺ var < 4·mean² ⟺ n·Σb² < 5·(Σb)².
+    let below = match sum_sq {
+        Some(q) => {
+            let lhs = (bins.len() as u128).saturating_mul(q);
+            let rhs = 5u128.saturating_mul(u128::from(in_bounds)).saturating_mul(u128::from(in_bounds));
+            if lhs.abs_diff(rhs) > rhs >> 40 { lhs < rhs } else { float_cv_below_2() }
+        }
+        None => float_cv_below_2(),
+    };
+    if below {
         return (0.0, range);
     }
     let percentile_bin = |q: f64| -> usize {
@@ -300,22 +341,47 @@ pub fn hybrid_windows(bins: &[u32], out_of_bounds: u64, oob_forecast_min: Option
     (head * 0.9, tail * 1.1)
 }
 
+impl Histogram {
+    /// Adds `k` idle times to bin `bin` (a bin saturates at `u32::MAX`).
+    fn add(&mut self, bin: usize, k: u64) {
+        let old = u64::from(self.bins[bin]);
+        let new = old.saturating_add(k).min(u64::from(u32::MAX));
+        self.bins[bin] = u32::try_from(new).unwrap_or(u32::MAX);
+        self.in_bounds += new - old;
+        self.sum_sq += u128::from(new) * u128::from(new) - u128::from(old) * u128::from(old);
+    }
+}
+
+/// `app`'s histogram in `apps`, created empty (`range_min` bins) on first use.
+fn histogram(apps: &mut Vec<Histogram>, app: u32, range_min: usize) -> &mut Histogram {
+    let a = app as usize;
+    if apps.len() <= a {
+        apps.resize(a + 1, Histogram::default());
+    }
+    let h = &mut apps[a];
+    if h.bins.is_empty() {
+        h.bins = vec![0; range_min];
+    }
+    h
+}
+
 impl KeepAlive for Hybrid {
+    fn on_warm_burst(&mut self, app: u32, _now: SimTime, count: u64, within: SimDuration) -> bool {
+        // Idle times under a minute all fall in the first bin.
+        if within > SimDuration::from_secs(60) {
+            return false;
+        }
+        histogram(&mut self.apps, app, self.range_min).add(0, count);
+        true
+    }
+
     fn on_arrival(&mut self, app: u32, _now: SimTime, idle: Option<SimDuration>) {
         let Some(idle) = idle else { return };
-        let a = app as usize;
-        if self.apps.len() <= a {
-            self.apps.resize(a + 1, Histogram::default());
-        }
-        let h = &mut self.apps[a];
-        if h.bins.is_empty() {
-            h.bins = vec![0; self.range_min];
-        }
+        let h = histogram(&mut self.apps, app, self.range_min);
         let minutes = idle.as_secs_f64() / 60.0;
         let bin = minutes.floor() as usize;
         if bin < self.range_min {
-            h.bins[bin] += 1;
-            h.in_bounds += 1;
+            h.add(bin, 1);
         } else {
             h.out_of_bounds += 1;
             if h.oob_min.len() >= self.oob.history {
@@ -329,7 +395,7 @@ impl KeepAlive for Hybrid {
     fn after_execution(&mut self, app: u32, _now: SimTime) -> AfterExecution {
         let (prewarm, keep) = match self.apps.get(app as usize) {
             Some(h) if !h.bins.is_empty() => {
-                hybrid_windows(&h.bins, h.out_of_bounds, h.oob_forecast_min, self.min_samples)
+                windows_of(&h.bins, h.in_bounds, Some(h.sum_sq), h.out_of_bounds, h.oob_forecast_min, self.min_samples)
             }
             _ => (0.0, self.range_min as f64),
         };
@@ -475,6 +541,32 @@ pub fn find(name: &str) -> Option<&'static PolicyInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The exact-integer variance test gives the floating-point formula's
+    /// windows on random histograms, near the threshold included.
+    #[test]
+    fn incremental_windows_equal_the_formula() {
+        let mut rng = nimbus_sim::RngStreams::new(11).stream("bins");
+        for case in 0..20_000 {
+            let n = 1 + rng.index(240);
+            let mut h = Histogram { bins: vec![0; n], ..Histogram::default() };
+            let spikes = 1 + rng.index(4);
+            for _ in 0..(1 + rng.index(200)) {
+                // Mostly a few bins, sometimes spread: both sides of cv = 2.
+                let bin = if rng.bernoulli(0.7) { rng.index(spikes.min(n)) } else { rng.index(n) };
+                h.add(bin, 1 + rng.below(if case % 3 == 0 { 1000 } else { 3 }));
+            }
+            let direct = hybrid_windows(&h.bins, 0, None, 5);
+            let fast = windows_of(&h.bins, h.in_bounds, Some(h.sum_sq), 0, None, 5);
+            assert_eq!(direct, fast, "{:?}", h.bins);
+        }
+        // On the threshold itself: one idle time in five bins has cv = 2
+        // exactly (n·Σb² = 5·(Σb)² = 5), so the formula decides.
+        let mut bins = vec![0u32; 5];
+        bins[0] = 1;
+        let h = Histogram { in_bounds: 1, sum_sq: 1, bins: bins.clone(), ..Histogram::default() };
+        assert_eq!(windows_of(&h.bins, 1, Some(1), 0, None, 1), hybrid_windows(&bins, 0, None, 1));
+    }
 
     #[test]
     fn hybrid_rules_by_hand() {

@@ -4,7 +4,12 @@
 //! - `[platform]`: `hosts` (1), `host_memory_gb` (64), `balancer`
 //!   (`openwhisk` | `least-loaded`), `reuse` (`most-recent` | `least-recent`
 //!   | `random`: which idle sandbox of an app a warm invocation takes; see
-//!   [`crate::engine::ReuseOrder`]), `concurrency` (1: invocations one
+//!   [`crate::engine::ReuseOrder`]), `engine` (`platform`, the default, or
+//!   `app-level`: Serverless in the Wild's per-app model, no hosts, see
+//!   [`crate::applevel`]; with `aggregate` (true) per-minute aggregation,
+//!   false: every invocation; synthetic workloads only, and only the
+//!   per-app metrics: cold starts, idle memory, invocations),
+//!   `concurrency` (1: invocations one
 //!   sandbox runs at once), `max_wait_s` (60: an invocation that
 //!   cannot get memory for this long is dropped), `horizon_h`,
 //!   `record_limit` (rows of the per-invocation table; 100,000; 0: none),
@@ -60,6 +65,7 @@ use nimbus_sim::params::{ParamError, Params, round_to_u64};
 use nimbus_sim::{RngStreams, SimDuration, SimTime};
 use nimbus_trace::{TraceError, faas};
 
+use crate::applevel;
 use crate::energy::{CarbonIntensity, EnergyConfig};
 use crate::engine::{self, Balancer, Platform, ReuseOrder};
 use crate::policy::{self, KeepAlive};
@@ -105,6 +111,8 @@ enum Arrivals {
 #[derive(Debug)]
 pub struct Scenario {
     platform: Platform,
+    /// `Some` under the app-level engine (`[platform] engine = "app-level"`).
+    app_level: Option<applevel::Mode>,
     apps: Arc<Vec<App>>,
     functions: Arc<Vec<Function>>,
     arrivals: Arrivals,
@@ -185,6 +193,13 @@ impl Scenario {
             "least-recent" => ReuseOrder::LeastRecent,
             "random" => ReuseOrder::Random,
             _ => ReuseOrder::MostRecent,
+        };
+        // `aggregate` is read under either engine (the platform engine
+        // ignores it), so one file switches engines with one `--set`.
+        let aggregate = p.bool_or("aggregate", true)?;
+        let app_level = match p.choice_or("engine", &["platform", "app-level"], "platform")? {
+            "app-level" => Some(if aggregate { applevel::Mode::Aggregated } else { applevel::Mode::Exact }),
+            _ => None,
         };
         let max_wait = SimDuration::from_nanos(p.duration_ns_or("max_wait_s", 60.0, 1e9, false)?);
         let concurrency = p.u32_in("concurrency", 1, 1..=10_000)?;
@@ -364,8 +379,14 @@ impl Scenario {
             _ => (Vec::new(), Vec::new(), Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }),
         };
         w.finish(&[])?;
+        if app_level.is_some() && !matches!(arrivals, Arrivals::Synthetic { .. }) {
+            return Err(ScenarioError::Invalid(
+                "[platform] engine = \"app-level\" runs the synthetic workload (workload.kind = \"synthetic\") for now; the Azure 2019 per-minute counts are next".into(),
+            ));
+        }
         Ok(Scenario {
             platform,
+            app_level,
             apps: Arc::new(apps),
             functions: Arc::new(functions),
             arrivals,
@@ -382,6 +403,22 @@ impl Scenario {
         let info = policy::find(policy_name)
             .ok_or_else(|| ScenarioError::Invalid(format!("unknown faas policy `{policy_name}`")))?;
         let keep_alive = (info.build)(params)?;
+        if let (Some(_), Arrivals::Synthetic { days, apps, .. }) = (self.app_level, &self.arrivals) {
+            // Per app: a few hundred bytes; policy state (the hybrid
+            // histogram: at most a week of one-minute bins) lives only for
+            // the chunks of apps in progress. Events are the non-empty
+            // app-minutes, at most every minute of every app.
+            let apps = *apps as u64;
+            let minutes = saturating(days * 1440.0);
+            let in_flight = (rayon::current_num_threads() as u64).saturating_mul(applevel::CHUNK as u64);
+            let mut e = Estimate::default();
+            e.memory("base", 32 << 20);
+            e.memory(format!("{apps} apps: specs and totals"), product(&[apps, 512]));
+            e.memory(format!("policy state of {in_flight} apps in progress"), product(&[in_flight, 4 * 10_080]));
+            e.output_bytes = product(&[apps, 256]).saturating_add(1 << 20);
+            e.events(format!("at most {} app-minutes", count(product(&[apps, minutes]))), product(&[apps, minutes]));
+            return Ok(e);
+        }
         // Invocations, the peak arrival rate (per second) and the span (s).
         let (invocations, peak_rate, span_s, apps) = match &self.arrivals {
             Arrivals::List(list) => {
@@ -473,8 +510,76 @@ impl Scenario {
                 policy::REGISTRY.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
             ))
         })?;
+        if let Some(mode) = self.app_level {
+            (info.build)(params)?;
+            let build = || (info.build)(params).map_err(|e| e.to_string());
+            return self.run_app_level(mode, seed, AppLevelPolicy::PerChunk(&build), progress);
+        }
         let keep_alive = (info.build)(params)?;
         self.run_with(keep_alive, seed, progress)
+    }
+
+    /// The synthetic apps of `seed` as the app-level engine's specs, and
+    /// the span in whole minutes.
+    fn app_specs(&self, seed: u64) -> (Vec<applevel::AppSpec>, u32) {
+        let Arrivals::Synthetic { days, cold_ms, apps } = &self.arrivals else {
+            return (Vec::new(), 0);
+        };
+        let (apps, functions, patterns) =
+            workload::synthetic(*apps, *cold_ms, &mut RngStreams::new(seed).stream("synthetic-apps"));
+        let specs = apps
+            .iter()
+            .zip(functions)
+            .zip(patterns)
+            .map(|((app, function), pattern)| applevel::AppSpec {
+                mem_mb: app.mem_mb,
+                exec: function.exec,
+                arrivals: match pattern {
+                    Pattern::Poisson(rate) => applevel::Arrivals::Poisson { per_minute: rate * 60.0 },
+                    Pattern::Timer { period_s, phase_s } => applevel::Arrivals::Timer { period_s, phase_s },
+                },
+            })
+            .collect();
+        let minutes = (days * 1440.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+        (specs, minutes)
+    }
+
+    /// Runs the app-level engine (module `applevel`) on the synthetic apps.
+    fn run_app_level(
+        &self,
+        mode: applevel::Mode,
+        seed: u64,
+        policy: AppLevelPolicy<'_>,
+        mut progress: impl FnMut(f64),
+    ) -> Result<RunOutput, ScenarioError> {
+        let host_bound = |keep: &dyn KeepAlive| keep.autoscaler().is_some() || keep.vertical().is_some();
+        let needs_hosts = match &policy {
+            AppLevelPolicy::PerChunk(build) => host_bound(build().map_err(ScenarioError::Invalid)?.as_ref()),
+            AppLevelPolicy::One(keep) => host_bound(&**keep),
+        };
+        if needs_hosts {
+            return Err(ScenarioError::Invalid(
+                "this policy scales pods or microVMs on hosts; the app-level engine has none: use engine = \"platform\"".into(),
+            ));
+        }
+        let (specs, minutes) = self.app_specs(seed);
+        let total = specs.len().max(1) as f64;
+        let totals = match policy {
+            AppLevelPolicy::PerChunk(build) => {
+                let done = std::sync::atomic::AtomicUsize::new(0);
+                let on_chunk = |n: usize| {
+                    done.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                };
+                let totals = applevel::run(&specs, minutes, seed, mode, build, &on_chunk);
+                progress(done.load(std::sync::atomic::Ordering::Relaxed) as f64 / total);
+                totals
+            }
+            AppLevelPolicy::One(keep) => applevel::run_serial(&specs, minutes, seed, mode, keep),
+        }
+        .map_err(ScenarioError::Invalid)?;
+        let mut output = crate::metrics::app_level_output(&specs, &totals);
+        output.notes.extend(self.fallbacks.iter().cloned());
+        Ok(output)
     }
 
     /// Runs one seed under a keep-alive policy built by the caller (a
@@ -485,6 +590,9 @@ impl Scenario {
         seed: u64,
         progress: impl FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
+        if let Some(mode) = self.app_level {
+            return self.run_app_level(mode, seed, AppLevelPolicy::One(keep_alive.as_mut()), progress);
+        }
         let rngs = RngStreams::new(seed);
         let (apps, functions, mut source): Prepared = match &self.arrivals {
             Arrivals::List(list) => {
@@ -538,6 +646,14 @@ impl Scenario {
 }
 
 type Loaded = (Vec<App>, Vec<Function>, Arrivals);
+
+/// The policy of an app-level run: rebuilt per chunk of apps (registry
+/// policies, run in parallel), or one object for every app (an external
+/// policy, run on one thread).
+enum AppLevelPolicy<'a> {
+    PerChunk(&'a applevel::PolicyFactory<'a>),
+    One(&'a mut dyn KeepAlive),
+}
 
 /// InstaInfer's model table at `path`, or `count` synthetic models when
 /// it is absent.

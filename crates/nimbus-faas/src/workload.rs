@@ -96,6 +96,62 @@ impl ExecTime {
             }
         }
     }
+
+    /// An execution time from two independent uniforms in [0, 1) (for
+    /// generators other than [`SimRng`]): the inverse CDF, Box–Muller for
+    /// the log-normal.
+    pub fn sample_uniforms(&self, u1: f64, u2: f64) -> f64 {
+        match self {
+            ExecTime::Fixed(ms) => *ms,
+            ExecTime::LogNormal { median_ms, sigma } => {
+                let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+                median_ms * (sigma * z).exp()
+            }
+            ExecTime::Quantiles(points) => {
+                let mut prev = points[0];
+                for &p in points {
+                    if u1 <= p.0 {
+                        if p.0 <= prev.0 {
+                            return p.1;
+                        }
+                        return prev.1 + (p.1 - prev.1) * (u1 - prev.0) / (p.0 - prev.0);
+                    }
+                    prev = p;
+                }
+                prev.1
+            }
+        }
+    }
+
+    /// The `p`-quantile of the execution time, ms.
+    pub fn quantile_ms(&self, p: f64) -> f64 {
+        match self {
+            ExecTime::Fixed(ms) => *ms,
+            ExecTime::LogNormal { median_ms, sigma } => {
+                median_ms * (sigma * nimbus_sim::stats::normal_quantile(p)).exp()
+            }
+            ExecTime::Quantiles(_) => self.sample_uniforms(p, 0.0),
+        }
+    }
+
+    /// The mean execution time, ms.
+    pub fn mean_ms(&self) -> f64 {
+        match self {
+            ExecTime::Fixed(ms) => *ms,
+            ExecTime::LogNormal { median_ms, sigma } => median_ms * (sigma * sigma / 2.0).exp(),
+            // The mean of the piecewise-linear CDF: each segment's midpoint
+            // weighted by its probability (the first point's mass at its value).
+            ExecTime::Quantiles(points) => {
+                let Some(&(q0, v0)) = points.first() else { return 0.0 };
+                let mut mean = q0 * v0;
+                for w in points.windows(2) {
+                    mean += (w[1].0 - w[0].0).max(0.0) * (w[0].1 + w[1].1) / 2.0;
+                }
+                let last = points.last().map_or(1.0, |p| p.0);
+                mean + (1.0 - last).max(0.0) * points.last().map_or(0.0, |p| p.1)
+            }
+        }
+    }
 }
 
 /// A function of an app.

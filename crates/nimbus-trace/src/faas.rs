@@ -223,6 +223,70 @@ pub fn read_azure2019_memory<'a>(source: impl Into<Source<'a>>) -> Result<Vec<Ap
     })
 }
 
+/// Writes an Azure 2019 invocations file (`invocations_per_function_md`
+/// schema: the three hashes, the trigger and 1,440 per-minute counts), the
+/// format [`read_azure2019_invocations`] reads.
+pub fn write_azure2019_invocations(out: &mut impl std::io::Write, rows: &[FunctionMinutes]) -> std::io::Result<()> {
+    let mut header = String::from("HashOwner,HashApp,HashFunction,Trigger");
+    for m in 1..=1440 {
+        header.push_str(&format!(",{m}"));
+    }
+    writeln!(out, "{header}")?;
+    for r in rows {
+        if r.per_minute.len() != 1440 {
+            return Err(std::io::Error::other(format!("{}: {} minutes, not 1,440", r.function, r.per_minute.len())));
+        }
+        let mut line = format!("{},{},{},{}", r.owner, r.app, r.function, r.trigger.as_str());
+        for c in &r.per_minute {
+            line.push(',');
+            line.push_str(&c.to_string());
+        }
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+/// Writes an Azure 2019 durations file (`function_durations_percentiles`
+/// schema), the format [`read_azure2019_durations`] reads; `Minimum` and
+/// `Maximum` are the 0th and 100th percentiles.
+pub fn write_azure2019_durations(out: &mut impl std::io::Write, rows: &[FunctionDurations]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "HashOwner,HashApp,HashFunction,Average,Count,Minimum,Maximum,percentile_Average_0,percentile_Average_1,percentile_Average_25,percentile_Average_50,percentile_Average_75,percentile_Average_99,percentile_Average_100"
+    )?;
+    for r in rows {
+        let p = &r.percentiles_ms;
+        let percentiles: Vec<String> = p.iter().map(|v| format!("{v:?}")).collect();
+        writeln!(
+            out,
+            "{},{},{},{:?},{},{:?},{:?},{}",
+            r.owner,
+            r.app,
+            r.function,
+            r.average_ms,
+            r.count,
+            p[0],
+            p[6],
+            percentiles.join(",")
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes an Azure 2019 memory file (`app_memory_percentiles` schema), the
+/// format [`read_azure2019_memory`] reads.
+pub fn write_azure2019_memory(out: &mut impl std::io::Write, rows: &[AppMemory]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "HashOwner,HashApp,SampleCount,AverageAllocatedMb,AverageAllocatedMb_pct1,AverageAllocatedMb_pct5,AverageAllocatedMb_pct25,AverageAllocatedMb_pct50,AverageAllocatedMb_pct75,AverageAllocatedMb_pct95,AverageAllocatedMb_pct99,AverageAllocatedMb_pct100"
+    )?;
+    for r in rows {
+        let percentiles: Vec<String> = r.percentiles_mb.iter().map(|v| format!("{v:?}")).collect();
+        writeln!(out, "{},{},{},{:?},{}", r.owner, r.app, r.sample_count, r.average_mb, percentiles.join(","))?;
+    }
+    Ok(())
+}
+
 /// One invocation of the Azure 2021 trace.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Invocation2021 {

@@ -413,3 +413,60 @@ fn workflow_files_match_dslab_task_counts() {
         assert_eq!(q.len(), 154);
     }
 }
+
+/// The Azure 2019 writers' files read back to the same rows: the public
+/// fixtures when present, and generated rows always.
+#[test]
+fn azure2019_files_written_read_back_equal() {
+    use nimbus_trace::faas::{self, AppMemory, FunctionDurations, FunctionMinutes, Trigger};
+    let mut minutes = FunctionMinutes {
+        owner: "o1".into(),
+        app: "a1".into(),
+        function: "f1".into(),
+        trigger: Trigger::Timer,
+        per_minute: vec![0; 1440],
+    };
+    minutes.per_minute[0] = 3;
+    minutes.per_minute[1439] = u32::MAX;
+    let mut invocations =
+        vec![minutes.clone(), FunctionMinutes { function: "f2".into(), trigger: Trigger::Http, ..minutes }];
+    let mut durations = vec![FunctionDurations {
+        owner: "o1".into(),
+        app: "a1".into(),
+        function: "f1".into(),
+        average_ms: 2773.5,
+        count: 1441,
+        percentiles_ms: [3.3, 27.4, 327.1, 900.0, 2476.8, 29_548.0, 285_712.9],
+    }];
+    let mut memory = vec![AppMemory {
+        owner: "o1".into(),
+        app: "a1".into(),
+        sample_count: 12,
+        average_mb: 150.0,
+        percentiles_mb: [150.0; 8],
+    }];
+    if let Some(path) = shared("invitro-trace-examples/invocations.csv") {
+        invocations.extend(faas::read_azure2019_invocations(&path).expect("valid"));
+    }
+    if let Some(path) = shared("invitro-trace-examples/durations.csv") {
+        durations.extend(faas::read_azure2019_durations(&path).expect("valid"));
+    }
+    if let Some(path) = shared("invitro-trace-examples/memory.csv") {
+        memory.extend(faas::read_azure2019_memory(&path).expect("valid"));
+    }
+    let written = |name: &str, write: &dyn Fn(&mut Vec<u8>) -> std::io::Result<()>| {
+        let mut bytes = Vec::new();
+        write(&mut bytes).expect("writes");
+        temp_file(name, &String::from_utf8(bytes).expect("utf-8"))
+    };
+    let path = written("w-invocations.csv", &|out| faas::write_azure2019_invocations(out, &invocations));
+    assert_eq!(faas::read_azure2019_invocations(&path).expect("reads"), invocations);
+    let path = written("w-durations.csv", &|out| faas::write_azure2019_durations(out, &durations));
+    assert_eq!(faas::read_azure2019_durations(&path).expect("reads"), durations);
+    let path = written("w-memory.csv", &|out| faas::write_azure2019_memory(out, &memory));
+    assert_eq!(faas::read_azure2019_memory(&path).expect("reads"), memory);
+    // A row that is not a whole day is refused, not truncated.
+    let mut short = invocations[0].clone();
+    short.per_minute.pop();
+    assert!(faas::write_azure2019_invocations(&mut Vec::new(), &[short]).is_err());
+}
