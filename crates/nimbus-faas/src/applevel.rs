@@ -229,7 +229,13 @@ impl App<'_> {
         let now = SimTime::from_nanos(t);
         if self.started && t < self.busy_until {
             self.keep.on_arrival(self.id, now, None);
-            self.busy_until = self.busy_until.max(t.saturating_add(d));
+            let end = t.saturating_add(d);
+            if end > self.busy_until {
+                // The busy period goes on: a decision taken at its old end
+                // (the aggregated path decides early) no longer holds.
+                self.busy_until = end;
+                self.decided = false;
+            }
             return;
         }
         self.decide();

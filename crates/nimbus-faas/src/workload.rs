@@ -74,26 +74,29 @@ pub enum ExecTime {
     },
 }
 
+/// The value at quantile `u` of the piecewise-linear CDF through `points`
+/// (quantile, ms).
+fn inverse_cdf(points: &[(f64, f64)], u: f64) -> f64 {
+    let mut prev = points[0];
+    for &p in points {
+        if u <= p.0 {
+            if p.0 <= prev.0 {
+                return p.1;
+            }
+            return prev.1 + (p.1 - prev.1) * (u - prev.0) / (p.0 - prev.0);
+        }
+        prev = p;
+    }
+    prev.1
+}
+
 impl ExecTime {
     /// Draws one execution time, ms.
     pub fn sample(&self, rng: &mut SimRng) -> f64 {
         match self {
             ExecTime::Fixed(ms) => *ms,
             ExecTime::LogNormal { median_ms, sigma } => rng.lognormal(median_ms.ln(), *sigma),
-            ExecTime::Quantiles(points) => {
-                let u = rng.uniform();
-                let mut prev = points[0];
-                for &p in points {
-                    if u <= p.0 {
-                        if p.0 <= prev.0 {
-                            return p.1;
-                        }
-                        return prev.1 + (p.1 - prev.1) * (u - prev.0) / (p.0 - prev.0);
-                    }
-                    prev = p;
-                }
-                prev.1
-            }
+            ExecTime::Quantiles(points) => inverse_cdf(points, rng.uniform()),
         }
     }
 
@@ -107,19 +110,7 @@ impl ExecTime {
                 let z = (-2.0 * (1.0 - u1).ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
                 median_ms * (sigma * z).exp()
             }
-            ExecTime::Quantiles(points) => {
-                let mut prev = points[0];
-                for &p in points {
-                    if u1 <= p.0 {
-                        if p.0 <= prev.0 {
-                            return p.1;
-                        }
-                        return prev.1 + (p.1 - prev.1) * (u1 - prev.0) / (p.0 - prev.0);
-                    }
-                    prev = p;
-                }
-                prev.1
-            }
+            ExecTime::Quantiles(points) => inverse_cdf(points, u1),
         }
     }
 
@@ -130,7 +121,7 @@ impl ExecTime {
             ExecTime::LogNormal { median_ms, sigma } => {
                 median_ms * (sigma * nimbus_sim::stats::normal_quantile(p)).exp()
             }
-            ExecTime::Quantiles(_) => self.sample_uniforms(p, 0.0),
+            ExecTime::Quantiles(points) => inverse_cdf(points, p),
         }
     }
 
