@@ -363,27 +363,11 @@ pub fn trace(format: &str, path: &Path) -> Result<(), String> {
 /// Functions 2019 day files.
 pub fn export_azure2019(apps: u32, days: u32, seed: u64, cold_start_ms: f64, out: &Path) -> Result<(), String> {
     use nimbus_faas::applevel;
-    use nimbus_faas::workload::{Pattern, synthetic};
     use nimbus_trace::faas::{write_azure2019_durations, write_azure2019_invocations, write_azure2019_memory};
     if !(cold_start_ms.is_finite() && cold_start_ms > 0.0) {
         return Err(format!("--cold-start-ms {cold_start_ms}: expected a positive number of milliseconds"));
     }
-    let (app_list, functions, patterns) =
-        synthetic(apps as usize, cold_start_ms, &mut nimbus_sim::RngStreams::new(seed).stream("synthetic-apps"));
-    let specs: Vec<applevel::AppSpec> = app_list
-        .iter()
-        .zip(&functions)
-        .zip(patterns)
-        .map(|((app, function), pattern)| applevel::AppSpec {
-            mem_mb: app.mem_mb,
-            exec: function.exec.clone(),
-            arrivals: match pattern {
-                Pattern::Poisson(rate) => applevel::Arrivals::Poisson { per_minute: rate * 60.0 },
-                Pattern::Timer { period_s, phase_s } => applevel::Arrivals::Timer { period_s, phase_s },
-            },
-        })
-        .collect();
-    let triggers: Vec<&str> = functions.iter().map(|f| f.trigger).collect();
+    let (specs, triggers) = applevel::synthetic_specs(apps as usize, cold_start_ms, seed);
     std::fs::create_dir_all(out).map_err(|e| format!("{}: {e}", out.display()))?;
     let write = |name: String, body: &dyn Fn(&mut std::io::BufWriter<std::fs::File>) -> std::io::Result<()>| {
         let path = out.join(name);

@@ -129,8 +129,8 @@ enum Command {
     /// app_memory_percentiles.anon.dNN.csv, for other simulators; the per-minute counts are those the app-level
     /// engine runs.
     ExportAzure2019 {
-        /// Apps (one function each).
-        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        /// Apps (one function each; at most 100,000: a day of counts is held in memory, 5.8 KB per app).
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
         apps: u32,
         /// Days (whole days; at most 30).
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=30))]

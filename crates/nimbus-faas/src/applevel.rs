@@ -481,6 +481,29 @@ impl MinuteCounts {
     }
 }
 
+/// The synthetic generator's `apps` apps of `seed` (one function each,
+/// `workload::synthetic`, the platform engine's workload) as app specs,
+/// with each function's trigger.
+pub fn synthetic_specs(apps: usize, cold_ms: f64, seed: u64) -> (Vec<AppSpec>, Vec<&'static str>) {
+    use crate::workload::{Pattern, synthetic};
+    let (apps, functions, patterns) = synthetic(apps, cold_ms, &mut RngStreams::new(seed).stream("synthetic-apps"));
+    let triggers = functions.iter().map(|f| f.trigger).collect();
+    let specs = apps
+        .iter()
+        .zip(functions)
+        .zip(patterns)
+        .map(|((app, function), pattern)| AppSpec {
+            mem_mb: app.mem_mb,
+            exec: function.exec,
+            arrivals: match pattern {
+                Pattern::Poisson(rate) => Arrivals::Poisson { per_minute: rate * 60.0 },
+                Pattern::Timer { period_s, phase_s } => Arrivals::Timer { period_s, phase_s },
+            },
+        })
+        .collect();
+    (specs, triggers)
+}
+
 /// The synthetic workload as Azure Functions 2019 day files (one function
 /// per app), from the same per-minute counts the engine runs: one call of
 /// `day` per day with that day's invocation, duration and memory rows.
@@ -725,21 +748,7 @@ mod tests {
     /// issue's bounds: 1 point of cold-start fraction, 2% of idle memory).
     #[test]
     fn aggregated_minutes_agree_with_exact_ones() {
-        let (apps, functions, patterns) =
-            crate::workload::synthetic(1000, 1000.0, &mut RngStreams::new(5).stream("synthetic-apps"));
-        let apps: Vec<AppSpec> = apps
-            .iter()
-            .zip(functions)
-            .zip(patterns)
-            .map(|((app, function), pattern)| AppSpec {
-                mem_mb: app.mem_mb,
-                exec: function.exec,
-                arrivals: match pattern {
-                    crate::workload::Pattern::Poisson(rate) => Arrivals::Poisson { per_minute: rate * 60.0 },
-                    crate::workload::Pattern::Timer { period_s, phase_s } => Arrivals::Timer { period_s, phase_s },
-                },
-            })
-            .collect();
+        let apps = synthetic_specs(1000, 1000.0, 5).0;
         for name in ["fixed", "hybrid"] {
             let build = || Ok(policy(name));
             let exact = run(&apps, 1440, 7, Mode::Exact, &build, &|_| {}).expect("runs");

@@ -511,7 +511,7 @@ impl Scenario {
             ))
         })?;
         if let Some(mode) = self.app_level {
-            (info.build)(params)?;
+            refuse_host_bound((info.build)(params)?.as_ref())?;
             let build = || (info.build)(params).map_err(|e| e.to_string());
             return self.run_app_level(mode, seed, AppLevelPolicy::PerChunk(&build), progress);
         }
@@ -525,23 +525,8 @@ impl Scenario {
         let Arrivals::Synthetic { days, cold_ms, apps } = &self.arrivals else {
             return (Vec::new(), 0);
         };
-        let (apps, functions, patterns) =
-            workload::synthetic(*apps, *cold_ms, &mut RngStreams::new(seed).stream("synthetic-apps"));
-        let specs = apps
-            .iter()
-            .zip(functions)
-            .zip(patterns)
-            .map(|((app, function), pattern)| applevel::AppSpec {
-                mem_mb: app.mem_mb,
-                exec: function.exec,
-                arrivals: match pattern {
-                    Pattern::Poisson(rate) => applevel::Arrivals::Poisson { per_minute: rate * 60.0 },
-                    Pattern::Timer { period_s, phase_s } => applevel::Arrivals::Timer { period_s, phase_s },
-                },
-            })
-            .collect();
         let minutes = (days * 1440.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
-        (specs, minutes)
+        (applevel::synthetic_specs(*apps, *cold_ms, seed).0, minutes)
     }
 
     /// Runs the app-level engine (module `applevel`) on the synthetic apps.
@@ -552,15 +537,8 @@ impl Scenario {
         policy: AppLevelPolicy<'_>,
         mut progress: impl FnMut(f64),
     ) -> Result<RunOutput, ScenarioError> {
-        let host_bound = |keep: &dyn KeepAlive| keep.autoscaler().is_some() || keep.vertical().is_some();
-        let needs_hosts = match &policy {
-            AppLevelPolicy::PerChunk(build) => host_bound(build().map_err(ScenarioError::Invalid)?.as_ref()),
-            AppLevelPolicy::One(keep) => host_bound(&**keep),
-        };
-        if needs_hosts {
-            return Err(ScenarioError::Invalid(
-                "this policy scales pods or microVMs on hosts; the app-level engine has none: use engine = \"platform\"".into(),
-            ));
+        if let AppLevelPolicy::One(keep) = &policy {
+            refuse_host_bound(&**keep)?;
         }
         let (specs, minutes) = self.app_specs(seed);
         let total = specs.len().max(1) as f64;
@@ -646,6 +624,18 @@ impl Scenario {
 }
 
 type Loaded = (Vec<App>, Vec<Function>, Arrivals);
+
+/// Refuses, for the app-level engine, a policy that scales pods or
+/// microVMs on hosts (Knative's autoscaler, Faascale): it has no hosts.
+fn refuse_host_bound(keep: &dyn KeepAlive) -> Result<(), ScenarioError> {
+    if keep.autoscaler().is_some() || keep.vertical().is_some() {
+        return Err(ScenarioError::Invalid(
+            "this policy scales pods or microVMs on hosts; the app-level engine has none: use engine = \"platform\""
+                .into(),
+        ));
+    }
+    Ok(())
+}
 
 /// The policy of an app-level run: rebuilt per chunk of apps (registry
 /// policies, run in parallel), or one object for every app (an external
