@@ -23,8 +23,11 @@ use std::collections::BTreeMap;
 use nimbus_sim::stats::quantile;
 use nimbus_trace::llm::SplitwiseRow;
 
-use crate::exec::{AllReduce, BatchShape, Device, ExecTimeModel, Roofline, RooflineParams};
-use crate::model::ModelSpec;
+use crate::exec::{
+    AllReduce, BatchShape, Device, ELEMENTWISE_KERNELS, ExecTimeModel, Roofline, RooflineParams,
+    elementwise_values_per_token,
+};
+use crate::model::{FP16_BYTES, ModelSpec};
 
 /// One measured cell and the calibrated prediction.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,39 +219,88 @@ pub fn fit_splitwise(
     Some(Calibration { params, residuals })
 }
 
-/// One measured GEMM time: a model's four linear layers of one layer at
-/// `tokens` tokens and `tp` GPUs.
+/// One measured time of a group of a layer's operators (the four linear
+/// layers, or the six element-wise kernels) at `tokens` tokens and `tp`
+/// GPUs.
 #[derive(Debug, Clone)]
-pub struct GemmPoint {
+pub struct ProfilePoint {
     /// The model.
     pub model: ModelSpec,
     /// Tensor parallelism.
     pub tp: u32,
     /// Tokens in the batch.
     pub tokens: u32,
-    /// Measured ms (sum of the four GEMM medians).
+    /// Measured ms (sum of the group's medians).
     pub measured_ms: f64,
 }
 
-/// Fits a device's (η_b, η_c) to measured GEMM times: the pair on a 0.01
-/// grid minimising the summed squared log error of the smooth roofline.
-pub fn fit_gemm_efficiency(device: &Device, points: &[GemmPoint]) -> Option<(f64, f64)> {
-    let mut best: Option<(f64, (f64, f64))> = None;
-    for b in 0..=60 {
-        for c in 0..=70 {
-            let (eta_bandwidth, eta_compute) = (0.4 + 0.01 * b as f64, 0.3 + 0.01 * c as f64);
-            let params = RooflineParams { eta_bandwidth, eta_compute, ..RooflineParams::default() };
-            let error: f64 = points
-                .iter()
-                .map(|p| {
-                    let roof = Roofline::new(p.model.clone(), device.clone(), p.tp, params, AllReduce::default_for(""));
-                    (roof.gemm_layer_s(p.tokens as u64) * 1e3 / p.measured_ms).ln().powi(2)
-                })
-                .sum();
-            if best.as_ref().is_none_or(|(e, _)| error < *e) {
-                best = Some((error, (eta_bandwidth, eta_compute)));
+/// Knee exponents the GEMM fit tries.
+const KNEE_GRID: [f64; 7] = [1.0, 1.25, 1.5, 1.75, 2.0, 3.0, 4.0];
+
+/// Fits a device's GEMM roofline to measured GEMM times: (η_b, η_c) on a
+/// 0.01 grid and the knee exponent p from [`KNEE_GRID`], minimising the
+/// squared log error with every doubling of the token count weighted
+/// equally (the profiles sample long batches 30 times more densely than
+/// decode-sized ones; unweighted, the fit trades decode accuracy for the
+/// dense tail).
+pub fn fit_gemm_efficiency(device: &Device, points: &[ProfilePoint]) -> Option<(f64, f64, f64)> {
+    let octave = |tokens: u32| 32 - tokens.leading_zeros();
+    let mut per_octave: BTreeMap<u32, f64> = BTreeMap::new();
+    for p in points {
+        *per_octave.entry(octave(p.tokens)).or_default() += 1.0;
+    }
+    let mut best: Option<(f64, (f64, f64, f64))> = None;
+    for knee_sharpness in KNEE_GRID {
+        for b in 0..=50 {
+            for c in 0..=40 {
+                let (eta_bandwidth, eta_compute) = (0.5 + 0.01 * b as f64, 0.5 + 0.01 * c as f64);
+                let params = RooflineParams { eta_bandwidth, eta_compute, knee_sharpness, ..RooflineParams::default() };
+                let error: f64 = points
+                    .iter()
+                    .filter(|p| p.measured_ms > 0.0)
+                    .map(|p| {
+                        let roof =
+                            Roofline::new(p.model.clone(), device.clone(), p.tp, params, AllReduce::default_for(""));
+                        (roof.gemm_layer_s(p.tokens as u64) * 1e3 / p.measured_ms).ln().powi(2)
+                            / per_octave[&octave(p.tokens)]
+                    })
+                    .sum();
+                if best.as_ref().is_none_or(|(e, _)| error < *e) {
+                    best = Some((error, (eta_bandwidth, eta_compute, knee_sharpness)));
+                }
             }
         }
     }
-    best.map(|(_, etas)| etas)
+    best.map(|(_, fit)| fit)
+}
+
+/// Fits a device's element-wise efficiency and per-kernel launch time to
+/// measured element-wise times ([`crate::exec::profiled_elementwise_ms`]):
+/// the pair on a 0.01 × 0.1 µs grid minimising the summed squared log
+/// error of [`Roofline::small_layer_s`].
+pub fn fit_elementwise(device: &Device, points: &[ProfilePoint]) -> Option<(f64, f64)> {
+    // Each point is `launch·k + values·c/η`: precompute `values` once.
+    let values: Vec<(f64, f64)> = points
+        .iter()
+        .filter(|p| p.measured_ms > 0.0)
+        .map(|p| (p.tokens as f64 * elementwise_values_per_token(&p.model, p.tp) * FP16_BYTES, p.measured_ms / 1e3))
+        .collect();
+    let mut best: Option<(f64, (f64, f64))> = None;
+    for e in 0..=80 {
+        let eta = 0.2 + 0.01 * e as f64;
+        for l in 0..=100 {
+            let launch_us = 0.1 * l as f64;
+            let error: f64 = values
+                .iter()
+                .map(|&(bytes, measured_s)| {
+                    let predicted = ELEMENTWISE_KERNELS * launch_us / 1e6 + bytes / (eta * device.bandwidth);
+                    (predicted / measured_s).ln().powi(2)
+                })
+                .sum();
+            if best.as_ref().is_none_or(|(b, _)| error < *b) {
+                best = Some((error, (eta, launch_us)));
+            }
+        }
+    }
+    best.map(|(_, fit)| fit)
 }

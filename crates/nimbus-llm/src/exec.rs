@@ -114,9 +114,6 @@ pub trait ExecTimeModel: Send + Sync + std::fmt::Debug {
     fn describe(&self) -> String;
 }
 
-/// Default exponent of the smooth roof (see [`RooflineParams`]); chosen
-/// against Vidur's GEMM profiles (`tests/calibration.rs`).
-pub const KNEE_SHARPNESS: f64 = 2.0;
 /// Default GEMM launch time, µs (the same profiles at TP 8, where each
 /// GEMM is small).
 pub const GEMM_LAUNCH_US: f64 = 5.0;
@@ -138,40 +135,71 @@ pub struct RooflineParams {
     pub knee_sharpness: f64,
     /// Fixed time per GEMM kernel (four per layer), µs.
     pub gemm_launch_us: f64,
+    /// Fraction of peak memory bandwidth the element-wise kernels (layer
+    /// norms, rotary embedding, activation, residual adds) reach: unfused,
+    /// they stream far below the GEMMs' η_b.
+    pub eta_elementwise: f64,
+    /// Fixed time per element-wise kernel (six per layer), µs.
+    pub elementwise_launch_us: f64,
 }
 
 impl RooflineParams {
-    /// Defaults of a device: η fitted to Vidur's GEMM profiles on A100 and
-    /// H100 ([`crate::calibration::fit_gemm_efficiency`], checked in
-    /// `tests/calibration.rs`); 0.72 on both roofs elsewhere.
+    /// Defaults of a device: the GEMM roofline (η_b, η_c and the knee
+    /// exponent) and the element-wise kernels fitted to Vidur's profiles on
+    /// A100 and H100 ([`crate::calibration::fit_gemm_efficiency`] and
+    /// [`crate::calibration::fit_elementwise`], checked in
+    /// `tests/calibration.rs`); the A100 fit elsewhere.
     pub fn for_device(device: &str) -> Self {
-        let (eta_bandwidth, eta_compute) = if device.starts_with("h100") {
-            (H100_ETA.0, H100_ETA.1)
-        } else if device.starts_with("a100") {
-            (A100_ETA.0, A100_ETA.1)
-        } else {
-            (0.72, 0.72)
-        };
-        RooflineParams { eta_bandwidth, eta_compute, ..Self::default() }
+        let fit = if device.starts_with("h100") { &H100_FIT } else { &A100_FIT };
+        RooflineParams {
+            eta_bandwidth: fit.eta_bandwidth,
+            eta_compute: fit.eta_compute,
+            knee_sharpness: fit.knee_sharpness,
+            eta_elementwise: fit.eta_elementwise,
+            elementwise_launch_us: fit.elementwise_launch_us,
+            ..Self::default()
+        }
     }
 }
 
-/// (η_b, η_c) of A100 GEMMs.
-const A100_ETA: (f64, f64) = (0.69, 0.71);
-/// (η_b, η_c) of H100 GEMMs.
-const H100_ETA: (f64, f64) = (0.78, 0.67);
+/// What the profiles fix of a device's roofline.
+struct DeviceFit {
+    eta_bandwidth: f64,
+    eta_compute: f64,
+    knee_sharpness: f64,
+    eta_elementwise: f64,
+    elementwise_launch_us: f64,
+}
+
+/// A100-80GB: 5,680 GEMM and element-wise points of four Llama models at TP 1–8.
+const A100_FIT: DeviceFit = DeviceFit {
+    eta_bandwidth: 0.80,
+    eta_compute: 0.72,
+    knee_sharpness: 1.5,
+    eta_elementwise: 0.56,
+    elementwise_launch_us: 2.5,
+};
+/// H100: 2,072 points of two Llama-2 models at TP 1–8.
+const H100_FIT: DeviceFit = DeviceFit {
+    eta_bandwidth: 0.95,
+    eta_compute: 0.73,
+    knee_sharpness: 1.25,
+    eta_elementwise: 0.64,
+    elementwise_launch_us: 2.2,
+};
 
 impl Default for RooflineParams {
-    /// η = 0.72 on both roofs (the band measured GEMMs reach on A100, see
-    /// [`crate::calibration`]); no overheads, as Vidur's default.
+    /// The A100 fit; no overheads, as Vidur's default.
     fn default() -> Self {
         RooflineParams {
-            eta_bandwidth: 0.72,
-            eta_compute: 0.72,
+            eta_bandwidth: A100_FIT.eta_bandwidth,
+            eta_compute: A100_FIT.eta_compute,
             iteration_overhead_ms: 0.0,
             request_overhead_ms: 0.0,
-            knee_sharpness: KNEE_SHARPNESS,
+            knee_sharpness: A100_FIT.knee_sharpness,
             gemm_launch_us: GEMM_LAUNCH_US,
+            eta_elementwise: A100_FIT.eta_elementwise,
+            elementwise_launch_us: A100_FIT.elementwise_launch_us,
         }
     }
 }
@@ -309,10 +337,17 @@ impl Roofline {
         top * ((memory / top).powf(p) + (compute / top).powf(p)).powf(1.0 / p)
     }
 
-    /// Layer norms, rotary embedding, activation and residual adds: about
-    /// a dozen passes over the activations, memory-bound.
-    fn small_layer_s(&self, tokens: u64) -> f64 {
-        self.memory_s(12.0 * tokens as f64 * self.model.hidden as f64 * FP16_BYTES)
+    /// Layer norms, rotary embedding, activation and residual adds of one
+    /// layer on one GPU: six memory-bound kernels, each reading and writing
+    /// its activations once ([`elementwise_values_per_token`]), at the
+    /// element-wise efficiency.
+    pub fn small_layer_s(&self, tokens: u64) -> f64 {
+        if tokens == 0 {
+            return 0.0;
+        }
+        let bytes = tokens as f64 * elementwise_values_per_token(&self.model, self.tp) * FP16_BYTES;
+        ELEMENTWISE_KERNELS * self.params.elementwise_launch_us / 1e6
+            + bytes / (self.params.eta_elementwise * self.device.bandwidth)
     }
 
     /// Attention of one layer on one GPU: decodes read their KV cache;
@@ -366,6 +401,27 @@ impl ExecTimeModel for Roofline {
     }
 }
 
+/// Element-wise kernels per layer: two layer norms, the rotary embedding,
+/// the activation and two residual adds.
+pub const ELEMENTWISE_KERNELS: f64 = 6.0;
+
+/// fp16 values the element-wise kernels of one layer read and write per
+/// token on one of `tp` GPUs: a layer norm reads and writes d; a residual
+/// add reads 2d and writes d; the rotary embedding rewrites the queries and
+/// keys (sharded); the activation reads the gate and up projections and
+/// writes their product (2f + f, sharded; f + f without a gate), for each
+/// expert a token is routed to.
+pub fn elementwise_values_per_token(model: &ModelSpec, tp: u32) -> f64 {
+    let d = model.hidden as f64;
+    let tp = tp.max(1) as f64;
+    let norms = 2.0 * 2.0 * d;
+    let adds = 2.0 * 3.0 * d;
+    let rope = 2.0 * ((model.heads + model.kv_heads) * model.head_dim()) as f64 / tp;
+    let act_values = if model.gated_mlp { 3.0 } else { 2.0 };
+    let act = act_values * model.ffn as f64 * model.experts_per_token as f64 / tp;
+    norms + adds + rope + act
+}
+
 /// Operators of Vidur's `mlp.csv` that are GEMMs.
 pub const GEMM_OPERATORS: [&str; 4] = ["attn_pre_proj", "attn_post_proj", "mlp_up_proj", "mlp_down_proj"];
 /// Operators of `mlp.csv` that are element-wise, with how often a layer
@@ -374,13 +430,25 @@ pub const SMALL_OPERATORS: [(&str, f64); 5] =
     [("input_layernorm", 1.0), ("attn_rope", 1.0), ("post_attention_layernorm", 1.0), ("mlp_act", 1.0), ("add", 2.0)];
 
 /// Measured linear-layer times plus roofline attention.
+///
+/// Beyond the largest profiled token count the tables are extended along
+/// the roofline, scaled to the profiles' top points: the last segment of a
+/// noisy table can slope downwards (Vidur's Llama-2-7B on A100 measures
+/// 7.455 ms at 4,064 tokens and 7.399 ms at 4,096), which linear
+/// extrapolation would carry to 0.5 ms at 8,000 tokens.
 #[derive(Debug, Clone)]
 pub struct ProfileTable {
     /// (num_tokens, gemm ms, small ms), sorted.
     points: Arc<Vec<(f64, f64, f64)>>,
+    /// Median of measured/roofline over the top profiled points, for the
+    /// GEMMs and the element-wise kernels.
+    beyond: (f64, f64),
     roofline: Roofline,
     label: String,
 }
+
+/// Profiled points whose measured/roofline ratio extends a table.
+const EXTENSION_POINTS: usize = 8;
 
 impl ProfileTable {
     /// Builds from one TP degree's operator times; `roofline` supplies
@@ -398,15 +466,37 @@ impl ProfileTable {
         if points.is_empty() {
             return Err("no operator times".to_string());
         }
-        Ok(ProfileTable { points: Arc::new(points), roofline, label: label.into() })
+        let top = &points[points.len().saturating_sub(EXTENSION_POINTS)..];
+        let ratio = |measured: &dyn Fn(&(f64, f64, f64)) -> f64, model: &dyn Fn(u64) -> f64| {
+            let ratios: Vec<f64> = top
+                .iter()
+                .map(|p| (measured(p), model(p.0 as u64) * 1e3))
+                .filter(|&(m, r)| m > 0.0 && r > 0.0)
+                .map(|(m, r)| m / r)
+                .collect();
+            if ratios.is_empty() { 1.0 } else { nimbus_sim::stats::quantile(&ratios, 0.5) }
+        };
+        let beyond = (ratio(&|p| p.1, &|t| roofline.gemm_layer_s(t)), ratio(&|p| p.2, &|t| roofline.small_layer_s(t)));
+        Ok(ProfileTable { points: Arc::new(points), beyond, roofline, label: label.into() })
+    }
+
+    fn largest_profiled(&self) -> f64 {
+        self.points.last().map_or(0.0, |p| p.0)
     }
 
     /// Interpolated linear-layer time of one layer, s.
     pub fn gemm_layer_s(&self, tokens: u64) -> f64 {
+        if tokens as f64 > self.largest_profiled() {
+            return self.beyond.0 * self.roofline.gemm_layer_s(tokens);
+        }
         nimbus_model::curve::interpolate(self.points.iter().map(|p| (p.0, p.1)), tokens as f64) / 1e3
     }
 
-    fn small_layer_s(&self, tokens: u64) -> f64 {
+    /// Interpolated element-wise time of one layer, s.
+    pub fn small_layer_s(&self, tokens: u64) -> f64 {
+        if tokens as f64 > self.largest_profiled() {
+            return self.beyond.1 * self.roofline.small_layer_s(tokens);
+        }
         nimbus_model::curve::interpolate(self.points.iter().map(|p| (p.0, p.2)), tokens as f64) / 1e3
     }
 }
@@ -481,6 +571,15 @@ pub type SharedExec = Arc<dyn ExecTimeModel>;
 /// for tests and calibration: `tokens → ms`.
 pub fn profiled_gemm_ms(times: &OperatorTimes) -> BTreeMap<u32, f64> {
     times.iter().map(|(&t, ops)| (t, GEMM_OPERATORS.iter().filter_map(|op| ops.get(*op)).sum())).collect()
+}
+
+/// Sum of the element-wise medians of `mlp.csv` (residual adds counted
+/// twice) at each profiled token count: `tokens → ms`.
+pub fn profiled_elementwise_ms(times: &OperatorTimes) -> BTreeMap<u32, f64> {
+    times
+        .iter()
+        .map(|(&t, ops)| (t, SMALL_OPERATORS.iter().map(|(op, n)| ops.get(*op).copied().unwrap_or(0.0) * n).sum()))
+        .collect()
 }
 
 #[cfg(test)]

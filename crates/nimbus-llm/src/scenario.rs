@@ -6,9 +6,12 @@
 //!   others), `gpu_hour_usd` (default from [`default_price`]), and roofline
 //!   overrides `eta_bandwidth`, `eta_compute`, `iteration_overhead_ms`,
 //!   `request_overhead_ms`.
-//! - `[engine]`: `exec` = `roofline` (default) | `profile` (Vidur GEMM
-//!   profiles under `profiles`, roofline attention) | `fitted` (DistServe's
-//!   forms from `distserve`, OPT models only); `network` (a Vidur
+//! - `[engine]`: `exec` = `auto` (default: `profile` where Vidur's tables
+//!   cover the replica's model, GPU and TP, the roofline elsewhere, each
+//!   choice a note in the results; mixtures of experts always the roofline) | `roofline` | `profile` (Vidur's GEMM
+//!   and element-wise profiles under `profiles`, roofline attention; a
+//!   warning where absent) | `fitted` (DistServe's forms from `distserve`,
+//!   OPT models only); `network` (a Vidur
 //!   `all_reduce.csv` for TP all-reduce; analytic when absent),
 //!   `block_tokens` (16), `watermark` (0.01), `memory_fraction` (0.9),
 //!   `max_seqs` (128), `preemption` (`recompute` | `swap`), `pcie_gbps`
@@ -138,6 +141,37 @@ fn resolve(path: &str) -> PathBuf {
     PathBuf::from(path)
 }
 
+/// The profile model of `spec` at `tp` on `gpu` from Vidur's tables under
+/// `profiles`, or why there is none.
+fn profile_table(
+    profiles: &str,
+    spec: &ModelSpec,
+    gpu: &str,
+    tp: u32,
+    roofline: &Roofline,
+) -> Result<Result<ProfileTable, String>, ScenarioError> {
+    let hf = spec.aliases.iter().find(|a| a.contains('/')).copied().unwrap_or(spec.name);
+    let dir = Path::new(profiles).join("profiling/compute").join(gpu_profile_dir(gpu));
+    let found = std::fs::read_dir(&dir).ok().and_then(|orgs| {
+        orgs.flatten().find_map(|org| {
+            std::fs::read_dir(org.path()).ok()?.flatten().find_map(|m| {
+                let name = format!("{}/{}", org.file_name().to_string_lossy(), m.file_name().to_string_lossy());
+                (name.to_ascii_lowercase() == hf).then(|| m.path().join("mlp.csv"))
+            })
+        })
+    });
+    let Some(path) = found.filter(|p| p.exists()) else {
+        return Ok(Err(format!("no GEMM profile of {} on {gpu} under {profiles}", spec.name)));
+    };
+    let by_tp = llm::read_vidur_mlp(&path)?;
+    let Some(times) = by_tp.get(&tp) else {
+        return Ok(Err(format!("{} has no TP {tp} rows", path.display())));
+    };
+    let table = ProfileTable::new(times, roofline.clone(), format!("{} tp{tp} {gpu}", spec.name))
+        .map_err(|e| ScenarioError::Invalid(format!("{}: {e}", path.display())))?;
+    Ok(Ok(table))
+}
+
 fn gpu_profile_dir(gpu: &str) -> &'static str {
     if gpu.starts_with("h100") {
         "h100"
@@ -171,7 +205,7 @@ impl Scenario {
         let load_bw = engine.positive_f64_or("load_gbps", 25.0)? * 1e9;
         let load_fixed_s = engine.f64_in("load_fixed_s", 5.0, 0.0..=1e6)?;
         let horizon = SimDuration::from_nanos(engine.duration_ns_or("horizon_s", 4.0 * 3600.0, 1e9, true)?);
-        let exec_kind = engine.choice_or("exec", &["roofline", "profile", "fitted"], "roofline")?.to_string();
+        let exec_kind = engine.choice_or("exec", &["auto", "roofline", "profile", "fitted"], "auto")?.to_string();
         let profiles = engine.str("profiles")?.unwrap_or("../shared/data/vidur-profiles").to_string();
         let distserve_path = engine
             .str("distserve")?
@@ -445,54 +479,30 @@ impl Scenario {
                 }
                 let roofline = Roofline::new((*spec).clone(), device.clone(), g.tp, params, allreduce.clone());
                 let exec: SharedExec = match exec_kind.as_str() {
-                    "profile" => {
-                        let hf = spec.aliases.iter().find(|a| a.contains('/')).copied().unwrap_or(spec.name);
-                        let file = Path::new(&profiles).join("profiling/compute").join(gpu_profile_dir(&g.gpu));
-                        let found = std::fs::read_dir(&file).ok().and_then(|orgs| {
-                            orgs.flatten().find_map(|org| {
-                                std::fs::read_dir(org.path()).ok()?.flatten().find_map(|m| {
-                                    let name = format!(
-                                        "{}/{}",
-                                        org.file_name().to_string_lossy(),
-                                        m.file_name().to_string_lossy()
-                                    );
-                                    (name.to_ascii_lowercase() == hf).then(|| m.path().join("mlp.csv"))
-                                })
-                            })
-                        });
-                        match found.filter(|p| p.exists()) {
-                            Some(path) => {
-                                let by_tp = llm::read_vidur_mlp(&path)?;
-                                match by_tp.get(&g.tp) {
-                                    Some(times) => Arc::new(
-                                        ProfileTable::new(
-                                            times,
-                                            roofline,
-                                            format!("{} tp{} {}", spec.name, g.tp, g.gpu),
-                                        )
-                                        .map_err(|e| ScenarioError::Invalid(format!("{}: {e}", path.display())))?,
-                                    ),
-                                    None => {
-                                        fallbacks.push(format!(
-                                            "{} has no TP {} rows: {} on {} uses the roofline",
-                                            path.display(),
-                                            g.tp,
-                                            spec.name,
-                                            g.gpu
-                                        ));
-                                        Arc::new(roofline)
-                                    }
-                                }
-                            }
-                            None => {
-                                fallbacks.push(format!(
-                                    "no GEMM profile of {} on {} under {profiles}: the roofline stands in",
-                                    spec.name, g.gpu
+                    // Vidur profiles dense models; mixtures of experts keep
+                    // the roofline, which models their expert reads.
+                    "auto" if spec.experts > 1 => Arc::new(roofline),
+                    "profile" | "auto" => match profile_table(&profiles, spec, &g.gpu, g.tp, &roofline)? {
+                        Ok(table) => {
+                            if exec_kind == "auto" {
+                                notes.push(format!(
+                                    "iteration times of {} on {}x{}: Vidur's GEMM and element-wise profiles \
+                                     (exec = \"auto\")",
+                                    spec.name, g.tp, g.gpu
                                 ));
-                                Arc::new(roofline)
                             }
+                            Arc::new(table)
                         }
-                    }
+                        Err(why) if exec_kind == "auto" => {
+                            notes
+                                .push(format!("{why}: {} on {} uses the roofline (exec = \"auto\")", spec.name, g.gpu));
+                            Arc::new(roofline)
+                        }
+                        Err(why) => {
+                            fallbacks.push(format!("{why}: {} on {} uses the roofline", spec.name, g.gpu));
+                            Arc::new(roofline)
+                        }
+                    },
                     "fitted" => {
                         let fits = distserve.as_ref().expect("read above");
                         let key = spec.aliases.iter().find(|a| a.contains('/')).copied().unwrap_or(spec.name);
