@@ -614,6 +614,35 @@ mod tests {
         assert!((r.attention_layer_s(&b) - 1000.0 * 16384.0 / 2039e9).abs() < 1e-12);
     }
 
+    /// Past its largest token count a table follows the roofline scaled by
+    /// the median measured/roofline ratio of its top points, even where
+    /// its last segment slopes downwards.
+    #[test]
+    fn profile_table_extends_along_the_scaled_roofline() {
+        let m = model("llama-2-7b").expect("catalog").clone();
+        let roof = Roofline::new(m, a100(), 1, RooflineParams::for_device("a100-80gb"), AllReduce::default_for("a100"));
+        let mut times = OperatorTimes::new();
+        for tokens in [1000u32, 2000, 3000, 4000] {
+            // Measured GEMMs 1.1x the roofline, element-wise 2x; the last
+            // point dips 2% below the trend.
+            let dip = if tokens == 4000 { 0.98 } else { 1.0 };
+            let gemm_ms = 1.1 * roof.gemm_layer_s(u64::from(tokens)) * 1e3 * dip;
+            let small_ms = 2.0 * roof.small_layer_s(u64::from(tokens)) * 1e3;
+            let mut ops: BTreeMap<String, f64> =
+                GEMM_OPERATORS.iter().map(|op| (op.to_string(), gemm_ms / 4.0)).collect();
+            ops.insert("input_layernorm".into(), small_ms);
+            times.insert(tokens, ops);
+        }
+        let table = ProfileTable::new(&times, roof.clone(), "test").expect("table");
+        let at = |t: u64| (table.gemm_layer_s(t), table.small_layer_s(t));
+        // Inside the range: the measured points.
+        assert!((at(4000).0 * 1e3 - 1.1 * 0.98 * roof.gemm_layer_s(4000) * 1e3).abs() < 1e-9);
+        // Beyond: the median ratio (1.1 of four ratios 1.1, 1.1, 1.1, 1.078).
+        assert!((at(8000).0 / roof.gemm_layer_s(8000) - 1.1).abs() < 1e-9);
+        assert!((at(8000).1 / roof.small_layer_s(8000) - 2.0).abs() < 1e-9);
+        assert!(at(8000).0 > 1.9 * at(4000).0);
+    }
+
     #[test]
     fn batch_shape_aggregates() {
         let mut b = BatchShape::default();
