@@ -7,8 +7,10 @@
 //!   [`crate::engine::ReuseOrder`]), `engine` (`platform`, the default, or
 //!   `app-level`: Serverless in the Wild's per-app model, no hosts, see
 //!   [`crate::applevel`]; with `aggregate` (true) per-minute aggregation,
-//!   false: every invocation; synthetic workloads only, and only the
-//!   per-app metrics: cold starts, idle memory, invocations),
+//!   false: every invocation; `synthetic` and `azure2019` workloads (an
+//!   app's functions summed per minute, their execution times mixed by
+//!   invocations), and only the per-app metrics: cold starts, idle
+//!   memory, invocations),
 //!   `concurrency` (1: invocations one
 //!   sandbox runs at once), `max_wait_s` (60: an invocation that
 //!   cannot get memory for this long is dropped), `horizon_h`,
@@ -105,6 +107,9 @@ enum Arrivals {
         rate: f64,
         duration_s: f64,
     },
+    /// The app-level engine's apps read from a trace, the span in minutes
+    /// and the invocations.
+    AppSpecs(Arc<Vec<applevel::AppSpec>>, u32, u64),
 }
 
 /// A prepared serverless scenario.
@@ -353,6 +358,7 @@ impl Scenario {
                     return Err(w.error("invocations", "needs at least one file").into());
                 }
                 match inv.iter().find(|f| !resolve(f).exists()) {
+                    None if app_level.is_some() => azure2019_app_specs(&inv, &dur, &mem, default_mem)?,
                     None => azure2019(&inv, &dur, &mem, default_mem, cold_ms)?,
                     Some(missing) => (Vec::new(), Vec::new(), fallback(missing, &mut fallbacks)),
                 }
@@ -379,9 +385,9 @@ impl Scenario {
             _ => (Vec::new(), Vec::new(), Arrivals::Synthetic { days, cold_ms, apps: synthetic_apps }),
         };
         w.finish(&[])?;
-        if app_level.is_some() && !matches!(arrivals, Arrivals::Synthetic { .. }) {
+        if app_level.is_some() && !matches!(arrivals, Arrivals::Synthetic { .. } | Arrivals::AppSpecs(..)) {
             return Err(ScenarioError::Invalid(
-                "[platform] engine = \"app-level\" runs the synthetic workload (workload.kind = \"synthetic\") for now; the Azure 2019 per-minute counts are next".into(),
+                "[platform] engine = \"app-level\" runs per-minute counts: workload.kind = \"synthetic\" or \"azure2019\"".into(),
             ));
         }
         Ok(Scenario {
@@ -419,6 +425,30 @@ impl Scenario {
             e.events(format!("at most {} app-minutes", count(product(&[apps, minutes]))), product(&[apps, minutes]));
             return Ok(e);
         }
+        if let Arrivals::AppSpecs(specs, minutes, invocations) = &self.arrivals {
+            // The counts are in memory already; each run adds its totals.
+            let apps = specs.len() as u64;
+            let non_empty: u64 = specs
+                .iter()
+                .map(|s| match &s.arrivals {
+                    applevel::Arrivals::Counts(c) => c.len() as u64,
+                    _ => 0,
+                })
+                .sum();
+            let mut e = Estimate::default();
+            e.memory("base", 32 << 20);
+            e.memory(format!("{apps} apps' totals"), product(&[apps, 64]));
+            e.output_bytes = product(&[apps, 256]).saturating_add(1 << 20);
+            e.events(
+                format!(
+                    "{} non-empty app-minutes of {} invocations over {minutes} minutes",
+                    count(non_empty),
+                    count(*invocations)
+                ),
+                non_empty,
+            );
+            return Ok(e);
+        }
         // Invocations, the peak arrival rate (per second) and the span (s).
         let (invocations, peak_rate, span_s, apps) = match &self.arrivals {
             Arrivals::List(list) => {
@@ -431,6 +461,7 @@ impl Scenario {
             Arrivals::Poisson { rate, duration_s } => {
                 (saturating(rate * duration_s * 1.01 + 10.0), *rate, *duration_s, 1)
             }
+            Arrivals::AppSpecs(..) => (0, 0.0, 0.0, 0),
             Arrivals::Synthetic { days, cold_ms, apps } => {
                 let rate = *self.synthetic_rate.get_or_init(|| {
                     let (_, _, patterns) =
@@ -519,17 +550,20 @@ impl Scenario {
         self.run_with(keep_alive, seed, progress)
     }
 
-    /// The synthetic apps of `seed` as the app-level engine's specs, and
-    /// the span in whole minutes.
-    fn app_specs(&self, seed: u64) -> (Vec<applevel::AppSpec>, u32) {
-        let Arrivals::Synthetic { days, cold_ms, apps } = &self.arrivals else {
-            return (Vec::new(), 0);
-        };
-        let minutes = (days * 1440.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
-        (applevel::synthetic_specs(*apps, *cold_ms, seed).0, minutes)
+    /// The app-level engine's apps (the synthetic ones of `seed`, or the
+    /// trace's) and the span in whole minutes.
+    fn app_specs(&self, seed: u64) -> (Arc<Vec<applevel::AppSpec>>, u32) {
+        match &self.arrivals {
+            Arrivals::Synthetic { days, cold_ms, apps } => {
+                let minutes = (days * 1440.0).ceil().clamp(1.0, f64::from(u32::MAX)) as u32;
+                (Arc::new(applevel::synthetic_specs(*apps, *cold_ms, seed).0), minutes)
+            }
+            Arrivals::AppSpecs(specs, minutes, _) => (Arc::clone(specs), *minutes),
+            _ => (Arc::new(Vec::new()), 0),
+        }
     }
 
-    /// Runs the app-level engine (module `applevel`) on the synthetic apps.
+    /// Runs the app-level engine (module `applevel`).
     fn run_app_level(
         &self,
         mode: applevel::Mode,
@@ -594,6 +628,9 @@ impl Scenario {
                 let (a, f, patterns) = workload::synthetic(*apps, *cold_ms, &mut rngs.stream("synthetic-apps"));
                 let end = SimTime::ZERO + SimDuration::from_secs_f64(days * 86_400.0);
                 (Arc::new(a), Arc::new(f), Box::new(PatternSource::new(patterns, end, rngs.stream("arrivals"))))
+            }
+            Arrivals::AppSpecs(..) => {
+                return Err(ScenarioError::Invalid("app-level apps reached the platform engine".into()));
             }
         };
         let apps = match &self.models {
@@ -680,15 +717,12 @@ fn model_table(
 /// The apps, functions and invocation source of one run.
 type Prepared = (Arc<Vec<App>>, Arc<Vec<Function>>, Box<dyn Source>);
 
-fn azure2019(
-    days: &[String],
-    durations: &[String],
-    memory: &[String],
-    default_mem: u32,
-    cold_ms: f64,
-) -> Result<Loaded, ScenarioError> {
-    // Per app, the first memory row; per function, the first durations row
-    // (over the files in order; missing files are skipped).
+/// Azure 2019 apps' memory (MB) and functions' duration percentiles:
+/// per app the first memory row, per function the first durations row,
+/// over the files in order (missing files are skipped).
+type Azure2019Tables = (BTreeMap<(String, String), f64>, BTreeMap<(String, String, String), [f64; 7]>);
+
+fn azure2019_tables(durations: &[String], memory: &[String]) -> Result<Azure2019Tables, ScenarioError> {
     let mut app_mb: BTreeMap<(String, String), f64> = BTreeMap::new();
     for path in memory.iter().filter(|p| resolve(p).exists()) {
         for m in faas::read_azure2019_memory(&resolve(path))? {
@@ -701,6 +735,24 @@ fn azure2019(
             exec.entry((d.owner, d.app, d.function)).or_insert(d.percentiles_ms);
         }
     }
+    Ok((app_mb, exec))
+}
+
+/// A function's execution time from its percentiles (1 s without).
+fn azure2019_exec(percentiles: Option<&[f64; 7]>) -> ExecTime {
+    percentiles.map_or(ExecTime::Fixed(1000.0), |p| {
+        ExecTime::Quantiles(faas::DURATION_PERCENTILES.iter().copied().zip(p.iter().copied()).collect())
+    })
+}
+
+fn azure2019(
+    days: &[String],
+    durations: &[String],
+    memory: &[String],
+    default_mem: u32,
+    cold_ms: f64,
+) -> Result<Loaded, ScenarioError> {
+    let (app_mb, exec) = azure2019_tables(durations, memory)?;
     // One streaming pass over every day checks the files and lists the
     // functions; the counts are read again, a day at a time, during runs.
     let mut app_index: BTreeMap<(String, String), u32> = BTreeMap::new();
@@ -738,9 +790,7 @@ fn azure2019(
                     a
                 }
             };
-            let exec = exec.get(&key).map_or(ExecTime::Fixed(1000.0), |p| {
-                ExecTime::Quantiles(faas::DURATION_PERCENTILES.iter().copied().zip(p.iter().copied()).collect())
-            });
+            let exec = azure2019_exec(exec.get(&key));
             index.insert(key, index_u32(functions.len())?);
             functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
             Ok(())
@@ -762,6 +812,98 @@ fn azure2019(
     }
     let days = days.iter().map(|d| resolve(d)).collect();
     Ok((apps, functions, Arrivals::Days(days, Arc::new(index), (total, busiest))))
+}
+
+/// The Azure 2019 day files as the app-level engine's apps, in order of
+/// first appearance: each app's functions' counts summed per minute (day
+/// `d`'s minute `m` is minute `1440·d + m`), its memory
+/// (`default_mem` without a row), and an execution time that is its
+/// functions' percentile distributions mixed by their invocations over the
+/// files (a function's share is constant over time, not per minute).
+fn azure2019_app_specs(
+    days: &[String],
+    durations: &[String],
+    memory: &[String],
+    default_mem: u32,
+) -> Result<Loaded, ScenarioError> {
+    let (app_mb, exec) = azure2019_tables(durations, memory)?;
+    let mut app_index: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let mut mem = Vec::new();
+    let mut counts: Vec<Vec<(u32, u32)>> = Vec::new();
+    // Per app, its functions' invocations over the files.
+    let mut function_totals: Vec<BTreeMap<String, u64>> = Vec::new();
+    let mut failure: Option<ScenarioError> = None;
+    let mut invocations = 0u64;
+    let minutes = u32::try_from(days.len().saturating_mul(1440))
+        .map_err(|_| ScenarioError::Invalid("too many day files".into()))?;
+    for (d, path) in days.iter().enumerate() {
+        // This day's per-minute counts of the apps seen in it.
+        let mut day: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
+        let mut add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
+            let app_key = (row.owner.clone(), row.app.clone());
+            let app = match app_index.get(&app_key) {
+                Some(&a) => a,
+                None => {
+                    let mb = match app_mb.get(&app_key) {
+                        None => default_mem,
+                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app)?,
+                    };
+                    index_u32(mem.len())?;
+                    mem.push(mb);
+                    counts.push(Vec::new());
+                    function_totals.push(BTreeMap::new());
+                    app_index.insert(app_key, mem.len() - 1);
+                    mem.len() - 1
+                }
+            };
+            let minutes = day.entry(app).or_insert_with(|| vec![0; 1440]);
+            let mut total = 0u64;
+            for (slot, &n) in minutes.iter_mut().zip(&row.per_minute) {
+                *slot = slot.saturating_add(n);
+                total += u64::from(n);
+            }
+            let function = function_totals[app].entry(row.function).or_insert(0);
+            *function = function.saturating_add(total);
+            invocations = invocations.saturating_add(total);
+            Ok(())
+        };
+        faas::for_each_azure2019_invocation(&resolve(path), |row| {
+            if failure.is_none()
+                && let Err(e) = add(row)
+            {
+                failure = Some(e);
+            }
+        })?;
+        let first = (d * 1440) as u32;
+        for (app, per_minute) in day {
+            counts[app]
+                .extend(per_minute.iter().enumerate().filter(|(_, c)| **c > 0).map(|(m, &c)| (first + m as u32, c)));
+        }
+    }
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut keys: Vec<(String, String)> = vec![Default::default(); mem.len()];
+    for (key, &a) in &app_index {
+        keys[a] = key.clone();
+    }
+    let specs = counts
+        .into_iter()
+        .zip(mem)
+        .zip(function_totals)
+        .zip(keys)
+        .map(|(((counts, mem_mb), functions), (owner, app))| applevel::AppSpec {
+            mem_mb,
+            exec: ExecTime::mixture(
+                functions
+                    .into_iter()
+                    .map(|(function, n)| (n as f64, azure2019_exec(exec.get(&(owner.clone(), app.clone(), function)))))
+                    .collect(),
+            ),
+            arrivals: applevel::Arrivals::Counts(counts.into()),
+        })
+        .collect();
+    Ok((Vec::new(), Vec::new(), Arrivals::AppSpecs(Arc::new(specs), minutes, invocations)))
 }
 
 fn azure2021(path: &str, default_mem: u32, cold_ms: f64) -> Result<Loaded, ScenarioError> {

@@ -72,6 +72,9 @@ pub enum ExecTime {
         /// σ of the log.
         sigma: f64,
     },
+    /// One of several distributions, each with a probability (summing to
+    /// 1): an app's invocations over its functions ([`ExecTime::mixture`]).
+    Mixture(Vec<(f64, ExecTime)>),
 }
 
 /// The value at quantile `u` of the piecewise-linear CDF through `points`
@@ -97,6 +100,10 @@ impl ExecTime {
             ExecTime::Fixed(ms) => *ms,
             ExecTime::LogNormal { median_ms, sigma } => rng.lognormal(median_ms.ln(), *sigma),
             ExecTime::Quantiles(points) => inverse_cdf(points, rng.uniform()),
+            ExecTime::Mixture(parts) => {
+                let (_, part) = pick(parts, rng.uniform());
+                part.sample(rng)
+            }
         }
     }
 
@@ -111,6 +118,12 @@ impl ExecTime {
                 median_ms * (sigma * z).exp()
             }
             ExecTime::Quantiles(points) => inverse_cdf(points, u1),
+            // The uniform that picks the part, rescaled within the part's
+            // band, is still uniform and independent of `u2`.
+            ExecTime::Mixture(parts) => {
+                let (u, part) = pick(parts, u1);
+                part.sample_uniforms(u, u2)
+            }
         }
     }
 
@@ -122,6 +135,49 @@ impl ExecTime {
                 median_ms * (sigma * nimbus_sim::stats::normal_quantile(p)).exp()
             }
             ExecTime::Quantiles(points) => inverse_cdf(points, p),
+            // Bisection on the mixture's CDF.
+            ExecTime::Mixture(parts) => {
+                let (mut lo, mut hi) = parts.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, e)| {
+                    (lo.min(e.quantile_ms(0.0)), hi.max(e.quantile_ms(1.0)))
+                });
+                if lo >= hi || lo.is_nan() || hi.is_nan() {
+                    return lo;
+                }
+                for _ in 0..64 {
+                    let mid = 0.5 * (lo + hi);
+                    if self.cdf(mid) < p { lo = mid } else { hi = mid }
+                }
+                hi
+            }
+        }
+    }
+
+    /// P(execution time ≤ `ms`): bisection on the quantile function.
+    fn cdf(&self, ms: f64) -> f64 {
+        if let ExecTime::Mixture(parts) = self {
+            return parts.iter().map(|(w, e)| w * e.cdf(ms)).sum();
+        }
+        let (mut lo, mut hi) = (0.0, 1.0);
+        if self.quantile_ms(0.0) > ms {
+            return 0.0;
+        }
+        for _ in 0..64 {
+            let mid = 0.5 * (lo + hi);
+            if self.quantile_ms(mid) <= ms { lo = mid } else { hi = mid }
+        }
+        lo
+    }
+
+    /// The mixture of `parts` (weights ≥ 0, not all zero; normalised here);
+    /// a single part is itself.
+    pub fn mixture(parts: Vec<(f64, ExecTime)>) -> ExecTime {
+        let total: f64 = parts.iter().map(|(w, _)| w.max(0.0)).sum();
+        let mut parts: Vec<(f64, ExecTime)> =
+            parts.into_iter().filter(|(w, _)| *w > 0.0).map(|(w, e)| (w / total, e)).collect();
+        match parts.len() {
+            0 => ExecTime::Fixed(0.0),
+            1 => parts.pop().map(|(_, e)| e).unwrap_or(ExecTime::Fixed(0.0)),
+            _ => ExecTime::Mixture(parts),
         }
     }
 
@@ -141,8 +197,24 @@ impl ExecTime {
                 let last = points.last().map_or(1.0, |p| p.0);
                 mean + (1.0 - last).max(0.0) * points.last().map_or(0.0, |p| p.1)
             }
+            ExecTime::Mixture(parts) => parts.iter().map(|(w, e)| w * e.mean_ms()).sum(),
         }
     }
+}
+
+/// The part of a mixture that `u` in [0, 1) picks, and `u` rescaled to
+/// [0, 1) within that part's band.
+fn pick(parts: &[(f64, ExecTime)], u: f64) -> (f64, &ExecTime) {
+    let mut below = 0.0;
+    for (i, (w, e)) in parts.iter().enumerate() {
+        if u < below + w || i + 1 == parts.len() {
+            let within = if *w > 0.0 { ((u - below) / w).clamp(0.0, 1.0 - f64::EPSILON) } else { 0.0 };
+            return (within, e);
+        }
+        below += w;
+    }
+    static NOTHING: ExecTime = ExecTime::Fixed(0.0);
+    (u, &NOTHING)
 }
 
 /// A function of an app.
@@ -521,6 +593,29 @@ pub fn synthetic(apps: usize, cold_ms: f64, rng: &mut SimRng) -> (Vec<App>, Vec<
 
 #[cfg(test)]
 mod tests {
+    /// A quarter of invocations at 10 ms and three quarters at 100 ms, by
+    /// hand: the mean, quantiles on both sides of the step, and draws in
+    /// the right proportions; a single part is itself.
+    #[test]
+    fn mixture_by_hand() {
+        let m = ExecTime::mixture(vec![(1.0, ExecTime::Fixed(10.0)), (3.0, ExecTime::Fixed(100.0))]);
+        assert!((m.mean_ms() - 77.5).abs() < 1e-12);
+        assert!((m.quantile_ms(0.2) - 10.0).abs() < 1e-6);
+        assert!((m.quantile_ms(0.5) - 100.0).abs() < 1e-6);
+        let low = (0..1000).filter(|i| m.sample_uniforms(*i as f64 / 1000.0, 0.5) == 10.0).count();
+        assert_eq!(low, 250);
+        let one = ExecTime::mixture(vec![(5.0, ExecTime::Fixed(7.0)), (0.0, ExecTime::Fixed(9.0))]);
+        assert_eq!(one, ExecTime::Fixed(7.0));
+        // Within a part, the rescaled uniform spans the part's own quantiles.
+        let q = ExecTime::mixture(vec![
+            (1.0, ExecTime::Quantiles(vec![(0.0, 0.0), (1.0, 100.0)])),
+            (1.0, ExecTime::Fixed(1000.0)),
+        ]);
+        assert!((q.sample_uniforms(0.25, 0.0) - 50.0).abs() < 1e-9);
+        assert!((q.quantile_ms(0.25) - 50.0).abs() < 1e-6);
+        assert!((q.mean_ms() - 525.0).abs() < 1e-9);
+    }
+
     use super::*;
     use nimbus_sim::RngStreams;
 
