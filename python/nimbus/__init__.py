@@ -17,6 +17,7 @@ GPU-cluster scheduling in ``gpu`` scenarios. See ``help(nimbus.run)``.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +155,7 @@ def run(
     out: "str | os.PathLike[str] | None" = None,
     jobs: Optional[int] = None,
     frame: str = "pandas",
+    progress: "bool | Callable[[float, str], Any] | None" = None,
 ) -> Result:
     """Runs every policy × seed of a scenario (and every point of its ``[sweep]``).
 
@@ -172,17 +174,23 @@ def run(
     - ``out``: also write the CLI's result files there.
     - ``jobs``: worker threads (default: one per core).
     - ``frame``: ``"pandas"`` (default), ``"polars"`` or ``"arrow"``.
+    - ``progress``: ``True`` draws a progress bar on stderr, ``False`` none;
+      ``None`` (default) draws one when stderr is a terminal. A callable
+      receives ``(fraction, message)`` instead, about every half percent of
+      the runs; if it raises, Python reports the error and the runs go on.
 
     Raises :class:`NimbusError` when the scenario, a run or a policy fails.
     """
-    raw = _nimbus.run(
-        os.fspath(scenario),
-        seeds=_seeds(seeds),
-        set=_settings(set),
-        jobs=jobs,
-        out=None if out is None else os.fspath(out),
-        policies=None if policies is None else list(policies.items()),
-    )
+    with _reporter(progress) as report:
+        raw = _nimbus.run(
+            os.fspath(scenario),
+            seeds=_seeds(seeds),
+            set=_settings(set),
+            jobs=jobs,
+            out=None if out is None else os.fspath(out),
+            policies=None if policies is None else list(policies.items()),
+            progress=report,
+        )
     return Result(
         scenario=raw["scenario"],
         domain=raw["domain"],
@@ -210,20 +218,69 @@ def run_shard(
     seeds: Optional[Iterable[int]] = None,
     set: Optional[Mapping[str, Any]] = None,
     jobs: Optional[int] = None,
+    progress: "bool | Callable[[float, str], Any] | None" = None,
 ) -> str:
     """Runs shard ``index`` of ``count`` of a scenario's runs (``nimbus run --shard``)
-    and writes its shard file into ``out``; returns the file's path."""
-    return os.fspath(
-        _nimbus.run_shard(
-            os.fspath(scenario),
-            index,
-            count,
-            os.fspath(out),
-            seeds=_seeds(seeds),
-            set=_settings(set),
-            jobs=jobs,
+    and writes its shard file into ``out``; returns the file's path.
+    ``progress`` as in :func:`run`."""
+    with _reporter(progress) as report:
+        return os.fspath(
+            _nimbus.run_shard(
+                os.fspath(scenario),
+                index,
+                count,
+                os.fspath(out),
+                seeds=_seeds(seeds),
+                set=_settings(set),
+                jobs=jobs,
+                progress=report,
+            )
         )
-    )
+
+
+class _Bar:
+    """A one-line progress bar on stderr, redrawn in place."""
+
+    WIDTH = 30
+
+    def __init__(self) -> None:
+        self._drawn = False
+
+    def __call__(self, fraction: float, message: str) -> None:
+        filled = int(round(fraction * self.WIDTH))
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        sys.stderr.write(f"\r[{bar}] {100 * fraction:5.1f}% {message}")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+class _reporter:
+    """What ``progress=`` asks for, as the callable the native module calls
+    (or ``None``); a bar ends its line when the runs end, however they end."""
+
+    def __init__(self, progress: "bool | Callable[[float, str], Any] | None") -> None:
+        if progress is None:
+            progress = sys.stderr.isatty()
+        if progress is True:
+            self.report: Any = _Bar()
+        elif progress is False:
+            self.report = None
+        elif callable(progress):
+            self.report = progress
+        else:
+            raise TypeError(f"progress must be True, False, None or a callable (fraction, message), not {progress!r}")
+
+    def __enter__(self) -> Any:
+        return self.report
+
+    def __exit__(self, *exc: Any) -> None:
+        if isinstance(self.report, _Bar):
+            self.report.close()
 
 
 def merge(shards: Sequence["str | os.PathLike[str]"], out: "str | os.PathLike[str]") -> str:

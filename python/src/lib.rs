@@ -86,6 +86,7 @@ fn execute(
     shard: Option<Shard>,
     out: Option<PathBuf>,
     policies: Vec<(String, Py<PyAny>)>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Finished> {
     if jobs == Some(0) {
         return Err(fail("jobs=0: at least one worker thread is needed"));
@@ -110,16 +111,65 @@ fn execute(
         external,
         keep_results: shard.is_none(),
     };
-    py.detach(|| pipeline::run(plan, &|_, _| {})).map_err(fail)
+    let reporter = progress.map(Reporter::new);
+    py.detach(|| {
+        pipeline::run(plan, &|fraction, message| {
+            if let Some(r) = &reporter {
+                r.report(fraction, message);
+            }
+        })
+    })
+    .map_err(fail)
+}
+
+/// Hands progress to a Python callable `(fraction, message)`, at most
+/// every [`Reporter::EVERY`] of the plan (and always at the end), so the
+/// interpreter lock is taken a few hundred times per run at most. A
+/// callable that raises is reported as unraisable (Python prints it) and
+/// not called again; the run goes on.
+struct Reporter {
+    callback: Py<PyAny>,
+    /// The last fraction reported, and whether the callable failed.
+    state: std::sync::Mutex<(f64, bool)>,
+}
+
+impl Reporter {
+    const EVERY: f64 = 0.005;
+
+    fn new(callback: Py<PyAny>) -> Self {
+        Reporter { callback, state: std::sync::Mutex::new((f64::NEG_INFINITY, false)) }
+    }
+
+    fn report(&self, fraction: f64, message: String) {
+        let mut state = match self.state.lock() {
+            Ok(state) => state,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let (last, failed) = *state;
+        if failed || (fraction < 1.0 && fraction - last < Self::EVERY) || fraction <= last {
+            return;
+        }
+        state.0 = fraction;
+        // The lock is held across the call: reports reach Python in order.
+        let ok = Python::attach(|py| match self.callback.call1(py, (fraction.min(1.0), message)) {
+            Ok(_) => true,
+            Err(e) => {
+                e.write_unraisable(py, Some(self.callback.bind(py)));
+                false
+            }
+        });
+        state.1 = !ok;
+    }
 }
 
 /// Runs a scenario (every point of its sweep) and returns its results as
 /// columns; writes the CLI's result files into `out` when given.
 ///
 /// `policies` maps labels to Python policy factories, compared beside the
-/// scenario's own policies on the same workload.
+/// scenario's own policies on the same workload; `progress`, a callable,
+/// receives `(fraction, message)` as the runs advance.
 #[pyfunction]
-#[pyo3(signature = (path, seeds=None, set=None, jobs=None, out=None, policies=None, commit=None))]
+#[pyo3(signature = (path, seeds=None, set=None, jobs=None, out=None, policies=None, commit=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn run<'py>(
     py: Python<'py>,
@@ -130,8 +180,9 @@ fn run<'py>(
     out: Option<PathBuf>,
     policies: Option<Vec<(String, Py<PyAny>)>>,
     commit: Option<String>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    match execute(py, &path, seeds, set, jobs, commit, None, out, policies.unwrap_or_default())? {
+    match execute(py, &path, seeds, set, jobs, commit, None, out, policies.unwrap_or_default(), progress)? {
         Finished::Results(outcome) => tables::outcome(py, &outcome),
         Finished::Shard(_) => Err(fail("internal error: a run without a shard gave a shard")),
     }
@@ -140,7 +191,7 @@ fn run<'py>(
 /// Runs shard `index` of `count` of a scenario's runs and writes its shard
 /// file into `out`; returns the file's path.
 #[pyfunction]
-#[pyo3(signature = (path, index, count, out, seeds=None, set=None, jobs=None, commit=None))]
+#[pyo3(signature = (path, index, count, out, seeds=None, set=None, jobs=None, commit=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn run_shard(
     py: Python<'_>,
@@ -152,9 +203,10 @@ fn run_shard(
     set: Option<Vec<(String, String)>>,
     jobs: Option<usize>,
     commit: Option<String>,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<PathBuf> {
     let shard = Shard::new(index, count).map_err(|e| fail(format!("shard {index} of {count}: {e}")))?;
-    match execute(py, &path, seeds, set, jobs, commit, Some(shard), Some(out), Vec::new())? {
+    match execute(py, &path, seeds, set, jobs, commit, Some(shard), Some(out), Vec::new(), progress)? {
         Finished::Shard(shard) => shard.path.ok_or_else(|| fail("internal error: the shard file was not written")),
         Finished::Results(_) => Err(fail("internal error: a shard run gave whole results")),
     }

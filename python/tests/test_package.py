@@ -6,6 +6,7 @@ saying so, without it. The CLI comparisons also need the `nimbus` binary
 """
 
 import pathlib
+import sys
 
 import pytest
 from conftest import REPO, SCENARIOS, assert_same_tree, run_cli
@@ -308,3 +309,38 @@ def test_merge_refuses_mismatched_shards(tmp_path):
         nimbus.merge([a, b], tmp_path / "m")
     with pytest.raises(nimbus.NimbusError, match="shard 1 of 2 is missing"):
         nimbus.merge([a], tmp_path / "m")
+
+
+def test_progress_reaches_a_callable_in_order_and_a_bar_on_stderr(capsys):
+    seen = []
+    nimbus.run(GPU_SMALL, seeds=[1, 2], progress=lambda fraction, message: seen.append((fraction, message)))
+    fractions = [f for f, _ in seen]
+    assert fractions, "the callable was called"
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert all(0.0 <= f <= 1.0 for f in fractions)
+    assert "runs" in seen[-1][1]
+    nimbus.run(GPU_SMALL, seeds=[1], progress=True)
+    err = capsys.readouterr().err
+    assert "100.0%" in err and err.endswith("\n")
+    nimbus.run(GPU_SMALL, seeds=[1], progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_a_progress_callable_that_raises_does_not_stop_the_runs(monkeypatch):
+    calls = []
+    reported = []
+
+    def broken(fraction, message):
+        calls.append(fraction)
+        raise RuntimeError("the progress display broke")
+
+    monkeypatch.setattr(sys, "unraisablehook", reported.append)
+    result = nimbus.run(GPU_SMALL, seeds=[1, 2], progress=broken)
+    assert len(calls) == 1, "not called again after it raised"
+    assert [type(u.exc_value) for u in reported] == [RuntimeError]
+    assert len(result.runs) > 0
+
+
+def test_progress_of_the_wrong_type_is_refused():
+    with pytest.raises(TypeError, match="progress"):
+        nimbus.run(GPU_SMALL, seeds=[1], progress="yes")
