@@ -26,6 +26,7 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
         "carbon" => carbon(),
         "dc" => dc(quick),
         "train" => train(quick),
+        "storage" => storage(quick),
         "all" => {
             kernel(quick)?;
             gavel(quick)?;
@@ -39,10 +40,11 @@ pub fn run(what: &str, quick: bool) -> Result<(), String> {
             elastic(quick)?;
             carbon()?;
             dc(quick)?;
-            train(quick)
+            train(quick)?;
+            storage(quick)
         }
         other => Err(format!(
-            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, faas-azure, snapshot, consensus, forecast, elastic, carbon, dc, train, all"
+            "unknown benchmark {other:?}; available: kernel, gavel, sia, hops, llm, faas, faas-50k, faas-azure, snapshot, consensus, forecast, elastic, carbon, dc, train, storage, all"
         )),
     }
 }
@@ -1079,5 +1081,64 @@ fn cost_model_sweep() -> Result<(), String> {
         wall * 1e3,
         best
     );
+    Ok(())
+}
+
+/// The flash device model: a 1-TB QLC drive (16 KiB pages, 4 MiB blocks,
+/// 7% spare) filled sequentially, then a day of one drive-write of 4 KiB
+/// random writes (uniform, and 90% to a tenth of the pages), under greedy
+/// and cost-benefit GC: host page writes per second, write amplification
+/// and the lifespan at that daily rate. The fill is the baseline (no GC).
+fn storage(quick: bool) -> Result<(), String> {
+    use nimbus_storage::flash::{Flash, FlashConfig, Victim};
+    let capacity: u64 = if quick { 1 << 36 } else { 1 << 40 };
+    let qlc = nimbus_storage::flash::cell_type("qlc").ok_or("no QLC cell type")?;
+    outln!(
+        "storage: flash FTL, {} GiB QLC ({} P/E cycles), 7% spare, a sequential fill then one drive-write of random pages",
+        capacity >> 30,
+        qlc.pe_cycles
+    );
+    for (traffic, hot) in [("uniform", false), ("90/10 hot/cold", true)] {
+        for victim in [Victim::Greedy, Victim::CostBenefit] {
+            let mut config = FlashConfig::with_capacity(capacity, 0.07, qlc.pe_cycles);
+            config.victim = victim;
+            let mut flash = Flash::new(config).map_err(|e| e.to_string())?;
+            let pages = flash.logical_pages();
+            let t = Instant::now();
+            for p in 0..pages {
+                flash.write(p).map_err(|e| e.to_string())?;
+            }
+            let fill = t.elapsed().as_secs_f64();
+            let before = flash.stats();
+            let mut rng = nimbus_sim::RngStreams::new(1).stream("writes");
+            let tenth = pages / 10;
+            let t = Instant::now();
+            for _ in 0..pages {
+                let p = if hot && rng.uniform() < 0.9 {
+                    rng.below(tenth)
+                } else if hot {
+                    tenth + rng.below(pages - tenth)
+                } else {
+                    rng.below(pages)
+                };
+                flash.write(p).map_err(|e| e.to_string())?;
+            }
+            let day = t.elapsed().as_secs_f64();
+            let after = flash.stats();
+            let waf = (after.host_writes - before.host_writes + after.gc_writes - before.gc_writes) as f64
+                / (after.host_writes - before.host_writes) as f64;
+            // Lifespan at one drive-write per day: the budget over this
+            // day's erases.
+            let erases = (after.erases - before.erases).max(1) as f64;
+            let budget = f64::from(flash.config().blocks) * f64::from(qlc.pe_cycles);
+            outln!(
+                "  {traffic:<15} {victim:<12} {:>6.1} M host writes/s (fill {:>6.1} M/s)  write amplification {waf:>5.2}  lifespan {:>6.1} years at 1 drive-write/day",
+                pages as f64 / day / 1e6,
+                pages as f64 / fill / 1e6,
+                budget / erases / 365.0,
+                victim = format!("{victim:?}")
+            );
+        }
+    }
     Ok(())
 }

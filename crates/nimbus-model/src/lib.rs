@@ -9,6 +9,7 @@
 
 pub mod curve;
 pub mod energy;
+pub mod flash;
 pub mod hardware;
 pub mod power;
 pub mod units;
