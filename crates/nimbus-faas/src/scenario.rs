@@ -738,6 +738,37 @@ fn azure2019_tables(durations: &[String], memory: &[String]) -> Result<Azure2019
     Ok((app_mb, exec))
 }
 
+/// Streams a day file's rows into `add`, stopping at its first error (the
+/// reader's callback cannot fail: the error is kept and the rest of the
+/// file skipped).
+fn each_azure2019_row(
+    path: &str,
+    mut add: impl FnMut(faas::FunctionMinutes) -> Result<(), ScenarioError>,
+) -> Result<(), ScenarioError> {
+    let mut failure = None;
+    faas::for_each_azure2019_invocation(&resolve(path), |row| {
+        if failure.is_none()
+            && let Err(e) = add(row)
+        {
+            failure = Some(e);
+        }
+    })?;
+    failure.map_or(Ok(()), Err)
+}
+
+/// An app's memory from the memory files' rows (`default_mem` without one).
+fn azure2019_app_mb(
+    app_mb: &BTreeMap<(String, String), f64>,
+    key: &(String, String),
+    memory: &[String],
+    default_mem: u32,
+) -> Result<u32, ScenarioError> {
+    match app_mb.get(key) {
+        None => Ok(default_mem),
+        Some(&mb) => mem_mb(mb, &memory.join(", "), &key.1),
+    }
+}
+
 /// A function's execution time from its percentiles (1 s without).
 fn azure2019_exec(percentiles: Option<&[f64; 7]>) -> ExecTime {
     percentiles.map_or(ExecTime::Fixed(1000.0), |p| {
@@ -759,13 +790,12 @@ fn azure2019(
     let mut index: BTreeMap<(String, String, String), u32> = BTreeMap::new();
     let mut apps = Vec::new();
     let mut functions = Vec::new();
-    let mut failure: Option<ScenarioError> = None;
     let (mut total, mut busiest) = (0u64, 0u64);
     for path in days {
         let mut per_minute: Vec<u64> = Vec::new();
         // One row: count its invocations, and list its app and function
         // the first time they appear.
-        let mut add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
+        let add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
             if per_minute.len() < row.per_minute.len() {
                 per_minute.resize(row.per_minute.len(), 0);
             }
@@ -780,10 +810,7 @@ fn azure2019(
             let app = match app_index.get(&app_key) {
                 Some(&a) => a,
                 None => {
-                    let mb = match app_mb.get(&app_key) {
-                        None => default_mem,
-                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app)?,
-                    };
+                    let mb = azure2019_app_mb(&app_mb, &app_key, memory, default_mem)?;
                     let a = index_u32(apps.len())?;
                     apps.push(App { name: row.app.clone(), mem_mb: mb, cold: ColdStart::split(cold_ms), model: None });
                     app_index.insert(app_key, a);
@@ -795,20 +822,9 @@ fn azure2019(
             functions.push(Function { name: row.function, app, exec, trigger: row.trigger.as_str() });
             Ok(())
         };
-        // The reader's callback cannot fail: keep the first error and skip
-        // the rest of the file.
-        faas::for_each_azure2019_invocation(&resolve(path), |row| {
-            if failure.is_none()
-                && let Err(e) = add(row)
-            {
-                failure = Some(e);
-            }
-        })?;
+        each_azure2019_row(path, add)?;
         total = per_minute.iter().fold(total, |t, n| t.saturating_add(*n));
         busiest = busiest.max(per_minute.iter().copied().max().unwrap_or(0));
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     let days = days.iter().map(|d| resolve(d)).collect();
     Ok((apps, functions, Arrivals::Days(days, Arc::new(index), (total, busiest))))
@@ -832,22 +848,18 @@ fn azure2019_app_specs(
     let mut counts: Vec<Vec<(u32, u32)>> = Vec::new();
     // Per app, its functions' invocations over the files.
     let mut function_totals: Vec<BTreeMap<String, u64>> = Vec::new();
-    let mut failure: Option<ScenarioError> = None;
     let mut invocations = 0u64;
     let minutes = u32::try_from(days.len().saturating_mul(1440))
         .map_err(|_| ScenarioError::Invalid("too many day files".into()))?;
     for (d, path) in days.iter().enumerate() {
         // This day's per-minute counts of the apps seen in it.
         let mut day: BTreeMap<usize, Vec<u32>> = BTreeMap::new();
-        let mut add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
+        let add = |row: faas::FunctionMinutes| -> Result<(), ScenarioError> {
             let app_key = (row.owner.clone(), row.app.clone());
             let app = match app_index.get(&app_key) {
                 Some(&a) => a,
                 None => {
-                    let mb = match app_mb.get(&app_key) {
-                        None => default_mem,
-                        Some(&mb) => mem_mb(mb, &memory.join(", "), &row.app)?,
-                    };
+                    let mb = azure2019_app_mb(&app_mb, &app_key, memory, default_mem)?;
                     index_u32(mem.len())?;
                     mem.push(mb);
                     counts.push(Vec::new());
@@ -867,21 +879,12 @@ fn azure2019_app_specs(
             invocations = invocations.saturating_add(total);
             Ok(())
         };
-        faas::for_each_azure2019_invocation(&resolve(path), |row| {
-            if failure.is_none()
-                && let Err(e) = add(row)
-            {
-                failure = Some(e);
-            }
-        })?;
+        each_azure2019_row(path, add)?;
         let first = (d * 1440) as u32;
         for (app, per_minute) in day {
             counts[app]
                 .extend(per_minute.iter().enumerate().filter(|(_, c)| **c > 0).map(|(m, &c)| (first + m as u32, c)));
         }
-    }
-    if let Some(e) = failure {
-        return Err(e);
     }
     let mut keys: Vec<(String, String)> = vec![Default::default(); mem.len()];
     for (key, &a) in &app_index {
