@@ -8,10 +8,11 @@
 //!   `request_overhead_ms`.
 //! - `[engine]`: `exec` = `auto` (default: `profile` where Vidur's tables
 //!   cover the replica's model, GPU and TP, the roofline elsewhere, each
-//!   choice a note in the results; mixtures of experts always the roofline) | `roofline` | `profile` (Vidur's GEMM
-//!   and element-wise profiles under `profiles`, roofline attention; a
-//!   warning where absent) | `fitted` (DistServe's forms from `distserve`,
-//!   OPT models only); `network` (a Vidur
+//!   choice a note in the results; mixtures of experts always the
+//!   roofline) | `roofline` | `profile` (Vidur's GEMM and element-wise
+//!   profiles under `profiles`, roofline attention; a warning where
+//!   absent) | `fitted` (DistServe's forms from `distserve`, OPT models
+//!   only); `network` (a Vidur
 //!   `all_reduce.csv` for TP all-reduce; analytic when absent),
 //!   `block_tokens` (16), `watermark` (0.01), `memory_fraction` (0.9),
 //!   `max_seqs` (128), `preemption` (`recompute` | `swap`), `pcie_gbps`
