@@ -10,9 +10,10 @@
 //! The FTL keeps a logical-to-physical map per page and writes at two
 //! frontiers: host writes fill one open block, and garbage collection
 //! (GC) copies valid pages into another, so long-lived data that survives
-//! collection gathers in blocks of its own. When fewer than `gc_reserve`
-//! blocks are free, GC picks a full victim block, copies its valid pages
-//! and erases it, until `gc_reserve` blocks are free again. Victims:
+//! collection gathers in blocks of its own. When a host write finds at
+//! most `gc_reserve` blocks free, GC picks a full victim block with an
+//! invalid page, copies its valid pages and erases it, until more than
+//! `gc_reserve` are free. Victims:
 //! - **greedy**: fewest valid pages (least copying now);
 //! - **cost-benefit** (Kawaguchi et al., USENIX Winter 1995, after
 //!   Rosenblum and Ousterhout's LFS cleaner): the highest
@@ -20,8 +21,9 @@
 //!   writes since the block was last written, so cold blocks are
 //!   collected even when fuller.
 //!
-//! Ties go to the lowest block index; free blocks are reused in the order
-//! they were erased. Everything is integer and deterministic.
+//! Ties go to fewer valid pages, then the lowest block index; free blocks
+//! are reused in the order they were erased. Every decision is made in
+//! integers and is deterministic.
 //!
 //! Wear: each erase costs one program/erase cycle of the block. A block
 //! past its cell type's rated cycles ([`nimbus_model::flash`]) is counted
