@@ -843,11 +843,17 @@ fn azure2019_app_specs(
     default_mem: u32,
 ) -> Result<Loaded, ScenarioError> {
     let (app_mb, exec) = azure2019_tables(durations, memory)?;
+    /// One app as read so far.
+    struct TraceApp {
+        key: (String, String),
+        mem_mb: u32,
+        /// (minute, invocations) of its non-empty minutes.
+        counts: Vec<(u32, u32)>,
+        /// Its functions' invocations over the files.
+        functions: BTreeMap<String, u64>,
+    }
     let mut app_index: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let mut mem = Vec::new();
-    let mut counts: Vec<Vec<(u32, u32)>> = Vec::new();
-    // Per app, its functions' invocations over the files.
-    let mut function_totals: Vec<BTreeMap<String, u64>> = Vec::new();
+    let mut apps: Vec<TraceApp> = Vec::new();
     let mut invocations = 0u64;
     let minutes = u32::try_from(days.len().saturating_mul(1440))
         .map_err(|_| ScenarioError::Invalid("too many day files".into()))?;
@@ -859,13 +865,11 @@ fn azure2019_app_specs(
             let app = match app_index.get(&app_key) {
                 Some(&a) => a,
                 None => {
-                    let mb = azure2019_app_mb(&app_mb, &app_key, memory, default_mem)?;
-                    index_u32(mem.len())?;
-                    mem.push(mb);
-                    counts.push(Vec::new());
-                    function_totals.push(BTreeMap::new());
-                    app_index.insert(app_key, mem.len() - 1);
-                    mem.len() - 1
+                    let mem_mb = azure2019_app_mb(&app_mb, &app_key, memory, default_mem)?;
+                    let a = index_u32(apps.len())? as usize;
+                    app_index.insert(app_key.clone(), a);
+                    apps.push(TraceApp { key: app_key, mem_mb, counts: Vec::new(), functions: BTreeMap::new() });
+                    a
                 }
             };
             let minutes = day.entry(app).or_insert_with(|| vec![0; 1440]);
@@ -874,36 +878,34 @@ fn azure2019_app_specs(
                 *slot = slot.saturating_add(n);
                 total += u64::from(n);
             }
-            let function = function_totals[app].entry(row.function).or_insert(0);
+            let function = apps[app].functions.entry(row.function).or_insert(0);
             *function = function.saturating_add(total);
             invocations = invocations.saturating_add(total);
             Ok(())
         };
         each_azure2019_row(path, add)?;
+        // Below `minutes`, which fits in u32.
         let first = (d * 1440) as u32;
         for (app, per_minute) in day {
-            counts[app]
+            apps[app]
+                .counts
                 .extend(per_minute.iter().enumerate().filter(|(_, c)| **c > 0).map(|(m, &c)| (first + m as u32, c)));
         }
     }
-    let mut keys: Vec<(String, String)> = vec![Default::default(); mem.len()];
-    for (key, &a) in &app_index {
-        keys[a] = key.clone();
-    }
-    let specs = counts
+    let specs = apps
         .into_iter()
-        .zip(mem)
-        .zip(function_totals)
-        .zip(keys)
-        .map(|(((counts, mem_mb), functions), (owner, app))| applevel::AppSpec {
-            mem_mb,
-            exec: ExecTime::mixture(
-                functions
-                    .into_iter()
-                    .map(|(function, n)| (n as f64, azure2019_exec(exec.get(&(owner.clone(), app.clone(), function)))))
-                    .collect(),
-            ),
-            arrivals: applevel::Arrivals::Counts(counts.into()),
+        .map(|app| {
+            let (owner, name) = app.key;
+            let parts = app
+                .functions
+                .into_iter()
+                .map(|(function, n)| (n as f64, azure2019_exec(exec.get(&(owner.clone(), name.clone(), function)))))
+                .collect();
+            applevel::AppSpec {
+                mem_mb: app.mem_mb,
+                exec: ExecTime::mixture(parts),
+                arrivals: applevel::Arrivals::Counts(app.counts.into()),
+            }
         })
         .collect();
     Ok((Vec::new(), Vec::new(), Arrivals::AppSpecs(Arc::new(specs), minutes, invocations)))
